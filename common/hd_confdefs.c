@@ -1,0 +1,250 @@
+#include "hd_confdefs.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define R(f) offsetof(hd_relay_conf_t, f)
+#define A(f) offsetof(hd_agent_conf_t, f)
+#define C(f) offsetof(hd_coord_conf_t, f)
+#define MS_DAY (86400LL * 1000)
+#define MIB (1LL << 20)
+
+static const char *const fsync_names[] = {"window", "interval", "none", NULL};
+static const char *const sink_names[] = {"stdout", "file", "command", NULL};
+
+/* Names of clusters, sources, groups and ids become ZooKeeper path
+ * components and file names: keep them to a safe alphabet. */
+static int check_name(hd_conf_ctx_t *ctx, const char *key, const char *v) {
+  if (v == NULL)
+    return 0;
+  if (strlen(v) > 128)
+    return hd_conf_error(ctx, key, "%s: longer than 128 characters", key);
+  for (const char *p = v; *p; p++) {
+    char c = *p;
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+      return hd_conf_error(ctx, key,
+                           "%s: '%s' may hold only letters, digits, '-', '_' "
+                           "and '.'",
+                           key, v);
+  }
+  if (strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
+    return hd_conf_error(ctx, key, "%s: '%s' is not a valid name", key, v);
+  return 0;
+}
+
+/* db.table patterns: exactly one dot, '*' as the only wildcard. */
+static int check_tables(hd_conf_ctx_t *ctx, const char *key,
+                        const hd_strlist_t *l) {
+  for (size_t i = 0; i < l->n; i++) {
+    const char *dot = strchr(l->v[i], '.');
+    if (dot == NULL || dot == l->v[i] || dot[1] == '\0' ||
+        strchr(dot + 1, '.') != NULL)
+      return hd_conf_error(ctx, key,
+                           "%s: '%s' is not a db.table pattern (use '*' as "
+                           "wildcard, e.g. shop.* or *.orders)",
+                           key, l->v[i]);
+  }
+  return 0;
+}
+
+static int check_zk(hd_conf_ctx_t *ctx, const hd_zk_conf_t *zk, int need) {
+  if (need && zk->hosts == NULL)
+    return hd_conf_error(ctx, "zookeeper.hosts",
+                         "missing required key 'zookeeper.hosts'");
+  if (hd_conf_has(ctx, "zookeeper") && zk->hosts == NULL)
+    return hd_conf_error(ctx, "zookeeper",
+                         "zookeeper: 'hosts' is required when the section "
+                         "is present");
+  return 0;
+}
+
+static const hd_prop_t relay_props[] = {
+    {"cluster", HD_T_STR, R(cluster), 0, 0, 1, NULL,
+     "name of the herald cluster (ZooKeeper root /herald/<cluster>)", NULL},
+    {"zookeeper.hosts", HD_T_HOSTLIST, R(zk.hosts), 0, 0, 0, NULL,
+     "ZooKeeper ensemble, a list or comma string of host:port; without it "
+     "the relay runs alone",
+     NULL},
+    {"zookeeper.session_timeout", HD_T_DURATION, R(zk.session_timeout_ms),
+     2000, 600000, 0, "10s", "ZooKeeper session timeout", NULL},
+    {"relay.id", HD_T_STR, R(relay.id), 0, 0, 1, NULL,
+     "this relay's id, unique among the relays of its source", NULL},
+    {"relay.listen", HD_T_HOSTPORT, R(relay.listen), 0, 0, 1, NULL,
+     "address for consumer connections", NULL},
+    {"relay.http", HD_T_HOSTPORT, R(relay.http), 0, 0, 1, NULL,
+     "address for /metrics and /status", NULL},
+    {"relay.data_dir", HD_T_STR, R(relay.data_dir), 0, 0, 1, NULL,
+     "directory of the log store", NULL},
+    {"relay.buffer_bytes", HD_T_SIZE, R(relay.buffer_bytes), 1 * MIB,
+     1LL << 40, 0, "256MiB", "memory ring of encoded windows", NULL},
+    {"relay.retention", HD_T_DURATION, R(relay.retention_ms), 60000,
+     3650 * MS_DAY, 0, "72h", "how long the log store keeps windows", NULL},
+    {"relay.retention_bytes", HD_T_SIZE, R(relay.retention_bytes), 0,
+     1LL << 50, 0, "0", "upper bound of the log store on disk; 0 = none",
+     NULL},
+    {"relay.segment_bytes", HD_T_SIZE, R(relay.segment_bytes), 1 * MIB,
+     1LL << 32, 0, "128MiB", "size at which a log segment is closed", NULL},
+    {"relay.fsync", HD_T_ENUM, R(relay.fsync), 0, 0, 0, "interval",
+     "when the log store syncs: after every window, every fsync_interval, "
+     "or never (the OS decides)",
+     fsync_names},
+    {"relay.fsync_interval", HD_T_DURATION, R(relay.fsync_interval_ms), 1,
+     60000, 0, "100ms", "fsync period when fsync is interval", NULL},
+    {"relay.max_connections", HD_T_INT, R(relay.max_connections), 1, 100000,
+     0, "1024", "consumer connections accepted at once", NULL},
+    {"relay.max_frame_bytes", HD_T_SIZE, R(relay.max_frame_bytes), 64 * 1024,
+     1LL << 30, 0, "16MiB", "largest protocol frame sent or accepted", NULL},
+    {"relay.heartbeat", HD_T_DURATION, R(relay.heartbeat_ms), 100, 600000, 0,
+     "1s", "heartbeat period to idle consumers", NULL},
+    {"relay.token_file", HD_T_STR, R(relay.token_file), 0, 0, 0, NULL,
+     "file holding the shared token consumers must present", NULL},
+    {"source.name", HD_T_STR, R(source.name), 0, 0, 1, NULL,
+     "logical name of the source database", NULL},
+    {"source.host", HD_T_STR, R(source.host), 0, 0, 1, NULL,
+     "source server host", NULL},
+    {"source.port", HD_T_INT, R(source.port), 1, 65535, 0, "3306",
+     "source server port", NULL},
+    {"source.user", HD_T_STR, R(source.user), 0, 0, 1, NULL,
+     "replication user (REPLICATION SLAVE, BINLOG MONITOR, SELECT)", NULL},
+    {"source.password", HD_T_STR, R(source.password), 0, 0, 0, NULL,
+     "its password (or use password_file)", NULL},
+    {"source.password_file", HD_T_STR, R(source.password_file), 0, 0, 0, NULL,
+     "file holding the password", NULL},
+    {"source.server_id", HD_T_INT, R(source.server_id), 1, 4294967295LL, 1,
+     NULL, "replica server id, unique among the source's replicas", NULL},
+    {"source.start", HD_T_START, R(source.start), 0, 0, 0, "latest",
+     "where to start when the log store is empty: earliest, latest, "
+     "FILE:POS or a GTID",
+     NULL},
+    {"source.tables", HD_T_STRLIST, R(source.tables), 0, 0, 0, "*.*",
+     "db.table patterns to capture ('*' wildcard)", NULL},
+    {"source.heartbeat", HD_T_DURATION, R(source.heartbeat_ms), 100, 600000,
+     0, "1s", "heartbeat period asked of the source", NULL},
+    {"source.connect_timeout", HD_T_DURATION, R(source.connect_timeout_ms),
+     100, 600000, 0, "5s", "timeout of one connection attempt", NULL},
+    {"source.reconnect_max", HD_T_DURATION, R(source.reconnect_max_ms), 100,
+     3600000, 0, "30s", "longest backoff between reconnect attempts", NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
+
+static int relay_validate(hd_conf_ctx_t *ctx, void *vc) {
+  hd_relay_conf_t *c = vc;
+  if (check_name(ctx, "cluster", c->cluster) < 0 ||
+      check_name(ctx, "relay.id", c->relay.id) < 0 ||
+      check_name(ctx, "source.name", c->source.name) < 0 ||
+      check_zk(ctx, &c->zk, 0) < 0 ||
+      check_tables(ctx, "source.tables", &c->source.tables) < 0)
+    return -1;
+  if ((c->source.password != NULL) == (c->source.password_file != NULL))
+    return hd_conf_error(ctx,
+                         c->source.password ? "source.password_file"
+                                            : "source",
+                         "source: set exactly one of password and "
+                         "password_file");
+  if (c->relay.listen.port == c->relay.http.port &&
+      strcmp(c->relay.listen.host, c->relay.http.host) == 0)
+    return hd_conf_error(ctx, "relay.http",
+                         "relay.http: same address as relay.listen");
+  if (c->relay.retention_bytes &&
+      c->relay.retention_bytes < c->relay.segment_bytes)
+    return hd_conf_error(ctx, "relay.retention_bytes",
+                         "relay.retention_bytes: smaller than one segment "
+                         "(relay.segment_bytes)");
+  return 0;
+}
+
+static const hd_prop_t agent_props[] = {
+    {"cluster", HD_T_STR, A(cluster), 0, 0, 1, NULL, "herald cluster name",
+     NULL},
+    {"zookeeper.hosts", HD_T_HOSTLIST, A(zk.hosts), 0, 0, 1, NULL,
+     "ZooKeeper ensemble", NULL},
+    {"zookeeper.session_timeout", HD_T_DURATION, A(zk.session_timeout_ms),
+     2000, 600000, 0, "10s", "ZooKeeper session timeout", NULL},
+    {"agent.id", HD_T_STR, A(agent.id), 0, 0, 1, NULL,
+     "member id, unique in its group", NULL},
+    {"agent.group", HD_T_STR, A(agent.group), 0, 0, 1, NULL,
+     "consumer group to join", NULL},
+    {"agent.source", HD_T_STR, A(agent.source), 0, 0, 1, NULL,
+     "source whose relays to pull from", NULL},
+    {"agent.partitions", HD_T_INT, A(agent.partitions), 1, 65536, 1, NULL,
+     "number of partitions N of the group (fixed for its life)", NULL},
+    {"agent.tables", HD_T_STRLIST, A(agent.tables), 0, 0, 0, "*.*",
+     "db.table patterns to consume", NULL},
+    {"agent.http", HD_T_HOSTPORT, A(agent.http), 0, 0, 0, NULL,
+     "address for /metrics and /status (none if unset)", NULL},
+    {"agent.checkpoint_interval", HD_T_DURATION,
+     A(agent.checkpoint_interval_ms), 10, 3600000, 0, "1s",
+     "how often acknowledged SCNs are written to ZooKeeper", NULL},
+    {"agent.token_file", HD_T_STR, A(agent.token_file), 0, 0, 0, NULL,
+     "file holding the relays' shared token", NULL},
+    {"sink.type", HD_T_ENUM, A(sink.type), 0, 0, 0, "stdout",
+     "where windows go", sink_names},
+    {"sink.path", HD_T_STR, A(sink.path), 0, 0, 0, NULL,
+     "file sink: path of the JSON-lines file", NULL},
+    {"sink.command", HD_T_STR, A(sink.command), 0, 0, 0, NULL,
+     "command sink: shell command fed JSON lines on stdin", NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
+
+static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
+  hd_agent_conf_t *c = vc;
+  if (check_name(ctx, "cluster", c->cluster) < 0 ||
+      check_name(ctx, "agent.id", c->agent.id) < 0 ||
+      check_name(ctx, "agent.group", c->agent.group) < 0 ||
+      check_name(ctx, "agent.source", c->agent.source) < 0 ||
+      check_zk(ctx, &c->zk, 1) < 0 ||
+      check_tables(ctx, "agent.tables", &c->agent.tables) < 0)
+    return -1;
+  if (c->sink.type == HD_SINK_FILE && c->sink.path == NULL)
+    return hd_conf_error(ctx, "sink.type",
+                         "sink: type file needs 'path'");
+  if (c->sink.type == HD_SINK_COMMAND && c->sink.command == NULL)
+    return hd_conf_error(ctx, "sink.type",
+                         "sink: type command needs 'command'");
+  if (c->sink.type != HD_SINK_FILE && c->sink.path != NULL)
+    return hd_conf_error(ctx, "sink.path",
+                         "sink.path: only used with type file");
+  if (c->sink.type != HD_SINK_COMMAND && c->sink.command != NULL)
+    return hd_conf_error(ctx, "sink.command",
+                         "sink.command: only used with type command");
+  return 0;
+}
+
+static const hd_prop_t coord_props[] = {
+    {"cluster", HD_T_STR, C(cluster), 0, 0, 1, NULL, "herald cluster name",
+     NULL},
+    {"zookeeper.hosts", HD_T_HOSTLIST, C(zk.hosts), 0, 0, 1, NULL,
+     "ZooKeeper ensemble", NULL},
+    {"zookeeper.session_timeout", HD_T_DURATION, C(zk.session_timeout_ms),
+     2000, 600000, 0, "10s", "ZooKeeper session timeout", NULL},
+    {"coordinator.id", HD_T_STR, C(coordinator.id), 0, 0, 1, NULL,
+     "this coordinator's id", NULL},
+    {"coordinator.http", HD_T_HOSTPORT, C(coordinator.http), 0, 0, 1, NULL,
+     "address for the console, /metrics and /status", NULL},
+    {"coordinator.lag_interval", HD_T_DURATION, C(coordinator.lag_interval_ms),
+     100, 600000, 0, "1s", "how often lag is computed", NULL},
+    {"coordinator.rebalance_delay", HD_T_DURATION,
+     C(coordinator.rebalance_delay_ms), 0, 600000, 0, "2s",
+     "wait after a membership change before reassigning", NULL},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
+
+static int coord_validate(hd_conf_ctx_t *ctx, void *vc) {
+  hd_coord_conf_t *c = vc;
+  if (check_name(ctx, "cluster", c->cluster) < 0 ||
+      check_name(ctx, "coordinator.id", c->coordinator.id) < 0 ||
+      check_zk(ctx, &c->zk, 1) < 0)
+    return -1;
+  return 0;
+}
+
+const hd_conf_schema_t hd_relay_schema = {"relay", relay_props,
+                                          sizeof(hd_relay_conf_t),
+                                          relay_validate};
+const hd_conf_schema_t hd_agent_schema = {"agent", agent_props,
+                                          sizeof(hd_agent_conf_t),
+                                          agent_validate};
+const hd_conf_schema_t hd_coord_schema = {"coordinator", coord_props,
+                                          sizeof(hd_coord_conf_t),
+                                          coord_validate};
+
+const hd_conf_schema_t *const hd_all_schemas[3] = {
+    &hd_relay_schema, &hd_agent_schema, &hd_coord_schema};

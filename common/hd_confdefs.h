@@ -1,0 +1,95 @@
+/*
+ * hd_confdefs.h - the three herald config kinds and their tables.
+ *
+ * They live in the shared library because heraldctl validate-config checks
+ * every kind, and each program loads its own. The files in config/ are
+ * examples; docs/configuration.md is generated from these tables (heraldctl
+ * config-doc).
+ */
+#ifndef HD_CONFDEFS_H
+#define HD_CONFDEFS_H
+
+#include "hd_config.h"
+
+typedef enum { HD_FSYNC_WINDOW, HD_FSYNC_INTERVAL, HD_FSYNC_NONE } hd_fsync_t;
+typedef enum { HD_SINK_STDOUT, HD_SINK_FILE, HD_SINK_COMMAND } hd_sink_t;
+
+typedef struct {
+  char *hosts; /* "h1:p1,h2:p2"; NULL when ZooKeeper is not configured */
+  uint64_t session_timeout_ms;
+} hd_zk_conf_t;
+
+typedef struct {
+  char *cluster;
+  hd_zk_conf_t zk;
+  struct {
+    char *id;
+    hd_hostport_t listen;
+    hd_hostport_t http;
+    char *data_dir;
+    uint64_t buffer_bytes;
+    uint64_t retention_ms;
+    uint64_t retention_bytes; /* 0: by age only */
+    uint64_t segment_bytes;
+    int fsync;                /* hd_fsync_t */
+    uint64_t fsync_interval_ms;
+    int64_t max_connections;
+    uint64_t max_frame_bytes;
+    uint64_t heartbeat_ms;
+    char *token_file;
+  } relay;
+  struct {
+    char *name;
+    char *host;
+    int64_t port;
+    char *user;
+    char *password;
+    char *password_file;
+    int64_t server_id;
+    hd_start_t start;
+    hd_strlist_t tables;
+    uint64_t heartbeat_ms;
+    uint64_t connect_timeout_ms;
+    uint64_t reconnect_max_ms;
+  } source;
+} hd_relay_conf_t;
+
+typedef struct {
+  char *cluster;
+  hd_zk_conf_t zk;
+  struct {
+    char *id;
+    char *group;
+    char *source;
+    int64_t partitions;
+    hd_strlist_t tables;
+    hd_hostport_t http;
+    uint64_t checkpoint_interval_ms;
+    char *token_file;
+  } agent;
+  struct {
+    int type; /* hd_sink_t */
+    char *path;
+    char *command;
+  } sink;
+} hd_agent_conf_t;
+
+typedef struct {
+  char *cluster;
+  hd_zk_conf_t zk;
+  struct {
+    char *id;
+    hd_hostport_t http;
+    uint64_t lag_interval_ms;
+    uint64_t rebalance_delay_ms;
+  } coordinator;
+} hd_coord_conf_t;
+
+extern const hd_conf_schema_t hd_relay_schema;
+extern const hd_conf_schema_t hd_agent_schema;
+extern const hd_conf_schema_t hd_coord_schema;
+
+/* All kinds, for validate-config and config-doc. */
+extern const hd_conf_schema_t *const hd_all_schemas[3];
+
+#endif
