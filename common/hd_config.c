@@ -509,8 +509,11 @@ static int walk_mapping(hd_conf_ctx_t *ctx, yaml_node_t *map,
      * stops "billion laughs" expansion before it starts. */
     size_t vi = (size_t)pr->value;
     if (vi < ctx->nnodes && ctx->visited[vi])
-      return ctx_fail_at(ctx, v->start_mark,
-                         "YAML aliases are not supported in herald configs");
+      return ctx_fail_at(ctx, k->start_mark,
+                         "%s%s%s: YAML aliases are not supported in herald "
+                         "configs",
+                         prefix, *prefix ? "." : "",
+                         (const char *)k->data.scalar.value);
     if (vi < ctx->nnodes)
       ctx->visited[vi] = 1;
 

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# cli.sh BIN_DIR SOURCE_DIR - every program's command-line conventions and
+# the config validator, run as a user would run them.
+set -u
+BIN=$1
+SRC=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+
+# run EXPECTED_RC CMD... : runs CMD, keeps stdout/stderr in $T/out, $T/err
+run() {
+  local want=$1
+  shift
+  "$@" >"$T/out" 2>"$T/err"
+  local rc=$?
+  if [ "$rc" = "$want" ]; then ok; else bad "$* exited $rc, expected $want: $(head -3 "$T/err")"; fi
+}
+one_line_err() { # the error is exactly one line
+  if [ "$(wc -l <"$T/err")" = 1 ]; then ok; else bad "$1: stderr is not one line: $(cat "$T/err")"; fi
+}
+err_matches() {
+  if grep -Eq -- "$2" "$T/err"; then ok; else bad "$1: stderr '$(cat "$T/err")' does not match '$2'"; fi
+}
+
+for p in herald-relay herald-agent herald-coordinator heraldctl; do
+  run 0 "$BIN/$p" --help
+  grep -q '^Usage: ' "$T/out" && ok || bad "$p --help: no usage"
+  run 0 "$BIN/$p" --version
+  grep -Eq "^$p \(herald\) [0-9]+\.[0-9]+\.[0-9]+$" "$T/out" && ok || bad "$p --version: $(cat "$T/out")"
+  run 2 "$BIN/$p" --no-such-option
+  one_line_err "$p --no-such-option"
+  err_matches "$p --no-such-option" "^$p: unknown option '--no-such-option'"
+  run 2 "$BIN/$p" -Z
+  one_line_err "$p -Z"
+done
+
+# Daemons: --config is required; a missing argument is a usage error.
+for p in herald-relay herald-agent herald-coordinator; do
+  run 2 "$BIN/$p"
+  one_line_err "$p without --config"
+  run 2 "$BIN/$p" --config
+  one_line_err "$p --config without FILE"
+  err_matches "$p --config" "needs an argument"
+done
+run 0 "$BIN/herald-relay" --check-config -c "$SRC/config/relay.yaml"
+run 0 "$BIN/herald-agent" --check-config -c "$SRC/config/agent.yaml"
+run 0 "$BIN/herald-coordinator" --check-config -c "$SRC/config/coordinator.yaml"
+# A relay config is not an agent config.
+run 2 "$BIN/herald-agent" --check-config -c "$SRC/config/relay.yaml"
+err_matches "agent with relay config" "relay.yaml:[0-9]+:[0-9]+: unknown key"
+
+# heraldctl validate-config: every example passes; each broken file gets
+# FILE:LINE:COLUMN on one line and exit 2.
+run 0 "$BIN/heraldctl" validate-config "$SRC"/config/*.yaml
+[ "$(grep -c ': ok (' "$T/out")" = 3 ] && ok || bad "validate-config examples: $(cat "$T/out")"
+run 2 "$BIN/heraldctl" frobnicate
+one_line_err "heraldctl frobnicate"
+
+check_bad() { # NAME EXPECTED_REGEX CONTENT
+  printf '%b' "$3" >"$T/$1.yaml"
+  run 2 "$BIN/heraldctl" validate-config "$T/$1.yaml"
+  one_line_err "$1"
+  err_matches "$1" "^$T/$1.yaml:$2"
+}
+check_bad syntax '3:1: YAML syntax error' 'cluster: x\nrelay: [\n'
+check_bad tab '2:1: YAML syntax error' 'cluster: x\n\trelay: 1\n'
+check_bad unknown_kind '1:1: cannot tell what this config is for' 'cluster: x\n'
+check_bad size '4:17: relay.buffer_bytes: expected a size' 'cluster: x\nrelay:\n  id: r\n  buffer_bytes: lots\n'
+check_bad duration '4:14: relay.retention: expected a duration' 'cluster: x\nrelay:\n  id: r\n  retention: 3 days\n'
+check_bad unknown_key '3:3: unknown key .relay.idd.' 'cluster: x\nrelay:\n  idd: r\n'
+check_bad missing '2:1: missing required key .relay.id.' 'cluster: x\nrelay:\n  listen: 127.0.0.1:1\n'
+check_bad port '3:11: relay.listen: expected host:port' 'cluster: x\nrelay:\n  listen: 127.0.0.1:99999\n'
+check_bad binary '1:1: ' '\0\1\2'
+run 2 "$BIN/heraldctl" validate-config "$T/does-not-exist.yaml"
+err_matches "missing file" "does-not-exist.yaml: cannot open: No such file"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

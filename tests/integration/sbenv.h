@@ -1,0 +1,42 @@
+/*
+ * sbenv.h - read the sandbox's env file (scripts/sandbox start writes it;
+ * ctest passes its path in HERALD_SANDBOX_ENV) for C integration tests.
+ */
+#ifndef SBENV_H
+#define SBENV_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Returns a static copy of KEY's value; exits the test (fails) if absent. */
+static inline const char *sbenv(const char *key) {
+  static char vals[16][512];
+  static int next;
+  const char *path = getenv("HERALD_SANDBOX_ENV");
+  if (path == NULL) {
+    fprintf(stderr, "HERALD_SANDBOX_ENV is not set: run through ctest\n");
+    exit(1);
+  }
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    perror(path);
+    exit(1);
+  }
+  char line[1024];
+  size_t kl = strlen(key);
+  while (fgets(line, sizeof(line), f)) {
+    if (strncmp(line, key, kl) == 0 && line[kl] == '=') {
+      char *v = vals[next++ % 16];
+      snprintf(v, 512, "%s", line + kl + 1);
+      v[strcspn(v, "\n")] = '\0';
+      fclose(f);
+      return v;
+    }
+  }
+  fclose(f);
+  fprintf(stderr, "%s: no %s\n", path, key);
+  exit(1);
+}
+
+#endif

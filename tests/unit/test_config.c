@@ -1,0 +1,234 @@
+/* Unit tests of the config loader: typed values, defaults, and one exact
+ * FILE:LINE:COLUMN message for every kind of mistake. */
+#include <string.h>
+
+#include "hd_check.h"
+#include "hd_confdefs.h"
+#include "hd_err.h"
+
+static const char relay_ok[] =
+    "cluster: c1\n"
+    "zookeeper:\n"
+    "  hosts: [127.0.0.1:2181, '[::1]:2182']\n"
+    "relay:\n"
+    "  id: r1\n"
+    "  listen: 127.0.0.1:7400\n"
+    "  http: 127.0.0.1:7480\n"
+    "  data_dir: /tmp/x\n"
+    "  buffer_bytes: 64MiB\n"
+    "  retention: 1h30m\n"
+    "  fsync: window\n"
+    "source:\n"
+    "  name: s1\n"
+    "  host: 127.0.0.1\n"
+    "  user: repl\n"
+    "  password: secret\n"
+    "  server_id: 4294967295\n"
+    "  start: binlog.000003:120\n"
+    "  tables: [shop.*, '*.audit']\n";
+
+/* Loads text as a relay config; returns rc and leaves the message in err. */
+static int load(const char *text, hd_relay_conf_t *c, char *err) {
+  return hd_config_load_string("t.yaml", text, strlen(text), &hd_relay_schema,
+                               c, err, 512);
+}
+
+START_TEST(relay_values) {
+  hd_relay_conf_t c;
+  char err[512];
+  ck_assert_int_eq(load(relay_ok, &c, err), 0);
+  ck_assert_str_eq(c.cluster, "c1");
+  ck_assert_str_eq(c.zk.hosts, "127.0.0.1:2181,[::1]:2182");
+  ck_assert_uint_eq(c.zk.session_timeout_ms, 10000); /* default */
+  ck_assert_str_eq(c.relay.listen.host, "127.0.0.1");
+  ck_assert_uint_eq(c.relay.listen.port, 7400);
+  ck_assert_uint_eq(c.relay.buffer_bytes, 64u << 20);
+  ck_assert_uint_eq(c.relay.retention_ms, 5400000);
+  ck_assert_int_eq(c.relay.fsync, HD_FSYNC_WINDOW);
+  ck_assert_int_eq(c.relay.max_connections, 1024);
+  ck_assert_int_eq(c.source.port, 3306);
+  ck_assert_int_eq(c.source.server_id, 4294967295LL);
+  ck_assert_int_eq(c.source.start.kind, HD_START_FILEPOS);
+  ck_assert_str_eq(c.source.start.file, "binlog.000003");
+  ck_assert_uint_eq(c.source.start.pos, 120);
+  /* The file's list replaces the default "*.*". */
+  ck_assert_uint_eq(c.source.tables.n, 2);
+  ck_assert_str_eq(c.source.tables.v[0], "shop.*");
+  ck_assert_str_eq(c.source.tables.v[1], "*.audit");
+  hd_config_free(&hd_relay_schema, &c);
+}
+END_TEST
+
+/* Replaces the first occurrence of `from` in relay_ok and loads it. */
+static void expect_error(const char *from, const char *to, const char *msg) {
+  char text[2048], err[512];
+  const char *at = strstr(relay_ok, from);
+  ck_assert_msg(at != NULL, "fixture lacks '%s'", from);
+  size_t pre = (size_t)(at - relay_ok);
+  snprintf(text, sizeof(text), "%.*s%s%s", (int)pre, relay_ok, to,
+           at + strlen(from));
+  hd_relay_conf_t c;
+  ck_assert_int_eq(load(text, &c, err), HD_ECONFIG);
+  ck_assert_str_eq(err, msg);
+  hd_config_free(&hd_relay_schema, &c);
+}
+
+START_TEST(relay_errors) {
+  expect_error("64MiB", "64XB",
+               "t.yaml:9:17: relay.buffer_bytes: expected a size such as "
+               "512KiB, 256MiB or 1GiB, got '64XB'");
+  expect_error("64MiB", "512KiB",
+               "t.yaml:9:17: relay.buffer_bytes: below the minimum of 1MiB");
+  expect_error("1h30m", "90",
+               "t.yaml:10:14: relay.retention: expected a duration such as "
+               "500ms, 30s, 72h or 1h30m, got '90'");
+  expect_error("fsync: window", "fsync: always",
+               "t.yaml:11:10: relay.fsync: expected one of window, interval, "
+               "none, got 'always'");
+  expect_error("4294967295", "4294967296",
+               "t.yaml:17:14: source.server_id: 4294967296 is out of range "
+               "[1, 4294967295]");
+  expect_error("4294967295", "x1",
+               "t.yaml:17:14: source.server_id: expected an integer, got "
+               "'x1'");
+  expect_error("127.0.0.1:7400", "127.0.0.1:0",
+               "t.yaml:6:11: relay.listen: expected host:port (port 1-65535, "
+               "IPv6 in brackets), got '127.0.0.1:0'");
+  expect_error("  data_dir: /tmp/x\n", "  data_dir: /tmp/x\n  bogus: 1\n",
+               "t.yaml:9:3: unknown key 'relay.bogus' in a relay config");
+  expect_error("  id: r1\n", "  id: r1\n  id: r2\n",
+               "t.yaml:6:3: duplicate key 'relay.id'");
+  expect_error("  id: r1\n", "",
+               "t.yaml:4:1: missing required key 'relay.id'");
+  expect_error("cluster: c1\n", "",
+               "t.yaml:1:1: missing required key 'cluster'");
+  expect_error("  password: secret\n", "",
+               "t.yaml:12:1: source: set exactly one of password and "
+               "password_file");
+  expect_error("  password: secret\n",
+               "  password: secret\n  password_file: /p\n",
+               "t.yaml:17:3: source: set exactly one of password and "
+               "password_file");
+  expect_error("binlog.000003:120", "binlog.000003:3",
+               "t.yaml:18:10: source.start: expected earliest, latest, "
+               "FILE:POS (e.g. binlog.000003:4) or a GTID (0-1-42 or "
+               "uuid:1-5), got 'binlog.000003:3'");
+  expect_error("shop.*", "shop",
+               "t.yaml:19:3: source.tables: 'shop' is not a db.table pattern "
+               "(use '*' as wildcard, e.g. shop.* or *.orders)");
+  expect_error("id: r1", "id: r/1",
+               "t.yaml:5:3: relay.id: 'r/1' may hold only letters, digits, "
+               "'-', '_' and '.'");
+  expect_error("id: r1", "id: [a]",
+               "t.yaml:5:7: relay.id: expected a scalar, got a list");
+  expect_error("id: r1", "id:",
+               "t.yaml:5:6: relay.id: missing value");
+  expect_error("relay:\n", "relay: 5\nx:\n",
+               "t.yaml:4:8: relay: expected a mapping, got a scalar");
+  expect_error("127.0.0.1:2181, ", "127.0.0.1, ",
+               "t.yaml:3:11: zookeeper.hosts: '127.0.0.1' is not host:port");
+  expect_error("  listen: 127.0.0.1:7400\n  http: 127.0.0.1:7480\n",
+               "  listen: 127.0.0.1:7400\n  http: 127.0.0.1:7400\n",
+               "t.yaml:7:3: relay.http: same address as relay.listen");
+}
+END_TEST
+
+START_TEST(yaml_syntax) {
+  hd_relay_conf_t c;
+  char err[512];
+  ck_assert_int_eq(load("cluster: x\nrelay: [\n", &c, err), HD_ECONFIG);
+  ck_assert_str_eq(err, "t.yaml:3:1: YAML syntax error: did not find expected "
+                        "node content while parsing a flow node");
+  hd_config_free(&hd_relay_schema, &c);
+  ck_assert_int_eq(load("a: 'unterminated\n", &c, err), HD_ECONFIG);
+  ck_assert_msg(strncmp(err, "t.yaml:2:1: YAML syntax error: ", 31) == 0,
+                "got: %s", err);
+  hd_config_free(&hd_relay_schema, &c);
+  ck_assert_int_eq(load("", &c, err), HD_ECONFIG);
+  ck_assert_str_eq(err, "t.yaml:1:1: the file is empty");
+  ck_assert_int_eq(load("- a\n- b\n", &c, err), HD_ECONFIG);
+  ck_assert_str_eq(err, "t.yaml:1:1: the top level must be a mapping of "
+                        "keys, got a list");
+  ck_assert_int_eq(load("a: 1\n---\nb: 2\n", &c, err), HD_ECONFIG);
+  ck_assert_str_eq(err, "t.yaml:3:1: only one YAML document is allowed");
+  hd_config_free(&hd_relay_schema, &c);
+}
+END_TEST
+
+START_TEST(aliases_refused) {
+  hd_relay_conf_t c;
+  char err[512];
+  const char *t = "cluster: &a c1\nsource:\n  name: *a\n";
+  ck_assert_int_eq(load(t, &c, err), HD_ECONFIG);
+  ck_assert_str_eq(err, "t.yaml:3:3: source.name: YAML aliases are not supported in "
+                        "herald configs");
+  hd_config_free(&hd_relay_schema, &c);
+}
+END_TEST
+
+START_TEST(newline_in_value_stays_one_line) {
+  hd_relay_conf_t c;
+  char err[512];
+  ck_assert_int_eq(load("relay:\n  id: \"a\\nb\"\n", &c, err), HD_ECONFIG);
+  ck_assert_ptr_null(strchr(err, '\n'));
+  hd_config_free(&hd_relay_schema, &c);
+}
+END_TEST
+
+START_TEST(start_syntax) {
+  hd_start_t s;
+  ck_assert_int_eq(hd_parse_start("earliest", &s), 0);
+  ck_assert_int_eq(s.kind, HD_START_EARLIEST);
+  ck_assert_int_eq(hd_parse_start("latest", &s), 0);
+  ck_assert_int_eq(s.kind, HD_START_LATEST);
+  ck_assert_int_eq(hd_parse_start("0-1-42", &s), 0);
+  ck_assert_int_eq(s.kind, HD_START_GTID);
+  ck_assert_int_eq(hd_parse_start("0-1-42,1-2-7", &s), 0);
+  ck_assert_int_eq(
+      hd_parse_start("3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5:7", &s), 0);
+  ck_assert_int_eq(s.kind, HD_START_GTID);
+  ck_assert_int_eq(hd_parse_start("mysql-bin.000001:4", &s), 0);
+  ck_assert_int_eq(s.kind, HD_START_FILEPOS);
+  ck_assert_int_lt(hd_parse_start("0-1", &s), 0);
+  ck_assert_int_lt(hd_parse_start("bin:4294967296", &s), 0);
+  ck_assert_int_lt(hd_parse_start("b/in:4", &s), 0);
+  ck_assert_int_lt(hd_parse_start("", &s), 0);
+}
+END_TEST
+
+START_TEST(agent_and_coordinator) {
+  hd_agent_conf_t a;
+  hd_coord_conf_t co;
+  char err[512];
+  const char *at = "cluster: c\nzookeeper: {hosts: 'h:1'}\n"
+                   "agent: {id: a, group: g, source: s, partitions: 8}\n"
+                   "sink: {type: file}\n";
+  ck_assert_int_eq(hd_config_load_string("a.yaml", at, strlen(at),
+                                         &hd_agent_schema, &a, err, 512),
+                   HD_ECONFIG);
+  ck_assert_str_eq(err, "a.yaml:4:8: sink: type file needs 'path'");
+  hd_config_free(&hd_agent_schema, &a);
+  const char *ct = "cluster: c\ncoordinator: {id: c1, http: '127.0.0.1:1'}\n";
+  ck_assert_int_eq(hd_config_load_string("c.yaml", ct, strlen(ct),
+                                         &hd_coord_schema, &co, err, 512),
+                   HD_ECONFIG);
+  ck_assert_str_eq(err, "c.yaml:1:1: missing required key 'zookeeper.hosts'");
+  hd_config_free(&hd_coord_schema, &co);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("config");
+  TCase *tc = tcase_create("core");
+  tcase_add_test(tc, relay_values);
+  tcase_add_test(tc, relay_errors);
+  tcase_add_test(tc, yaml_syntax);
+  tcase_add_test(tc, aliases_refused);
+  tcase_add_test(tc, newline_in_value_stays_one_line);
+  tcase_add_test(tc, start_syntax);
+  tcase_add_test(tc, agent_and_coordinator);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+HD_CHECK_MAIN(suite)
