@@ -34,8 +34,8 @@ int hd_cli_usage(const char *prog, const char *fmt, ...)
 
 /* What the three long-running programs take on their command line. */
 typedef struct {
-  const char *config;   /* --config FILE (required) */
-  int check_config;     /* --check-config: validate and exit */
+  const char *config; /* --config FILE (required) */
+  int check_config;   /* --check-config: validate and exit */
 } hd_daemon_opts_t;
 
 /**

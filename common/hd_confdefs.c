@@ -66,8 +66,8 @@ static const hd_prop_t relay_props[] = {
      "ZooKeeper ensemble, a list or comma string of host:port; without it "
      "the relay runs alone",
      NULL},
-    {"zookeeper.session_timeout", HD_T_DURATION, R(zk.session_timeout_ms),
-     2000, 600000, 0, "10s", "ZooKeeper session timeout", NULL},
+    {"zookeeper.session_timeout", HD_T_DURATION, R(zk.session_timeout_ms), 2000,
+     600000, 0, "10s", "ZooKeeper session timeout", NULL},
     {"relay.id", HD_T_STR, R(relay.id), 0, 0, 1, NULL,
      "this relay's id, unique among the relays of its source", NULL},
     {"relay.listen", HD_T_HOSTPORT, R(relay.listen), 0, 0, 1, NULL,
@@ -76,13 +76,12 @@ static const hd_prop_t relay_props[] = {
      "address for /metrics and /status", NULL},
     {"relay.data_dir", HD_T_STR, R(relay.data_dir), 0, 0, 1, NULL,
      "directory of the log store", NULL},
-    {"relay.buffer_bytes", HD_T_SIZE, R(relay.buffer_bytes), 1 * MIB,
-     1LL << 40, 0, "256MiB", "memory ring of encoded windows", NULL},
+    {"relay.buffer_bytes", HD_T_SIZE, R(relay.buffer_bytes), 1 * MIB, 1LL << 40,
+     0, "256MiB", "memory ring of encoded windows", NULL},
     {"relay.retention", HD_T_DURATION, R(relay.retention_ms), 60000,
      3650 * MS_DAY, 0, "72h", "how long the log store keeps windows", NULL},
-    {"relay.retention_bytes", HD_T_SIZE, R(relay.retention_bytes), 0,
-     1LL << 50, 0, "0", "upper bound of the log store on disk; 0 = none",
-     NULL},
+    {"relay.retention_bytes", HD_T_SIZE, R(relay.retention_bytes), 0, 1LL << 50,
+     0, "0", "upper bound of the log store on disk; 0 = none", NULL},
     {"relay.segment_bytes", HD_T_SIZE, R(relay.segment_bytes), 1 * MIB,
      1LL << 32, 0, "128MiB", "size at which a log segment is closed", NULL},
     {"relay.fsync", HD_T_ENUM, R(relay.fsync), 0, 0, 0, "interval",
@@ -91,8 +90,8 @@ static const hd_prop_t relay_props[] = {
      fsync_names},
     {"relay.fsync_interval", HD_T_DURATION, R(relay.fsync_interval_ms), 1,
      60000, 0, "100ms", "fsync period when fsync is interval", NULL},
-    {"relay.max_connections", HD_T_INT, R(relay.max_connections), 1, 100000,
-     0, "1024", "consumer connections accepted at once", NULL},
+    {"relay.max_connections", HD_T_INT, R(relay.max_connections), 1, 100000, 0,
+     "1024", "consumer connections accepted at once", NULL},
     {"relay.max_frame_bytes", HD_T_SIZE, R(relay.max_frame_bytes), 64 * 1024,
      1LL << 30, 0, "16MiB", "largest protocol frame sent or accepted", NULL},
     {"relay.heartbeat", HD_T_DURATION, R(relay.heartbeat_ms), 100, 600000, 0,
@@ -119,10 +118,10 @@ static const hd_prop_t relay_props[] = {
      NULL},
     {"source.tables", HD_T_STRLIST, R(source.tables), 0, 0, 0, "*.*",
      "db.table patterns to capture ('*' wildcard)", NULL},
-    {"source.heartbeat", HD_T_DURATION, R(source.heartbeat_ms), 100, 600000,
-     0, "1s", "heartbeat period asked of the source", NULL},
-    {"source.connect_timeout", HD_T_DURATION, R(source.connect_timeout_ms),
-     100, 600000, 0, "5s", "timeout of one connection attempt", NULL},
+    {"source.heartbeat", HD_T_DURATION, R(source.heartbeat_ms), 100, 600000, 0,
+     "1s", "heartbeat period asked of the source", NULL},
+    {"source.connect_timeout", HD_T_DURATION, R(source.connect_timeout_ms), 100,
+     600000, 0, "5s", "timeout of one connection attempt", NULL},
     {"source.reconnect_max", HD_T_DURATION, R(source.reconnect_max_ms), 100,
      3600000, 0, "30s", "longest backoff between reconnect attempts", NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
@@ -137,8 +136,7 @@ static int relay_validate(hd_conf_ctx_t *ctx, void *vc) {
     return -1;
   if ((c->source.password != NULL) == (c->source.password_file != NULL))
     return hd_conf_error(ctx,
-                         c->source.password ? "source.password_file"
-                                            : "source",
+                         c->source.password ? "source.password_file" : "source",
                          "source: set exactly one of password and "
                          "password_file");
   if (c->relay.listen.port == c->relay.http.port &&
@@ -158,8 +156,8 @@ static const hd_prop_t agent_props[] = {
      NULL},
     {"zookeeper.hosts", HD_T_HOSTLIST, A(zk.hosts), 0, 0, 1, NULL,
      "ZooKeeper ensemble", NULL},
-    {"zookeeper.session_timeout", HD_T_DURATION, A(zk.session_timeout_ms),
-     2000, 600000, 0, "10s", "ZooKeeper session timeout", NULL},
+    {"zookeeper.session_timeout", HD_T_DURATION, A(zk.session_timeout_ms), 2000,
+     600000, 0, "10s", "ZooKeeper session timeout", NULL},
     {"agent.id", HD_T_STR, A(agent.id), 0, 0, 1, NULL,
      "member id, unique in its group", NULL},
     {"agent.group", HD_T_STR, A(agent.group), 0, 0, 1, NULL,
@@ -195,8 +193,7 @@ static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
       check_tables(ctx, "agent.tables", &c->agent.tables) < 0)
     return -1;
   if (c->sink.type == HD_SINK_FILE && c->sink.path == NULL)
-    return hd_conf_error(ctx, "sink.type",
-                         "sink: type file needs 'path'");
+    return hd_conf_error(ctx, "sink.type", "sink: type file needs 'path'");
   if (c->sink.type == HD_SINK_COMMAND && c->sink.command == NULL)
     return hd_conf_error(ctx, "sink.type",
                          "sink: type command needs 'command'");
@@ -214,8 +211,8 @@ static const hd_prop_t coord_props[] = {
      NULL},
     {"zookeeper.hosts", HD_T_HOSTLIST, C(zk.hosts), 0, 0, 1, NULL,
      "ZooKeeper ensemble", NULL},
-    {"zookeeper.session_timeout", HD_T_DURATION, C(zk.session_timeout_ms),
-     2000, 600000, 0, "10s", "ZooKeeper session timeout", NULL},
+    {"zookeeper.session_timeout", HD_T_DURATION, C(zk.session_timeout_ms), 2000,
+     600000, 0, "10s", "ZooKeeper session timeout", NULL},
     {"coordinator.id", HD_T_STR, C(coordinator.id), 0, 0, 1, NULL,
      "this coordinator's id", NULL},
     {"coordinator.http", HD_T_HOSTPORT, C(coordinator.http), 0, 0, 1, NULL,
@@ -236,15 +233,12 @@ static int coord_validate(hd_conf_ctx_t *ctx, void *vc) {
   return 0;
 }
 
-const hd_conf_schema_t hd_relay_schema = {"relay", relay_props,
-                                          sizeof(hd_relay_conf_t),
-                                          relay_validate};
-const hd_conf_schema_t hd_agent_schema = {"agent", agent_props,
-                                          sizeof(hd_agent_conf_t),
-                                          agent_validate};
-const hd_conf_schema_t hd_coord_schema = {"coordinator", coord_props,
-                                          sizeof(hd_coord_conf_t),
-                                          coord_validate};
+const hd_conf_schema_t hd_relay_schema = {
+    "relay", relay_props, sizeof(hd_relay_conf_t), relay_validate};
+const hd_conf_schema_t hd_agent_schema = {
+    "agent", agent_props, sizeof(hd_agent_conf_t), agent_validate};
+const hd_conf_schema_t hd_coord_schema = {
+    "coordinator", coord_props, sizeof(hd_coord_conf_t), coord_validate};
 
 const hd_conf_schema_t *const hd_all_schemas[3] = {
     &hd_relay_schema, &hd_agent_schema, &hd_coord_schema};

@@ -31,7 +31,7 @@ typedef struct {
     uint64_t retention_ms;
     uint64_t retention_bytes; /* 0: by age only */
     uint64_t segment_bytes;
-    int fsync;                /* hd_fsync_t */
+    int fsync; /* hd_fsync_t */
     uint64_t fsync_interval_ms;
     int64_t max_connections;
     uint64_t max_frame_bytes;

@@ -40,16 +40,15 @@ struct hd_conf_ctx {
   size_t nnodes;
 };
 
-static int ctx_fail_at(hd_conf_ctx_t *ctx, yaml_mark_t m, const char *fmt,
-                       ...) __attribute__((format(printf, 3, 4)));
+static int ctx_fail_at(hd_conf_ctx_t *ctx, yaml_mark_t m, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int ctx_vfail(hd_conf_ctx_t *ctx, size_t line, size_t col,
                      const char *fmt, va_list ap) {
   if (ctx->failed)
     return HD_ECONFIG; /* the first error is the one reported */
   ctx->failed = 1;
-  int n = snprintf(ctx->err, ctx->errlen, "%s:%zu:%zu: ", ctx->name, line,
-                   col);
+  int n = snprintf(ctx->err, ctx->errlen, "%s:%zu:%zu: ", ctx->name, line, col);
   if (n >= 0 && (size_t)n < ctx->errlen)
     vsnprintf(ctx->err + n, ctx->errlen - (size_t)n, fmt, ap);
   /* One line, always: a value quoted into the message may hold newlines. */
@@ -158,10 +157,9 @@ static int check_range(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_mark_t m,
   char a[64], b[64];
   if (p->type == HD_T_INT) {
     if (sv < p->min || (p->max && sv > p->max))
-      return ctx_fail_at(ctx, m,
-                         "%s: %" PRId64 " is out of range [%" PRId64
-                         ", %" PRId64 "]",
-                         p->key, sv, p->min, p->max);
+      return ctx_fail_at(
+          ctx, m, "%s: %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]",
+          p->key, sv, p->min, p->max);
     return 0;
   }
   (void)is_signed;
@@ -319,7 +317,7 @@ static void strlist_free(hd_strlist_t *l) {
 /* Set one scalar (or, for lists, one element) text into the field. */
 static int set_scalar(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_mark_t m,
                       const char *v) {
-  char *field = (char *)ctx->conf + p->off;
+  void *field = (char *)ctx->conf + p->off;
   uint64_t u;
   int64_t i;
   int rc;
@@ -333,8 +331,8 @@ static int set_scalar(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_mark_t m,
   case HD_T_INT:
     rc = hd_parse_i64(v, &i);
     if (rc < 0)
-      return ctx_fail_at(ctx, m, "%s: expected an integer, got '%s'",
-                         p->key, v);
+      return ctx_fail_at(ctx, m, "%s: expected an integer, got '%s'", p->key,
+                         v);
     if (check_range(ctx, p, m, 0, 1, i) < 0)
       return HD_ECONFIG;
     *(int64_t *)field = i;
@@ -345,8 +343,7 @@ static int set_scalar(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_mark_t m,
       return ctx_fail_at(ctx, m,
                          "%s: expected a size such as 512KiB, 256MiB or 1GiB, "
                          "got '%s'%s",
-                         p->key, v,
-                         rc == HD_ERANGE ? " (too large)" : "");
+                         p->key, v, rc == HD_ERANGE ? " (too large)" : "");
     if (check_range(ctx, p, m, u, 0, 0) < 0)
       return HD_ECONFIG;
     *(uint64_t *)field = u;
@@ -363,15 +360,14 @@ static int set_scalar(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_mark_t m,
     *(uint64_t *)field = u;
     return 0;
   case HD_T_BOOL:
-    if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 ||
-        strcmp(v, "on") == 0)
+    if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "on") == 0)
       *(int *)field = 1;
     else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 ||
              strcmp(v, "off") == 0)
       *(int *)field = 0;
     else
-      return ctx_fail_at(ctx, m, "%s: expected true or false, got '%s'",
-                         p->key, v);
+      return ctx_fail_at(ctx, m, "%s: expected true or false, got '%s'", p->key,
+                         v);
     return 0;
   case HD_T_HOSTPORT: {
     hd_hostport_t *hp = (hd_hostport_t *)field;
@@ -449,13 +445,12 @@ static int set_scalar(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_mark_t m,
   return ctx_fail_at(ctx, m, "%s: unsupported type", p->key);
 }
 
-static int set_value(hd_conf_ctx_t *ctx, const hd_prop_t *p,
-                     yaml_node_t *n) {
+static int set_value(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_node_t *n) {
   if (scalar_is_null(n))
     return ctx_fail_at(ctx, n->start_mark, "%s: missing value", p->key);
   if (p->type == HD_T_STRLIST || p->type == HD_T_HOSTLIST) {
     /* The file's list replaces the default; it does not extend it. */
-    char *field = (char *)ctx->conf + p->off;
+    void *field = (char *)ctx->conf + p->off;
     if (p->type == HD_T_STRLIST) {
       strlist_free((hd_strlist_t *)field);
     } else {
@@ -469,8 +464,7 @@ static int set_value(hd_conf_ctx_t *ctx, const hd_prop_t *p,
       return ctx_fail_at(ctx, n->start_mark, "%s: expected a list, got %s",
                          p->key, node_kind(n));
     if (n->data.sequence.items.top == n->data.sequence.items.start)
-      return ctx_fail_at(ctx, n->start_mark, "%s: the list is empty",
-                         p->key);
+      return ctx_fail_at(ctx, n->start_mark, "%s: the list is empty", p->key);
     for (yaml_node_item_t *it = n->data.sequence.items.start;
          it < n->data.sequence.items.top; it++) {
       yaml_node_t *e = yaml_document_get_node(ctx->doc, *it);
@@ -486,8 +480,7 @@ static int set_value(hd_conf_ctx_t *ctx, const hd_prop_t *p,
   if (n->type != YAML_SCALAR_NODE)
     return ctx_fail_at(ctx, n->start_mark, "%s: expected a scalar, got %s",
                        p->key, node_kind(n));
-  return set_scalar(ctx, p, n->start_mark,
-                    (const char *)n->data.scalar.value);
+  return set_scalar(ctx, p, n->start_mark, (const char *)n->data.scalar.value);
 }
 
 /* ------------------------------------------------------------------- walk */
@@ -722,8 +715,7 @@ int hd_config_load_file(const char *path, const hd_conf_schema_t *schema,
   memset(conf, 0, schema->size);
   if (read_file(path, &text, &len, errstr, errlen) < 0)
     return HD_ECONFIG;
-  int rc = hd_config_load_string(path, text, len, schema, conf, errstr,
-                                 errlen);
+  int rc = hd_config_load_string(path, text, len, schema, conf, errstr, errlen);
   free(text);
   return rc;
 }
@@ -776,7 +768,7 @@ int hd_config_load_any(const char *path, const hd_conf_schema_t *const *schemas,
 
 void hd_config_free(const hd_conf_schema_t *schema, void *conf) {
   for (const hd_prop_t *p = schema->props; p->key; p++) {
-    char *field = (char *)conf + p->off;
+    void *field = (char *)conf + p->off;
     if (p->type == HD_T_STR || p->type == HD_T_HOSTLIST) {
       free(*(char **)field);
       *(char **)field = NULL;

@@ -47,8 +47,8 @@ typedef enum {
 
 typedef struct {
   hd_start_kind_t kind;
-  char file[256]; /* FILEPOS */
-  uint64_t pos;   /* FILEPOS */
+  char file[256];  /* FILEPOS */
+  uint64_t pos;    /* FILEPOS */
   char gtid[1024]; /* GTID: MariaDB "D-S-N[,...]" or MySQL "uuid:a-b[,...]" */
 } hd_start_t;
 
@@ -56,19 +56,19 @@ typedef struct {
   const char *key; /* dotted path: "relay.buffer_bytes" */
   hd_type_t type;
   size_t off;
-  int64_t min, max;          /* INT, SIZE, DURATION (ms); max 0 = none */
+  int64_t min, max; /* INT, SIZE, DURATION (ms); max 0 = none */
   int required;
-  const char *def;           /* default, in the YAML syntax; NULL = none */
+  const char *def; /* default, in the YAML syntax; NULL = none */
   const char *doc;
-  const char *const *enums;  /* ENUM: NULL-terminated names */
+  const char *const *enums; /* ENUM: NULL-terminated names */
 } hd_prop_t;
 
 typedef struct hd_conf_ctx hd_conf_ctx_t;
 
 typedef struct {
-  const char *kind;        /* "relay" */
-  const hd_prop_t *props;  /* terminated by key == NULL */
-  size_t size;             /* sizeof the struct */
+  const char *kind;       /* "relay" */
+  const hd_prop_t *props; /* terminated by key == NULL */
+  size_t size;            /* sizeof the struct */
   /* Checks across keys after the walk; report with hd_conf_error(). */
   int (*validate)(hd_conf_ctx_t *ctx, void *conf);
 } hd_conf_schema_t;

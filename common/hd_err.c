@@ -6,8 +6,8 @@ const char *hd_strerror(int err) {
   switch (err) {
   case 0:
     return "success";
-#define XX(c, s)                                                             \
-  case HD_E##c:                                                              \
+#define XX(c, s)                                                               \
+  case HD_E##c:                                                                \
     return s;
     HD_ERR_MAP(XX)
 #undef XX
@@ -26,8 +26,8 @@ const char *hd_err_name(int err) {
   switch (err) {
   case 0:
     return "OK";
-#define XX(c, s)                                                             \
-  case HD_E##c:                                                              \
+#define XX(c, s)                                                               \
+  case HD_E##c:                                                                \
     return "HD_E" #c;
     HD_ERR_MAP(XX)
 #undef XX

@@ -10,15 +10,15 @@
 #ifndef HD_ERR_H
 #define HD_ERR_H
 
-#define HD_ERR_MAP(XX)                                                       \
-  XX(FRAME_TOO_BIG, "frame exceeds the maximum frame size")                  \
-  XX(BAD_FRAME, "malformed frame")                                           \
-  XX(FRAME_EMPTY, "frame of length zero")                                    \
-  XX(CONFIG, "invalid configuration")                                        \
-  XX(PARSE, "invalid value")                                                 \
-  XX(RANGE, "value out of range")                                            \
-  XX(OFFSET_GONE, "SCN no longer held by the relay")                         \
-  XX(NOMEM, "out of memory")                                                 \
+#define HD_ERR_MAP(XX)                                                         \
+  XX(FRAME_TOO_BIG, "frame exceeds the maximum frame size")                    \
+  XX(BAD_FRAME, "malformed frame")                                             \
+  XX(FRAME_EMPTY, "frame of length zero")                                      \
+  XX(CONFIG, "invalid configuration")                                          \
+  XX(PARSE, "invalid value")                                                   \
+  XX(RANGE, "value out of range")                                              \
+  XX(OFFSET_GONE, "SCN no longer held by the relay")                           \
+  XX(NOMEM, "out of memory")                                                   \
   XX(IO, "input/output error")
 
 typedef enum {
@@ -26,7 +26,7 @@ typedef enum {
 #define XX(c, s) HD_E##c,
   HD_ERR_MAP(XX)
 #undef XX
-  HD__ELAST
+      HD__ELAST
 } hd_err_t;
 
 /**

@@ -66,8 +66,7 @@ ssize_t hd_frame_decode(hd_frame_dec_t *d, hd_inbuf_t *in,
                (uint32_t)d->hdr[2] << 8 | d->hdr[3];
       /* Check before allocating: the peer controls this number. */
       if (d->len == 0)
-        return dec_fail(d, HD_EFRAME_EMPTY,
-                        "frame length is 0");
+        return dec_fail(d, HD_EFRAME_EMPTY, "frame length is 0");
       if (d->len > d->max_frame_bytes)
         return dec_fail(d, HD_EFRAME_TOO_BIG,
                         "frame length %u exceeds the maximum of %u bytes",

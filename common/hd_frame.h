@@ -29,12 +29,12 @@ typedef struct {
 typedef struct {
   uint32_t max_frame_bytes;
   uint8_t hdr[HD_FRAME_HDR_LEN];
-  uint32_t hdr_have;  /* header bytes collected */
-  uint32_t len;       /* payload length, valid once hdr_have == 4 */
-  uint8_t *body;      /* payload being collected across calls, owned */
+  uint32_t hdr_have; /* header bytes collected */
+  uint32_t len;      /* payload length, valid once hdr_have == 4 */
+  uint8_t *body;     /* payload being collected across calls, owned */
   uint32_t body_have;
-  int failed;         /* a decode error is final for the stream */
-  char errmsg[160];   /* what was wrong, after an error */
+  int failed;       /* a decode error is final for the stream */
+  char errmsg[160]; /* what was wrong, after an error */
 } hd_frame_dec_t;
 
 /** @brief Initialise a decoder; max_frame_bytes bounds the payload. */
@@ -53,8 +53,7 @@ void hd_frame_dec_free(hd_frame_dec_t *d);
  *             call returns the same error. Close the connection.
  * @locality any thread; one decoder per stream
  */
-ssize_t hd_frame_decode(hd_frame_dec_t *d, hd_inbuf_t *in,
-                        Herald__Frame **out);
+ssize_t hd_frame_decode(hd_frame_dec_t *d, hd_inbuf_t *in, Herald__Frame **out);
 
 /** @brief Free a frame returned by hd_frame_decode() (NULL is fine). */
 void hd_frame_free(Herald__Frame *f);

@@ -40,7 +40,9 @@ int hd_log_init_from_env(void) {
   return 0;
 }
 
-void hd_log_set_fd(int fd) { hd__log_fd = fd; }
+void hd_log_set_fd(int fd) {
+  hd__log_fd = fd;
+}
 
 /* Append msg, quoted if it holds a space, '=' or '"', so that a logfmt
  * reader keeps it as one value. */

@@ -2,11 +2,11 @@
  * hd_log.h - structured logging.
  *
  * One line per record, logfmt style, on stderr:
- *   ts=2026-11-22T01:51:13.123Z level=warn comp=relay msg="frame too large" len=9000000 peer=127.0.0.1:4411
- * Quiet by default: only warnings and errors are written until the program
- * raises the level (-v, --log-level, HERALD_LOG_LEVEL). The level is checked
- * before any argument is formatted, so disabled debug records cost one
- * comparison.
+ *   ts=2026-11-22T01:51:13.123Z level=warn comp=relay msg="frame too large"
+ * len=9000000 peer=127.0.0.1:4411 Quiet by default: only warnings and errors
+ * are written until the program raises the level (-v, --log-level,
+ * HERALD_LOG_LEVEL). The level is checked before any argument is formatted, so
+ * disabled debug records cost one comparison.
  */
 #ifndef HD_LOG_H
 #define HD_LOG_H
@@ -31,15 +31,15 @@ extern int hd_log_level;
  * @param kvfmt  printf format of the key=value part, or NULL
  * @locality any thread: each record is written with a single write(2)
  */
-#define hd_log(lvl, comp, msg, ...)                                          \
-  do {                                                                       \
-    if ((int)(lvl) < hd_log_level)                                           \
-      break;                                                                 \
-    hd__log((lvl), (comp), (msg), __VA_ARGS__);                              \
+#define hd_log(lvl, comp, msg, ...)                                            \
+  do {                                                                         \
+    if ((int)(lvl) < hd_log_level)                                             \
+      break;                                                                   \
+    hd__log((lvl), (comp), (msg), __VA_ARGS__);                                \
   } while (0)
 
-void hd__log(int lvl, const char *comp, const char *msg, const char *kvfmt,
-             ...) __attribute__((format(printf, 4, 5)));
+void hd__log(int lvl, const char *comp, const char *msg, const char *kvfmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void hd__logv(int lvl, const char *comp, const char *msg, const char *kvfmt,
               va_list ap);
 

@@ -1,5 +1,6 @@
 /*
- * herald-agent: is a consumer-group member: it pulls its partitions from relays into a sink.
+ * herald-agent: is a consumer-group member: it pulls its partitions from relays
+ * into a sink.
  */
 #include <stdio.h>
 
@@ -10,7 +11,8 @@
 static const char usage[] =
     "Usage: herald-agent --config FILE [options]\n"
     "\n"
-    "herald-agent is a consumer-group member: it pulls its partitions from relays into a sink.\n"
+    "herald-agent is a consumer-group member: it pulls its partitions from "
+    "relays into a sink.\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE     the agent config (YAML; see config/agent.yaml)\n"

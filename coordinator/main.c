@@ -1,5 +1,6 @@
 /*
- * herald-coordinator: assigns partitions to consumer-group members and reports lag.
+ * herald-coordinator: assigns partitions to consumer-group members and reports
+ * lag.
  */
 #include <stdio.h>
 
@@ -10,10 +11,12 @@
 static const char usage[] =
     "Usage: herald-coordinator --config FILE [options]\n"
     "\n"
-    "herald-coordinator assigns partitions to consumer-group members and reports lag.\n"
+    "herald-coordinator assigns partitions to consumer-group members and "
+    "reports lag.\n"
     "\n"
     "Options:\n"
-    "  -c, --config FILE     the coordinator config (YAML; see config/coordinator.yaml)\n"
+    "  -c, --config FILE     the coordinator config (YAML; see "
+    "config/coordinator.yaml)\n"
     "      --check-config    validate the config, print 'ok' and exit\n"
     "  -v, --verbose         more logging (repeat for debug)\n"
     "      --log-level LVL   debug, info, warn (default), error or off\n"
@@ -33,7 +36,8 @@ int main(int argc, char **argv) {
     /* The config is valid, but this release has no coordinator service yet: say
      * so plainly instead of pretending to run. */
     hd_log(HD_LL_ERROR, "coordinator", "not available",
-           "reason=\"herald %s only validates coordinator configs (--check-config)\"",
+           "reason=\"herald %s only validates coordinator configs "
+           "(--check-config)\"",
            HD_VERSION);
     rc = 1;
   }

@@ -34,8 +34,8 @@ int ctl_validate_config(int argc, char **argv) {
     char err[512];
     int which;
     if (argv[i][0] == '-' && argv[i][1] != '\0')
-      return hd_cli_usage("heraldctl validate-config",
-                          "unknown option '%s'", argv[i]);
+      return hd_cli_usage("heraldctl validate-config", "unknown option '%s'",
+                          argv[i]);
     if (hd_config_load_any(argv[i], hd_all_schemas, 3, &which, &conf, err,
                            sizeof(err)) < 0) {
       fprintf(stderr, "%s\n", err);

@@ -1,5 +1,6 @@
 /*
- * herald-relay: captures a MySQL/MariaDB binlog and serves its transactions to consumers.
+ * herald-relay: captures a MySQL/MariaDB binlog and serves its transactions to
+ * consumers.
  */
 #include <stdio.h>
 
@@ -10,7 +11,8 @@
 static const char usage[] =
     "Usage: herald-relay --config FILE [options]\n"
     "\n"
-    "herald-relay captures a MySQL/MariaDB binlog and serves its transactions to consumers.\n"
+    "herald-relay captures a MySQL/MariaDB binlog and serves its transactions "
+    "to consumers.\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE     the relay config (YAML; see config/relay.yaml)\n"

@@ -25,8 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                    hd_all_schemas[i], &conf, err, sizeof(err));
     if (rc != 0) {
       unsigned line, col;
-      if (rc != HD_ECONFIG || sscanf(err, "fuzz.yaml:%u:%u: ", &line, &col) != 2 ||
-          line == 0 || col == 0 || strchr(err, '\n') != NULL)
+      if (rc != HD_ECONFIG ||
+          sscanf(err, "fuzz.yaml:%u:%u: ", &line, &col) != 2 || line == 0 ||
+          col == 0 || strchr(err, '\n') != NULL)
         abort();
     }
     hd_config_free(hd_all_schemas[i], &conf);

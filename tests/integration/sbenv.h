@@ -28,8 +28,12 @@ static inline const char *sbenv(const char *key) {
   while (fgets(line, sizeof(line), f)) {
     if (strncmp(line, key, kl) == 0 && line[kl] == '=') {
       char *v = vals[next++ % 16];
-      snprintf(v, 512, "%s", line + kl + 1);
-      v[strcspn(v, "\n")] = '\0';
+      const char *src = line + kl + 1;
+      size_t n = strcspn(src, "\n");
+      if (n >= sizeof(vals[0]))
+        n = sizeof(vals[0]) - 1;
+      memcpy(v, src, n);
+      v[n] = '\0';
       fclose(f);
       return v;
     }

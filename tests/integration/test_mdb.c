@@ -14,10 +14,9 @@ static MYSQL *connect_repl(void) {
   MYSQL *m = mysql_init(NULL);
   ck_assert_ptr_nonnull(m);
   unsigned port = (unsigned)atoi(sbenv("HERALD_MDB_PORT"));
-  MYSQL *r = mysql_real_connect(m, sbenv("HERALD_MDB_HOST"),
-                                sbenv("HERALD_MDB_REPL_USER"),
-                                sbenv("HERALD_MDB_REPL_PASSWORD"), NULL, port,
-                                NULL, 0);
+  MYSQL *r = mysql_real_connect(
+      m, sbenv("HERALD_MDB_HOST"), sbenv("HERALD_MDB_REPL_USER"),
+      sbenv("HERALD_MDB_REPL_PASSWORD"), NULL, port, NULL, 0);
   ck_assert_msg(r != NULL, "connect as repl user: %s", mysql_error(m));
   return m;
 }

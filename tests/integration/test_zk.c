@@ -103,12 +103,10 @@ START_TEST(ensemble_survives_node_loss) {
   snprintf(root, sizeof(root), "/herald-test-%d", (int)getpid());
   snprintf(data, sizeof(data), "%s/data", root);
   snprintf(eph, sizeof(eph), "%s/member", root);
-  ck_assert_int_eq(zoo_create(zh, root, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL,
-                              0),
-                   ZOK);
-  ck_assert_int_eq(zoo_create(zh, data, "v0", 2, &ZOO_OPEN_ACL_UNSAFE, 0,
-                              NULL, 0),
-                   ZOK);
+  ck_assert_int_eq(
+      zoo_create(zh, root, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+  ck_assert_int_eq(
+      zoo_create(zh, data, "v0", 2, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
   ck_assert_int_eq(zoo_create(zh, eph, "me", 2, &ZOO_OPEN_ACL_UNSAFE,
                               ZOO_EPHEMERAL, NULL, 0),
                    ZOK);

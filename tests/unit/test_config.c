@@ -6,26 +6,25 @@
 #include "hd_confdefs.h"
 #include "hd_err.h"
 
-static const char relay_ok[] =
-    "cluster: c1\n"
-    "zookeeper:\n"
-    "  hosts: [127.0.0.1:2181, '[::1]:2182']\n"
-    "relay:\n"
-    "  id: r1\n"
-    "  listen: 127.0.0.1:7400\n"
-    "  http: 127.0.0.1:7480\n"
-    "  data_dir: /tmp/x\n"
-    "  buffer_bytes: 64MiB\n"
-    "  retention: 1h30m\n"
-    "  fsync: window\n"
-    "source:\n"
-    "  name: s1\n"
-    "  host: 127.0.0.1\n"
-    "  user: repl\n"
-    "  password: secret\n"
-    "  server_id: 4294967295\n"
-    "  start: binlog.000003:120\n"
-    "  tables: [shop.*, '*.audit']\n";
+static const char relay_ok[] = "cluster: c1\n"
+                               "zookeeper:\n"
+                               "  hosts: [127.0.0.1:2181, '[::1]:2182']\n"
+                               "relay:\n"
+                               "  id: r1\n"
+                               "  listen: 127.0.0.1:7400\n"
+                               "  http: 127.0.0.1:7480\n"
+                               "  data_dir: /tmp/x\n"
+                               "  buffer_bytes: 64MiB\n"
+                               "  retention: 1h30m\n"
+                               "  fsync: window\n"
+                               "source:\n"
+                               "  name: s1\n"
+                               "  host: 127.0.0.1\n"
+                               "  user: repl\n"
+                               "  password: secret\n"
+                               "  server_id: 4294967295\n"
+                               "  start: binlog.000003:120\n"
+                               "  tables: [shop.*, '*.audit']\n";
 
 /* Loads text as a relay config; returns rc and leaves the message in err. */
 static int load(const char *text, hd_relay_conf_t *c, char *err) {
@@ -98,8 +97,7 @@ START_TEST(relay_errors) {
                "t.yaml:9:3: unknown key 'relay.bogus' in a relay config");
   expect_error("  id: r1\n", "  id: r1\n  id: r2\n",
                "t.yaml:6:3: duplicate key 'relay.id'");
-  expect_error("  id: r1\n", "",
-               "t.yaml:4:1: missing required key 'relay.id'");
+  expect_error("  id: r1\n", "", "t.yaml:4:1: missing required key 'relay.id'");
   expect_error("cluster: c1\n", "",
                "t.yaml:1:1: missing required key 'cluster'");
   expect_error("  password: secret\n", "",
@@ -121,8 +119,7 @@ START_TEST(relay_errors) {
                "'-', '_' and '.'");
   expect_error("id: r1", "id: [a]",
                "t.yaml:5:7: relay.id: expected a scalar, got a list");
-  expect_error("id: r1", "id:",
-               "t.yaml:5:6: relay.id: missing value");
+  expect_error("id: r1", "id:", "t.yaml:5:6: relay.id: missing value");
   expect_error("relay:\n", "relay: 5\nx:\n",
                "t.yaml:4:8: relay: expected a mapping, got a scalar");
   expect_error("127.0.0.1:2181, ", "127.0.0.1, ",
@@ -160,8 +157,9 @@ START_TEST(aliases_refused) {
   char err[512];
   const char *t = "cluster: &a c1\nsource:\n  name: *a\n";
   ck_assert_int_eq(load(t, &c, err), HD_ECONFIG);
-  ck_assert_str_eq(err, "t.yaml:3:3: source.name: YAML aliases are not supported in "
-                        "herald configs");
+  ck_assert_str_eq(err,
+                   "t.yaml:3:3: source.name: YAML aliases are not supported in "
+                   "herald configs");
   hd_config_free(&hd_relay_schema, &c);
 }
 END_TEST

@@ -66,8 +66,7 @@ START_TEST(durations) {
   ck_assert_int_eq(hd_parse_duration_ms("h", &v), HD_EPARSE);
   ck_assert_int_eq(hd_parse_duration_ms("5w", &v), HD_EPARSE);
   ck_assert_int_eq(hd_parse_duration_ms("-5s", &v), HD_EPARSE);
-  ck_assert_int_eq(hd_parse_duration_ms("999999999999999999d", &v),
-                   HD_ERANGE);
+  ck_assert_int_eq(hd_parse_duration_ms("999999999999999999d", &v), HD_ERANGE);
 }
 END_TEST
 
