@@ -14,6 +14,7 @@ static const ctl_cmd_t cmds[] = {
      "check herald config files (any kind)"},
     {"config-doc", ctl_config_doc,
      "print the reference of every config key [KIND]"},
+    {"decode", ctl_decode, "print binlog files as JSON change lines"},
     {NULL, NULL, NULL}};
 
 static void usage(FILE *out) {

@@ -1,0 +1,56 @@
+#include "hb_buf.h"
+
+#include <stdlib.h>
+
+#include "hd_mem.h"
+
+void hb_buf_grow(hb_buf_t *b, size_t n) {
+  size_t need = b->len + n;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < need)
+    cap *= 2;
+  b->p = hd_realloc(b->p, cap);
+  b->cap = cap;
+}
+
+/* Two digits at a time from a table: integers are most of what the
+ * renderer writes, and this is several times faster than snprintf. */
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+void hb_buf_u64(hb_buf_t *b, uint64_t v) {
+  char tmp[20];
+  char *e = tmp + sizeof(tmp), *p = e;
+  while (v >= 100) {
+    unsigned d = (unsigned)(v % 100) * 2;
+    v /= 100;
+    *--p = digit_pairs[d + 1];
+    *--p = digit_pairs[d];
+  }
+  if (v >= 10) {
+    unsigned d = (unsigned)v * 2;
+    *--p = digit_pairs[d + 1];
+    *--p = digit_pairs[d];
+  } else {
+    *--p = (char)('0' + v);
+  }
+  hb_buf_put(b, p, (size_t)(e - p));
+}
+
+void hb_buf_i64(hb_buf_t *b, int64_t v) {
+  if (v < 0) {
+    hb_buf_putc(b, '-');
+    /* Negate in unsigned arithmetic: -INT64_MIN overflows int64_t. */
+    hb_buf_u64(b, (uint64_t)0 - (uint64_t)v);
+  } else {
+    hb_buf_u64(b, (uint64_t)v);
+  }
+}
+
+void hb_buf_free(hb_buf_t *b) {
+  free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}

@@ -1,0 +1,320 @@
+/*
+ * hb_int.h - internals of the binlog decoder, for the binlog/ sources only.
+ *
+ * Byte readers, the bump arena that holds a window's values, the table
+ * cache and the decoder state. Never included from outside binlog/.
+ */
+#ifndef HB_INT_H
+#define HB_INT_H
+
+#include <iconv.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hb.h"
+#include "hb_buf.h"
+
+/* ---- little- and big-endian readers (callers check bounds first) ---- */
+
+static inline uint16_t hb__u16(const uint8_t *p) {
+  return (uint16_t)(p[0] | (uint16_t)p[1] << 8);
+}
+static inline uint32_t hb__u24(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+}
+static inline uint32_t hb__u32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+static inline uint64_t hb__u48(const uint8_t *p) {
+  return (uint64_t)hb__u32(p) | (uint64_t)hb__u16(p + 4) << 32;
+}
+static inline uint64_t hb__u64(const uint8_t *p) {
+  return (uint64_t)hb__u32(p) | (uint64_t)hb__u32(p + 4) << 32;
+}
+/* Big-endian, n = 1..8 bytes. */
+static inline uint64_t hb__be(const uint8_t *p, unsigned n) {
+  uint64_t v = 0;
+  for (unsigned i = 0; i < n; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+/* Little-endian, n = 1..8 bytes. */
+static inline uint64_t hb__le(const uint8_t *p, unsigned n) {
+  uint64_t v = 0;
+  for (unsigned i = n; i > 0; i--)
+    v = v << 8 | p[i - 1];
+  return v;
+}
+
+/**
+ * Read MySQL's packed integer ("length-encoded": < 251 in one byte, then
+ * 0xfc + 2, 0xfd + 3, 0xfe + 8 bytes). 0xfb (SQL NULL) and 0xff are
+ * invalid here.
+ * @returns 0 and advances *p, or -1 when the input is short or invalid.
+ */
+static inline int hb__lenenc(const uint8_t **p, const uint8_t *end,
+                             uint64_t *out) {
+  const uint8_t *q = *p;
+  if (q >= end)
+    return -1;
+  unsigned n;
+  switch (q[0]) {
+  case 0xfc: n = 2; break;
+  case 0xfd: n = 3; break;
+  case 0xfe: n = 8; break;
+  case 0xfb:
+  case 0xff: return -1;
+  default:
+    *out = q[0];
+    *p = q + 1;
+    return 0;
+  }
+  if ((size_t)(end - q) < 1 + (size_t)n)
+    return -1;
+  *out = hb__le(q + 1, n);
+  *p = q + 1 + n;
+  return 0;
+}
+
+/* ---- arena: the values of one window live here until it is emitted ---- */
+
+typedef struct hb__ablk {
+  struct hb__ablk *next;
+  size_t cap, used;
+  char data[];
+} hb__ablk_t;
+
+/* Blocks are kept across resets, so a decoder that has seen its largest
+ * window stops calling malloc. Pointers into the arena are stable until
+ * the next reset. */
+typedef struct {
+  hb__ablk_t *first, *cur;
+  size_t total; /* bytes allocated in blocks */
+} hb__arena_t;
+
+void *hb__arena_slow(hb__arena_t *a, size_t n);
+void hb__arena_reset(hb__arena_t *a);
+void hb__arena_free(hb__arena_t *a);
+
+static inline void *hb__arena_alloc(hb__arena_t *a, size_t n) {
+  hb__ablk_t *b = a->cur;
+  n = (n + 7) & ~(size_t)7;
+  if (b && b->cap - b->used >= n) {
+    void *p = b->data + b->used;
+    b->used += n;
+    return p;
+  }
+  return hb__arena_slow(a, n);
+}
+
+/* ---- charsets ---- */
+
+/* How a text column's bytes become UTF-8. */
+enum {
+  HB_CS_UNKNOWN = 0, /* UTF-8 when valid, else raw (HB_V_BADTEXT) */
+  HB_CS_UTF8,        /* utf8mb3/utf8mb4: validated, passed through */
+  HB_CS_LATIN1,      /* MySQL's latin1, i.e. cp1252: table lookup */
+  HB_CS_ASCII,       /* validated */
+  HB_CS_BINARY,      /* bytes: HB_V_BYTES */
+  HB_CS_ICONV        /* anything else glibc's iconv knows */
+};
+
+/**
+ * Classify a collation id. For HB_CS_ICONV, *iconv_name is the charset's
+ * iconv name. Unknown ids give HB_CS_UNKNOWN.
+ */
+int hb__cs_class(unsigned collation, const char **iconv_name);
+
+/** Whether p[0..n) is valid UTF-8 (no overlongs, surrogates, > U+10FFFF). */
+int hb__utf8_valid(const uint8_t *p, size_t n);
+
+/** Length of the valid UTF-8 sequence at p (n > 0 bytes left), 0 if none. */
+size_t hb__utf8_seq(const uint8_t *p, size_t n);
+
+/* ---- tables ---- */
+
+/* How to decode one column's values; chosen once per table map. */
+enum {
+  HB_DK_BAD = 0, /* cannot be decoded: x->bad says why */
+  HB_DK_NULL,
+  HB_DK_INT,     /* x->size bytes, little-endian, signedness in column */
+  HB_DK_FLOAT,
+  HB_DK_DOUBLE,
+  HB_DK_DECIMAL,
+  HB_DK_YEAR,
+  HB_DK_DATE,
+  HB_DK_TIME,
+  HB_DK_TIME2,
+  HB_DK_DATETIME,
+  HB_DK_DATETIME2,
+  HB_DK_TIMESTAMP,
+  HB_DK_TIMESTAMP2,
+  HB_DK_BIT,
+  HB_DK_ENUM,
+  HB_DK_SET,
+  HB_DK_TEXT,    /* length prefix of x->size bytes, then text or bytes */
+  HB_DK_JSON,    /* length prefix of x->size bytes, then binary JSON */
+  HB_DK_BYTES    /* length prefix of x->size bytes, then bytes */
+};
+
+typedef struct {
+  uint8_t dk;   /* HB_DK_* */
+  uint8_t cs;   /* HB_CS_* for HB_DK_TEXT */
+  uint8_t size; /* fixed size, or length-prefix bytes */
+  uint8_t fsp;  /* fractional digits of temporals */
+  uint8_t prec, scale; /* DECIMAL */
+  uint8_t is_pk;
+  const char *iconv_name; /* for HB_CS_ICONV */
+  const char *bad;        /* for HB_DK_BAD: why (static string) */
+  char *name_json;        /* "\"name\":" escaped, for the renderer */
+  uint32_t name_json_len;
+} hb__col_t;
+
+typedef struct hb__table {
+  hb_table_t pub;       /* what callers see; must stay first */
+  hb_column_t *cols;
+  hb__col_t *x;
+  uint8_t *raw;         /* the table map body this was built from */
+  size_t rawlen;
+  uint8_t skip;         /* filtered out: rows are not decoded */
+  uint8_t stale;        /* rebuild at the next table map (after DDL) */
+  uint32_t njson;       /* JSON columns: partial update bitmaps count them */
+  char *src_json;       /* ,"db":"D","table":"T" for the renderer */
+  uint32_t src_json_len;
+  struct hb__table *next; /* hash chain, or retired list */
+} hb__table_t;
+
+/* A row change while its window is open: values are indexes into the
+ * decoder's value array, which may move while it grows. */
+typedef struct {
+  char op;
+  const hb_table_t *table;
+  uint64_t pos;
+  size_t before, after; /* value index, or SIZE_MAX */
+} hb__row_t;
+
+#define HB_NO_IMAGE ((size_t)-1)
+
+/* One cached iconv converter per charset name. */
+typedef struct {
+  const char *name;
+  iconv_t cd;
+} hb__conv_t;
+
+struct hb_decoder {
+  hb_config_t cfg;
+  size_t max_payload;
+
+  /* format description */
+  int have_fde;
+  int checksum;        /* 1: events end with a CRC32 */
+  uint8_t ph[256];     /* post-header length per event type */
+  char server_version[51];
+  int is_mariadb;
+
+  /* where we are */
+  char *file;          /* owned */
+  uint64_t file_index;
+  uint64_t ev_pos;     /* offset of the current (outer) event */
+  uint64_t ev_end;     /* its end offset */
+  uint32_t ev_ts;
+  uint32_t ev_server_id;
+  uint8_t ev_type;
+  int inner;           /* inside a transaction payload */
+  uint64_t inner_off;  /* offset of the inner event in the payload */
+
+  /* transactions */
+  int in_txn;
+  int resync;          /* skipping to the next transaction start */
+  int implicit_warned;
+  char gtid[64];       /* of the open window, or pending for the next */
+  int have_gtid;       /*   statement (MySQL GTID, MariaDB standalone) */
+  uint64_t txn_begin;
+  hb__row_t *rows;
+  size_t nrows, caprows;
+  hb_value_t *vals;
+  size_t nvals, capvals;
+  int txn_by_gtid;     /* window opened by a MariaDB GTID event (a BEGIN
+                          that follows belongs to it) */
+  hb_row_t *out_rows;  /* pointer form handed to on_window */
+  size_t cap_out_rows;
+  hb__arena_t arena;
+
+  /* tables, by table id */
+  hb__table_t **tbl;
+  size_t tbl_cap, tbl_count;
+  hb__table_t *retired; /* replaced while a window may point at them */
+
+  /* scratch space */
+  hb_buf_t scratch;    /* JSON text, converted statements */
+  hb_buf_t scratch2;
+  uint8_t *zbuf;       /* decompressed transaction payload */
+  size_t zcap;
+  uint8_t *zbuf2;      /* decompressed MariaDB event body */
+  size_t zcap2;
+  const uint8_t **jraw; /* before-image JSON documents by column, for */
+  size_t *jlen;         /*   partial updates */
+  size_t capj;
+  hb__conv_t conv[8];
+  unsigned nconv;
+
+  int failed;
+  char errmsg[512];
+  hb_stats_t st;
+};
+
+/* Record an error "FILE:OFFSET: message" and return err. */
+int hb__fail(hb_decoder_t *dec, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* hb_tablemap.c */
+int hb__table_map(hb_decoder_t *dec, const uint8_t *body, size_t len);
+hb__table_t *hb__table_get(hb_decoder_t *dec, uint64_t id);
+void hb__tables_free(hb_decoder_t *dec);
+void hb__tables_retire_flush(hb_decoder_t *dec);
+void hb__tables_mark_stale(hb_decoder_t *dec);
+void hb__tables_trim(hb_decoder_t *dec);
+
+/* hb_rows.c */
+int hb__rows_event(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
+                   size_t len);
+
+/* hb_value.c: value codecs. Each returns 0 or -1 (value invalid) and
+ * writes its text into the arena. */
+int hb__decode_value(hb_decoder_t *dec, const hb_column_t *col,
+                     const hb__col_t *x, const uint8_t *p,
+                     const uint8_t *end, hb_value_t *v, size_t *used,
+                     const char **why);
+size_t hb__decimal_size(unsigned prec, unsigned scale);
+int hb__decimal_text(const uint8_t *p, unsigned prec, unsigned scale,
+                     char *out, size_t *outlen);
+int hb__text_to_utf8(hb_decoder_t *dec, const hb__col_t *x,
+                     const uint8_t *p, size_t n, hb_value_t *v);
+size_t hb__fmt_double(double d, int is_float, char *out);
+size_t hb__fmt_double_mysql(double d, char *out);
+size_t hb__fmt_datetime_packed(int64_t packed, int kind, char *out);
+iconv_t hb__iconv(hb_decoder_t *dec, const char *name);
+int hb__convert(hb_decoder_t *dec, int cs, const char *iconv_name,
+                const uint8_t *p, size_t n, hb_buf_t *out);
+
+/* hb_jsonb.c: MySQL binary JSON */
+int hb__jsonb_to_text(const uint8_t *p, size_t n, hb_buf_t *out,
+                      const char **why);
+int hb__jsonb_apply_diffs(const uint8_t *doc, size_t doclen,
+                          const uint8_t *diffs, size_t difflen,
+                          hb_buf_t *out, const char **why);
+int hb__jsonb_diffs_to_json(const uint8_t *diffs, size_t difflen,
+                            hb_buf_t *out, const char **why);
+
+/* hb_decoder.c: MariaDB's compressed event bodies (zlib) */
+int hb__mariadb_uncompress(hb_decoder_t *dec, const uint8_t *p, size_t n,
+                           const uint8_t **out, size_t *outlen);
+
+/* hb_json.c: helpers shared with the value codecs */
+void hb__json_str(hb_buf_t *b, const char *s, size_t n);
+void hb__json_str_checked(hb_buf_t *b, const char *s, size_t n);
+void hb__base64(hb_buf_t *b, const uint8_t *p, size_t n, int mysql_lines);
+
+#endif
