@@ -147,11 +147,13 @@ static const char usage_text[] =
     "                     --tables, those of the matching databases)\n"
     "  -h, --help         this help\n"
     "\n"
-    "A summary goes to stderr. Exit status: 0 ok; 1 when a file is\n"
-    "corrupt, truncated or ends inside a transaction (what could be\n"
-    "decoded, complete transactions only, is printed first, then\n"
-    "'FILE:OFFSET: what is wrong'), or it holds an INCIDENT event; 2 bad\n"
-    "usage.\n";
+    "A summary goes to stderr. Exit status: 0 ok (also when the last file\n"
+    "ends inside a transaction, as the newest binlog of a running server\n"
+    "does: that transaction is left out and a warning printed); 1 when a\n"
+    "file is corrupt or truncated inside an event, an earlier file ends\n"
+    "inside a transaction, or a file holds an INCIDENT event (complete\n"
+    "transactions before the problem are printed, then 'FILE:OFFSET: what\n"
+    "is wrong'); 2 bad usage.\n";
 
 int ctl_decode(int argc, char **argv) {
   static const struct option opts[] = {
@@ -204,16 +206,26 @@ int ctl_decode(int argc, char **argv) {
   };
   hb_decoder_t *dec = hb_decoder_new(&cfg);
   double t0 = now_s();
-  int nfiles = 0, err = 0;
+  int nfiles = 0, err = 0, open_txn = 0;
   for (int i = optind; i < argc && err == 0; i++) {
     hb_read_opts_t ro = {.from_pos = i == optind ? from : 0};
     err = hb_read_file(dec, argv[i], &ro);
     nfiles++;
+    /* The newest binlog of a running server normally ends inside a
+     * transaction still being written: only a warning for the last file.
+     * Earlier files cannot continue it, so there it is an error. */
+    if (err == HB_EINCOMPLETE && i + 1 == argc) {
+      open_txn = 1;
+      err = 0;
+    }
   }
   /* Complete transactions are printed even when a later one fails. */
   int ferr = flush_out(&c);
   fflush(stdout);
   double secs = now_s() - t0;
+  if (open_txn)
+    fprintf(stderr, "%s (warning: the file may still be being written)\n",
+            hb_decoder_errmsg(dec));
   if (err < 0 && !c.out_error)
     fprintf(stderr, "%s\n", hb_decoder_errmsg(dec));
   if (c.out_error)
