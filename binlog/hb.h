@@ -26,16 +26,16 @@
 
 /* Error codes of the decoder: below hd_err_t's range (which starts at
  * -2000), above errno's. hb_strerror() also knows hd_err_t and errno. */
-#define HB_ERR_MAP(XX)                                                       \
-  XX(CORRUPT, "corrupt binlog event")                                       \
-  XX(CHECKSUM, "binlog event checksum mismatch")                            \
-  XX(TRUNCATED, "binlog ends inside an event")                              \
-  XX(NOT_BINLOG, "not a binlog file")                                       \
-  XX(UNSUPPORTED, "unsupported binlog content")                             \
-  XX(INCIDENT, "INCIDENT event: the source reports lost changes")           \
-  XX(INCOMPLETE, "binlog ends inside a transaction")                        \
-  XX(SCN_RANGE, "binlog file index or offset does not fit 32 bits")         \
-  XX(SCHEMA, "the schema provider failed")                                  \
+#define HB_ERR_MAP(XX)                                                         \
+  XX(CORRUPT, "corrupt binlog event")                                          \
+  XX(CHECKSUM, "binlog event checksum mismatch")                               \
+  XX(TRUNCATED, "binlog ends inside an event")                                 \
+  XX(NOT_BINLOG, "not a binlog file")                                          \
+  XX(UNSUPPORTED, "unsupported binlog content")                                \
+  XX(INCIDENT, "INCIDENT event: the source reports lost changes")              \
+  XX(INCOMPLETE, "binlog ends inside a transaction")                           \
+  XX(SCN_RANGE, "binlog file index or offset does not fit 32 bits")            \
+  XX(SCHEMA, "the schema provider failed")                                     \
   XX(STOPPED, "stopped by a callback")
 
 typedef enum {
@@ -43,7 +43,7 @@ typedef enum {
 #define XX(c, s) HB_E##c,
   HB_ERR_MAP(XX)
 #undef XX
-  HB__ELAST
+      HB__ELAST
 } hb_err_t;
 
 /** @brief Message for an hb_err_t, hd_err_t or negative errno code. */
@@ -53,15 +53,38 @@ const char *hb_strerror(int err);
  * ENUM and SET normally arrive as STRING with the real type in the
  * metadata; the decoder resolves that, so hb_column_t.type says ENUM/SET. */
 enum {
-  HB_T_DECIMAL = 0, HB_T_TINY = 1, HB_T_SHORT = 2, HB_T_LONG = 3,
-  HB_T_FLOAT = 4, HB_T_DOUBLE = 5, HB_T_NULL = 6, HB_T_TIMESTAMP = 7,
-  HB_T_LONGLONG = 8, HB_T_INT24 = 9, HB_T_DATE = 10, HB_T_TIME = 11,
-  HB_T_DATETIME = 12, HB_T_YEAR = 13, HB_T_NEWDATE = 14, HB_T_VARCHAR = 15,
-  HB_T_BIT = 16, HB_T_TIMESTAMP2 = 17, HB_T_DATETIME2 = 18, HB_T_TIME2 = 19,
-  HB_T_VECTOR = 242, HB_T_JSON = 245, HB_T_NEWDECIMAL = 246,
-  HB_T_ENUM = 247, HB_T_SET = 248, HB_T_TINY_BLOB = 249,
-  HB_T_MEDIUM_BLOB = 250, HB_T_LONG_BLOB = 251, HB_T_BLOB = 252,
-  HB_T_VAR_STRING = 253, HB_T_STRING = 254, HB_T_GEOMETRY = 255
+  HB_T_DECIMAL = 0,
+  HB_T_TINY = 1,
+  HB_T_SHORT = 2,
+  HB_T_LONG = 3,
+  HB_T_FLOAT = 4,
+  HB_T_DOUBLE = 5,
+  HB_T_NULL = 6,
+  HB_T_TIMESTAMP = 7,
+  HB_T_LONGLONG = 8,
+  HB_T_INT24 = 9,
+  HB_T_DATE = 10,
+  HB_T_TIME = 11,
+  HB_T_DATETIME = 12,
+  HB_T_YEAR = 13,
+  HB_T_NEWDATE = 14,
+  HB_T_VARCHAR = 15,
+  HB_T_BIT = 16,
+  HB_T_TIMESTAMP2 = 17,
+  HB_T_DATETIME2 = 18,
+  HB_T_TIME2 = 19,
+  HB_T_VECTOR = 242,
+  HB_T_JSON = 245,
+  HB_T_NEWDECIMAL = 246,
+  HB_T_ENUM = 247,
+  HB_T_SET = 248,
+  HB_T_TINY_BLOB = 249,
+  HB_T_MEDIUM_BLOB = 250,
+  HB_T_LONG_BLOB = 251,
+  HB_T_BLOB = 252,
+  HB_T_VAR_STRING = 253,
+  HB_T_STRING = 254,
+  HB_T_GEOMETRY = 255
 };
 
 /* What a decoded value holds. Text kinds (s, len) are never
@@ -104,14 +127,14 @@ typedef struct {
 } hb_value_t;
 
 typedef struct {
-  const char *name;   /* from metadata or the schema; "@N" (1-based) when
-                         unknown */
-  uint8_t type;       /* HB_T_*, STRING's real type resolved */
+  const char *name; /* from metadata or the schema; "@N" (1-based) when
+                       unknown */
+  uint8_t type;     /* HB_T_*, STRING's real type resolved */
   uint8_t is_unsigned;
   uint8_t nullable;
-  uint16_t meta;      /* type metadata as in the table map */
-  uint16_t charset;   /* collation id, 0 when unknown */
-  uint32_t nlabels;   /* ENUM/SET labels (UTF-8), 0 when unknown */
+  uint16_t meta;    /* type metadata as in the table map */
+  uint16_t charset; /* collation id, 0 when unknown */
+  uint32_t nlabels; /* ENUM/SET labels (UTF-8), 0 when unknown */
   const char *const *labels;
 } hb_column_t;
 
@@ -122,13 +145,13 @@ struct hb_table {
   const char *name;
   uint32_t ncols;
   const hb_column_t *cols;
-  uint32_t npk;       /* primary key columns, in key order; 0: no primary */
-  const uint32_t *pk; /*   key or unknown */
+  uint32_t npk;        /* primary key columns, in key order; 0: no primary */
+  const uint32_t *pk;  /*   key or unknown */
   uint8_t names_known; /* column names came from metadata or the schema */
 };
 
 typedef struct {
-  char op;                  /* 'c' insert, 'u' update, 'd' delete */
+  char op; /* 'c' insert, 'u' update, 'd' delete */
   const hb_table_t *table;
   uint64_t pos;             /* offset of the rows event; inside a MySQL
                                transaction payload, of the payload event */
@@ -156,13 +179,13 @@ typedef struct {
 /* A statement that is not BEGIN/COMMIT/ROLLBACK/SAVEPOINT/XA: DDL, or DML
  * logged in statement format. */
 typedef struct {
-  uint64_t scn;       /* file_index << 32 | end offset of the query event */
+  uint64_t scn; /* file_index << 32 | end offset of the query event */
   const char *file;
-  uint64_t pos;       /* offset of the query event */
-  const char *gtid;   /* NULL when anonymous */
+  uint64_t pos;     /* offset of the query event */
+  const char *gtid; /* NULL when anonymous */
   uint64_t ts_ms;
   uint32_t server_id;
-  const char *db;     /* default database, "" when none */
+  const char *db;        /* default database, "" when none */
   const char *statement; /* UTF-8 (invalid bytes replaced by U+FFFD) */
   size_t len;
 } hb_ddl_t;
@@ -229,11 +252,11 @@ typedef struct hb_decoder hb_decoder_t;
 
 /* Counters, for summaries and metrics. */
 typedef struct {
-  uint64_t events;   /* events fed (inner events of payloads included) */
-  uint64_t windows;  /* windows emitted */
-  uint64_t rows;     /* row changes emitted */
-  uint64_t ddls;     /* schema changes emitted */
-  uint64_t bytes;    /* bytes of events fed */
+  uint64_t events;         /* events fed (inner events of payloads included) */
+  uint64_t windows;        /* windows emitted */
+  uint64_t rows;           /* row changes emitted */
+  uint64_t ddls;           /* schema changes emitted */
+  uint64_t bytes;          /* bytes of events fed */
   uint64_t skipped_events; /* rows events of filtered tables */
 } hb_stats_t;
 

@@ -46,7 +46,9 @@ void hb_buf_u64(hb_buf_t *b, uint64_t v);
 void hb_buf_i64(hb_buf_t *b, int64_t v);
 
 /** @brief Forget the contents, keep the memory. */
-static inline void hb_buf_reset(hb_buf_t *b) { b->len = 0; }
+static inline void hb_buf_reset(hb_buf_t *b) {
+  b->len = 0;
+}
 
 /** @brief Release the memory; the buffer can be used again. */
 void hb_buf_free(hb_buf_t *b);

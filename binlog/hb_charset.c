@@ -22,50 +22,57 @@ static const struct {
   const char *name;  /* MySQL's name, for the docs and messages */
   const char *iconv; /* glibc's name */
 } charsets[] = {
-    {"unknown", NULL},          {"utf8", NULL},
-    {"latin1", NULL},           {"ascii", NULL},
-    {"binary", NULL},           {"big5", "BIG5"},
-    {"latin2", "ISO-8859-2"},   {"dec8", "DEC-MCS"},
-    {"cp850", "CP850"},         {"hp8", "HP-ROMAN8"},
-    {"koi8r", "KOI8-R"},        {"swe7", "ISO646-SE"},
-    {"ujis", "EUC-JP"},         {"sjis", "SJIS"},
-    {"cp1251", "CP1251"},       {"hebrew", "ISO-8859-8"},
-    {"tis620", "TIS-620"},      {"euckr", "EUC-KR"},
-    {"latin7", "ISO-8859-13"},  {"koi8u", "KOI8-U"},
-    {"gb2312", "GB2312"},       {"greek", "ISO-8859-7"},
-    {"cp1250", "CP1250"},       {"gbk", "GBK"},
-    {"cp1257", "CP1257"},       {"latin5", "ISO-8859-9"},
-    {"armscii8", "ARMSCII-8"},  {"ucs2", "UCS-2BE"},
-    {"cp866", "CP866"},         {"macce", "MAC-CENTRALEUROPE"},
-    {"macroman", "MACINTOSH"},  {"cp852", "CP852"},
-    {"utf16", "UTF-16BE"},      {"utf16le", "UTF-16LE"},
-    {"cp1256", "CP1256"},       {"utf32", "UTF-32BE"},
-    {"cp932", "CP932"},         {"eucjpms", "EUC-JP-MS"},
-    {"gb18030", "GB18030"},     {"keybcs2", NULL},
+    {"unknown", NULL},         {"utf8", NULL},
+    {"latin1", NULL},          {"ascii", NULL},
+    {"binary", NULL},          {"big5", "BIG5"},
+    {"latin2", "ISO-8859-2"},  {"dec8", "DEC-MCS"},
+    {"cp850", "CP850"},        {"hp8", "HP-ROMAN8"},
+    {"koi8r", "KOI8-R"},       {"swe7", "ISO646-SE"},
+    {"ujis", "EUC-JP"},        {"sjis", "SJIS"},
+    {"cp1251", "CP1251"},      {"hebrew", "ISO-8859-8"},
+    {"tis620", "TIS-620"},     {"euckr", "EUC-KR"},
+    {"latin7", "ISO-8859-13"}, {"koi8u", "KOI8-U"},
+    {"gb2312", "GB2312"},      {"greek", "ISO-8859-7"},
+    {"cp1250", "CP1250"},      {"gbk", "GBK"},
+    {"cp1257", "CP1257"},      {"latin5", "ISO-8859-9"},
+    {"armscii8", "ARMSCII-8"}, {"ucs2", "UCS-2BE"},
+    {"cp866", "CP866"},        {"macce", "MAC-CENTRALEUROPE"},
+    {"macroman", "MACINTOSH"}, {"cp852", "CP852"},
+    {"utf16", "UTF-16BE"},     {"utf16le", "UTF-16LE"},
+    {"cp1256", "CP1256"},      {"utf32", "UTF-32BE"},
+    {"cp932", "CP932"},        {"eucjpms", "EUC-JP-MS"},
+    {"gb18030", "GB18030"},    {"keybcs2", NULL},
     {"geostd8", NULL},
 };
 
-enum { CS_UTF8 = 1, CS_LATIN1 = 2, CS_ASCII = 3, CS_BINARY = 4,
-       CS_UCS2 = 27, CS_UTF16 = 32, CS_UTF32 = 35 };
+enum {
+  CS_UTF8 = 1,
+  CS_LATIN1 = 2,
+  CS_ASCII = 3,
+  CS_BINARY = 4,
+  CS_UCS2 = 27,
+  CS_UTF16 = 32,
+  CS_UTF32 = 35
+};
 
 /* Charset index of collation ids 0-255. */
 static const uint8_t coll_cs[256] = {
-    0,  5,  6,  7,  8,  2,  9, 10,  2,  6, 11,  3, 12, 13, 14,  2,  /* 0 */
-    15,  0, 16, 17, 18,  6, 19, 14, 20, 21, 22,  6, 23, 24, 25,  2, /* 16 */
-    26,  1, 22, 27, 28, 39, 29, 30, 31, 18, 18, 29, 22,  1,  1,  2, /* 32 */
-    2,  2, 14, 14, 14, 30, 32, 32, 33, 34, 24, 24, 35, 35, 33,  4,  /* 48 */
-    26,  3, 22, 34, 28,  7, 21, 15,  9, 39, 10, 19,  1,  6, 25, 18, /* 64 */
-    8, 31, 11,  1,  5, 17, 20, 23, 13, 16, 27, 12, 40, 40,  2, 36,  /* 80 */
-    36, 37, 37, 22,  0, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, /* 96 */
-    32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32,  0,  0,  0, /* 112 */
+    0,  5,  6,  7,  8,  2,  9,  10, 2,  6,  11, 3,  12, 13, 14, 2,  /* 0 */
+    15, 0,  16, 17, 18, 6,  19, 14, 20, 21, 22, 6,  23, 24, 25, 2,  /* 16 */
+    26, 1,  22, 27, 28, 39, 29, 30, 31, 18, 18, 29, 22, 1,  1,  2,  /* 32 */
+    2,  2,  14, 14, 14, 30, 32, 32, 33, 34, 24, 24, 35, 35, 33, 4,  /* 48 */
+    26, 3,  22, 34, 28, 7,  21, 15, 9,  39, 10, 19, 1,  6,  25, 18, /* 64 */
+    8,  31, 11, 1,  5,  17, 20, 23, 13, 16, 27, 12, 40, 40, 2,  36, /* 80 */
+    36, 37, 37, 22, 0,  32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, /* 96 */
+    32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 0,  0,  0,  /* 112 */
     27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, /* 128 */
-    27, 27, 27, 27, 27, 27, 27, 27,  0,  0,  0,  0,  0,  0,  0, 27, /* 144 */
+    27, 27, 27, 27, 27, 27, 27, 27, 0,  0,  0,  0,  0,  0,  0,  27, /* 144 */
     35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, /* 160 */
-    35, 35, 35, 35, 35, 35, 35, 35,  0,  0,  0,  0,  0,  0,  0,  0, /* 176 */
+    35, 35, 35, 35, 35, 35, 35, 35, 0,  0,  0,  0,  0,  0,  0,  0,  /* 176 */
     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  /* 192 */
     1,  1,  1,  1,  1,  1,  1,  1,  0,  0,  0,  0,  0,  0,  0,  1,  /* 208 */
     1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  1,  /* 224 */
-    1,  1,  1,  1,  1,  1,  1,  1, 38, 38, 38,  0,  0,  0,  0,  1,  /* 240 */
+    1,  1,  1,  1,  1,  1,  1,  1,  38, 38, 38, 0,  0,  0,  0,  1,  /* 240 */
 };
 
 /* Map ids above 255 onto a charset index: MySQL 8's utf8mb4_0900
@@ -236,8 +243,7 @@ iconv_t hb__iconv(hb_decoder_t *dec, const char *name) {
    * oldest converter makes room. */
   if (dec->nconv == sizeof(dec->conv) / sizeof(dec->conv[0])) {
     iconv_close(dec->conv[0].cd);
-    memmove(dec->conv, dec->conv + 1,
-            sizeof(dec->conv) - sizeof(dec->conv[0]));
+    memmove(dec->conv, dec->conv + 1, sizeof(dec->conv) - sizeof(dec->conv[0]));
     dec->nconv--;
   }
   dec->conv[dec->nconv].name = name;
@@ -281,8 +287,8 @@ static int iconv_to(iconv_t cd, const uint8_t *p, size_t n, hb_buf_t *out,
   return 0;
 }
 
-int hb__text_to_utf8(hb_decoder_t *dec, const hb__col_t *x,
-                     const uint8_t *p, size_t n, hb_value_t *v) {
+int hb__text_to_utf8(hb_decoder_t *dec, const hb__col_t *x, const uint8_t *p,
+                     size_t n, hb_value_t *v) {
   v->len = (uint32_t)n;
   v->s = (const char *)p;
   switch (x->cs) {

@@ -23,19 +23,45 @@
 
 /* Event types (MySQL binlog_event.h, MariaDB log_event.h). */
 enum {
-  EV_START_V3 = 1, EV_QUERY = 2, EV_STOP = 3, EV_ROTATE = 4, EV_INTVAR = 5,
-  EV_LOAD = 6, EV_SLAVE = 7, EV_CREATE_FILE = 8, EV_APPEND_BLOCK = 9,
-  EV_EXEC_LOAD = 10, EV_DELETE_FILE = 11, EV_NEW_LOAD = 12, EV_RAND = 13,
-  EV_USER_VAR = 14, EV_FDE = 15, EV_XID = 16, EV_BEGIN_LOAD_QUERY = 17,
-  EV_EXECUTE_LOAD_QUERY = 18, EV_TABLE_MAP = 19, EV_INCIDENT = 26,
-  EV_HEARTBEAT = 27, EV_IGNORABLE = 28, EV_ROWS_QUERY = 29, EV_GTID = 33,
-  EV_ANONYMOUS_GTID = 34, EV_PREVIOUS_GTIDS = 35,
-  EV_TRANSACTION_CONTEXT = 36, EV_VIEW_CHANGE = 37, EV_XA_PREPARE = 38,
-  EV_PARTIAL_UPDATE_ROWS = 39, EV_TRANSACTION_PAYLOAD = 40,
-  EV_HEARTBEAT_V2 = 41, EV_GTID_TAGGED = 42,
-  EV_MARIA_ANNOTATE_ROWS = 160, EV_MARIA_BINLOG_CHECKPOINT = 161,
-  EV_MARIA_GTID = 162, EV_MARIA_GTID_LIST = 163,
-  EV_MARIA_START_ENCRYPTION = 164, EV_MARIA_QUERY_COMPRESSED = 165,
+  EV_START_V3 = 1,
+  EV_QUERY = 2,
+  EV_STOP = 3,
+  EV_ROTATE = 4,
+  EV_INTVAR = 5,
+  EV_LOAD = 6,
+  EV_SLAVE = 7,
+  EV_CREATE_FILE = 8,
+  EV_APPEND_BLOCK = 9,
+  EV_EXEC_LOAD = 10,
+  EV_DELETE_FILE = 11,
+  EV_NEW_LOAD = 12,
+  EV_RAND = 13,
+  EV_USER_VAR = 14,
+  EV_FDE = 15,
+  EV_XID = 16,
+  EV_BEGIN_LOAD_QUERY = 17,
+  EV_EXECUTE_LOAD_QUERY = 18,
+  EV_TABLE_MAP = 19,
+  EV_INCIDENT = 26,
+  EV_HEARTBEAT = 27,
+  EV_IGNORABLE = 28,
+  EV_ROWS_QUERY = 29,
+  EV_GTID = 33,
+  EV_ANONYMOUS_GTID = 34,
+  EV_PREVIOUS_GTIDS = 35,
+  EV_TRANSACTION_CONTEXT = 36,
+  EV_VIEW_CHANGE = 37,
+  EV_XA_PREPARE = 38,
+  EV_PARTIAL_UPDATE_ROWS = 39,
+  EV_TRANSACTION_PAYLOAD = 40,
+  EV_HEARTBEAT_V2 = 41,
+  EV_GTID_TAGGED = 42,
+  EV_MARIA_ANNOTATE_ROWS = 160,
+  EV_MARIA_BINLOG_CHECKPOINT = 161,
+  EV_MARIA_GTID = 162,
+  EV_MARIA_GTID_LIST = 163,
+  EV_MARIA_START_ENCRYPTION = 164,
+  EV_MARIA_QUERY_COMPRESSED = 165,
   EV_MARIA_PARTIAL_ROW_DATA = 172
 };
 
@@ -46,8 +72,8 @@ enum {
 
 const char *hb_strerror(int err) {
   switch (err) {
-#define XX(c, s)                                                             \
-  case HB_E##c:                                                              \
+#define XX(c, s)                                                               \
+  case HB_E##c:                                                                \
     return s;
     HB_ERR_MAP(XX)
 #undef XX
@@ -93,8 +119,8 @@ hb_decoder_t *hb_decoder_new(const hb_config_t *cfg) {
   hb_decoder_t *dec = hd_calloc(1, sizeof(*dec));
   if (cfg)
     dec->cfg = *cfg;
-  dec->max_payload = dec->cfg.max_payload ? dec->cfg.max_payload
-                                          : (size_t)1 << 30;
+  dec->max_payload =
+      dec->cfg.max_payload ? dec->cfg.max_payload : (size_t)1 << 30;
   return dec;
 }
 
@@ -168,7 +194,9 @@ void hb_decoder_stats(const hb_decoder_t *dec, hb_stats_t *st) {
   *st = dec->st;
 }
 
-int hb_decoder_has_fde(const hb_decoder_t *dec) { return dec->have_fde; }
+int hb_decoder_has_fde(const hb_decoder_t *dec) {
+  return dec->have_fde;
+}
 
 int hb_decoder_finish(hb_decoder_t *dec) {
   if (dec->failed)
@@ -188,8 +216,7 @@ int hb_decoder_finish(hb_decoder_t *dec) {
 
 static int scn_of(hb_decoder_t *dec, uint64_t *scn) {
   if (dec->file_index > UINT32_MAX)
-    return hb__fail(dec, HB_ESCN_RANGE,
-                    "file index %llu does not fit 32 bits",
+    return hb__fail(dec, HB_ESCN_RANGE, "file index %llu does not fit 32 bits",
                     (unsigned long long)dec->file_index);
   if (dec->ev_end > UINT32_MAX)
     return hb__fail(dec, HB_ESCN_RANGE,
@@ -367,8 +394,17 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
 
 /* Leading keyword of a query, for telling transaction control from DDL. */
 enum {
-  QK_OTHER, QK_BEGIN, QK_COMMIT, QK_ROLLBACK, QK_ROLLBACK_TO, QK_SAVEPOINT,
-  QK_XA_START, QK_XA_END, QK_XA_PREPARE, QK_XA_COMMIT, QK_XA_ROLLBACK,
+  QK_OTHER,
+  QK_BEGIN,
+  QK_COMMIT,
+  QK_ROLLBACK,
+  QK_ROLLBACK_TO,
+  QK_SAVEPOINT,
+  QK_XA_START,
+  QK_XA_END,
+  QK_XA_PREPARE,
+  QK_XA_COMMIT,
+  QK_XA_ROLLBACK,
   QK_DDL_BEGIN
 };
 
@@ -385,11 +421,10 @@ static size_t word(const char *s, size_t n, const char *w) {
     if (c != w[i])
       return 0;
   }
-  if (n > k && !(s[k] == ' ' || s[k] == '\t' || s[k] == '\n' ||
-                 s[k] == '\r' || s[k] == ';'))
+  if (n > k && !(s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r' ||
+                 s[k] == ';'))
     return 0;
-  while (k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' ||
-                   s[k] == '\r'))
+  while (k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r'))
     k++;
   return k;
 }
@@ -449,28 +484,46 @@ static unsigned status_charset(const uint8_t *p, const uint8_t *e) {
     uint8_t code = *p++;
     size_t skip;
     switch (code) {
-    case 0: skip = 4; break;               /* flags2 */
-    case 1: skip = 8; break;               /* sql_mode */
-    case 2:                                /* catalog, old form */
-      if (p >= e) return 0;
+    case 0:
+      skip = 4;
+      break; /* flags2 */
+    case 1:
+      skip = 8;
+      break; /* sql_mode */
+    case 2:  /* catalog, old form */
+      if (p >= e)
+        return 0;
       skip = (size_t)p[0] + 2;
       break;
-    case 3: skip = 4; break;               /* auto_increment */
-    case 4:                                /* charset */
+    case 3:
+      skip = 4;
+      break; /* auto_increment */
+    case 4:  /* charset */
       return e - p >= 2 ? hb__u16(p) : 0;
-    case 5: case 6:                        /* time zone, catalog */
-      if (p >= e) return 0;
+    case 5:
+    case 6: /* time zone, catalog */
+      if (p >= e)
+        return 0;
       skip = (size_t)p[0] + 1;
       break;
-    case 7: case 8: skip = 2; break;       /* lc_time, db charset */
-    case 9: skip = 8; break;               /* table map for update */
-    case 10: skip = 4; break;              /* master data written */
-    case 11:                               /* invoker user, host */
-      if (p >= e || (size_t)(e - p) < (size_t)p[0] + 2) return 0;
+    case 7:
+    case 8:
+      skip = 2;
+      break; /* lc_time, db charset */
+    case 9:
+      skip = 8;
+      break; /* table map for update */
+    case 10:
+      skip = 4;
+      break; /* master data written */
+    case 11: /* invoker user, host */
+      if (p >= e || (size_t)(e - p) < (size_t)p[0] + 2)
+        return 0;
       skip = (size_t)p[0] + 2 + p[(size_t)p[0] + 1];
       break;
-    case 12: {                             /* updated db names */
-      if (p >= e) return 0;
+    case 12: { /* updated db names */
+      if (p >= e)
+        return 0;
       unsigned cnt = *p++;
       if (cnt == 254)
         cnt = 0;
@@ -483,10 +536,17 @@ static unsigned status_charset(const uint8_t *p, const uint8_t *e) {
       skip = 0;
       break;
     }
-    case 13: skip = 3; break;              /* microseconds */
-    case 128: skip = 3; break;             /* MariaDB hrnow */
-    case 129: skip = 8; break;             /* MariaDB xid */
-    default: return 0;
+    case 13:
+      skip = 3;
+      break; /* microseconds */
+    case 128:
+      skip = 3;
+      break; /* MariaDB hrnow */
+    case 129:
+      skip = 8;
+      break; /* MariaDB xid */
+    default:
+      return 0;
     }
     if ((size_t)(e - p) < skip)
       return 0;
@@ -592,8 +652,7 @@ static int ev_fde(hb_decoder_t *dec, const uint8_t *ev, size_t len) {
   const uint8_t *body = ev + HDR_LEN;
   if (len < HDR_LEN + 57)
     return hb__fail(dec, HB_ECORRUPT,
-                    "FORMAT_DESCRIPTION event of %zu bytes is too short",
-                    len);
+                    "FORMAT_DESCRIPTION event of %zu bytes is too short", len);
   unsigned ver = hb__u16(body);
   if (ver != 4)
     return hb__fail(dec, HB_EUNSUPPORTED,
@@ -725,8 +784,8 @@ static int ev_payload(hb_decoder_t *dec, const uint8_t *body, size_t len) {
   size_t clen = (size_t)(e - p);
   if (psize != UINT64_MAX && psize != clen)
     return hb__fail(dec, HB_ECORRUPT,
-                    "transaction payload is %zu bytes, header says %llu",
-                    clen, (unsigned long long)psize);
+                    "transaction payload is %zu bytes, header says %llu", clen,
+                    (unsigned long long)psize);
   const uint8_t *data;
   size_t dlen;
   if (ctype == 255) {
@@ -758,8 +817,7 @@ static int ev_payload(hb_decoder_t *dec, const uint8_t *body, size_t len) {
       return hb__fail(dec, HB_ECORRUPT, "inner event header is truncated");
     uint32_t sz = hb__u32(data + off + 9);
     if (sz < HDR_LEN || sz > dlen - off)
-      return hb__fail(dec, HB_ECORRUPT,
-                      "inner event size %u out of range", sz);
+      return hb__fail(dec, HB_ECORRUPT, "inner event size %u out of range", sz);
     int r = dispatch(dec, data + off, sz, 0);
     if (r < 0)
       return r;
@@ -783,9 +841,8 @@ static int ev_incident(hb_decoder_t *dec, const uint8_t *body, size_t len) {
     hb_buf_free(&b);
   }
   hd_log(HD_LL_ERROR, "binlog", "INCIDENT event",
-         "file=%s pos=%llu code=%u message=\"%s\"",
-         dec->file ? dec->file : "", (unsigned long long)dec->ev_pos, code,
-         msg);
+         "file=%s pos=%llu code=%u message=\"%s\"", dec->file ? dec->file : "",
+         (unsigned long long)dec->ev_pos, code, msg);
   if (dec->cfg.on_incident == NULL)
     return hb__fail(dec, HB_EINCIDENT,
                     "INCIDENT event %u (%s): the source may have lost "
@@ -821,14 +878,12 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
       /* A replication stream starts with an artificial ROTATE, written
        * with the checksum setting we cannot know yet: check whether its
        * last four bytes are a valid CRC. */
-      if (type != EV_ROTATE && type != EV_HEARTBEAT &&
-          type != EV_HEARTBEAT_V2)
+      if (type != EV_ROTATE && type != EV_HEARTBEAT && type != EV_HEARTBEAT_V2)
         return hb__fail(dec, HB_ECORRUPT,
                         "event type %u before the FORMAT_DESCRIPTION event",
                         type);
       crc = len >= HDR_LEN + 4 &&
-            (uint32_t)crc32(0L, ev, (uInt)(len - 4)) ==
-                hb__u32(ev + len - 4);
+            (uint32_t)crc32(0L, ev, (uInt)(len - 4)) == hb__u32(ev + len - 4);
     }
     if (crc) {
       if (blen < 4)
@@ -858,9 +913,19 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
     return 0;
   case EV_TABLE_MAP:
     return hb__table_map(dec, body, blen);
-  case 23: case 24: case 25: case 30: case 31: case 32:
+  case 23:
+  case 24:
+  case 25:
+  case 30:
+  case 31:
+  case 32:
   case EV_PARTIAL_UPDATE_ROWS:
-  case 166: case 167: case 168: case 169: case 170: case 171:
+  case 166:
+  case 167:
+  case 168:
+  case 169:
+  case 170:
+  case 171:
     if (dec->resync && !dec->in_txn)
       return 0;
     return hb__rows_event(dec, type, body, blen);
@@ -939,8 +1004,15 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
     return hb__fail(dec, HB_EUNSUPPORTED,
                     "PARTIAL_ROW_DATA event (type 172, MariaDB 12.3 "
                     "fragmented rows) is not supported");
-  case EV_START_V3: case EV_LOAD: case EV_SLAVE: case EV_CREATE_FILE:
-  case EV_EXEC_LOAD: case EV_NEW_LOAD: case 20: case 21: case 22:
+  case EV_START_V3:
+  case EV_LOAD:
+  case EV_SLAVE:
+  case EV_CREATE_FILE:
+  case EV_EXEC_LOAD:
+  case EV_NEW_LOAD:
+  case 20:
+  case 21:
+  case 22:
     return hb__fail(dec, HB_EUNSUPPORTED,
                     "event type %u of MySQL 5.1 or older is not supported",
                     type);
@@ -968,8 +1040,8 @@ int hb_decoder_feed(hb_decoder_t *dec, const uint8_t *ev, size_t len,
   uint32_t size = hb__u32(ev + 9);
   if (size != len)
     return hb__fail(dec, HB_ECORRUPT,
-                    "event size field says %u bytes, the event has %zu",
-                    size, len);
+                    "event size field says %u bytes, the event has %zu", size,
+                    len);
   return dispatch(dec, ev, len, 1);
 }
 

@@ -21,11 +21,11 @@
 #define READ_CHUNK ((size_t)4 << 20)
 
 typedef struct {
-  int fd;           /* plain file, or -1 */
-  gzFile gz;        /* gzip file, or NULL */
+  int fd;             /* plain file, or -1 */
+  gzFile gz;          /* gzip file, or NULL */
   const uint8_t *mem; /* memory source, or NULL */
   size_t memlen, mempos;
-  uint8_t *buf;     /* owned window (not for memory sources) */
+  uint8_t *buf;           /* owned window (not for memory sources) */
   size_t cap, start, end; /* valid bytes are buf[start..end) */
   int eof;
 } src_t;
@@ -43,8 +43,7 @@ static ssize_t src_fill(src_t *s, size_t need) {
       s->end -= s->start;
       s->start = 0;
     }
-    if (s->cap - s->end < need - (s->end - s->start) ||
-        s->cap == s->end) {
+    if (s->cap - s->end < need - (s->end - s->start) || s->cap == s->end) {
       size_t ncap = s->cap ? s->cap : READ_CHUNK;
       while (ncap - s->end < need - (s->end - s->start) + READ_CHUNK / 4)
         ncap *= 2;
@@ -97,14 +96,17 @@ static void at(hb_decoder_t *dec, uint64_t off) {
 
 static int run(hb_decoder_t *dec, src_t *s, const hb_read_opts_t *o) {
   uint64_t from = o ? o->from_pos : 0;
-  size_t max_event = o && o->max_event ? o->max_event
-                                       : ((size_t)1 << 30) + 65536;
+  size_t max_event =
+      o && o->max_event ? o->max_event : ((size_t)1 << 30) + 65536;
   ssize_t r = src_fill(s, 4);
   at(dec, 0);
   if (r < 0)
     return hb__fail(dec, (int)r, "read error: %s", strerror((int)-r));
   const uint8_t *m = src_ptr(s);
-  if (r < 4 || memcmp(m, "\xfe" "bin", 4) != 0)
+  if (r < 4 || memcmp(m,
+                      "\xfe"
+                      "bin",
+                      4) != 0)
     return hb__fail(dec, HB_ENOT_BINLOG,
                     "not a binlog file: the magic bytes are not fe 62 69 "
                     "6e%s",
@@ -142,8 +144,7 @@ static int run(hb_decoder_t *dec, src_t *s, const hb_read_opts_t *o) {
     if ((size_t)r < size) {
       at(dec, off);
       return hb__fail(dec, HB_ETRUNCATED,
-                      "binlog ends inside an event (%zd of %u bytes)", r,
-                      size);
+                      "binlog ends inside an event (%zd of %u bytes)", r, size);
     }
     const uint8_t *ev = src_ptr(s);
     if (off >= from || ev[4] == 15 /* FORMAT_DESCRIPTION */) {
@@ -175,8 +176,7 @@ static void set_name(hb_decoder_t *dec, const char *path) {
   free(name);
 }
 
-int hb_read_file(hb_decoder_t *dec, const char *path,
-                 const hb_read_opts_t *o) {
+int hb_read_file(hb_decoder_t *dec, const char *path, const hb_read_opts_t *o) {
   set_name(dec, path);
   src_t s = {.fd = -1};
   s.fd = open(path, O_RDONLY | O_CLOEXEC);

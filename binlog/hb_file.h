@@ -32,8 +32,7 @@ typedef struct {
  *          hb_decoder_errmsg(): HB_ENOT_BINLOG, HB_ETRUNCATED, a decoder
  *          error, or a negative errno for I/O errors.
  */
-int hb_read_file(hb_decoder_t *dec, const char *path,
-                 const hb_read_opts_t *o);
+int hb_read_file(hb_decoder_t *dec, const char *path, const hb_read_opts_t *o);
 
 /** @brief The same for a binlog held in memory (magic included). */
 int hb_read_buffer(hb_decoder_t *dec, const char *name, const uint8_t *buf,

@@ -61,11 +61,18 @@ static inline int hb__lenenc(const uint8_t **p, const uint8_t *end,
     return -1;
   unsigned n;
   switch (q[0]) {
-  case 0xfc: n = 2; break;
-  case 0xfd: n = 3; break;
-  case 0xfe: n = 8; break;
+  case 0xfc:
+    n = 2;
+    break;
+  case 0xfd:
+    n = 3;
+    break;
+  case 0xfe:
+    n = 8;
+    break;
   case 0xfb:
-  case 0xff: return -1;
+  case 0xff:
+    return -1;
   default:
     *out = q[0];
     *p = q + 1;
@@ -139,7 +146,7 @@ size_t hb__utf8_seq(const uint8_t *p, size_t n);
 enum {
   HB_DK_BAD = 0, /* cannot be decoded: x->bad says why */
   HB_DK_NULL,
-  HB_DK_INT,     /* x->size bytes, little-endian, signedness in column */
+  HB_DK_INT, /* x->size bytes, little-endian, signedness in column */
   HB_DK_FLOAT,
   HB_DK_DOUBLE,
   HB_DK_DECIMAL,
@@ -154,16 +161,16 @@ enum {
   HB_DK_BIT,
   HB_DK_ENUM,
   HB_DK_SET,
-  HB_DK_TEXT,    /* length prefix of x->size bytes, then text or bytes */
-  HB_DK_JSON,    /* length prefix of x->size bytes, then binary JSON */
-  HB_DK_BYTES    /* length prefix of x->size bytes, then bytes */
+  HB_DK_TEXT, /* length prefix of x->size bytes, then text or bytes */
+  HB_DK_JSON, /* length prefix of x->size bytes, then binary JSON */
+  HB_DK_BYTES /* length prefix of x->size bytes, then bytes */
 };
 
 typedef struct {
-  uint8_t dk;   /* HB_DK_* */
-  uint8_t cs;   /* HB_CS_* for HB_DK_TEXT */
-  uint8_t size; /* fixed size, or length-prefix bytes */
-  uint8_t fsp;  /* fractional digits of temporals */
+  uint8_t dk;          /* HB_DK_* */
+  uint8_t cs;          /* HB_CS_* for HB_DK_TEXT */
+  uint8_t size;        /* fixed size, or length-prefix bytes */
+  uint8_t fsp;         /* fractional digits of temporals */
   uint8_t prec, scale; /* DECIMAL */
   uint8_t is_pk;
   const char *iconv_name; /* for HB_CS_ICONV */
@@ -173,15 +180,15 @@ typedef struct {
 } hb__col_t;
 
 typedef struct hb__table {
-  hb_table_t pub;       /* what callers see; must stay first */
+  hb_table_t pub; /* what callers see; must stay first */
   hb_column_t *cols;
   hb__col_t *x;
-  uint8_t *raw;         /* the table map body this was built from */
+  uint8_t *raw; /* the table map body this was built from */
   size_t rawlen;
-  uint8_t skip;         /* filtered out: rows are not decoded */
-  uint8_t stale;        /* rebuild at the next table map (after DDL) */
-  uint32_t njson;       /* JSON columns: partial update bitmaps count them */
-  char *src_json;       /* ,"db":"D","table":"T" for the renderer */
+  uint8_t skip;   /* filtered out: rows are not decoded */
+  uint8_t stale;  /* rebuild at the next table map (after DDL) */
+  uint32_t njson; /* JSON columns: partial update bitmaps count them */
+  char *src_json; /* ,"db":"D","table":"T" for the renderer */
   uint32_t src_json_len;
   struct hb__table *next; /* hash chain, or retired list */
 } hb__table_t;
@@ -209,36 +216,36 @@ struct hb_decoder {
 
   /* format description */
   int have_fde;
-  int checksum;        /* 1: events end with a CRC32 */
-  uint8_t ph[256];     /* post-header length per event type */
+  int checksum;    /* 1: events end with a CRC32 */
+  uint8_t ph[256]; /* post-header length per event type */
   char server_version[51];
   int is_mariadb;
 
   /* where we are */
-  char *file;          /* owned */
+  char *file; /* owned */
   uint64_t file_index;
-  uint64_t ev_pos;     /* offset of the current (outer) event */
-  uint64_t ev_end;     /* its end offset */
+  uint64_t ev_pos; /* offset of the current (outer) event */
+  uint64_t ev_end; /* its end offset */
   uint32_t ev_ts;
   uint32_t ev_server_id;
   uint8_t ev_type;
-  int inner;           /* inside a transaction payload */
-  uint64_t inner_off;  /* offset of the inner event in the payload */
+  int inner;          /* inside a transaction payload */
+  uint64_t inner_off; /* offset of the inner event in the payload */
 
   /* transactions */
   int in_txn;
-  int resync;          /* skipping to the next transaction start */
+  int resync; /* skipping to the next transaction start */
   int implicit_warned;
-  char gtid[64];       /* of the open window, or pending for the next */
-  int have_gtid;       /*   statement (MySQL GTID, MariaDB standalone) */
+  char gtid[64]; /* of the open window, or pending for the next */
+  int have_gtid; /*   statement (MySQL GTID, MariaDB standalone) */
   uint64_t txn_begin;
   hb__row_t *rows;
   size_t nrows, caprows;
   hb_value_t *vals;
   size_t nvals, capvals;
-  int txn_by_gtid;     /* window opened by a MariaDB GTID event (a BEGIN
-                          that follows belongs to it) */
-  hb_row_t *out_rows;  /* pointer form handed to on_window */
+  int txn_by_gtid;    /* window opened by a MariaDB GTID event (a BEGIN
+                         that follows belongs to it) */
+  hb_row_t *out_rows; /* pointer form handed to on_window */
   size_t cap_out_rows;
   hb__arena_t arena;
 
@@ -248,11 +255,11 @@ struct hb_decoder {
   hb__table_t *retired; /* replaced while a window may point at them */
 
   /* scratch space */
-  hb_buf_t scratch;    /* JSON text, converted statements */
+  hb_buf_t scratch; /* JSON text, converted statements */
   hb_buf_t scratch2;
-  uint8_t *zbuf;       /* decompressed transaction payload */
+  uint8_t *zbuf; /* decompressed transaction payload */
   size_t zcap;
-  uint8_t *zbuf2;      /* decompressed MariaDB event body */
+  uint8_t *zbuf2; /* decompressed MariaDB event body */
   size_t zcap2;
   const uint8_t **jraw; /* before-image JSON documents by column, for */
   size_t *jlen;         /*   partial updates */
@@ -284,14 +291,13 @@ int hb__rows_event(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
 /* hb_value.c: value codecs. Each returns 0 or -1 (value invalid) and
  * writes its text into the arena. */
 int hb__decode_value(hb_decoder_t *dec, const hb_column_t *col,
-                     const hb__col_t *x, const uint8_t *p,
-                     const uint8_t *end, hb_value_t *v, size_t *used,
-                     const char **why);
+                     const hb__col_t *x, const uint8_t *p, const uint8_t *end,
+                     hb_value_t *v, size_t *used, const char **why);
 size_t hb__decimal_size(unsigned prec, unsigned scale);
-int hb__decimal_text(const uint8_t *p, unsigned prec, unsigned scale,
-                     char *out, size_t *outlen);
-int hb__text_to_utf8(hb_decoder_t *dec, const hb__col_t *x,
-                     const uint8_t *p, size_t n, hb_value_t *v);
+int hb__decimal_text(const uint8_t *p, unsigned prec, unsigned scale, char *out,
+                     size_t *outlen);
+int hb__text_to_utf8(hb_decoder_t *dec, const hb__col_t *x, const uint8_t *p,
+                     size_t n, hb_value_t *v);
 size_t hb__fmt_double(double d, int is_float, char *out);
 size_t hb__fmt_double_mysql(double d, char *out);
 size_t hb__fmt_datetime_packed(int64_t packed, int kind, char *out);
@@ -303,10 +309,10 @@ int hb__convert(hb_decoder_t *dec, int cs, const char *iconv_name,
 int hb__jsonb_to_text(const uint8_t *p, size_t n, hb_buf_t *out,
                       const char **why);
 int hb__jsonb_apply_diffs(const uint8_t *doc, size_t doclen,
-                          const uint8_t *diffs, size_t difflen,
-                          hb_buf_t *out, const char **why);
-int hb__jsonb_diffs_to_json(const uint8_t *diffs, size_t difflen,
-                            hb_buf_t *out, const char **why);
+                          const uint8_t *diffs, size_t difflen, hb_buf_t *out,
+                          const char **why);
+int hb__jsonb_diffs_to_json(const uint8_t *diffs, size_t difflen, hb_buf_t *out,
+                            const char **why);
 
 /* hb_decoder.c: MariaDB's compressed event bodies (zlib) */
 int hb__mariadb_uncompress(hb_decoder_t *dec, const uint8_t *p, size_t n,

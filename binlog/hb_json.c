@@ -14,12 +14,10 @@
 /* Bytes that need escaping in a JSON string: 1 for control characters,
  * the quote and the backslash. */
 static const uint8_t need_esc[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
 };
 
 static void put_escape(hb_buf_t *b, uint8_t c) {
@@ -27,13 +25,27 @@ static void put_escape(hb_buf_t *b, uint8_t c) {
   char e[6] = {'\\', 0, 0, 0, 0, 0};
   size_t n = 2;
   switch (c) {
-  case '"': e[1] = '"'; break;
-  case '\\': e[1] = '\\'; break;
-  case '\b': e[1] = 'b'; break;
-  case '\f': e[1] = 'f'; break;
-  case '\n': e[1] = 'n'; break;
-  case '\r': e[1] = 'r'; break;
-  case '\t': e[1] = 't'; break;
+  case '"':
+    e[1] = '"';
+    break;
+  case '\\':
+    e[1] = '\\';
+    break;
+  case '\b':
+    e[1] = 'b';
+    break;
+  case '\f':
+    e[1] = 'f';
+    break;
+  case '\n':
+    e[1] = 'n';
+    break;
+  case '\r':
+    e[1] = 'r';
+    break;
+  case '\t':
+    e[1] = 't';
+    break;
   default:
     memcpy(e + 1, "u00", 3);
     e[4] = hx[c >> 4];
@@ -218,8 +230,7 @@ static void render_image(const hb__table_t *t, const hb_value_t *vals,
 
 /* The primary key, or null when the table has none, it is unknown, or a
  * key column is in neither image. */
-static void render_key(const hb__table_t *t, const hb_row_t *r,
-                       hb_buf_t *out) {
+static void render_key(const hb__table_t *t, const hb_row_t *r, hb_buf_t *out) {
   const hb_value_t *pri = r->op == 'd' ? r->before : r->after;
   const hb_value_t *alt = r->op == 'u' ? r->before : NULL;
   if (t->pub.npk == 0) {
@@ -228,8 +239,8 @@ static void render_key(const hb__table_t *t, const hb_row_t *r,
   }
   for (uint32_t k = 0; k < t->pub.npk; k++) {
     uint32_t c = t->pub.pk[k];
-    if (pri[c].kind == HB_V_ABSENT && (alt == NULL ||
-                                       alt[c].kind == HB_V_ABSENT)) {
+    if (pri[c].kind == HB_V_ABSENT &&
+        (alt == NULL || alt[c].kind == HB_V_ABSENT)) {
       hb_buf_lit(out, "null");
       return;
     }

@@ -27,17 +27,27 @@
 #include "hd_mem.h"
 
 enum {
-  JB_SMALL_OBJ = 0x00, JB_LARGE_OBJ = 0x01, JB_SMALL_ARR = 0x02,
-  JB_LARGE_ARR = 0x03, JB_LITERAL = 0x04, JB_INT16 = 0x05, JB_UINT16 = 0x06,
-  JB_INT32 = 0x07, JB_UINT32 = 0x08, JB_INT64 = 0x09, JB_UINT64 = 0x0a,
-  JB_DOUBLE = 0x0b, JB_STRING = 0x0c, JB_OPAQUE = 0x0f
+  JB_SMALL_OBJ = 0x00,
+  JB_LARGE_OBJ = 0x01,
+  JB_SMALL_ARR = 0x02,
+  JB_LARGE_ARR = 0x03,
+  JB_LITERAL = 0x04,
+  JB_INT16 = 0x05,
+  JB_UINT16 = 0x06,
+  JB_INT32 = 0x07,
+  JB_UINT32 = 0x08,
+  JB_INT64 = 0x09,
+  JB_UINT64 = 0x0a,
+  JB_DOUBLE = 0x0b,
+  JB_STRING = 0x0c,
+  JB_OPAQUE = 0x0f
 };
 
 #define JB_MAX_DEPTH 100
 
 typedef struct {
   hb_buf_t *out;
-  size_t limit;   /* output cap */
+  size_t limit; /* output cap */
   const char *why;
 } jb_ctx_t;
 
@@ -49,8 +59,7 @@ static int jb_fail(jb_ctx_t *c, const char *why) {
 
 /* 7-bit variable-length size of strings and opaque values (at most 5
  * bytes, since values are below 4 GiB). */
-static int jb_varlen(const uint8_t *p, size_t n, uint32_t *len,
-                     size_t *used) {
+static int jb_varlen(const uint8_t *p, size_t n, uint32_t *len, size_t *used) {
   uint64_t v = 0;
   for (size_t i = 0; i < 5 && i < n; i++) {
     v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
@@ -67,8 +76,7 @@ static int jb_varlen(const uint8_t *p, size_t n, uint32_t *len,
 
 /* Packed temporal of an opaque value: int part << 24 | microseconds, as a
  * little-endian signed 64-bit integer. */
-static int jb_opaque(jb_ctx_t *c, uint8_t ftype, const uint8_t *d,
-                     uint32_t n) {
+static int jb_opaque(jb_ctx_t *c, uint8_t ftype, const uint8_t *d, uint32_t n) {
   char tmp[96];
   size_t len;
   switch (ftype) {
@@ -118,8 +126,8 @@ static int jb_value(jb_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
                     int depth);
 
 /* A container: p..p+n is the container's bytes (count, size, entries...). */
-static int jb_container(jb_ctx_t *c, uint8_t type, const uint8_t *p,
-                        size_t n, int depth) {
+static int jb_container(jb_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
+                        int depth) {
   int large = type == JB_LARGE_OBJ || type == JB_LARGE_ARR;
   int obj = type == JB_SMALL_OBJ || type == JB_LARGE_OBJ;
   size_t ow = large ? 4 : 2; /* offset/size field width */
@@ -185,10 +193,17 @@ static int jb_value(jb_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
     if (n < 1)
       return jb_fail(c, "short JSON literal");
     switch (p[0]) {
-    case 0x00: hb_buf_lit(c->out, "null"); return 0;
-    case 0x01: hb_buf_lit(c->out, "true"); return 0;
-    case 0x02: hb_buf_lit(c->out, "false"); return 0;
-    default: return jb_fail(c, "bad JSON literal");
+    case 0x00:
+      hb_buf_lit(c->out, "null");
+      return 0;
+    case 0x01:
+      hb_buf_lit(c->out, "true");
+      return 0;
+    case 0x02:
+      hb_buf_lit(c->out, "false");
+      return 0;
+    default:
+      return jb_fail(c, "bad JSON literal");
     }
   case JB_INT16:
     if (n < 2)
@@ -241,8 +256,7 @@ static int jb_value(jb_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
   case JB_OPAQUE: {
     uint32_t len;
     size_t used;
-    if (n < 1 || jb_varlen(p + 1, n - 1, &len, &used) < 0 ||
-        len > n - 1 - used)
+    if (n < 1 || jb_varlen(p + 1, n - 1, &len, &used) < 0 || len > n - 1 - used)
       return jb_fail(c, "JSON opaque length out of range");
     return jb_opaque(c, p[0], p + 1 + used, len);
   }
@@ -273,11 +287,11 @@ enum { JN_SCALAR, JN_OBJ, JN_ARR };
 
 typedef struct jn {
   uint8_t t;
-  uint32_t n, cap;     /* members or elements */
+  uint32_t n, cap; /* members or elements */
   struct jn **kids;
-  char **keys;         /* objects: member names (NUL-terminated copies) */
+  char **keys; /* objects: member names (NUL-terminated copies) */
   uint32_t *klens;
-  char *text;          /* scalars: their JSON text */
+  char *text; /* scalars: their JSON text */
   size_t len;
 } jn_t;
 
@@ -328,8 +342,8 @@ static void jn_reserve(jn_t *j, uint32_t n) {
 static jn_t *jd_value(jd_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
                       int depth);
 
-static jn_t *jd_container(jd_ctx_t *c, uint8_t type, const uint8_t *p,
-                          size_t n, int depth) {
+static jn_t *jd_container(jd_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
+                          int depth) {
   int large = type == JB_LARGE_OBJ || type == JB_LARGE_ARR;
   int obj = type == JB_SMALL_OBJ || type == JB_LARGE_OBJ;
   size_t ow = large ? 4 : 2;
@@ -448,7 +462,7 @@ typedef struct {
   int is_index;
   char *key; /* member name, unescaped (owned) */
   uint32_t klen;
-  int from_last;  /* [last-N] */
+  int from_last; /* [last-N] */
   uint64_t index;
 } jleg_t;
 
@@ -489,12 +503,26 @@ static int jpath_quoted(const char *s, const char *e, jleg_t *leg,
       goto bad;
     char ch = *q++;
     switch (ch) {
-    case '"': case '\\': case '/': hb_buf_putc(&b, ch); break;
-    case 'b': hb_buf_putc(&b, '\b'); break;
-    case 'f': hb_buf_putc(&b, '\f'); break;
-    case 'n': hb_buf_putc(&b, '\n'); break;
-    case 'r': hb_buf_putc(&b, '\r'); break;
-    case 't': hb_buf_putc(&b, '\t'); break;
+    case '"':
+    case '\\':
+    case '/':
+      hb_buf_putc(&b, ch);
+      break;
+    case 'b':
+      hb_buf_putc(&b, '\b');
+      break;
+    case 'f':
+      hb_buf_putc(&b, '\f');
+      break;
+    case 'n':
+      hb_buf_putc(&b, '\n');
+      break;
+    case 'r':
+      hb_buf_putc(&b, '\r');
+      break;
+    case 't':
+      hb_buf_putc(&b, '\t');
+      break;
     case 'u': {
       if (e - q < 4)
         goto bad;
@@ -672,8 +700,7 @@ static jn_t *seek(jn_t *j, const jleg_t *legs, size_t n) {
 }
 
 /* MySQL keeps object members ordered by key length, then bytes. */
-static int key_before(const char *a, uint32_t al, const char *b,
-                      uint32_t bl) {
+static int key_before(const char *a, uint32_t al, const char *b, uint32_t bl) {
   if (al != bl)
     return al < bl;
   return memcmp(a, b, al) < 0;
@@ -800,8 +827,7 @@ static int next_diff(const uint8_t **p, const uint8_t *end, jdiff_t *d,
   d->val = NULL;
   d->vallen = 0;
   if (d->op != 2) {
-    if (hb__lenenc(&q, end, &len) < 0 || len > (uint64_t)(end - q) ||
-        len < 1) {
+    if (hb__lenenc(&q, end, &len) < 0 || len > (uint64_t)(end - q) || len < 1) {
       *why = "JSON diff value out of range";
       return -1;
     }
@@ -814,8 +840,8 @@ static int next_diff(const uint8_t **p, const uint8_t *end, jdiff_t *d,
 }
 
 int hb__jsonb_apply_diffs(const uint8_t *doc, size_t doclen,
-                          const uint8_t *diffs, size_t difflen,
-                          hb_buf_t *out, const char **why) {
+                          const uint8_t *diffs, size_t difflen, hb_buf_t *out,
+                          const char **why) {
   jd_ctx_t c = {0, doclen + difflen + 16, NULL};
   jn_t *root;
   if (doclen == 0) {
@@ -863,8 +889,8 @@ int hb__jsonb_apply_diffs(const uint8_t *doc, size_t doclen,
   return 0;
 }
 
-int hb__jsonb_diffs_to_json(const uint8_t *diffs, size_t difflen,
-                            hb_buf_t *out, const char **why) {
+int hb__jsonb_diffs_to_json(const uint8_t *diffs, size_t difflen, hb_buf_t *out,
+                            const char **why) {
   static const char *const ops[] = {"replace", "insert", "remove"};
   const uint8_t *p = diffs, *end = diffs + difflen;
   hb_buf_putc(out, '[');

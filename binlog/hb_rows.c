@@ -33,20 +33,61 @@ typedef struct {
 static int rows_kind(uint8_t type, rows_kind_t *k) {
   memset(k, 0, sizeof(*k));
   switch (type) {
-  case 23: k->op = OP_WRITE; return 0;
-  case 24: k->op = OP_UPDATE; return 0;
-  case 25: k->op = OP_DELETE; return 0;
-  case 30: k->op = OP_WRITE; k->v2 = 1; return 0;
-  case 31: k->op = OP_UPDATE; k->v2 = 1; return 0;
-  case 32: k->op = OP_DELETE; k->v2 = 1; return 0;
-  case 39: k->op = OP_UPDATE; k->v2 = 1; k->partial = 1; return 0;
-  case 166: k->op = OP_WRITE; k->compressed = 1; return 0;
-  case 167: k->op = OP_UPDATE; k->compressed = 1; return 0;
-  case 168: k->op = OP_DELETE; k->compressed = 1; return 0;
-  case 169: k->op = OP_WRITE; k->compressed = 1; k->v2 = 1; return 0;
-  case 170: k->op = OP_UPDATE; k->compressed = 1; k->v2 = 1; return 0;
-  case 171: k->op = OP_DELETE; k->compressed = 1; k->v2 = 1; return 0;
-  default: return -1;
+  case 23:
+    k->op = OP_WRITE;
+    return 0;
+  case 24:
+    k->op = OP_UPDATE;
+    return 0;
+  case 25:
+    k->op = OP_DELETE;
+    return 0;
+  case 30:
+    k->op = OP_WRITE;
+    k->v2 = 1;
+    return 0;
+  case 31:
+    k->op = OP_UPDATE;
+    k->v2 = 1;
+    return 0;
+  case 32:
+    k->op = OP_DELETE;
+    k->v2 = 1;
+    return 0;
+  case 39:
+    k->op = OP_UPDATE;
+    k->v2 = 1;
+    k->partial = 1;
+    return 0;
+  case 166:
+    k->op = OP_WRITE;
+    k->compressed = 1;
+    return 0;
+  case 167:
+    k->op = OP_UPDATE;
+    k->compressed = 1;
+    return 0;
+  case 168:
+    k->op = OP_DELETE;
+    k->compressed = 1;
+    return 0;
+  case 169:
+    k->op = OP_WRITE;
+    k->compressed = 1;
+    k->v2 = 1;
+    return 0;
+  case 170:
+    k->op = OP_UPDATE;
+    k->compressed = 1;
+    k->v2 = 1;
+    return 0;
+  case 171:
+    k->op = OP_DELETE;
+    k->compressed = 1;
+    k->v2 = 1;
+    return 0;
+  default:
+    return -1;
   }
 }
 
@@ -78,8 +119,8 @@ static hb__row_t *row_add(hb_decoder_t *dec) {
 static int value_error(hb_decoder_t *dec, const hb__table_t *t, uint32_t i,
                        const char *why, int unsupported) {
   return hb__fail(dec, unsupported ? HB_EUNSUPPORTED : HB_ECORRUPT,
-                  "%s.%s column %s (@%u, type %u): %s", t->pub.db,
-                  t->pub.name, t->cols[i].name, i + 1, t->cols[i].type, why);
+                  "%s.%s column %s (@%u, type %u): %s", t->pub.db, t->pub.name,
+                  t->cols[i].name, i + 1, t->cols[i].type, why);
 }
 
 /* Context of one rows event for decoding its images. */
@@ -87,8 +128,8 @@ typedef struct {
   hb__table_t *t;
   const uint8_t *present; /* bitmap of the image's columns */
   size_t npresent;
-  int partial_ai;         /* after-image of PARTIAL_UPDATE_ROWS */
-  int keep_json;          /* before-image of PARTIAL_UPDATE_ROWS */
+  int partial_ai; /* after-image of PARTIAL_UPDATE_ROWS */
+  int keep_json;  /* before-image of PARTIAL_UPDATE_ROWS */
 } image_ctx_t;
 
 /* Apply (or, without a before document, spell out) the JSON diffs of a
@@ -99,8 +140,8 @@ static int partial_json(hb_decoder_t *dec, const hb__table_t *t, uint32_t i,
   hb_buf_t *b = &dec->scratch;
   hb_buf_reset(b);
   if (dec->jraw && dec->jraw[i]) {
-    if (hb__jsonb_apply_diffs(dec->jraw[i], dec->jlen[i], data, n, b,
-                              &why) == 0) {
+    if (hb__jsonb_apply_diffs(dec->jraw[i], dec->jlen[i], data, n, b, &why) ==
+        0) {
       v->kind = HB_V_JSON;
     } else {
       /* The server would reject the row; say so, but keep the diff. */
@@ -130,8 +171,7 @@ static int partial_json(hb_decoder_t *dec, const hb__table_t *t, uint32_t i,
 
 /* Decode one image at *pp into dec->vals[base..base+ncols). */
 static int decode_image(hb_decoder_t *dec, const image_ctx_t *ic,
-                        const uint8_t **pp, const uint8_t *end,
-                        size_t base) {
+                        const uint8_t **pp, const uint8_t *end, size_t base) {
   hb__table_t *t = ic->t;
   uint32_t ncols = t->pub.ncols;
   const uint8_t *p = *pp;
@@ -154,9 +194,8 @@ static int decode_image(hb_decoder_t *dec, const image_ctx_t *ic,
   }
   size_t nb = (ic->npresent + 7) / 8;
   if ((size_t)(end - p) < nb)
-    return hb__fail(dec, HB_ECORRUPT,
-                    "%s.%s: null bitmap runs past the event", t->pub.db,
-                    t->pub.name);
+    return hb__fail(dec, HB_ECORRUPT, "%s.%s: null bitmap runs past the event",
+                    t->pub.db, t->pub.name);
   const uint8_t *nulls = p;
   p += nb;
   hb_value_t *vals = dec->vals + base;
@@ -299,8 +338,7 @@ int hb__rows_event(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
 
   uint32_t n = t->pub.ncols;
   image_ctx_t bi = {t, present_b, popcount_bits(present_b, n), 0, 0};
-  image_ctx_t ai = {t, present_a, popcount_bits(present_a, n), rk.partial,
-                    0};
+  image_ctx_t ai = {t, present_a, popcount_bits(present_a, n), rk.partial, 0};
   if (rk.partial && t->njson) {
     if (dec->capj < n) {
       dec->jraw = hd_realloc(dec->jraw, n * sizeof(*dec->jraw));

@@ -34,17 +34,38 @@ enum {
 /* Bytes of table-map metadata per column type; -1 for unknown types. */
 static int meta_bytes(uint8_t t) {
   switch (t) {
-  case HB_T_TINY: case HB_T_SHORT: case HB_T_INT24: case HB_T_LONG:
-  case HB_T_LONGLONG: case HB_T_NULL: case HB_T_TIMESTAMP: case HB_T_DATE:
-  case HB_T_TIME: case HB_T_DATETIME: case HB_T_YEAR: case HB_T_NEWDATE:
+  case HB_T_TINY:
+  case HB_T_SHORT:
+  case HB_T_INT24:
+  case HB_T_LONG:
+  case HB_T_LONGLONG:
+  case HB_T_NULL:
+  case HB_T_TIMESTAMP:
+  case HB_T_DATE:
+  case HB_T_TIME:
+  case HB_T_DATETIME:
+  case HB_T_YEAR:
+  case HB_T_NEWDATE:
     return 0;
-  case HB_T_FLOAT: case HB_T_DOUBLE: case HB_T_BLOB: case HB_T_TINY_BLOB:
-  case HB_T_MEDIUM_BLOB: case HB_T_LONG_BLOB: case HB_T_GEOMETRY:
-  case HB_T_JSON: case HB_T_TIMESTAMP2: case HB_T_DATETIME2:
+  case HB_T_FLOAT:
+  case HB_T_DOUBLE:
+  case HB_T_BLOB:
+  case HB_T_TINY_BLOB:
+  case HB_T_MEDIUM_BLOB:
+  case HB_T_LONG_BLOB:
+  case HB_T_GEOMETRY:
+  case HB_T_JSON:
+  case HB_T_TIMESTAMP2:
+  case HB_T_DATETIME2:
   case HB_T_TIME2:
     return 1;
-  case HB_T_NEWDECIMAL: case HB_T_DECIMAL: case HB_T_VARCHAR:
-  case HB_T_VAR_STRING: case HB_T_STRING: case HB_T_BIT: case HB_T_ENUM:
+  case HB_T_NEWDECIMAL:
+  case HB_T_DECIMAL:
+  case HB_T_VARCHAR:
+  case HB_T_VAR_STRING:
+  case HB_T_STRING:
+  case HB_T_BIT:
+  case HB_T_ENUM:
   case HB_T_SET:
     return 2;
   default:
@@ -72,8 +93,13 @@ static uint16_t meta_value(uint8_t t, const uint8_t *m, int n) {
 
 static int is_numeric(uint8_t t, int mariadb) {
   switch (t) {
-  case HB_T_TINY: case HB_T_SHORT: case HB_T_INT24: case HB_T_LONG:
-  case HB_T_LONGLONG: case HB_T_NEWDECIMAL: case HB_T_FLOAT:
+  case HB_T_TINY:
+  case HB_T_SHORT:
+  case HB_T_INT24:
+  case HB_T_LONG:
+  case HB_T_LONGLONG:
+  case HB_T_NEWDECIMAL:
+  case HB_T_FLOAT:
   case HB_T_DOUBLE:
     return 1;
   case HB_T_YEAR:
@@ -89,8 +115,12 @@ static int is_numeric(uint8_t t, int mariadb) {
  * TEXT/BLOB and GEOMETRY (a BLOB underneath), not ENUM/SET. */
 static int is_character(uint8_t t, int with_geometry) {
   switch (t) {
-  case HB_T_STRING: case HB_T_VAR_STRING: case HB_T_VARCHAR:
-  case HB_T_BLOB: case HB_T_TINY_BLOB: case HB_T_MEDIUM_BLOB:
+  case HB_T_STRING:
+  case HB_T_VAR_STRING:
+  case HB_T_VARCHAR:
+  case HB_T_BLOB:
+  case HB_T_TINY_BLOB:
+  case HB_T_MEDIUM_BLOB:
   case HB_T_LONG_BLOB:
     return 1;
   case HB_T_GEOMETRY:
@@ -102,10 +132,14 @@ static int is_character(uint8_t t, int with_geometry) {
 
 static const char *type_name(uint8_t t) {
   switch (t) {
-  case HB_T_DECIMAL: return "DECIMAL (pre-5.0)";
-  case HB_T_VECTOR: return "VECTOR";
-  case 20: return "TYPED_ARRAY";
-  default: return "unknown";
+  case HB_T_DECIMAL:
+    return "DECIMAL (pre-5.0)";
+  case HB_T_VECTOR:
+    return "VECTOR";
+  case 20:
+    return "TYPED_ARRAY";
+  default:
+    return "unknown";
   }
 }
 
@@ -113,14 +147,14 @@ static const char *type_name(uint8_t t) {
 
 typedef struct {
   uint8_t have_sign, have_cs, have_names, have_pk;
-  uint8_t *unsig;     /* per column, from SIGNEDNESS */
-  uint32_t *cs;       /* per column collation */
+  uint8_t *unsig; /* per column, from SIGNEDNESS */
+  uint32_t *cs;   /* per column collation */
   char **names;
   uint32_t *pk;
   uint32_t npk;
-  char ***labels;     /* per column ENUM/SET labels (raw bytes, NUL-term.) */
+  char ***labels; /* per column ENUM/SET labels (raw bytes, NUL-term.) */
   uint32_t *nlabels;
-  uint32_t *es_cs;    /* ENUM/SET collation per column */
+  uint32_t *es_cs; /* ENUM/SET collation per column */
 } om_t;
 
 static void om_free(om_t *om, uint32_t ncols) {
@@ -172,8 +206,7 @@ static int om_charsets(const uint8_t *p, const uint8_t *e, int per_column,
     out[idx[k]] = (uint32_t)v;
   while (p < e) {
     uint64_t col, coll;
-    if (hb__lenenc(&p, e, &col) < 0 || hb__lenenc(&p, e, &coll) < 0 ||
-        col >= n)
+    if (hb__lenenc(&p, e, &col) < 0 || hb__lenenc(&p, e, &coll) < 0 || col >= n)
       return -1;
     out[idx[col]] = (uint32_t)coll;
   }
@@ -183,8 +216,8 @@ static int om_charsets(const uint8_t *p, const uint8_t *e, int per_column,
 /* Parse the optional metadata TLVs. Fields we do not use (geometry type,
  * column visibility, future ones) are skipped by their length. */
 static const char *om_parse(const uint8_t *p, const uint8_t *e,
-                            const uint8_t *types, uint32_t ncols,
-                            int mariadb, om_t *om) {
+                            const uint8_t *types, uint32_t ncols, int mariadb,
+                            om_t *om) {
   while (p < e) {
     uint8_t ft = *p++;
     uint64_t flen;
@@ -224,8 +257,8 @@ static const char *om_parse(const uint8_t *p, const uint8_t *e,
     case OM_ENUM_AND_SET_DEFAULT_CHARSET:
     case OM_ENUM_AND_SET_COLUMN_CHARSET:
       om->es_cs = hd_calloc(ncols, sizeof(*om->es_cs));
-      if (om_charsets(q, qe, ft == OM_ENUM_AND_SET_COLUMN_CHARSET, types,
-                      ncols, 2, om->es_cs) < 0)
+      if (om_charsets(q, qe, ft == OM_ENUM_AND_SET_COLUMN_CHARSET, types, ncols,
+                      2, om->es_cs) < 0)
         return "ENUM/SET charsets do not match the ENUM/SET columns";
       break;
     case OM_COLUMN_NAME:
@@ -271,13 +304,11 @@ static const char *om_parse(const uint8_t *p, const uint8_t *e,
       om->npk = 0;
       while (q < qe) {
         uint64_t col, prefix;
-        if (hb__lenenc(&q, qe, &col) < 0 || col >= ncols ||
-            om->npk >= ncols)
+        if (hb__lenenc(&q, qe, &col) < 0 || col >= ncols || om->npk >= ncols)
           return "primary key column out of range";
         /* The prefix length only matters to the server's index; the key
          * we report is the whole column. */
-        if (ft == OM_PRIMARY_KEY_WITH_PREFIX &&
-            hb__lenenc(&q, qe, &prefix) < 0)
+        if (ft == OM_PRIMARY_KEY_WITH_PREFIX && hb__lenenc(&q, qe, &prefix) < 0)
           return "primary key prefix runs past its field";
         om->pk[om->npk++] = (uint32_t)col;
       }
@@ -305,20 +336,51 @@ static void pick_decoder(hb_column_t *col, hb__col_t *x, uint8_t type,
   x->dk = HB_DK_BAD;
   col->type = type;
   switch (type) {
-  case HB_T_TINY: x->dk = HB_DK_INT; x->size = 1; return;
-  case HB_T_SHORT: x->dk = HB_DK_INT; x->size = 2; return;
-  case HB_T_INT24: x->dk = HB_DK_INT; x->size = 3; return;
-  case HB_T_LONG: x->dk = HB_DK_INT; x->size = 4; return;
-  case HB_T_LONGLONG: x->dk = HB_DK_INT; x->size = 8; return;
-  case HB_T_FLOAT: x->dk = HB_DK_FLOAT; return;
-  case HB_T_DOUBLE: x->dk = HB_DK_DOUBLE; return;
-  case HB_T_NULL: x->dk = HB_DK_NULL; return;
-  case HB_T_YEAR: x->dk = HB_DK_YEAR; return;
+  case HB_T_TINY:
+    x->dk = HB_DK_INT;
+    x->size = 1;
+    return;
+  case HB_T_SHORT:
+    x->dk = HB_DK_INT;
+    x->size = 2;
+    return;
+  case HB_T_INT24:
+    x->dk = HB_DK_INT;
+    x->size = 3;
+    return;
+  case HB_T_LONG:
+    x->dk = HB_DK_INT;
+    x->size = 4;
+    return;
+  case HB_T_LONGLONG:
+    x->dk = HB_DK_INT;
+    x->size = 8;
+    return;
+  case HB_T_FLOAT:
+    x->dk = HB_DK_FLOAT;
+    return;
+  case HB_T_DOUBLE:
+    x->dk = HB_DK_DOUBLE;
+    return;
+  case HB_T_NULL:
+    x->dk = HB_DK_NULL;
+    return;
+  case HB_T_YEAR:
+    x->dk = HB_DK_YEAR;
+    return;
   case HB_T_DATE:
-  case HB_T_NEWDATE: x->dk = HB_DK_DATE; return;
-  case HB_T_TIME: x->dk = HB_DK_TIME; return;
-  case HB_T_DATETIME: x->dk = HB_DK_DATETIME; return;
-  case HB_T_TIMESTAMP: x->dk = HB_DK_TIMESTAMP; return;
+  case HB_T_NEWDATE:
+    x->dk = HB_DK_DATE;
+    return;
+  case HB_T_TIME:
+    x->dk = HB_DK_TIME;
+    return;
+  case HB_T_DATETIME:
+    x->dk = HB_DK_DATETIME;
+    return;
+  case HB_T_TIMESTAMP:
+    x->dk = HB_DK_TIMESTAMP;
+    return;
   case HB_T_TIME2:
   case HB_T_DATETIME2:
   case HB_T_TIMESTAMP2:
@@ -448,14 +510,13 @@ static int ask_schema(hb_decoder_t *dec, hb__table_t *t, om_t *om,
   uint32_t npk = 0;
   for (uint32_t i = 0; i < n; i++)
     sc[i].is_unsigned = -1;
-  int r = dec->cfg.schema(dec->cfg.ud, t->pub.db, t->pub.name, n, sc, pk,
-                          &npk);
+  int r = dec->cfg.schema(dec->cfg.ud, t->pub.db, t->pub.name, n, sc, pk, &npk);
   if (r < 0) {
     free(sc);
     free(pk);
     return hb__fail(dec, HB_ESCHEMA,
-                    "schema provider failed for table %s.%s (%d)",
-                    t->pub.db, t->pub.name, r);
+                    "schema provider failed for table %s.%s (%d)", t->pub.db,
+                    t->pub.name, r);
   }
   if (r == 0) {
     for (uint32_t i = 0; i < n; i++) {
@@ -707,8 +768,8 @@ int hb__table_map(hb_decoder_t *dec, const uint8_t *body, size_t len) {
       c->name = hd_strdup(tmp);
     }
     if (om.labels && om.labels[i]) {
-      const char **l = hd_calloc(om.nlabels[i] ? om.nlabels[i] : 1,
-                                 sizeof(char *));
+      const char **l =
+          hd_calloc(om.nlabels[i] ? om.nlabels[i] : 1, sizeof(char *));
       for (uint32_t k = 0; k < om.nlabels[i]; k++)
         l[k] = to_utf8(dec, om.labels[i][k], c->charset);
       c->labels = l;

@@ -24,9 +24,8 @@
  * below. The sign is the top bit of the first byte, flipped (set means
  * positive), and negative numbers have every byte inverted. */
 static const uint8_t dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
-static const uint32_t pow10_32[10] = {1,      10,      100,      1000,
-                                       10000,  100000,  1000000,  10000000,
-                                       100000000, 1000000000};
+static const uint32_t pow10_32[10] = {
+    1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000};
 
 size_t hb__decimal_size(unsigned prec, unsigned scale) {
   unsigned intg = prec - scale;
@@ -56,8 +55,8 @@ static char *put_digits(char *o, uint32_t v, unsigned w) {
   return o + w;
 }
 
-int hb__decimal_text(const uint8_t *p, unsigned prec, unsigned scale,
-                     char *out, size_t *outlen) {
+int hb__decimal_text(const uint8_t *p, unsigned prec, unsigned scale, char *out,
+                     size_t *outlen) {
   unsigned intg = prec - scale;
   unsigned intg0 = intg / 9, intg0x = intg % 9;
   unsigned frac0 = scale / 9, frac0x = scale % 9;
@@ -282,8 +281,7 @@ static uint32_t frac_usec(const uint8_t *p, unsigned fsp) {
 
 /* Days since 1970-01-01 to a civil date (proleptic Gregorian). Used for
  * TIMESTAMP so the result never depends on the process's time zone. */
-static void civil_from_days(int64_t z, unsigned *y, unsigned *m,
-                            unsigned *d) {
+static void civil_from_days(int64_t z, unsigned *y, unsigned *m, unsigned *d) {
   z += 719468;
   int64_t era = (z >= 0 ? z : z - 146096) / 146097;
   unsigned doe = (unsigned)(z - era * 146097);
@@ -411,9 +409,8 @@ static int prefixed(const hb__col_t *x, const uint8_t *p, const uint8_t *end,
 }
 
 int hb__decode_value(hb_decoder_t *dec, const hb_column_t *col,
-                     const hb__col_t *x, const uint8_t *p,
-                     const uint8_t *end, hb_value_t *v, size_t *used,
-                     const char **why) {
+                     const hb__col_t *x, const uint8_t *p, const uint8_t *end,
+                     hb_value_t *v, size_t *used, const char **why) {
   size_t avail = (size_t)(end - p);
   char tmp[96], *o = tmp;
   v->s = NULL;
@@ -436,8 +433,7 @@ int hb__decode_value(hb_decoder_t *dec, const hb_column_t *col,
       /* Sign-extend from n bytes without shifting negative values. */
       uint64_t sign = (uint64_t)1 << (n * 8 - 1);
       v->kind = HB_V_INT;
-      v->n.i = n == 8 ? (int64_t)u
-                      : (int64_t)(u ^ sign) - (int64_t)sign;
+      v->n.i = n == 8 ? (int64_t)u : (int64_t)(u ^ sign) - (int64_t)sign;
     }
     return 0;
   }
@@ -602,8 +598,7 @@ int hb__decode_value(hb_decoder_t *dec, const hb_column_t *col,
     *used = x->size;
     v->kind = HB_V_SET;
     v->n.u = bits;
-    if (col->nlabels == 0 ||
-        (col->nlabels < 64 && (bits >> col->nlabels) != 0))
+    if (col->nlabels == 0 || (col->nlabels < 64 && (bits >> col->nlabels) != 0))
       return 0; /* labels unknown, or bits without a label: numeric */
     size_t total = 0;
     for (uint32_t i = 0; i < col->nlabels; i++)
@@ -654,8 +649,7 @@ int hb__decode_value(hb_decoder_t *dec, const hb_column_t *col,
       *why = "JSON text longer than 4 GiB";
       return -1;
     }
-    return text_value(dec, x, v, dec->scratch.p, dec->scratch.len,
-                      HB_V_JSON);
+    return text_value(dec, x, v, dec->scratch.p, dec->scratch.len, HB_V_JSON);
   }
   default:
     *why = x->bad ? x->bad : "column type cannot be decoded";

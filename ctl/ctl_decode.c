@@ -26,12 +26,12 @@
 
 typedef struct {
   hb_buf_t out;
-  char **pat;       /* --tables patterns, split at commas (owned) */
+  char **pat; /* --tables patterns, split at commas (owned) */
   size_t npat;
-  int ddl;          /* --ddl */
-  int out_error;    /* writing stdout failed */
+  int ddl;       /* --ddl */
+  int out_error; /* writing stdout failed */
   unsigned incidents;
-  hb_buf_t name;    /* scratch for "db.table" */
+  hb_buf_t name; /* scratch for "db.table" */
 } dec_ctx_t;
 
 static int flush_out(dec_ctx_t *c) {
@@ -236,10 +236,9 @@ int ctl_decode(int argc, char **argv) {
   fprintf(stderr,
           "%s: %d file%s, %llu events, %llu transactions, %llu row "
           "changes, %llu schema changes, %llu bytes, %.3f s",
-          PROG, nfiles, nfiles == 1 ? "" : "s",
-          (unsigned long long)st.events, (unsigned long long)st.windows,
-          (unsigned long long)st.rows, (unsigned long long)st.ddls,
-          (unsigned long long)st.bytes, secs);
+          PROG, nfiles, nfiles == 1 ? "" : "s", (unsigned long long)st.events,
+          (unsigned long long)st.windows, (unsigned long long)st.rows,
+          (unsigned long long)st.ddls, (unsigned long long)st.bytes, secs);
   if (secs > 0 && st.rows > 0)
     fprintf(stderr, " (%.0f row changes/s)", (double)st.rows / secs);
   if (c.incidents)
