@@ -294,6 +294,15 @@ int hb__text_to_utf8(hb_decoder_t *dec, const hb__col_t *x, const uint8_t *p,
   switch (x->cs) {
   case HB_CS_BINARY:
     v->kind = HB_V_BYTES;
+    if (x->fixlen > n) {
+      /* BINARY(n): the server strips trailing zero bytes when it logs the
+       * value and pads them back when it reads it. */
+      char *o = hb__arena_alloc(&dec->arena, x->fixlen);
+      memcpy(o, p, n);
+      memset(o + n, 0, x->fixlen - n);
+      v->s = o;
+      v->len = x->fixlen;
+    }
     return 0;
   case HB_CS_ASCII:
     v->kind = ascii_prefix(p, n) == n ? HB_V_STRING : HB_V_BADTEXT;

@@ -173,6 +173,7 @@ typedef struct {
   uint8_t fsp;         /* fractional digits of temporals */
   uint8_t prec, scale; /* DECIMAL */
   uint8_t is_pk;
+  uint16_t fixlen;        /* CHAR/BINARY: declared length in bytes */
   const char *iconv_name; /* for HB_CS_ICONV */
   const char *bad;        /* for HB_DK_BAD: why (static string) */
   char *name_json;        /* "\"name\":" escaped, for the renderer */

@@ -439,6 +439,7 @@ static void pick_decoder(hb_column_t *col, hb__col_t *x, uint8_t type,
       return;
     }
     x->size = len > 255 ? 2 : 1;
+    x->fixlen = (uint16_t)len;
     x->dk = HB_DK_TEXT;
     return;
   }

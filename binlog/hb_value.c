@@ -196,8 +196,8 @@ static size_t layout_digits(const char *digs, int len, int decpt, int neg,
   return (size_t)(o - out);
 }
 
-/* out needs 48 bytes. Finite values only. */
-size_t hb__fmt_double(double d, int is_float, char *out) {
+/* MySQL's own layout of a double (my_gcvt), for JSON documents. */
+static size_t fmt_mysql(double d, char *out) {
   int neg = signbit(d) != 0;
   double a = fabs(d);
   if (a == 0) {
@@ -205,7 +205,7 @@ size_t hb__fmt_double(double d, int is_float, char *out) {
     return neg ? 2 : 1;
   }
   /* Integers below 2^53 need no search: their digits are exact. */
-  if (a < 9007199254740992.0 && a == floor(a) && (!is_float || a < 16777216)) {
+  if (a < 9007199254740992.0 && a == floor(a)) {
     char digs[24];
     int n = snprintf(digs, sizeof(digs), "%.0f", a);
     int len = n;
@@ -215,14 +215,32 @@ size_t hb__fmt_double(double d, int is_float, char *out) {
   }
   char digs[24];
   int decpt;
-  int len = shortest_digits(a, is_float, digs, &decpt);
+  int len = shortest_digits(a, 0, digs, &decpt);
   return layout_digits(digs, len, decpt, neg, out);
+}
+
+/* Column values: the fewest significant digits that read back to the same
+ * FLOAT/DOUBLE (tried from 1 up with strtof/strtod), printed by %g with
+ * enough precision that numbers below 10^17 are never in exponent form
+ * (100, not 1e+02). out needs 48 bytes; finite values only. */
+size_t hb__fmt_double(double d, int is_float, char *out) {
+  double a = fabs(d);
+  /* Integral values below 10^17 print exactly with %.0f, which is what
+   * the search below would end with; skipping it is the common fast path. */
+  if (a < 1e17 && a == floor(a))
+    return (size_t)snprintf(out, 48, "%.0f", d);
+  char digs[24];
+  int decpt;
+  int p = shortest_digits(a, is_float, digs, &decpt);
+  int e = decpt - 1; /* exponent of the first digit */
+  int prec = e >= 0 && e < 17 && e + 1 > p ? e + 1 : p;
+  return (size_t)snprintf(out, 48, "%.*g", prec, d);
 }
 
 /* As JSON documents print doubles: MySQL adds ".0" to integral values so
  * they stay distinguishable from integers. */
 size_t hb__fmt_double_mysql(double d, char *out) {
-  size_t n = hb__fmt_double(d, 0, out);
+  size_t n = fmt_mysql(d, out);
   if (memchr(out, '.', n) == NULL && memchr(out, 'e', n) == NULL) {
     memcpy(out + n, ".0", 2);
     n += 2;
