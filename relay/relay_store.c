@@ -212,6 +212,18 @@ const char *relay_store_strerror(int err) {
   }
 }
 
+static const char *rs__code_name(int err) {
+  switch (err) {
+#define XX(c, v, s)                                                            \
+  case RELAY_STORE_E##c:                                                       \
+    return "RELAY_STORE_E" #c;
+    RELAY_STORE_ERR_MAP(XX)
+#undef XX
+  default:
+    return hd_err_name(err);
+  }
+}
+
 /* Record the owner's error in s->errmsg, log it when it is about the disk
  * (not about the caller's arguments), and return code. */
 __attribute__((format(printf, 4, 5))) static int
@@ -222,8 +234,7 @@ rs__fail(relay_store_t *s, int code, int log, const char *fmt, ...) {
   va_end(ap);
   if (log)
     hd_log(HD_LL_ERROR, "store", "store error", "code=%s detail=\"%s\"",
-           code == RELAY_STORE_ECORRUPT ? "corrupt" : hd_err_name(code),
-           s->errmsg);
+           rs__code_name(code), s->errmsg);
   return code;
 }
 
@@ -851,7 +862,9 @@ static int rs__list(relay_store_t *s, uint64_t **out, size_t *nout,
   while ((de = readdir(d)) != NULL) {
     const char *nm = de->d_name;
     size_t l = strlen(nm);
-    if (l > 4 && strcmp(nm + l - 4, ".tmp") == 0) {
+    /* An index being rewritten when the process died: "%016x.idx.tmp". */
+    if (l == RS_NAME_LEN + 4 && strspn(nm, "0123456789abcdef") == 16 &&
+        strcmp(nm + 16, ".idx.tmp") == 0) {
       unlinkat(s->dir_fd, nm, 0);
       continue;
     }
@@ -872,7 +885,8 @@ static int rs__list(relay_store_t *s, uint64_t **out, size_t *nout,
     }
   }
   closedir(d);
-  qsort(v, n, sizeof(*v), rs__cmp_u64);
+  if (n > 1)
+    qsort(v, n, sizeof(*v), rs__cmp_u64);
   for (size_t i = 0; i < ni; i++) {
     if (n > 0 && bsearch(&idx[i], v, n, sizeof(*v), rs__cmp_u64))
       continue;

@@ -103,9 +103,11 @@ int relay_store_open(const relay_store_opts_t *o, relay_store_t **out,
                      char *errstr, size_t errlen);
 
 /**
- * @brief Sync, close the active segment cleanly (its index gets a trailer,
- *        so the next open does not scan it), unlock and free the store.
- *        Every reader must be closed before; an open reader aborts.
+ * @brief Close the store: sync the active segment (unless fsync is
+ *        HD_FSYNC_NONE), give its index a trailer, unlock and free. Every
+ *        reader must be closed before; an open reader aborts the process
+ *        (it would read freed memory otherwise). No other thread may call
+ *        relay_store_sync() or a getter during or after this.
  * @locality the owner thread
  */
 void relay_store_close(relay_store_t *s);
@@ -121,10 +123,12 @@ void relay_store_close(relay_store_t *s);
  * @returns 0; RELAY_STORE_ESCN_ORDER if scn <= relay_store_last_scn();
  *          RELAY_STORE_ETOO_BIG if len > RELAY_STORE_MAX_RECORD;
  *          -errno when the write fails (the partial record is removed and the
- *          store stays usable); RELAY_STORE_EBROKEN after a failed sync or
- *          roll, from then on until the store is reopened (after fsync
- *          fails, what reached the disk is unknown: only recovery knows).
- *          relay_store_errmsg() has the details.
+ *          store stays usable: ENOSPC may be retried) or when rolling to a
+ *          new segment fails; -errno or RELAY_STORE_EBROKEN when a sync
+ *          fails, and RELAY_STORE_EBROKEN from then on until the store is
+ *          reopened (after a failed fsync what reached the disk is unknown:
+ *          only recovery can tell). relay_store_errmsg() has the details,
+ *          with file and offset.
  * @locality the owner thread
  */
 int relay_store_append(relay_store_t *s, uint64_t scn, uint64_t ts_ms,
@@ -184,10 +188,11 @@ size_t relay_store_segments(relay_store_t *s);
 int relay_store_last(relay_store_t *s, void **data, size_t *len);
 
 /**
- * @brief Delete whole oldest segments: those whose newest record is older
- *        than now_ms - retention_ms, and then more while the store is larger
- *        than retention_bytes. Never the active segment. Open readers keep
- *        reading a deleted segment to its end.
+ * @brief Delete whole oldest segments: those whose newest record's ts_ms is
+ *        older than now_ms - retention_ms, and then more while the store is
+ *        larger than retention_bytes. Never the active segment. Open readers
+ *        keep reading a deleted segment to its end. Call it from a timer
+ *        (every few seconds is plenty: it deletes whole segments).
  * @returns the number of segments deleted, or a negative error.
  * @locality the owner thread
  */
