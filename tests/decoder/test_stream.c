@@ -1,0 +1,574 @@
+/*
+ * test_stream.c - the decoder on whole binlogs and event streams: corrupt
+ * and truncated input (truncation at every offset, every single-bit flip
+ * of CRC32-protected files, and byte changes behind recomputed checksums
+ * so that the parsers themselves see bad data), checksum errors, SCN
+ * limits, INCIDENT and unknown events, callbacks (schema provider, table
+ * filter, stop), resynchronisation and the replication-stream start.
+ *
+ * Fixtures come from shared/fixtures/binlog (HB_FIXTURES) and
+ * tests/decoder/data (HB_DATA). Inputs are exact-size heap copies so that
+ * ASan catches any read past the end.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "hb.h"
+#include "hb_file.h"
+#include "hb_json.h"
+
+/* ---- helpers ---- */
+
+typedef struct {
+  uint8_t *p;
+  size_t n;
+} blob_t;
+
+static blob_t load(const char *dir, const char *name) {
+  char path[1024];
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  blob_t b = {NULL, 0};
+  size_t cap = 0, r;
+  do {
+    if (b.n == cap) {
+      cap = cap ? cap * 2 : 65536;
+      b.p = realloc(b.p, cap);
+    }
+    r = fread(b.p + b.n, 1, cap - b.n, f);
+    b.n += r;
+  } while (r > 0);
+  fclose(f);
+  return b;
+}
+
+typedef struct {
+  hb_buf_t out;
+  int windows, ddls, incidents, schema_calls, stop_after;
+  uint16_t incident_code;
+} ctx_t;
+
+static int on_window(void *ud, const hb_window_t *w) {
+  ctx_t *c = ud;
+  hb_render_window(w, &c->out);
+  c->windows++;
+  if (c->stop_after && c->windows == c->stop_after)
+    return -77;
+  return 0;
+}
+
+static int on_ddl(void *ud, const hb_ddl_t *d) {
+  ctx_t *c = ud;
+  hb_render_ddl(d, &c->out);
+  c->ddls++;
+  return 0;
+}
+
+static int on_incident(void *ud, const hb_incident_t *inc) {
+  ctx_t *c = ud;
+  c->incidents++;
+  c->incident_code = inc->code;
+  return 0;
+}
+
+static hb_config_t config(ctx_t *c) {
+  hb_config_t cfg = {.on_window = on_window, .on_ddl = on_ddl, .ud = c};
+  return cfg;
+}
+
+/* Decode bytes as a binlog named name; returns the result code and, in
+ * *out (owned by the caller), what was rendered, and the message. */
+static int decode(const hb_config_t *cfg, const char *name, const uint8_t *p,
+                  size_t n, char *msg, size_t msglen) {
+  hb_decoder_t *d = hb_decoder_new(cfg);
+  uint8_t *copy = malloc(n ? n : 1);
+  memcpy(copy, p, n);
+  int r = hb_read_buffer(d, name, copy, n, NULL);
+  if (msg)
+    snprintf(msg, msglen, "%s", hb_decoder_errmsg(d));
+  free(copy);
+  hb_decoder_free(d);
+  return r;
+}
+
+/* Event boundaries of a well-formed binlog. */
+static size_t boundaries(const blob_t *b, size_t *at, size_t max) {
+  size_t k = 0, off = 4;
+  while (off + 19 <= b->n && k < max) {
+    at[k++] = off;
+    uint32_t sz = (uint32_t)b->p[off + 9] | (uint32_t)b->p[off + 10] << 8 |
+                  (uint32_t)b->p[off + 11] << 16 |
+                  (uint32_t)b->p[off + 12] << 24;
+    off += sz;
+  }
+  return k;
+}
+
+/* Recompute the CRC32 of every event (for files with checksums), so that
+ * changed bytes reach the event parsers instead of failing the check. */
+static void fix_crcs(uint8_t *p, size_t n) {
+  size_t off = 4;
+  while (off + 19 <= n) {
+    uint32_t sz = (uint32_t)p[off + 9] | (uint32_t)p[off + 10] << 8 |
+                  (uint32_t)p[off + 11] << 16 | (uint32_t)p[off + 12] << 24;
+    if (sz < 23 || sz > n - off)
+      return;
+    uint8_t flags = p[off + 17];
+    if (off == 4)
+      p[off + 17] &= (uint8_t)~1; /* the FDE's CRC excludes the in-use bit */
+    uLong crc = crc32(0L, p + off, (uInt)(sz - 4));
+    p[off + 17] = flags;
+    p[off + sz - 4] = (uint8_t)crc;
+    p[off + sz - 3] = (uint8_t)(crc >> 8);
+    p[off + sz - 2] = (uint8_t)(crc >> 16);
+    p[off + sz - 1] = (uint8_t)(crc >> 24);
+    off += sz;
+  }
+}
+
+/* ---- truncation and corruption ---- */
+
+static void check_truncation(const char *dir, const char *name) {
+  blob_t b = load(dir, name);
+  ctx_t full = {0};
+  hb_config_t cfg = config(&full);
+  ck_assert_int_eq(decode(&cfg, name, b.p, b.n, NULL, 0), 0);
+  size_t at[4096];
+  size_t nb = boundaries(&b, at, 4096);
+  for (size_t cut = 0; cut <= b.n; cut++) {
+    ctx_t c = {0};
+    hb_config_t cc = config(&c);
+    char msg[600];
+    int r = decode(&cc, name, b.p, cut, msg, sizeof(msg));
+    int boundary = cut == b.n;
+    for (size_t i = 0; i < nb; i++)
+      boundary |= at[i] == cut;
+    if (cut < 4) {
+      ck_assert_int_eq(r, HB_ENOT_BINLOG);
+    } else if (!boundary) {
+      ck_assert_msg(r == HB_ETRUNCATED, "cut %zu: %d %s", cut, r, msg);
+    } else {
+      ck_assert_msg(r == 0 || r == HB_EINCOMPLETE, "cut %zu: %d %s", cut, r,
+                    msg);
+    }
+    if (r != 0) {
+      /* "NAME:OFFSET: what is wrong" */
+      ck_assert_msg(strncmp(msg, name, strlen(name)) == 0 &&
+                        msg[strlen(name)] == ':',
+                    "cut %zu: message '%s'", cut, msg);
+    }
+    /* complete transactions only: what was printed is a prefix */
+    ck_assert_msg(c.out.len <= full.out.len &&
+                      memcmp(c.out.p, full.out.p, c.out.len) == 0 &&
+                      (c.out.len == 0 || c.out.p[c.out.len - 1] == '\n'),
+                  "cut %zu: output is not a prefix", cut);
+    hb_buf_free(&c.out);
+  }
+  hb_buf_free(&full.out);
+  free(b.p);
+}
+
+START_TEST(truncated_everywhere) {
+  check_truncation(HB_FIXTURES, "mysql-8.0.26_bit.000001");
+  check_truncation(HB_FIXTURES, "mysql-8.0.32_zstd-payload_insert.000001");
+  check_truncation(HB_FIXTURES,
+                   "mariadb-10.5.15_rows-annotate-fullmeta.000001");
+  check_truncation(HB_DATA, "mariadb-10.11_compressed.000003");
+}
+END_TEST
+
+/* Every single-bit change of a CRC32 file is detected, except the FDE's
+ * in-use flag, which its checksum deliberately leaves out. */
+static void check_bitflips(const char *dir, const char *name) {
+  blob_t b = load(dir, name);
+  uint8_t *p = malloc(b.n);
+  for (size_t i = 0; i < b.n; i++) {
+    for (int bit = 0; bit < 8; bit++) {
+      memcpy(p, b.p, b.n);
+      p[i] ^= (uint8_t)(1u << bit);
+      ctx_t c = {0};
+      hb_config_t cfg = config(&c);
+      char msg[600];
+      int r = decode(&cfg, name, p, b.n, msg, sizeof(msg));
+      if (i == 4 + 17 && bit == 0)
+        ck_assert_int_eq(r, 0);
+      else
+        ck_assert_msg(r < 0, "byte %zu bit %d went unnoticed", i, bit);
+      hb_buf_free(&c.out);
+    }
+  }
+  /* a wrong checksum names the file, the event's offset and both CRCs */
+  memcpy(p, b.p, b.n);
+  p[b.n - 1] ^= 0x55;
+  char msg[600];
+  ck_assert_int_eq(decode(NULL, name, p, b.n, msg, sizeof(msg)), HB_ECHECKSUM);
+  ck_assert_msg(strstr(msg, "checksum mismatch") && strstr(msg, "stored 0x") &&
+                    strstr(msg, "computed 0x") &&
+                    strncmp(msg, name, strlen(name)) == 0,
+                "%s", msg);
+  free(p);
+  free(b.p);
+}
+
+START_TEST(bitflips_detected) {
+  check_bitflips(HB_FIXTURES, "mysql-8.0.26_bit.000001");
+  check_bitflips(HB_FIXTURES, "mariadb-10.5.15_rows-annotate-fullmeta.000001");
+}
+END_TEST
+
+/* Changed bytes behind valid checksums: any result but a crash (ASan and
+ * UBSan watch), and an error always comes with a message. */
+static void check_mutations(const char *dir, const char *name, size_t step) {
+  static const uint8_t xors[] = {0x01, 0x80, 0xff, 0x7f};
+  blob_t b = load(dir, name);
+  uint8_t *p = malloc(b.n);
+  int errors = 0;
+  for (size_t i = 4; i < b.n; i += step) {
+    for (size_t k = 0; k < sizeof(xors); k++) {
+      memcpy(p, b.p, b.n);
+      p[i] ^= xors[k];
+      fix_crcs(p, b.n);
+      ctx_t c = {0};
+      hb_config_t cfg = config(&c);
+      cfg.on_incident = on_incident;
+      char msg[600];
+      int r = decode(&cfg, name, p, b.n, msg, sizeof(msg));
+      if (r < 0) {
+        errors++;
+        ck_assert_msg(msg[0] != '\0', "byte %zu: error %d without message", i,
+                      r);
+      }
+      hb_buf_free(&c.out);
+    }
+  }
+  /* the test would be vacuous if nothing ever failed */
+  ck_assert_int_gt(errors, 0);
+  free(p);
+  free(b.p);
+}
+
+START_TEST(mutations_survived) {
+  check_mutations(HB_FIXTURES, "mysql-8.0.26_bit.000001", 1);
+  check_mutations(HB_FIXTURES, "mysql-8.0.28_char-varchar-enum-set-text.000001",
+                  1);
+  check_mutations(HB_FIXTURES, "mysql-8.0.22_json_partial-update.000001", 1);
+  check_mutations(HB_FIXTURES, "mysql-8.0.28_zstd-payload_update.bin", 1);
+  check_mutations(HB_FIXTURES, "mysql-8.0.40_minimal-row-metadata.000001", 1);
+  check_mutations(HB_FIXTURES, "mariadb-11.8.5_gtid-ddl.000010", 1);
+  check_mutations(HB_DATA, "mariadb-10.11_compressed.000003", 1);
+  check_mutations(HB_DATA, "mariadb-10.11_minimal-meta.000006", 1);
+  check_mutations(HB_DATA, "mariadb-10.11_types-fullmeta.000001", 3);
+  check_mutations(HB_FIXTURES, "mysql-5.7.20_checksum-none_rows.bin", 7);
+}
+END_TEST
+
+/* ---- SCN range, callbacks ---- */
+
+START_TEST(scn_range) {
+  blob_t b = load(HB_FIXTURES, "mysql-8.0.26_bit.000001");
+  char msg[600];
+  ctx_t c = {0};
+  hb_config_t cfg = config(&c);
+  int r = decode(&cfg, "bin.4294967296", b.p, b.n, msg, sizeof(msg));
+  ck_assert_int_eq(r, HB_ESCN_RANGE);
+  ck_assert_msg(strstr(msg, "file index 4294967296 does not fit 32 bits"), "%s",
+                msg);
+  /* the largest index that fits */
+  r = decode(&cfg, "bin.4294967295", b.p, b.n, msg, sizeof(msg));
+  ck_assert_int_eq(r, 0);
+  ck_assert_ptr_nonnull(strstr(c.out.p, "\"scn\":18446744069414585321"));
+  hb_buf_free(&c.out);
+  free(b.p);
+}
+END_TEST
+
+static int schema_cb(void *ud, const char *db, const char *table,
+                     uint32_t ncols, hb_schema_col_t *cols, uint32_t *pk,
+                     uint32_t *npk) {
+  ctx_t *c = ud;
+  static const char *const names[] = {"id", "name", "parent", "owner"};
+  c->schema_calls++;
+  if (strcmp(db, "simu_file_dev") != 0 || strcmp(table, "folder") != 0)
+    return 1;
+  for (uint32_t i = 0; i < ncols && i < 4; i++) {
+    cols[i].name = names[i];
+    cols[i].is_unsigned = i == 0;
+  }
+  pk[0] = 0;
+  *npk = 1;
+  return 0;
+}
+
+static int filter_cb(void *ud, const char *db, const char *table) {
+  (void)ud;
+  (void)db;
+  return strcmp(table, "folder") == 0;
+}
+
+START_TEST(schema_and_filter) {
+  blob_t b = load(HB_FIXTURES, "mysql-5.7.21_crc32_rows.bin");
+  ctx_t c = {0};
+  hb_config_t cfg = config(&c);
+  cfg.schema = schema_cb;
+  cfg.table_filter = filter_cb;
+  ck_assert_int_eq(decode(&cfg, "x.bin", b.p, b.n, NULL, 0), 0);
+  hb_buf_putc(&c.out, '\0');
+  /* names and the key from the schema; the rest stays positional */
+  ck_assert_ptr_nonnull(strstr(
+      c.out.p, "\"key\":{\"id\":12300113},\"before\":null,\"after\":{\"id\":"
+               "12300113,\"name\":\"test2\",\"parent\":\"/\",\"owner\":116103,"
+               "\"@5\":"));
+  ck_assert_ptr_null(strstr(c.out.p, "\"table\":\"file\""));
+  /* asked once per table map change, and only for tables decoded */
+  int calls = c.schema_calls;
+  ck_assert_int_gt(calls, 0);
+  ck_assert_int_lt(calls, 10);
+  hb_buf_free(&c.out);
+  free(b.p);
+}
+END_TEST
+
+static int failing_schema(void *ud, const char *db, const char *table,
+                          uint32_t ncols, hb_schema_col_t *cols, uint32_t *pk,
+                          uint32_t *npk) {
+  (void)ud, (void)db, (void)table, (void)ncols, (void)cols, (void)pk;
+  (void)npk;
+  return -5;
+}
+
+START_TEST(schema_failure_and_stop) {
+  blob_t b = load(HB_FIXTURES, "mysql-5.7.21_crc32_rows.bin");
+  ctx_t c = {0};
+  hb_config_t cfg = config(&c);
+  cfg.schema = failing_schema;
+  char msg[600];
+  ck_assert_int_eq(decode(&cfg, "x.bin", b.p, b.n, msg, sizeof(msg)),
+                   HB_ESCHEMA);
+  ck_assert_msg(strstr(msg, "schema provider failed for table "), "%s", msg);
+  hb_buf_free(&c.out);
+  /* a window callback that says stop */
+  ctx_t c2 = {.stop_after = 3};
+  hb_config_t cfg2 = config(&c2);
+  ck_assert_int_eq(decode(&cfg2, "x.bin", b.p, b.n, msg, sizeof(msg)), -77);
+  ck_assert_int_eq(c2.windows, 3);
+  hb_buf_free(&c2.out);
+  free(b.p);
+}
+END_TEST
+
+/* ---- synthetic event streams ---- */
+
+/* An event: header + body + CRC32. */
+static size_t mkevent(uint8_t *o, uint8_t type, uint16_t flags,
+                      const void *body, size_t blen) {
+  uint32_t size = (uint32_t)(19 + blen + 4);
+  memset(o, 0, 19);
+  o[0] = 0x10; /* timestamp */
+  o[4] = type;
+  o[5] = 7; /* server id */
+  o[9] = (uint8_t)size;
+  o[10] = (uint8_t)(size >> 8);
+  o[17] = (uint8_t)flags;
+  o[18] = (uint8_t)(flags >> 8);
+  memcpy(o + 19, body, blen);
+  uLong crc = crc32(0L, o, (uInt)(19 + blen));
+  for (int i = 0; i < 4; i++)
+    o[19 + blen + i] = (uint8_t)(crc >> (8 * i));
+  return size;
+}
+
+/* Magic + the FDE of a MySQL 8.0.26 binlog (CRC32), then the events. */
+static blob_t stream(const uint8_t *events, size_t n) {
+  blob_t f = load(HB_FIXTURES, "mysql-8.0.26_bit.000001");
+  size_t fde = (size_t)f.p[4 + 9] | (size_t)f.p[4 + 10] << 8;
+  blob_t s;
+  s.n = 4 + fde + n;
+  s.p = malloc(s.n);
+  memcpy(s.p, f.p, 4 + fde);
+  memcpy(s.p + 4 + fde, events, n);
+  free(f.p);
+  return s;
+}
+
+START_TEST(incident_events) {
+  uint8_t ev[256];
+  uint8_t body[] = {1,   0,   11,  'l', 'o', 's', 't',
+                    ' ', 'e', 'v', 'e', 'n', 't', 's'};
+  size_t n = mkevent(ev, 26, 0, body, sizeof(body));
+  blob_t s = stream(ev, n);
+  char msg[600];
+  /* without a callback: an error, as for a replica */
+  ck_assert_int_eq(decode(NULL, "b.000001", s.p, s.n, msg, sizeof(msg)),
+                   HB_EINCIDENT);
+  ck_assert_msg(strstr(msg, "INCIDENT event 1 (lost events)"), "%s", msg);
+  /* with one: reported and decoding goes on */
+  ctx_t c = {0};
+  hb_config_t cfg = config(&c);
+  cfg.on_incident = on_incident;
+  ck_assert_int_eq(decode(&cfg, "b.000001", s.p, s.n, NULL, 0), 0);
+  ck_assert_int_eq(c.incidents, 1);
+  ck_assert_int_eq(c.incident_code, 1);
+  free(s.p);
+}
+END_TEST
+
+START_TEST(unknown_and_unsupported_events) {
+  uint8_t ev[256];
+  char msg[600];
+  /* unknown type with the ignorable flag: skipped */
+  size_t n = mkevent(ev, 99, 0x80, "xyz", 3);
+  blob_t s = stream(ev, n);
+  ck_assert_int_eq(decode(NULL, "b.000001", s.p, s.n, msg, sizeof(msg)), 0);
+  free(s.p);
+  /* without it: an error naming the type */
+  n = mkevent(ev, 99, 0, "xyz", 3);
+  s = stream(ev, n);
+  ck_assert_int_eq(decode(NULL, "b.000001", s.p, s.n, msg, sizeof(msg)),
+                   HB_EUNSUPPORTED);
+  ck_assert_msg(strstr(msg, "unknown event type 99 without the ignorable"),
+                "%s", msg);
+  free(s.p);
+  static const struct {
+    uint8_t type;
+    const char *text;
+  } uns[] = {{42, "GTID_TAGGED"},
+             {164, "encrypted"},
+             {172, "PARTIAL_ROW_DATA"},
+             {20, "MySQL 5.1 or older"}};
+  for (size_t i = 0; i < sizeof(uns) / sizeof(uns[0]); i++) {
+    n = mkevent(ev, uns[i].type, 0, "\0\0\0\0\0\0\0\0\0\0", 10);
+    s = stream(ev, n);
+    ck_assert_int_eq(decode(NULL, "b.000001", s.p, s.n, msg, sizeof(msg)),
+                     HB_EUNSUPPORTED);
+    ck_assert_msg(strstr(msg, uns[i].text), "%s", msg);
+    free(s.p);
+  }
+  /* rows for a table id nobody mapped */
+  uint8_t rows[16] = {0x55, 0, 0, 0, 0, 0, 1, 0, 2, 0, 1, 0xff, 0, 1};
+  n = mkevent(ev, 30, 0, rows, 14);
+  s = stream(ev, n);
+  ck_assert_int_eq(decode(NULL, "b.000001", s.p, s.n, msg, sizeof(msg)),
+                   HB_ECORRUPT);
+  ck_assert_msg(strstr(msg, "b.000001:125: rows event for table id 85 "
+                            "without a TABLE_MAP"),
+                "%s", msg);
+  free(s.p);
+}
+END_TEST
+
+START_TEST(fde_checks) {
+  blob_t f = load(HB_FIXTURES, "mysql-8.0.26_bit.000001");
+  char msg[600];
+  /* the FDE's own checksum */
+  f.p[4 + 30] ^= 1;
+  ck_assert_int_eq(decode(NULL, "b.000001", f.p, f.n, msg, sizeof(msg)),
+                   HB_ECHECKSUM);
+  ck_assert_msg(strstr(msg, "b.000001:4: FORMAT_DESCRIPTION checksum "
+                            "mismatch"),
+                "%s", msg);
+  f.p[4 + 30] ^= 1;
+  /* an event before any FDE */
+  uint8_t ev[64];
+  size_t n = mkevent(ev, 16, 0, "\1\0\0\0\0\0\0\0", 8);
+  blob_t s = {malloc(4 + n), 4 + n};
+  memcpy(s.p,
+         "\xfe"
+         "bin",
+         4);
+  memcpy(s.p + 4, ev, n);
+  ck_assert_int_eq(decode(NULL, "b.000001", s.p, s.n, msg, sizeof(msg)),
+                   HB_ECORRUPT);
+  ck_assert_msg(strstr(msg, "event type 16 before the FORMAT_DESCRIPTION"),
+                "%s", msg);
+  free(s.p);
+  /* a non-binlog */
+  ck_assert_int_eq(
+      decode(NULL, "b.000001", (const uint8_t *)"GIF89a", 6, msg, sizeof(msg)),
+      HB_ENOT_BINLOG);
+  ck_assert_msg(strstr(msg, "b.000001:0: not a binlog file"), "%s", msg);
+  free(f.p);
+}
+END_TEST
+
+/* The event API, as the relay uses it: an artificial ROTATE before the
+ * FDE (checksum unknown yet), events one at a time, reset after an error,
+ * resynchronisation mid-transaction. */
+START_TEST(event_api) {
+  blob_t f =
+      load(HB_FIXTURES, "mysql-8.0.28_char-varchar-enum-set-text.000001");
+  size_t at[64];
+  size_t nb = boundaries(&f, at, 64);
+  ctx_t c = {0};
+  hb_config_t cfg = config(&c);
+  hb_decoder_t *d = hb_decoder_new(&cfg);
+  uint8_t ev[128];
+  /* artificial ROTATE: position 4, name, flag 0x20, with a CRC */
+  uint8_t rot[32] = {4, 0, 0, 0, 0, 0, 0, 0};
+  memcpy(rot + 8, "binlog.000077", 13);
+  size_t n = mkevent(ev, 4, 0x20, rot, 21);
+  ck_assert_int_eq(hb_decoder_feed(d, ev, n, 0), 0);
+  ck_assert_int_eq(hb_decoder_has_fde(d), 0);
+  for (size_t i = 0; i < nb; i++) {
+    size_t end = i + 1 < nb ? at[i + 1] : f.n;
+    ck_assert_int_eq(hb_decoder_feed(d, f.p + at[i], end - at[i], at[i]), 0);
+  }
+  ck_assert_int_eq(hb_decoder_finish(d), 0);
+  ck_assert_int_eq(c.windows, 3);
+  hb_buf_putc(&c.out, '\0');
+  ck_assert_ptr_nonnull(strstr(c.out.p, "\"file\":\"binlog.000077\""));
+  /* SCN = 77 << 32 | 1560, the end of the first transaction */
+  ck_assert_ptr_nonnull(strstr(c.out.p, "\"scn\":330712483352,"));
+  /* a size that does not match the header: an error that sticks */
+  ck_assert_int_eq(hb_decoder_feed(d, f.p + at[1], 20, at[1]), HB_ECORRUPT);
+  ck_assert_ptr_nonnull(strstr(hb_decoder_errmsg(d), "event size field"));
+  ck_assert_int_eq(hb_decoder_feed(d, f.p + at[1], at[2] - at[1], at[1]),
+                   HB_ECORRUPT);
+  /* reset clears it; resync skips a transaction entered in the middle */
+  hb_decoder_reset(d);
+  hb_decoder_resync(d);
+  int before = c.windows;
+  /* events 8.. start at the TABLE_MAP after the first BEGIN */
+  for (size_t i = 8; i < nb; i++) {
+    size_t end = i + 1 < nb ? at[i + 1] : f.n;
+    ck_assert_int_eq(hb_decoder_feed(d, f.p + at[i], end - at[i], at[i]), 0);
+  }
+  ck_assert_int_eq(c.windows - before, 2);
+  hb_stats_t st;
+  hb_decoder_stats(d, &st);
+  ck_assert_uint_eq(st.windows, 5);
+  hb_decoder_free(d);
+  hb_buf_free(&c.out);
+  free(f.p);
+}
+END_TEST
+
+static Suite *suite(void) {
+  Suite *s = suite_create("decoder streams");
+  TCase *tc = tcase_create("streams");
+  tcase_add_test(tc, truncated_everywhere);
+  tcase_add_test(tc, bitflips_detected);
+  tcase_add_test(tc, mutations_survived);
+  tcase_add_test(tc, scn_range);
+  tcase_add_test(tc, schema_and_filter);
+  tcase_add_test(tc, schema_failure_and_stop);
+  tcase_add_test(tc, incident_events);
+  tcase_add_test(tc, unknown_and_unsupported_events);
+  tcase_add_test(tc, fde_checks);
+  tcase_add_test(tc, event_api);
+  /* ASan builds run the mutation loops several times slower */
+  tcase_set_timeout(tc, 600);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
