@@ -787,7 +787,7 @@ static int ev_payload(hb_decoder_t *dec, const uint8_t *body, size_t len) {
                     "transaction payload is %zu bytes, header says %llu", clen,
                     (unsigned long long)psize);
   const uint8_t *data;
-  size_t dlen;
+  size_t dlen = 0;
   if (ctype == 255) {
     data = p;
     dlen = clen;

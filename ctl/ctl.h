@@ -15,5 +15,6 @@ typedef struct {
 int ctl_validate_config(int argc, char **argv);
 int ctl_config_doc(int argc, char **argv);
 int ctl_decode(int argc, char **argv);
+int ctl_tail(int argc, char **argv);
 
 #endif

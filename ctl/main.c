@@ -15,6 +15,7 @@ static const ctl_cmd_t cmds[] = {
     {"config-doc", ctl_config_doc,
      "print the reference of every config key [KIND]"},
     {"decode", ctl_decode, "print binlog files as JSON change lines"},
+    {"tail", ctl_tail, "subscribe to a relay and print its changes"},
     {NULL, NULL, NULL}};
 
 static void usage(FILE *out) {

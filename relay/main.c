@@ -1,17 +1,40 @@
 /*
- * herald-relay: captures a MySQL/MariaDB binlog and serves its transactions to
- * consumers.
+ * herald-relay: captures a MySQL/MariaDB binlog and serves its
+ * transactions to consumers.
+ *
+ * Threads: the loop thread owns the ring, the consumer server and the
+ * timers; the fetcher thread owns the replication connection, the decoder
+ * and the appends to the log store; libuv's workers read the store for
+ * consumers that are behind; the HTTP library and the ZooKeeper client run
+ * threads of their own and only read atomics or post ops.
  */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
 
 #include "hd_cli.h"
 #include "hd_confdefs.h"
 #include "hd_log.h"
+#include "hd_mem.h"
+#include "hd_opq.h"
+#include "relay_fetch.h"
+#include "relay_http.h"
+#include "relay_metrics.h"
+#include "relay_ring.h"
+#include "relay_server.h"
+#include "relay_store.h"
+#include "relay_zk.h"
 
 static const char usage[] =
     "Usage: herald-relay --config FILE [options]\n"
     "\n"
-    "herald-relay captures a MySQL/MariaDB binlog and serves its transactions "
+    "herald-relay captures a MySQL/MariaDB binlog and serves its "
+    "transactions\n"
     "to consumers.\n"
     "\n"
     "Options:\n"
@@ -22,23 +45,267 @@ static const char usage[] =
     "  -h, --help            this help\n"
     "  -V, --version         print the version\n"
     "\n"
-    "Exit status: 0 ok, 1 failure, 2 bad usage or invalid config.\n";
+    "Exit status: 0 stopped by a signal, 1 failure, 2 bad usage or invalid\n"
+    "config.\n";
+
+/* Windows between the fetcher and the loop: the fetcher waits when more
+ * than this much is queued, so a stalled loop cannot grow memory. */
+#define MAX_QUEUED_BYTES (64u << 20)
+
+typedef struct {
+  hd_relay_conf_t conf;
+  char *password;
+  char *token;
+  uv_loop_t loop;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t sync_timer;
+  hd_opq_t opq;
+  relay_ring_t ring;
+  relay_store_t *store;
+  relay_server_t *server;
+  relay_fetch_t *fetch;
+  relay_http_t *http;
+  relay_zk_t *zk;
+  relay_metrics_t m;
+  /* back-pressure between fetcher and loop */
+  pthread_mutex_t qmu;
+  pthread_cond_t qcv;
+  size_t queued;
+  int stopping;
+  int exit_code;
+} relay_t;
+
+typedef struct {
+  hd_op_t op;
+  relay_t *r;
+  relay_win_t *w;
+  char msg[1024];
+} win_op_t;
+
+/* Reads a one-line secret file (password, token), without the newline. */
+static int read_secret(const char *path, char **out, char *err, size_t n) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    snprintf(err, n, "%s: cannot open: %s", path, strerror(errno));
+    return -1;
+  }
+  char buf[1024];
+  size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[len] = '\0';
+  buf[strcspn(buf, "\r\n")] = '\0';
+  if (buf[0] == '\0') {
+    snprintf(err, n, "%s: empty", path);
+    return -1;
+  }
+  *out = hd_strdup(buf);
+  return 0;
+}
+
+static void shutdown_relay(relay_t *r, int code);
+
+/* @locality loop thread */
+static void win_op_cb(hd_op_t *op) {
+  win_op_t *o = (win_op_t *)op;
+  relay_t *r = o->r;
+  pthread_mutex_lock(&r->qmu);
+  r->queued -= o->w->mem;
+  pthread_cond_signal(&r->qcv);
+  pthread_mutex_unlock(&r->qmu);
+  relay_ring_push(&r->ring, o->w);
+  RM_SET(&r->m, buffered_bytes, r->ring.bytes);
+  RM_SET(&r->m, buffered_windows, r->ring.end - r->ring.first);
+  if (r->server)
+    relay_server_notify(r->server);
+  free(o);
+}
+
+static void win_op_drop(hd_op_t *op) {
+  win_op_t *o = (win_op_t *)op;
+  relay_win_release(o->w);
+  free(o);
+}
+
+/* @locality fetcher thread */
+static void on_window(void *ud, relay_win_t *w) {
+  relay_t *r = ud;
+  pthread_mutex_lock(&r->qmu);
+  while (r->queued > MAX_QUEUED_BYTES && !r->stopping)
+    pthread_cond_wait(&r->qcv, &r->qmu);
+  r->queued += w->mem;
+  pthread_mutex_unlock(&r->qmu);
+  win_op_t *o = hd_calloc(1, sizeof(*o));
+  o->op.cb = win_op_cb;
+  o->op.drop = win_op_drop;
+  o->r = r;
+  o->w = w;
+  hd_opq_push(&r->opq, &o->op);
+}
+
+static void fatal_op_cb(hd_op_t *op) {
+  win_op_t *o = (win_op_t *)op;
+  hd_log(HD_LL_ERROR, "relay", "capture stopped", "reason=\"%s\"", o->msg);
+  relay_t *r = o->r;
+  free(o);
+  shutdown_relay(r, 1);
+}
+
+/* @locality fetcher thread */
+static void on_fatal(void *ud, const char *msg) {
+  relay_t *r = ud;
+  win_op_t *o = hd_calloc(1, sizeof(*o));
+  o->op.cb = fatal_op_cb;
+  o->r = r;
+  snprintf(o->msg, sizeof(o->msg), "%s", msg);
+  hd_opq_push(&r->opq, &o->op);
+}
+
+static void sync_cb(uv_timer_t *t) {
+  relay_t *r = t->data;
+  if (relay_store_dirty(r->store) && relay_store_sync(r->store) < 0) {
+    RM_ERR(&r->m, STORE);
+    hd_log(HD_LL_ERROR, "relay", "log store sync failed", NULL);
+    shutdown_relay(r, 1);
+  }
+}
+
+static void shutdown_relay(relay_t *r, int code) {
+  if (r->stopping)
+    return;
+  r->stopping = 1;
+  r->exit_code = code;
+  hd_log(HD_LL_INFO, "relay", "stopping", "exit_code=%d", code);
+  /* Wake a fetcher waiting on back-pressure, then stop it (it closes its
+   * connection and joins). */
+  pthread_mutex_lock(&r->qmu);
+  pthread_cond_broadcast(&r->qcv);
+  pthread_mutex_unlock(&r->qmu);
+  relay_fetch_stop(r->fetch);
+  r->fetch = NULL;
+  relay_zk_stop(r->zk);
+  r->zk = NULL;
+  relay_http_stop(r->http);
+  r->http = NULL;
+  relay_server_close(r->server);
+  r->server = NULL;
+  hd_opq_close(&r->opq);
+  uv_close((uv_handle_t *)&r->sigint, NULL);
+  uv_close((uv_handle_t *)&r->sigterm, NULL);
+  uv_close((uv_handle_t *)&r->sync_timer, NULL);
+}
+
+static void signal_cb(uv_signal_t *h, int signum) {
+  relay_t *r = h->data;
+  hd_log(HD_LL_INFO, "relay", "signal", "signum=%d", signum);
+  shutdown_relay(r, 0);
+}
+
+static int run(relay_t *r) {
+  char err[1024];
+  const hd_relay_conf_t *c = &r->conf;
+  if (c->source.password_file) {
+    if (read_secret(c->source.password_file, &r->password, err, sizeof(err)) <
+        0) {
+      fprintf(stderr, "herald-relay: source.password_file %s\n", err);
+      return 2;
+    }
+  } else {
+    r->password = hd_strdup(c->source.password);
+  }
+  if (c->relay.token_file &&
+      read_secret(c->relay.token_file, &r->token, err, sizeof(err)) < 0) {
+    fprintf(stderr, "herald-relay: relay.token_file %s\n", err);
+    return 2;
+  }
+  relay_store_opts_t so;
+  relay_store_opts_from_conf(c, &so);
+  int rc = relay_store_open(&so, &r->store, err, sizeof(err));
+  if (rc < 0) {
+    fprintf(stderr, "herald-relay: log store: %s\n", err);
+    return 1;
+  }
+  RM_SET(&r->m, disk_bytes, relay_store_bytes(r->store));
+  RM_SET(&r->m, oldest_scn, relay_store_first_scn(r->store));
+  if (relay_store_count(r->store) > 0) {
+    RM_SET(&r->m, newest_scn, relay_store_last_scn(r->store));
+    RM_SET(&r->m, newest_ts_ms, relay_store_last_ts(r->store));
+  }
+  hd_log(HD_LL_INFO, "relay", "log store open",
+         "dir=%s windows=%" PRIu64 " first_scn=%" PRIu64 " last_scn=%" PRIu64,
+         c->relay.data_dir, relay_store_count(r->store),
+         relay_store_first_scn(r->store), relay_store_last_scn(r->store));
+
+  uv_loop_init(&r->loop);
+  pthread_mutex_init(&r->qmu, NULL);
+  pthread_cond_init(&r->qcv, NULL);
+  relay_ring_init(&r->ring, c->relay.buffer_bytes,
+                  relay_store_last_scn(r->store));
+  hd_opq_init(&r->loop, &r->opq);
+  uv_signal_init(&r->loop, &r->sigint);
+  uv_signal_init(&r->loop, &r->sigterm);
+  r->sigint.data = r->sigterm.data = r;
+  uv_signal_start(&r->sigint, signal_cb, SIGINT);
+  uv_signal_start(&r->sigterm, signal_cb, SIGTERM);
+  uv_timer_init(&r->loop, &r->sync_timer);
+  r->sync_timer.data = r;
+  if (c->relay.fsync == HD_FSYNC_INTERVAL)
+    uv_timer_start(&r->sync_timer, sync_cb, c->relay.fsync_interval_ms,
+                   c->relay.fsync_interval_ms);
+  signal(SIGPIPE, SIG_IGN);
+
+  relay_server_opts_t sopt = {&r->loop, c, &r->ring, r->store, &r->m, r->token};
+  rc = relay_server_start(&sopt, &r->server, err, sizeof(err));
+  if (rc < 0) {
+    hd_log(HD_LL_ERROR, "relay", "cannot listen", "error=\"%s\"", err);
+    fprintf(stderr, "herald-relay: %s\n", err);
+    shutdown_relay(r, 1);
+  }
+  if (!r->stopping) {
+    rc = relay_http_start(c, &r->m, &r->http, err, sizeof(err));
+    if (rc < 0) {
+      fprintf(stderr, "herald-relay: %s\n", err);
+      shutdown_relay(r, 1);
+    }
+  }
+  if (!r->stopping && c->zk.hosts)
+    r->zk = relay_zk_start(c, &r->m);
+  if (!r->stopping) {
+    relay_fetch_opts_t fo = {c,         r->password, r->store, &r->m,
+                             on_window, on_fatal,    r};
+    rc = relay_fetch_start(&fo, &r->fetch);
+    if (rc < 0) {
+      fprintf(stderr, "herald-relay: cannot start the fetcher: %s\n",
+              strerror(-rc));
+      shutdown_relay(r, 1);
+    } else {
+      hd_log(HD_LL_INFO, "relay", "started",
+             "id=%s listen=%s:%u source=%s:%" PRId64, c->relay.id,
+             c->relay.listen.host, c->relay.listen.port, c->source.host,
+             c->source.port);
+    }
+  }
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  relay_ring_free(&r->ring);
+  relay_store_close(r->store);
+  if (uv_loop_close(&r->loop) != 0)
+    hd_log(HD_LL_WARN, "relay", "loop closed with handles open", NULL);
+  pthread_mutex_destroy(&r->qmu);
+  pthread_cond_destroy(&r->qcv);
+  return r->exit_code;
+}
 
 int main(int argc, char **argv) {
   hd_daemon_opts_t o;
-  hd_relay_conf_t conf;
+  relay_t *r = hd_calloc(1, sizeof(*r));
   int rc = hd_daemon_cli(argc, argv, "herald-relay", usage, &o);
-  if (rc >= 0)
-    return rc;
-  rc = hd_daemon_load("herald-relay", &o, &hd_relay_schema, &conf);
   if (rc < 0) {
-    /* The config is valid, but this release has no relay service yet: say
-     * so plainly instead of pretending to run. */
-    hd_log(HD_LL_ERROR, "relay", "not available",
-           "reason=\"herald %s only validates relay configs (--check-config)\"",
-           HD_VERSION);
-    rc = 1;
+    rc = hd_daemon_load("herald-relay", &o, &hd_relay_schema, &r->conf);
+    if (rc < 0)
+      rc = run(r);
+    hd_config_free(&hd_relay_schema, &r->conf);
   }
-  hd_config_free(&hd_relay_schema, &conf);
+  free(r->password);
+  free(r->token);
+  free(r);
   return rc;
 }

@@ -1,0 +1,123 @@
+#include "hd_zk.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hd_log.h"
+#include "hd_mem.h"
+
+struct hd_zk {
+  zhandle_t *zh;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int state;
+  int expired;
+};
+
+/* @locality ZooKeeper client thread */
+static void zk_log(const char *message) {
+  /* The client logs connection churn at INFO and real trouble at ERROR;
+   * herald shows the latter as warnings and the rest only under debug. */
+  int lvl = strstr(message, "ZOO_ERROR") ? HD_LL_WARN : HD_LL_DEBUG;
+  hd_log(lvl, "zk", "client", "line=\"%.*s\"", (int)strcspn(message, "\n"),
+         message);
+}
+
+/* @locality ZooKeeper client thread */
+static void zk_watcher(zhandle_t *zh, int type, int state, const char *path,
+                       void *ctx) {
+  (void)zh;
+  (void)path;
+  hd_zk_t *z = ctx;
+  if (type != ZOO_SESSION_EVENT)
+    return;
+  pthread_mutex_lock(&z->mu);
+  z->state = state;
+  if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE)
+    z->expired = 1;
+  pthread_cond_broadcast(&z->cv);
+  pthread_mutex_unlock(&z->mu);
+  hd_log(HD_LL_INFO, "zk", "session state", "state=%d", state);
+}
+
+hd_zk_t *hd_zk_new(const char *hosts, int session_timeout_ms) {
+  hd_zk_t *z = hd_calloc(1, sizeof(*z));
+  pthread_mutex_init(&z->mu, NULL);
+  pthread_cond_init(&z->cv, NULL);
+  zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
+  z->zh = zookeeper_init2(hosts, zk_watcher, session_timeout_ms, NULL, z, 0,
+                          zk_log);
+  if (z->zh == NULL) {
+    hd_log(HD_LL_ERROR, "zk", "cannot create a session", "hosts=%s", hosts);
+    pthread_mutex_destroy(&z->mu);
+    pthread_cond_destroy(&z->cv);
+    free(z);
+    return NULL;
+  }
+  return z;
+}
+
+int hd_zk_wait(hd_zk_t *z, int timeout_ms) {
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += timeout_ms / 1000;
+  dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+  if (dl.tv_nsec >= 1000000000) {
+    dl.tv_sec++;
+    dl.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&z->mu);
+  while (!z->expired && z->state != ZOO_CONNECTED_STATE)
+    if (pthread_cond_timedwait(&z->cv, &z->mu, &dl) != 0)
+      break;
+  int rc = z->expired ? -1 : z->state == ZOO_CONNECTED_STATE ? 0 : 1;
+  pthread_mutex_unlock(&z->mu);
+  return rc;
+}
+
+int hd_zk_expired(hd_zk_t *z) {
+  pthread_mutex_lock(&z->mu);
+  int e = z->expired;
+  pthread_mutex_unlock(&z->mu);
+  return e;
+}
+
+zhandle_t *hd_zk_handle(hd_zk_t *z) {
+  return z->zh;
+}
+
+int64_t hd_zk_session(hd_zk_t *z) {
+  const clientid_t *id = zoo_client_id(z->zh);
+  return id ? id->client_id : 0;
+}
+
+int hd_zk_ensure_path(hd_zk_t *z, const char *path) {
+  char buf[1024];
+  size_t n = strlen(path);
+  if (n >= sizeof(buf))
+    return ZBADARGUMENTS;
+  memcpy(buf, path, n + 1);
+  /* Each prefix in turn: creating what exists is fine. */
+  for (size_t i = 1; i <= n; i++) {
+    if (buf[i] != '/' && buf[i] != '\0')
+      continue;
+    char save = buf[i];
+    buf[i] = '\0';
+    int rc = zoo_create(z->zh, buf, "", 0, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    buf[i] = save;
+    if (rc != ZOK && rc != ZNODEEXISTS)
+      return rc;
+  }
+  return ZOK;
+}
+
+void hd_zk_free(hd_zk_t *z) {
+  if (z == NULL)
+    return;
+  zookeeper_close(z->zh);
+  pthread_mutex_destroy(&z->mu);
+  pthread_cond_destroy(&z->cv);
+  free(z);
+}

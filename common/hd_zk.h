@@ -1,0 +1,47 @@
+/*
+ * hd_zk.h - a ZooKeeper session that survives expiry.
+ *
+ * Wraps the multi-threaded C client for code that runs on a thread of its
+ * own and uses the synchronous calls (registration, membership): connect,
+ * wait for the session, create parent paths, and notice expiry so the
+ * caller can start a new session and redo its ephemeral nodes. Connection
+ * loss alone is not expiry: the client reconnects within the session
+ * timeout by itself. The client's own log lines go through hd_log.
+ */
+#ifndef HD_ZK_H
+#define HD_ZK_H
+
+#include <zookeeper.h>
+
+typedef struct hd_zk hd_zk_t;
+
+/** @brief Start connecting. @returns NULL only if the client refused the
+ *         host list (the message is logged). */
+hd_zk_t *hd_zk_new(const char *hosts, int session_timeout_ms);
+
+/**
+ * @brief Wait until the session is connected.
+ * @returns 0 connected; 1 timed out (still trying); -1 the session expired
+ *          or authentication failed: free it and make a new one.
+ */
+int hd_zk_wait(hd_zk_t *z, int timeout_ms);
+
+/** @brief 1 once the session has expired (final). @locality any thread */
+int hd_zk_expired(hd_zk_t *z);
+
+/** @brief The client handle, for zoo_* calls. */
+zhandle_t *hd_zk_handle(hd_zk_t *z);
+
+/** @brief The session id (0 before the first connection). */
+int64_t hd_zk_session(hd_zk_t *z);
+
+/**
+ * @brief Create path and its parents as persistent empty nodes where they
+ *        are missing. @returns ZOK or a ZooKeeper error code.
+ */
+int hd_zk_ensure_path(hd_zk_t *z, const char *path);
+
+/** @brief Close the session (may block briefly) and free. */
+void hd_zk_free(hd_zk_t *z);
+
+#endif

@@ -1,0 +1,675 @@
+/*
+ * heraldctl tail: subscribe to a relay and print its windows in the JSON
+ * change format, the same lines `heraldctl decode` prints for the same
+ * binlog (the same renderer, binlog/hb_json.c, makes them).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "hb.h"
+#include "hb_json.h"
+#include "hb_synth.h"
+#include "hd_cli.h"
+#include "hd_err.h"
+#include "hd_frame.h"
+#include "hd_mem.h"
+#include "hd_parse.h"
+
+#define PROG "heraldctl tail"
+
+static const char usage[] =
+    "Usage: heraldctl tail --relay HOST:PORT [options]\n"
+    "\n"
+    "Subscribes to a relay and prints each row change as one JSON line\n"
+    "(docs/change-format.md), flushed after every window.\n"
+    "\n"
+    "Options:\n"
+    "  --relay HOST:PORT        the relay's consumer address (required)\n"
+    "  --from SCN|earliest|latest  where to start (default latest): after\n"
+    "                           SCN, at the oldest window the relay holds,\n"
+    "                           or with the next window committed\n"
+    "  --tables PATTERNS        comma list of db.table patterns ('*')\n"
+    "  --partitions N:i,j,...   only partitions i, j, ... of N (hash of the\n"
+    "                           primary key)\n"
+    "  --partition-fn hash|mod  how rows map to partitions (default hash)\n"
+    "  --columns DB.T:c1,c2     project a table to these columns (and its\n"
+    "                           key); may be repeated\n"
+    "  --ddl                    also print schema changes\n"
+    "  --max N                  exit 0 after N row changes\n"
+    "  --until SCN              exit 0 once the relay has sent everything up\n"
+    "                           to SCN (filtered windows count too)\n"
+    "  --token-file FILE        the relay's shared token\n"
+    "  --timeout SECONDS        exit 1 if no window arrives for this long\n"
+    "                           (heartbeats do not count)\n"
+    "  -h, --help               this help\n"
+    "\n"
+    "Exit status: 0 after --max changes or when the relay closes cleanly,\n"
+    "1 on an error (the relay's message is printed), 2 bad usage.\n";
+
+typedef struct {
+  char *key; /* db \0 table \0 names... */
+  size_t klen;
+  hb_table_t *t;
+} tcache_t;
+
+typedef struct {
+  tcache_t *v;
+  size_t n, cap;
+} tcache_list_t;
+
+static char *split_dup(const char *s, char sep, size_t *n, char ***out) {
+  char *copy = hd_strdup(s);
+  size_t cap = 8;
+  *out = hd_malloc(cap * sizeof(char *));
+  *n = 0;
+  char *p = copy;
+  for (;;) {
+    char *e = strchr(p, sep);
+    if (e)
+      *e = '\0';
+    if (*n == cap) {
+      cap *= 2;
+      *out = hd_realloc(*out, cap * sizeof(char *));
+    }
+    (*out)[(*n)++] = p;
+    if (!e)
+      break;
+    p = e + 1;
+  }
+  return copy;
+}
+
+static int dial(const char *hostport, char *err, size_t n) {
+  char host[256];
+  uint16_t port;
+  if (hd_parse_hostport(hostport, host, sizeof(host), &port) < 0) {
+    snprintf(err, n, "--relay: '%s' is not host:port", hostport);
+    return -2;
+  }
+  char ps[8];
+  snprintf(ps, sizeof(ps), "%u", port);
+  struct addrinfo hints = {0}, *res;
+  hints.ai_socktype = SOCK_STREAM;
+  int rc = getaddrinfo(host, ps, &hints, &res);
+  if (rc != 0) {
+    snprintf(err, n, "%s: %s", hostport, gai_strerror(rc));
+    return -1;
+  }
+  int fd = -1;
+  for (struct addrinfo *a = res; a; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0)
+      continue;
+    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+      break;
+    close(fd);
+    fd = -1;
+  }
+  freeaddrinfo(res);
+  if (fd < 0)
+    snprintf(err, n, "cannot connect to %s: %s", hostport, strerror(errno));
+  return fd;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static hb_vkind_t map_value(const Herald__Value *pv, hb_value_t *v) {
+  memset(v, 0, sizeof(*v));
+  switch (pv->kind_case) {
+  case HERALD__VALUE__KIND_NULL:
+    v->kind = HB_V_NULL;
+    break;
+  case HERALD__VALUE__KIND_INT:
+    v->kind = HB_V_INT;
+    v->n.i = pv->int_;
+    break;
+  case HERALD__VALUE__KIND_UINT:
+    v->kind = HB_V_UINT;
+    v->n.u = pv->uint;
+    break;
+  case HERALD__VALUE__KIND_DBL:
+    v->kind = HB_V_DOUBLE;
+    v->n.d = pv->dbl;
+    break;
+  case HERALD__VALUE__KIND_FLT:
+    v->kind = HB_V_FLOAT;
+    v->n.f = pv->flt;
+    break;
+  case HERALD__VALUE__KIND_STR:
+    v->kind = HB_V_STRING;
+    v->s = pv->str;
+    break;
+  case HERALD__VALUE__KIND_DECIMAL:
+    v->kind = HB_V_DECIMAL;
+    v->s = pv->decimal;
+    break;
+  case HERALD__VALUE__KIND_TEMPORAL:
+    v->kind = HB_V_DATETIME;
+    v->s = pv->temporal;
+    break;
+  case HERALD__VALUE__KIND_JSON:
+    v->kind = HB_V_JSON;
+    v->s = pv->json;
+    break;
+  case HERALD__VALUE__KIND_JSON_DIFF:
+    v->kind = HB_V_JSON_DIFF;
+    v->s = pv->json_diff;
+    break;
+  case HERALD__VALUE__KIND_BIN:
+    v->kind = HB_V_BYTES;
+    v->s = (const char *)pv->bin.data;
+    v->len = (uint32_t)pv->bin.len;
+    return HB_V_BYTES;
+  case HERALD__VALUE__KIND_BADTEXT:
+    v->kind = HB_V_BADTEXT;
+    v->s = (const char *)pv->badtext.data;
+    v->len = (uint32_t)pv->badtext.len;
+    return HB_V_BADTEXT;
+  default:
+    v->kind = HB_V_ABSENT;
+    return HB_V_ABSENT;
+  }
+  if (v->s)
+    v->len = (uint32_t)strlen(v->s);
+  return (hb_vkind_t)v->kind;
+}
+
+/* The columns of a row change as the relay sent it: the after image's,
+ * or the before image's for a delete; the other image is aligned to them
+ * by name. */
+static hb_table_t *row_table(tcache_list_t *tc, const Herald__RowChange *rc,
+                             Herald__Column **cols, size_t ncols) {
+  /* The cache key: db, table, column names and key names, each with
+   * its NUL. */
+  size_t kl = strlen(rc->db) + strlen(rc->table) + 2;
+  for (size_t i = 0; i < ncols; i++)
+    kl += strlen(cols[i]->name) + 1;
+  for (size_t i = 0; i < rc->n_key; i++)
+    kl += strlen(rc->key[i]->name) + 1;
+  char *key = hd_malloc(kl), *kp = key;
+#define KPUT(s)                                                                \
+  do {                                                                         \
+    size_t l_ = strlen(s) + 1;                                                 \
+    memcpy(kp, s, l_);                                                         \
+    kp += l_;                                                                  \
+  } while (0)
+  KPUT(rc->db);
+  KPUT(rc->table);
+  for (size_t i = 0; i < ncols; i++)
+    KPUT(cols[i]->name);
+  for (size_t i = 0; i < rc->n_key; i++)
+    KPUT(rc->key[i]->name);
+#undef KPUT
+  for (size_t i = 0; i < tc->n; i++)
+    if (tc->v[i].klen == kl && memcmp(tc->v[i].key, key, kl) == 0) {
+      free(key);
+      return tc->v[i].t;
+    }
+  const char **names = hd_malloc((ncols + 1) * sizeof(char *));
+  uint32_t *pk = hd_malloc((rc->n_key + 1) * sizeof(uint32_t));
+  uint32_t npk = 0;
+  for (size_t i = 0; i < ncols; i++)
+    names[i] = cols[i]->name;
+  for (size_t k = 0; k < rc->n_key; k++)
+    for (size_t i = 0; i < ncols; i++)
+      if (strcmp(rc->key[k]->name, cols[i]->name) == 0) {
+        pk[npk++] = (uint32_t)i;
+        break;
+      }
+  hb_table_t *t =
+      hb_table_synth(rc->db, rc->table, (uint32_t)ncols, names, npk, pk);
+  free(names);
+  free(pk);
+  if (tc->n == tc->cap) {
+    tc->cap = tc->cap ? tc->cap * 2 : 16;
+    tc->v = hd_realloc(tc->v, tc->cap * sizeof(tcache_t));
+  }
+  tc->v[tc->n].key = key;
+  tc->v[tc->n].klen = kl;
+  tc->v[tc->n].t = t;
+  tc->n++;
+  return t;
+}
+
+/* Renders the row changes of one window, one line each. */
+static size_t render(const Herald__Window *pw, tcache_list_t *tc,
+                     hb_buf_t *out) {
+  size_t n = pw->n_changes;
+  hb_row_t *rows = hd_calloc(n + 1, sizeof(hb_row_t));
+  hb_value_t **imgs = hd_calloc(2 * n + 1, sizeof(hb_value_t *));
+  for (size_t i = 0; i < n; i++) {
+    const Herald__RowChange *rc = pw->changes[i];
+    Herald__Column **cols = rc->n_after ? rc->after : rc->before;
+    size_t ncols = rc->n_after ? rc->n_after : rc->n_before;
+    hb_row_t *r = &rows[i];
+    r->op = rc->op == HERALD__OP__OP_INSERT   ? 'c'
+            : rc->op == HERALD__OP__OP_UPDATE ? 'u'
+                                              : 'd';
+    r->pos = rc->pos;
+    r->table = row_table(tc, rc, cols, ncols);
+    Herald__Column **src[2] = {rc->before, rc->after};
+    size_t nsrc[2] = {rc->n_before, rc->n_after};
+    for (int im = 0; im < 2; im++) {
+      if (nsrc[im] == 0 && !(im == 0 && r->op != 'c') &&
+          !(im == 1 && r->op != 'd'))
+        continue;
+      if (nsrc[im] == 0)
+        continue;
+      hb_value_t *vals = hd_calloc(ncols + 1, sizeof(hb_value_t));
+      imgs[2 * i + (size_t)im] = vals;
+      for (size_t c = 0; c < ncols; c++) {
+        /* Same position first (the usual case), else by name. */
+        Herald__Column *col = NULL;
+        if (c < nsrc[im] && strcmp(src[im][c]->name, cols[c]->name) == 0)
+          col = src[im][c];
+        for (size_t k = 0; !col && k < nsrc[im]; k++)
+          if (strcmp(src[im][k]->name, cols[c]->name) == 0)
+            col = src[im][k];
+        if (col && col->value)
+          map_value(col->value, &vals[c]);
+      }
+      if (im == 0)
+        r->before = vals;
+      else
+        r->after = vals;
+    }
+  }
+  hb_window_t w = {0};
+  w.scn = pw->scn;
+  w.file = pw->file ? pw->file : "";
+  w.end_pos = (uint32_t)pw->pos;
+  w.file_index = (uint32_t)hb_file_index(w.file);
+  w.gtid = pw->gtid && *pw->gtid ? pw->gtid : NULL;
+  w.ts_ms = pw->ts_ms;
+  w.server_id = pw->server_id;
+  w.nrows = n;
+  w.rows = rows;
+  hb_render_window(&w, out);
+  for (size_t i = 0; i < 2 * n; i++)
+    free(imgs[i]);
+  free(imgs);
+  free(rows);
+  return n;
+}
+
+/* Renders the schema changes of one window, one line each. */
+static void render_ddl(const Herald__Window *pw, hb_buf_t *out) {
+  for (size_t i = 0; i < pw->n_ddl; i++) {
+    const Herald__SchemaChange *sc = pw->ddl[i];
+    hb_ddl_t d = {0};
+    d.scn = pw->scn;
+    d.file = pw->file ? pw->file : "";
+    d.pos = sc->pos;
+    d.gtid = pw->gtid && *pw->gtid ? pw->gtid : NULL;
+    d.ts_ms = pw->ts_ms;
+    d.server_id = pw->server_id;
+    d.db = sc->db ? sc->db : "";
+    d.statement = sc->statement ? sc->statement : "";
+    d.len = strlen(d.statement);
+    hb_render_ddl(&d, out);
+  }
+}
+
+int ctl_tail(int argc, char **argv) {
+  static const struct option opts[] = {
+      {"relay", required_argument, NULL, 'r'},
+      {"from", required_argument, NULL, 'f'},
+      {"tables", required_argument, NULL, 't'},
+      {"partitions", required_argument, NULL, 'p'},
+      {"partition-fn", required_argument, NULL, 'P'},
+      {"columns", required_argument, NULL, 'C'},
+      {"ddl", no_argument, NULL, 'd'},
+      {"max", required_argument, NULL, 'm'},
+      {"token-file", required_argument, NULL, 'k'},
+      {"timeout", required_argument, NULL, 'T'},
+      {"until", required_argument, NULL, 'u'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  const char *relay = NULL, *from = "latest", *tables = NULL, *parts = NULL;
+  const char *token_file = NULL;
+  int ddl = 0, pfn = HERALD__PARTITION_FUNCTION__PART_HASH, c;
+  uint64_t max = 0, timeout_s = 0, until = 0;
+  char **proj_specs = NULL;
+  size_t nproj_specs = 0;
+  opterr = 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'r':
+      relay = optarg;
+      break;
+    case 'f':
+      from = optarg;
+      break;
+    case 't':
+      tables = optarg;
+      break;
+    case 'p':
+      parts = optarg;
+      break;
+    case 'P':
+      if (strcmp(optarg, "hash") == 0)
+        pfn = HERALD__PARTITION_FUNCTION__PART_HASH;
+      else if (strcmp(optarg, "mod") == 0)
+        pfn = HERALD__PARTITION_FUNCTION__PART_MOD;
+      else
+        return hd_cli_usage(PROG, "--partition-fn: '%s' is not hash or mod",
+                            optarg);
+      break;
+    case 'C':
+      proj_specs = hd_realloc(proj_specs, (nproj_specs + 1) * sizeof(char *));
+      proj_specs[nproj_specs++] = optarg;
+      break;
+    case 'd':
+      ddl = 1;
+      break;
+    case 'm':
+      if (hd_parse_u64(optarg, &max) < 0 || max == 0) {
+        free(proj_specs);
+        return hd_cli_usage(PROG, "--max: '%s' is not a positive integer",
+                            optarg);
+      }
+      break;
+    case 'k':
+      token_file = optarg;
+      break;
+    case 'T':
+      if (hd_parse_u64(optarg, &timeout_s) < 0 || timeout_s == 0) {
+        free(proj_specs);
+        return hd_cli_usage(PROG, "--timeout: '%s' is not a positive integer",
+                            optarg);
+      }
+      break;
+    case 'u':
+      if (hd_parse_u64(optarg, &until) < 0 || until == 0) {
+        free(proj_specs);
+        return hd_cli_usage(PROG, "--until: '%s' is not an SCN", optarg);
+      }
+      break;
+    case 'h':
+      fputs(usage, stdout);
+      free(proj_specs);
+      return HD_EXIT_OK;
+    default:
+      free(proj_specs);
+      return hd_cli_bad_option(PROG, c, argv);
+    }
+  }
+  if (optind < argc) {
+    free(proj_specs);
+    return hd_cli_usage(PROG, "unexpected argument '%s'", argv[optind]);
+  }
+  if (relay == NULL) {
+    free(proj_specs);
+    return hd_cli_usage(PROG, "--relay HOST:PORT is required");
+  }
+
+  /* The subscription. */
+  Herald__Subscribe sub = HERALD__SUBSCRIBE__INIT;
+  Herald__PartitionFilter pf = HERALD__PARTITION_FILTER__INIT;
+  sub.protocol_version = 1;
+  sub.client_id = "heraldctl-tail";
+  int rc = HD_EXIT_USAGE;
+  char *tables_copy = NULL, *parts_copy = NULL, *token = NULL;
+  char **tabv = NULL, **partv = NULL;
+  uint32_t *pv = NULL;
+  Herald__Projection *projs = NULL, **projp = NULL;
+  char **proj_copies = NULL;
+  size_t ntab = 0, npart = 0;
+  int fd = -1;
+  hb_buf_t out = {0};
+  tcache_list_t tc = {0};
+  if (strcmp(from, "earliest") == 0) {
+    sub.mode = HERALD__START_MODE__START_EARLIEST;
+  } else if (strcmp(from, "latest") == 0) {
+    sub.mode = HERALD__START_MODE__START_LATEST;
+  } else if (hd_parse_u64(from, &sub.start_scn) == 0) {
+    sub.mode = HERALD__START_MODE__START_SCN;
+  } else {
+    hd_cli_usage(PROG, "--from: '%s' is not an SCN, earliest or latest", from);
+    goto done;
+  }
+  if (tables) {
+    tables_copy = split_dup(tables, ',', &ntab, &tabv);
+    for (size_t i = 0; i < ntab; i++) {
+      const char *dot = strchr(tabv[i], '.');
+      if (!dot || dot == tabv[i] || !dot[1] || strchr(dot + 1, '.')) {
+        hd_cli_usage(PROG, "--tables: '%s' is not a db.table pattern", tabv[i]);
+        goto done;
+      }
+    }
+    sub.n_tables = ntab;
+    sub.tables = tabv;
+  }
+  if (parts) {
+    const char *colon = strchr(parts, ':');
+    uint64_t nparts;
+    char nbuf[32];
+    if (!colon || (size_t)(colon - parts) >= sizeof(nbuf)) {
+      hd_cli_usage(PROG, "--partitions: expected N:i,j,... got '%s'", parts);
+      goto done;
+    }
+    memcpy(nbuf, parts, (size_t)(colon - parts));
+    nbuf[colon - parts] = '\0';
+    if (hd_parse_u64(nbuf, &nparts) < 0 || nparts == 0 || nparts > 65536) {
+      hd_cli_usage(PROG, "--partitions: N must be 1-65536, got '%s'", nbuf);
+      goto done;
+    }
+    parts_copy = split_dup(colon + 1, ',', &npart, &partv);
+    pv = hd_malloc((npart + 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < npart; i++) {
+      uint64_t p;
+      if (hd_parse_u64(partv[i], &p) < 0 || p >= nparts) {
+        hd_cli_usage(PROG, "--partitions: '%s' is not a partition below %s",
+                     partv[i], nbuf);
+        goto done;
+      }
+      pv[i] = (uint32_t)p;
+    }
+    pf.fn = (Herald__PartitionFunction)pfn;
+    pf.num_partitions = (uint32_t)nparts;
+    pf.n_partitions = npart;
+    pf.partitions = pv;
+    sub.partition = &pf;
+  }
+  if (nproj_specs) {
+    projs = hd_calloc(nproj_specs, sizeof(Herald__Projection));
+    projp = hd_calloc(nproj_specs, sizeof(Herald__Projection *));
+    proj_copies = hd_calloc(nproj_specs, sizeof(char *));
+    for (size_t i = 0; i < nproj_specs; i++) {
+      herald__projection__init(&projs[i]);
+      char *colon = strchr(proj_specs[i], ':');
+      if (!colon || colon == proj_specs[i] || !colon[1]) {
+        hd_cli_usage(PROG, "--columns: expected DB.TABLE:c1,c2 got '%s'",
+                     proj_specs[i]);
+        goto done;
+      }
+      proj_copies[i] = hd_strdup(proj_specs[i]);
+      proj_copies[i][colon - proj_specs[i]] = '\0';
+      projs[i].table = proj_copies[i];
+      size_t nc;
+      char **cv;
+      char *cols = split_dup(colon + 1, ',', &nc, &cv);
+      /* cols is one allocation holding every name: keep it alive in the
+       * copy list by appending it after the table part. */
+      free(proj_copies[i]);
+      proj_copies[i] = cols;
+      projs[i].table =
+          hd_strndup(proj_specs[i], (size_t)(colon - proj_specs[i]));
+      projs[i].n_columns = nc;
+      projs[i].columns = cv;
+      projp[i] = &projs[i];
+    }
+    sub.n_projection = nproj_specs;
+    sub.projection = projp;
+  }
+  if (token_file) {
+    FILE *tf = fopen(token_file, "r");
+    char tb[1024];
+    if (!tf || !fgets(tb, sizeof(tb), tf)) {
+      fprintf(stderr, PROG ": --token-file %s: cannot read\n", token_file);
+      if (tf)
+        fclose(tf);
+      rc = HD_EXIT_USAGE;
+      goto done;
+    }
+    fclose(tf);
+    tb[strcspn(tb, "\r\n")] = '\0';
+    token = hd_strdup(tb);
+    sub.token = token;
+  }
+
+  char err[512];
+  fd = dial(relay, err, sizeof(err));
+  if (fd < 0) {
+    fprintf(stderr, PROG ": %s\n", err);
+    rc = fd == -2 ? HD_EXIT_USAGE : HD_EXIT_FAIL;
+    goto done;
+  }
+  Herald__Frame f = HERALD__FRAME__INIT;
+  f.msg_case = HERALD__FRAME__MSG_SUBSCRIBE;
+  f.subscribe = &sub;
+  uint8_t *fb;
+  size_t fl;
+  if (hd_frame_encode(&f, HD_FRAME_DEFAULT_MAX, &fb, &fl) < 0 ||
+      write_all(fd, fb, fl) < 0) {
+    fprintf(stderr, PROG ": cannot send the subscription: %s\n",
+            strerror(errno));
+    rc = HD_EXIT_FAIL;
+    goto done;
+  }
+  free(fb);
+
+  hd_frame_dec_t dec;
+  hd_frame_dec_init(&dec, 1u << 30);
+  static uint8_t rbuf[1 << 20];
+  uint64_t printed = 0;
+  struct timespec last_data;
+  clock_gettime(CLOCK_MONOTONIC, &last_data);
+  rc = HD_EXIT_FAIL;
+  for (;;) {
+    if (timeout_s) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      int64_t left = (int64_t)timeout_s * 1000 -
+                     ((now.tv_sec - last_data.tv_sec) * 1000 +
+                      (now.tv_nsec - last_data.tv_nsec) / 1000000);
+      struct pollfd p = {fd, POLLIN, 0};
+      int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
+      if (pr == 0) {
+        fprintf(stderr, PROG ": nothing from %s for %" PRIu64 " s\n", relay,
+                timeout_s);
+        break;
+      }
+    }
+    ssize_t n = read(fd, rbuf, sizeof(rbuf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n == 0)
+        fprintf(stderr, PROG ": the relay closed the connection\n");
+      else
+        fprintf(stderr, PROG ": read: %s\n", strerror(errno));
+      break;
+    }
+    hd_inbuf_t in = {rbuf, (size_t)n, 0};
+    int stop = 0;
+    while (!stop && in.pos < in.size) {
+      Herald__Frame *fr = NULL;
+      ssize_t d = hd_frame_decode(&dec, &in, &fr);
+      if (d > 0)
+        break;
+      if (d < 0) {
+        fprintf(stderr, PROG ": bad frame from the relay: %s\n", dec.errmsg);
+        stop = 1;
+        break;
+      }
+      if (fr->msg_case == HERALD__FRAME__MSG_ERROR) {
+        fprintf(stderr, PROG ": relay error %d: %s\n", (int)fr->error->code,
+                fr->error->message);
+        stop = 1;
+      } else if (fr->msg_case == HERALD__FRAME__MSG_BATCH) {
+        clock_gettime(CLOCK_MONOTONIC, &last_data);
+        for (size_t i = 0; i < fr->batch->n_windows && !stop; i++) {
+          const Herald__Window *pw = fr->batch->windows[i];
+          if (ddl && pw->n_ddl) {
+            out.len = 0;
+            render_ddl(pw, &out);
+            fwrite(out.p, 1, out.len, stdout);
+          }
+          out.len = 0;
+          render(pw, &tc, &out);
+          /* --max counts row changes: cut the window's lines there. */
+          size_t off = 0;
+          while (off < out.len) {
+            char *nl = memchr(out.p + off, '\n', out.len - off);
+            size_t end = nl ? (size_t)(nl - out.p) + 1 : out.len;
+            fwrite(out.p + off, 1, end - off, stdout);
+            off = end;
+            if (max && ++printed >= max) {
+              stop = 1;
+              rc = HD_EXIT_OK;
+              break;
+            }
+          }
+          fflush(stdout);
+          if (!stop && until && pw->scn >= until) {
+            stop = 1;
+            rc = HD_EXIT_OK;
+          }
+        }
+      }
+      hd_frame_free(fr);
+    }
+    if (stop)
+      break;
+  }
+  hd_frame_dec_free(&dec);
+done:
+  if (fd >= 0)
+    close(fd);
+  for (size_t i = 0; i < tc.n; i++) {
+    free(tc.v[i].key);
+    hb_table_synth_free(tc.v[i].t);
+  }
+  free(tc.v);
+  free(out.p);
+  free(tables_copy);
+  free(tabv);
+  free(parts_copy);
+  free(partv);
+  free(pv);
+  for (size_t i = 0; projs && i < nproj_specs; i++) {
+    free(projs[i].table);
+    free(projs[i].columns);
+    free(proj_copies[i]);
+  }
+  free(projs);
+  free(projp);
+  free(proj_copies);
+  free(proj_specs);
+  free(token);
+  return rc;
+}

@@ -1,0 +1,754 @@
+/*
+ * relay_fetch.c - replication connection, decoding, storing.
+ *
+ * The MySQL client library carries the connection only: the dump command
+ * is sent with the connection's own command method and the raw packets are
+ * read with mysql_net_read_packet(), because the library's event parser
+ * rejects events herald must read (BINLOG-AND-ZK-NOTES.md). Events go to
+ * herald's decoder (binlog/).
+ */
+#include "relay_fetch.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <mysql.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "hd_log.h"
+#include "hd_mem.h"
+#include "hd_parse.h"
+#include "herald.pb-c.h"
+
+#define EV_HDR 19
+#define EV_ROTATE 4
+#define EV_FDE 15
+#define EV_HEARTBEAT 27
+#define EV_MARIA_HEARTBEAT 0 /* MariaDB uses 27 as well */
+#define FL_ARTIFICIAL 0x20
+#define COM_BINLOG_DUMP_CMD 0x12
+#define ER_MASTER_FATAL_READING_BINLOG 1236
+#define ER_SPECIFIC_ACCESS_DENIED 1227
+#define ER_ACCESS_DENIED 1045
+
+/* How a session ended. */
+enum { S_RETRY = 0, S_STOP = 1, S_FATAL = 2 };
+
+struct relay_fetch {
+  relay_fetch_opts_t o;
+  pthread_t thr;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  _Atomic int stop;
+  MYSQL *conn; /* the dump connection, while one is open (under mu) */
+  MYSQL *meta; /* information_schema lookups, opened on demand */
+  hb_decoder_t *dec;
+  relay_wb_t *wb;
+  char file[512]; /* binlog file of the next event */
+  uint64_t pos;   /* offset of the next event in it */
+  int fatal;
+  char errmsg[1024];
+  uint64_t session_events;
+  /* The last schema lookup's result and ENUM/SET labels: they must stay
+   * valid until the decoder has copied them, so they are freed at the
+   * next lookup. */
+  MYSQL_RES *schema_res;
+  char **schema_keep;
+  size_t schema_nkeep;
+  uint64_t last_retain_ms;
+  size_t last_segments;
+  int crc; /* the stream's events end in a CRC32 */
+};
+
+/* Retention runs on this thread because it must not overlap appends. */
+#define RETAIN_EVERY_MS 10000
+
+static uint64_t now_ms(void);
+
+static void maybe_retain(relay_fetch_t *f) {
+  uint64_t now = now_ms();
+  /* Every few seconds for retention by age, and at once when a segment
+   * was added, for retention by size. */
+  size_t segs = relay_store_segments(f->o.store);
+  if (now - f->last_retain_ms < RETAIN_EVERY_MS && segs == f->last_segments)
+    return;
+  f->last_retain_ms = now;
+  int n = relay_store_retain(f->o.store, now);
+  if (n < 0) {
+    RM_ERR(f->o.m, STORE);
+    hd_log(HD_LL_ERROR, "fetch", "retention failed", "error=\"%s\"",
+           relay_store_errmsg(f->o.store));
+  } else if (n > 0) {
+    hd_log(HD_LL_INFO, "fetch", "retention deleted segments", "count=%d", n);
+  }
+  f->last_segments = relay_store_segments(f->o.store);
+  RM_SET(f->o.m, disk_bytes, relay_store_bytes(f->o.store));
+  RM_SET(f->o.m, oldest_scn, relay_store_first_scn(f->o.store));
+}
+
+static void schema_release(relay_fetch_t *f) {
+  for (size_t i = 0; i < f->schema_nkeep; i++)
+    free(f->schema_keep[i]);
+  free(f->schema_keep);
+  f->schema_keep = NULL;
+  f->schema_nkeep = 0;
+  if (f->schema_res)
+    mysql_free_result(f->schema_res);
+  f->schema_res = NULL;
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+static int fatal(relay_fetch_t *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int fatal(relay_fetch_t *f, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(f->errmsg, sizeof(f->errmsg), fmt, ap);
+  va_end(ap);
+  f->fatal = 1;
+  return HB_ESTOPPED;
+}
+
+/* ------------------------------------------------------------ decoding */
+
+/* A window from the decoder: encode, store, hand over. */
+static int on_window(void *ud, const hb_window_t *w) {
+  relay_fetch_t *f = ud;
+  relay_win_t *rw = relay_win_build(f->wb, w, NULL, 0);
+  int rc = relay_store_append(f->o.store, rw->scn, rw->ts_ms, rw->buf, rw->len);
+  if (rc < 0) {
+    RM_ERR(f->o.m, STORE);
+    relay_win_release(rw);
+    /* SCN_ORDER included: the dump resumes exactly after the newest
+     * stored window, so a window at or below it means positions went
+     * wrong; dropping it silently could lose changes. */
+    return fatal(f, "log store append failed at scn %" PRIu64 ": %s", w->scn,
+                 relay_store_errmsg(f->o.store));
+  }
+  RM_ADD(f->o.m, windows, 1);
+  RM_ADD(f->o.m, rows, w->nrows);
+  RM_SET(f->o.m, newest_scn, rw->scn);
+  RM_SET(f->o.m, newest_ts_ms, rw->ts_ms);
+  RM_SET(f->o.m, disk_bytes, relay_store_bytes(f->o.store));
+  if (RM_GET(f->o.m, oldest_scn) == 0)
+    RM_SET(f->o.m, oldest_scn, relay_store_first_scn(f->o.store));
+  f->o.on_window(f->o.ud, rw);
+  maybe_retain(f);
+  return 0;
+}
+
+static int on_ddl(void *ud, const hb_ddl_t *d) {
+  relay_fetch_t *f = ud;
+  relay_win_t *rw = relay_win_build_ddl(f->wb, d);
+  int rc = relay_store_append(f->o.store, rw->scn, rw->ts_ms, rw->buf, rw->len);
+  if (rc < 0) {
+    RM_ERR(f->o.m, STORE);
+    relay_win_release(rw);
+    return fatal(f, "log store append failed at scn %" PRIu64 ": %s", d->scn,
+                 relay_store_errmsg(f->o.store));
+  }
+  hd_log(HD_LL_INFO, "fetch", "schema change", "scn=%" PRIu64 " db=%s", d->scn,
+         d->db);
+  RM_ADD(f->o.m, windows, 1);
+  RM_SET(f->o.m, newest_scn, rw->scn);
+  RM_SET(f->o.m, newest_ts_ms, rw->ts_ms);
+  f->o.on_window(f->o.ud, rw);
+  return 0;
+}
+
+static int on_incident(void *ud, const hb_incident_t *inc) {
+  relay_fetch_t *f = ud;
+  RM_ERR(f->o.m, SOURCE);
+  return fatal(f,
+               "%s:%" PRIu64 ": INCIDENT event (code %u): the source may "
+               "have lost changes here: %s",
+               inc->file, inc->pos, inc->code, inc->message);
+}
+
+static int table_filter(void *ud, const char *db, const char *table) {
+  relay_fetch_t *f = ud;
+  const hd_strlist_t *l = &f->o.conf->source.tables;
+  char name[512];
+  snprintf(name, sizeof(name), "%s.%s", db, table);
+  for (size_t i = 0; i < l->n; i++)
+    if (hd_glob_match(l->v[i], name))
+      return 1;
+  return 0;
+}
+
+/* --------------------------------------------------------- schema lookup */
+
+static MYSQL *open_conn(relay_fetch_t *f, char *err, size_t errlen);
+
+/* Escapes s for a quoted SQL literal into out (size n). */
+static void sql_quote(MYSQL *m, char *out, size_t n, const char *s) {
+  size_t l = strlen(s);
+  if (2 * l + 1 > n) {
+    out[0] = '\0';
+    return;
+  }
+  mysql_real_escape_string(m, out, s, (unsigned long)l);
+}
+
+/* Splits "enum('a','b''c')" into labels (UTF-8 as the server sends). */
+static uint32_t parse_labels(const char *type, char ***out) {
+  const char *p = strchr(type, '(');
+  uint32_t n = 0, cap = 0;
+  char **v = NULL;
+  if (p == NULL)
+    return 0;
+  p++;
+  while (*p == '\'') {
+    p++;
+    size_t cap_s = strlen(p) + 1, k = 0;
+    char *s = hd_malloc(cap_s);
+    while (*p) {
+      if (*p == '\'' && p[1] == '\'') {
+        s[k++] = '\'';
+        p += 2;
+      } else if (*p == '\'') {
+        p++;
+        break;
+      } else if (*p == '\\' && p[1]) {
+        s[k++] = p[1];
+        p += 2;
+      } else {
+        s[k++] = *p++;
+      }
+    }
+    s[k] = '\0';
+    if (n == cap) {
+      cap = cap ? cap * 2 : 8;
+      v = hd_realloc(v, cap * sizeof(char *));
+    }
+    v[n++] = s;
+    if (*p == ',')
+      p++;
+  }
+  *out = v;
+  return n;
+}
+
+/* Column facts from information_schema, for table maps without full
+ * metadata. The schema read now may be newer than the binlog position:
+ * the decoder asks again after each DDL, and a column count that does
+ * not match the table map is reported as unknown (positional names). */
+static int schema_cb(void *ud, const char *db, const char *table,
+                     uint32_t ncols, hb_schema_col_t *cols, uint32_t *pk,
+                     uint32_t *npk) {
+  relay_fetch_t *f = ud;
+  char err[256];
+  if (f->meta == NULL && (f->meta = open_conn(f, err, sizeof(err))) == NULL) {
+    hd_log(HD_LL_WARN, "fetch", "schema lookup failed", "db=%s table=%s %s", db,
+           table, err);
+    return 1;
+  }
+  char qdb[400], qt[400], sql[1400];
+  sql_quote(f->meta, qdb, sizeof(qdb), db);
+  sql_quote(f->meta, qt, sizeof(qt), table);
+  snprintf(sql, sizeof(sql),
+           "SELECT c.COLUMN_NAME, c.COLUMN_TYPE, c.COLUMN_KEY, "
+           "COALESCE(co.ID, 0) FROM information_schema.COLUMNS c LEFT JOIN "
+           "information_schema.COLLATIONS co ON co.COLLATION_NAME = "
+           "c.COLLATION_NAME WHERE c.TABLE_SCHEMA='%s' AND c.TABLE_NAME='%s' "
+           "ORDER BY c.ORDINAL_POSITION",
+           qdb, qt);
+  if (mysql_query(f->meta, sql) != 0) {
+    hd_log(HD_LL_WARN, "fetch", "schema lookup failed", "db=%s table=%s %s", db,
+           table, mysql_error(f->meta));
+    mysql_close(f->meta);
+    f->meta = NULL;
+    return 1;
+  }
+  MYSQL_RES *res = mysql_store_result(f->meta);
+  if (res == NULL || mysql_num_rows(res) != ncols) {
+    if (res)
+      mysql_free_result(res);
+    return 1;
+  }
+  schema_release(f);
+  f->schema_res = res;
+  MYSQL_ROW row;
+  uint32_t i = 0;
+  *npk = 0;
+  while ((row = mysql_fetch_row(res)) != NULL && i < ncols) {
+    hb_schema_col_t *c = &cols[i];
+    c->name = row[0];
+    c->is_unsigned = strstr(row[1], "unsigned") != NULL;
+    c->charset = atoi(row[3]);
+    if (strncmp(row[1], "enum(", 5) == 0 || strncmp(row[1], "set(", 4) == 0) {
+      char **labels = NULL;
+      c->nlabels = parse_labels(row[1], &labels);
+      c->labels = (const char *const *)labels;
+      f->schema_keep = hd_realloc(
+          f->schema_keep, (f->schema_nkeep + c->nlabels + 1) * sizeof(char *));
+      for (uint32_t k = 0; k < c->nlabels; k++)
+        f->schema_keep[f->schema_nkeep++] = labels[k];
+      f->schema_keep[f->schema_nkeep++] = (char *)labels;
+    }
+    if (strcmp(row[2], "PRI") == 0)
+      pk[(*npk)++] = i;
+    i++;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------ protocol */
+
+static MYSQL *open_conn(relay_fetch_t *f, char *err, size_t errlen) {
+  const hd_relay_conf_t *c = f->o.conf;
+  MYSQL *m = mysql_init(NULL);
+  if (m == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
+  unsigned cto = (unsigned)((c->source.connect_timeout_ms + 999) / 1000);
+  /* A silent source is noticed after three missed heartbeats. */
+  unsigned rto = (unsigned)((3 * c->source.heartbeat_ms + 999) / 1000);
+  if (rto < 2)
+    rto = 2;
+  mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &cto);
+  mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rto);
+  mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &rto);
+  mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  if (mysql_real_connect(m, c->source.host, c->source.user, f->o.password, NULL,
+                         (unsigned)c->source.port, NULL, 0) == NULL) {
+    snprintf(err, errlen, "%s:%" PRId64 ": %s (error %u)", c->source.host,
+             c->source.port, mysql_error(m), mysql_errno(m));
+    if (mysql_errno(m) == ER_ACCESS_DENIED)
+      RM_ERR(f->o.m, PRIVILEGE);
+    mysql_close(m);
+    return NULL;
+  }
+  return m;
+}
+
+/* Runs a query and copies the first row's first ncol values. */
+static int query_row(MYSQL *m, const char *sql, char vals[][512], int ncol) {
+  if (mysql_query(m, sql) != 0)
+    return -1;
+  MYSQL_RES *res = mysql_store_result(m);
+  if (res == NULL)
+    return -1;
+  MYSQL_ROW row = mysql_fetch_row(res);
+  if (row == NULL || (int)mysql_num_fields(res) < ncol) {
+    mysql_free_result(res);
+    return 1;
+  }
+  for (int i = 0; i < ncol; i++)
+    snprintf(vals[i], 512, "%s", row[i] ? row[i] : "");
+  mysql_free_result(res);
+  return 0;
+}
+
+/* Checks what herald needs of the source; S_RETRY with the reason logged
+ * when it is not so (it may be fixed while we wait). */
+static int check_source(relay_fetch_t *f, MYSQL *m) {
+  char v[5][512];
+  if (query_row(m,
+                "SELECT @@global.log_bin, @@global.binlog_format, "
+                "@@global.binlog_row_image, @@global.binlog_checksum, "
+                "@@version",
+                v, 5) != 0) {
+    RM_ERR(f->o.m, SOURCE);
+    hd_log(HD_LL_ERROR, "fetch", "cannot read source settings", "error=\"%s\"",
+           mysql_error(m));
+    return S_RETRY;
+  }
+  const char *problem = NULL;
+  f->crc = strcmp(v[3], "CRC32") == 0;
+  if (strcmp(v[0], "1") != 0)
+    problem = "binary logging is off (log_bin)";
+  else if (strcmp(v[1], "ROW") != 0)
+    problem = "binlog_format is not ROW";
+  else if (strcmp(v[2], "FULL") != 0)
+    problem = "binlog_row_image is not FULL";
+  if (problem) {
+    RM_ERR(f->o.m, CONFIG);
+    hd_log(HD_LL_ERROR, "fetch", "source cannot be captured",
+           "reason=\"%s\" log_bin=%s binlog_format=%s binlog_row_image=%s "
+           "version=%s",
+           problem, v[0], v[1], v[2], v[4]);
+    return S_RETRY;
+  }
+  return -1;
+}
+
+static int first_binlog(relay_fetch_t *f, MYSQL *m) {
+  if (mysql_query(m, "SHOW BINARY LOGS") != 0)
+    return -1;
+  MYSQL_RES *res = mysql_store_result(m);
+  MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+  if (row == NULL) {
+    if (res)
+      mysql_free_result(res);
+    return -1;
+  }
+  snprintf(f->file, sizeof(f->file), "%s", row[0]);
+  f->pos = 4;
+  mysql_free_result(res);
+  return 0;
+}
+
+/* Where the dump starts: after the newest stored window, else as
+ * configured. Returns 0, or S_RETRY / S_FATAL. gtid is set for a GTID
+ * start. */
+static int start_point(relay_fetch_t *f, MYSQL *m, const char **gtid) {
+  *gtid = NULL;
+  void *last = NULL;
+  size_t len = 0;
+  if (relay_store_count(f->o.store) > 0 &&
+      relay_store_last(f->o.store, &last, &len) == 0) {
+    Herald__Window *w = herald__window__unpack(NULL, len, last);
+    free(last);
+    if (w == NULL) {
+      fatal(f, "the newest window in the log store does not decode");
+      return S_FATAL;
+    }
+    snprintf(f->file, sizeof(f->file), "%s", w->file);
+    f->pos = w->pos;
+    herald__window__free_unpacked(w, NULL);
+    return 0;
+  }
+  const hd_start_t *st = &f->o.conf->source.start;
+  char v[2][512];
+  switch (st->kind) {
+  case HD_START_EARLIEST:
+    if (first_binlog(f, m) != 0)
+      goto priv;
+    return 0;
+  case HD_START_LATEST:
+    if (query_row(m, "SHOW MASTER STATUS", v, 2) != 0)
+      goto priv;
+    snprintf(f->file, sizeof(f->file), "%s", v[0]);
+    f->pos = strtoull(v[1], NULL, 10);
+    return 0;
+  case HD_START_FILEPOS:
+    snprintf(f->file, sizeof(f->file), "%s", st->file);
+    f->pos = st->pos;
+    return 0;
+  case HD_START_GTID:
+    if (strchr(st->gtid, ':') != NULL) {
+      fatal(f, "source.start: MySQL GTID sets are not supported yet; "
+               "start from FILE:POS");
+      return S_FATAL;
+    }
+    *gtid = st->gtid;
+    f->file[0] = '\0';
+    f->pos = 4;
+    return 0;
+  }
+priv:
+  RM_ERR(f->o.m, PRIVILEGE);
+  hd_log(HD_LL_ERROR, "fetch", "cannot read the binlog position",
+         "error=\"%s\" hint=\"the user needs BINLOG MONITOR (REPLICATION "
+         "CLIENT)\"",
+         mysql_error(m));
+  return S_RETRY;
+}
+
+static int send_dump(relay_fetch_t *f, MYSQL *m) {
+  size_t fl = strlen(f->file);
+  uint8_t buf[4 + 2 + 4 + sizeof(f->file)];
+  uint32_t pos = (uint32_t)f->pos, sid = (uint32_t)f->o.conf->source.server_id;
+  for (int i = 0; i < 4; i++)
+    buf[i] = (uint8_t)(pos >> (8 * i));
+  buf[4] = buf[5] = 0; /* flags: blocking */
+  for (int i = 0; i < 4; i++)
+    buf[6 + i] = (uint8_t)(sid >> (8 * i));
+  memcpy(buf + 10, f->file, fl);
+  return m->methods->db_command(m, COM_BINLOG_DUMP_CMD, (const char *)buf,
+                                10 + fl, 1, NULL);
+}
+
+/* The server's answer to a failed dump, by error number. */
+static int dump_error(relay_fetch_t *f, unsigned code, const char *msg) {
+  if (code == ER_MASTER_FATAL_READING_BINLOG) {
+    RM_ERR(f->o.m, PURGED);
+    fatal(f,
+          "the source cannot send the binlog from %s:%" PRIu64
+          " (purged or missing?): %s; a bootstrap is needed",
+          f->file[0] ? f->file : "(gtid)", f->pos, msg);
+    return S_FATAL;
+  }
+  if (code == ER_SPECIFIC_ACCESS_DENIED || code == ER_ACCESS_DENIED) {
+    RM_ERR(f->o.m, PRIVILEGE);
+    hd_log(HD_LL_ERROR, "fetch", "binlog dump refused",
+           "error=\"%s\" code=%u hint=\"the user needs REPLICATION SLAVE\"",
+           msg, code);
+    return S_RETRY;
+  }
+  RM_ERR(f->o.m, SOURCE);
+  hd_log(HD_LL_WARN, "fetch", "source stream ended", "error=\"%s\" code=%u",
+         msg, code);
+  return S_RETRY;
+}
+
+/* One event from the stream: position bookkeeping, then the decoder. */
+static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
+  if (len < EV_HDR) {
+    RM_ERR(f->o.m, DECODE);
+    fatal(f, "%s:%" PRIu64 ": event of %zu bytes is shorter than a header",
+          f->file, f->pos, len);
+    return S_FATAL;
+  }
+  uint32_t ts = rd32(ev), size = rd32(ev + 9), log_pos = rd32(ev + 13);
+  uint8_t type = ev[4];
+  uint16_t flags = (uint16_t)(ev[17] | ev[18] << 8);
+  if (size != len) {
+    RM_ERR(f->o.m, DECODE);
+    fatal(f, "%s:%" PRIu64 ": event size %u but packet of %zu bytes", f->file,
+          f->pos, size, len);
+    return S_FATAL;
+  }
+  uint64_t pos = f->pos;
+  int advance = 1;
+  hd_log(HD_LL_DEBUG, "fetch", "event",
+         "type=%u size=%u log_pos=%u flags=0x%x ts=%u at=%s:%" PRIu64, type,
+         size, log_pos, flags, ts, f->file, f->pos);
+  if (type == EV_ROTATE && (ts == 0 || (flags & FL_ARTIFICIAL))) {
+    /* The server's fake rotate names the file and position that follow;
+     * it is not in the file. */
+    advance = 0;
+    if (len >= EV_HDR + 8) {
+      uint64_t np = rd32(ev + EV_HDR) | (uint64_t)rd32(ev + EV_HDR + 4) << 32;
+      size_t k = len - EV_HDR - 8;
+      /* With checksums negotiated, the fake rotate ends in a CRC32 too. */
+      if (f->crc) {
+        if (k < 4) {
+          RM_ERR(f->o.m, DECODE);
+          fatal(f, "fake ROTATE event of %zu bytes is too short", len);
+          return S_FATAL;
+        }
+        k -= 4;
+      }
+      if (k == 0 || k >= sizeof(f->file)) {
+        RM_ERR(f->o.m, DECODE);
+        fatal(f, "fake ROTATE event names a file of %zu bytes", k);
+        return S_FATAL;
+      }
+      memcpy(f->file, ev + EV_HDR + 8, k);
+      f->file[k] = '\0';
+      f->pos = np;
+      pos = np;
+      hb_decoder_set_file(f->dec, f->file);
+    }
+    return 0; /* not fed: the decoder learns the file from set_file */
+  }
+  if (type == EV_HEARTBEAT) {
+    RM_SET(f->o.m, source_ts_ms, now_ms());
+    RM_SET(f->o.m, source_seen_ms, now_ms());
+    maybe_retain(f);
+    return 0;
+  }
+  if (flags & FL_ARTIFICIAL)
+    advance = 0;
+  else if (type == EV_FDE && log_pos == 0 && f->pos != 4)
+    advance = 0; /* the format description re-sent for a mid-file start */
+  else if (log_pos >= size && log_pos != 0)
+    pos = log_pos - size; /* the server's position wins when it gives one */
+  int rc = hb_decoder_feed(f->dec, ev, len, pos);
+  if (rc < 0) {
+    if (f->fatal)
+      return S_FATAL;
+    RM_ERR(f->o.m, DECODE);
+    fatal(f, "%s", hb_decoder_errmsg(f->dec));
+    return S_FATAL;
+  }
+  if (advance)
+    f->pos = pos + size;
+  if (ts != 0) {
+    RM_SET(f->o.m, source_ts_ms, (uint64_t)ts * 1000);
+    RM_SET(f->o.m, source_seen_ms, now_ms());
+  }
+  f->session_events++;
+  maybe_retain(f);
+  return 0;
+}
+
+static int session(relay_fetch_t *f) {
+  char err[512];
+  const char *gtid = NULL;
+  MYSQL *m = open_conn(f, err, sizeof(err));
+  if (m == NULL) {
+    RM_ERR(f->o.m, CONNECT);
+    hd_log(HD_LL_WARN, "fetch", "cannot connect to the source", "%s", err);
+    return S_RETRY;
+  }
+  pthread_mutex_lock(&f->mu);
+  f->conn = m;
+  pthread_mutex_unlock(&f->mu);
+  int rc = check_source(f, m);
+  if (rc < 0)
+    rc = start_point(f, m, &gtid);
+  if (rc == 0) {
+    char sql[1400];
+    snprintf(sql, sizeof(sql),
+             "SET @master_binlog_checksum = @@global.binlog_checksum, "
+             "@source_binlog_checksum = @@global.binlog_checksum, "
+             "@mariadb_slave_capability = 4, @master_heartbeat_period = "
+             "%" PRIu64,
+             f->o.conf->source.heartbeat_ms * 1000000);
+    if (mysql_query(m, sql) != 0)
+      rc = dump_error(f, mysql_errno(m), mysql_error(m));
+  }
+  if (rc == 0 && gtid != NULL) {
+    char q[1200], sql[1400];
+    sql_quote(m, q, sizeof(q), gtid);
+    snprintf(sql, sizeof(sql),
+             "SET @slave_connect_state = '%s', @slave_gtid_strict_mode = 1", q);
+    if (mysql_query(m, sql) != 0)
+      rc = dump_error(f, mysql_errno(m), mysql_error(m));
+  }
+  if (rc == 0) {
+    hb_decoder_reset(f->dec);
+    hb_decoder_resync(f->dec);
+    if (f->file[0])
+      hb_decoder_set_file(f->dec, f->file);
+    hd_log(HD_LL_INFO, "fetch", "dump", "file=%s pos=%" PRIu64 " gtid=%s",
+           f->file[0] ? f->file : "-", f->pos, gtid ? gtid : "-");
+    if (send_dump(f, m) != 0)
+      rc = dump_error(f, mysql_errno(m), mysql_error(m));
+  }
+  if (rc == 0) {
+    RM_SET(f->o.m, connected, 1);
+    f->session_events = 0;
+    for (;;) {
+      unsigned long n = mysql_net_read_packet(m);
+      if (atomic_load(&f->stop)) {
+        rc = S_STOP;
+        break;
+      }
+      /* The library's packet_error is an unsigned int -1. */
+      if (n == packet_error || n == 0) {
+        rc = dump_error(f, mysql_errno(m), mysql_error(m));
+        break;
+      }
+      const uint8_t *p = m->net.read_pos;
+      if (p[0] == 0xfe && n < 8) {
+        rc = dump_error(f, 0, "end of stream");
+        break;
+      }
+      if (p[0] != 0x00) {
+        rc = dump_error(f, 0, "unexpected packet");
+        break;
+      }
+      RM_ADD(f->o.m, bytes, n - 1);
+      rc = handle_event(f, p + 1, n - 1);
+      if (rc != 0)
+        break;
+    }
+    RM_SET(f->o.m, connected, 0);
+  }
+  pthread_mutex_lock(&f->mu);
+  f->conn = NULL;
+  pthread_mutex_unlock(&f->mu);
+  mysql_close(m);
+  if (atomic_load(&f->stop))
+    return S_STOP;
+  return rc;
+}
+
+static void *fetch_main(void *arg) {
+  relay_fetch_t *f = arg;
+  uint64_t backoff = 100, maxb = f->o.conf->source.reconnect_max_ms;
+  mysql_thread_init();
+  while (!atomic_load(&f->stop)) {
+    int rc = session(f);
+    if (rc == S_STOP)
+      break;
+    if (rc == S_FATAL) {
+      hd_log(HD_LL_ERROR, "fetch", "stopped", "reason=\"%s\"", f->errmsg);
+      f->o.on_fatal(f->o.ud, f->errmsg);
+      break;
+    }
+    /* A session that got somewhere starts the backoff over. */
+    if (f->session_events > 0)
+      backoff = 100;
+    RM_ADD(f->o.m, reconnects, 1);
+    hd_log(HD_LL_INFO, "fetch", "reconnecting", "in_ms=%" PRIu64, backoff);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += (time_t)(backoff / 1000);
+    dl.tv_nsec += (long)(backoff % 1000) * 1000000;
+    if (dl.tv_nsec >= 1000000000) {
+      dl.tv_sec++;
+      dl.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&f->mu);
+    while (!atomic_load(&f->stop) &&
+           pthread_cond_timedwait(&f->cv, &f->mu, &dl) == 0)
+      ;
+    pthread_mutex_unlock(&f->mu);
+    backoff = backoff * 2 > maxb ? maxb : backoff * 2;
+  }
+  schema_release(f);
+  if (f->meta) {
+    mysql_close(f->meta);
+    f->meta = NULL;
+  }
+  mysql_thread_end();
+  return NULL;
+}
+
+int relay_fetch_start(const relay_fetch_opts_t *o, relay_fetch_t **out) {
+  relay_fetch_t *f = hd_calloc(1, sizeof(*f));
+  f->o = *o;
+  pthread_mutex_init(&f->mu, NULL);
+  pthread_cond_init(&f->cv, NULL);
+  hb_config_t cfg = {0};
+  cfg.on_window = on_window;
+  cfg.on_ddl = on_ddl;
+  cfg.on_incident = on_incident;
+  cfg.schema = schema_cb;
+  cfg.table_filter = table_filter;
+  cfg.ud = f;
+  f->dec = hb_decoder_new(&cfg);
+  f->wb = relay_wb_new();
+  int rc = pthread_create(&f->thr, NULL, fetch_main, f);
+  if (rc != 0) {
+    hb_decoder_free(f->dec);
+    relay_wb_free(f->wb);
+    free(f);
+    return -rc;
+  }
+  *out = f;
+  return 0;
+}
+
+void relay_fetch_stop(relay_fetch_t *f) {
+  if (f == NULL)
+    return;
+  atomic_store(&f->stop, 1);
+  pthread_mutex_lock(&f->mu);
+  /* Unblock a read in progress: shut the socket down under the thread's
+   * feet; it then sees an error, notices the stop flag and closes. */
+  if (f->conn != NULL) {
+    my_socket s = mysql_get_socket(f->conn);
+    if (s >= 0)
+      shutdown(s, SHUT_RDWR);
+  }
+  pthread_cond_broadcast(&f->cv);
+  pthread_mutex_unlock(&f->mu);
+  pthread_join(f->thr, NULL);
+  hb_decoder_free(f->dec);
+  relay_wb_free(f->wb);
+  pthread_mutex_destroy(&f->mu);
+  pthread_cond_destroy(&f->cv);
+  free(f);
+}

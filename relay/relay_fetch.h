@@ -1,0 +1,50 @@
+/*
+ * relay_fetch.h - the fetcher: a replication connection to the source.
+ *
+ * It runs on a thread of its own because the MySQL client library blocks.
+ * It connects as a replica (binlog dump by file:pos, or by GTID on
+ * MariaDB), feeds every event to the decoder, turns each transaction into
+ * an encoded window, appends it to the log store and only then hands it to
+ * the loop. It resumes from the newest window in the store after a restart
+ * of the relay and after any loss of the source, reconnecting with
+ * exponential backoff. Problems at the source (binlog_format not ROW,
+ * missing privileges) are logged and counted and retried; a purged binlog
+ * or an undecodable event is fatal, since going on would lose changes.
+ */
+#ifndef RELAY_FETCH_H
+#define RELAY_FETCH_H
+
+#include "hd_confdefs.h"
+#include "relay_metrics.h"
+#include "relay_store.h"
+#include "relay_window.h"
+
+typedef struct relay_fetch relay_fetch_t;
+
+typedef struct {
+  const hd_relay_conf_t *conf;
+  const char *password;
+  relay_store_t *store; /* appended by the fetcher thread only */
+  relay_metrics_t *m;
+  /**
+   * @brief Each stored window, in SCN order; one reference passes to the
+   *        callee. It may block to push back when consumers lag far.
+   * @locality fetcher thread
+   */
+  void (*on_window)(void *ud, relay_win_t *w);
+  /** @brief The fetcher stopped for good; msg says why. @locality fetcher */
+  void (*on_fatal)(void *ud, const char *msg);
+  void *ud;
+} relay_fetch_opts_t;
+
+/**
+ * @brief Start the fetcher thread. The options (and what they point to)
+ *        must outlive it.
+ * @returns 0 or a negative errno.
+ */
+int relay_fetch_start(const relay_fetch_opts_t *o, relay_fetch_t **out);
+
+/** @brief Stop the thread (interrupting a blocked read) and free it. */
+void relay_fetch_stop(relay_fetch_t *f);
+
+#endif

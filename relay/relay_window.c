@@ -1,0 +1,578 @@
+/*
+ * relay_window.c - hb_window_t -> packed herald.Window with a row index.
+ */
+#include "relay_window.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "hd_mem.h"
+#include "herald.pb-c.h"
+
+/* Field tags of herald.Window used when composing by hand:
+ * (field number << 3) | wire type 2 (length-delimited). */
+#define TAG_WINDOW_CHANGES ((7u << 3) | 2)
+#define TAG_WINDOW_DDL ((8u << 3) | 2)
+
+/* ------------------------------------------------------------ growable */
+
+typedef struct {
+  uint8_t *p;
+  size_t len, cap;
+} gbuf_t;
+
+static void gb_reserve(gbuf_t *b, size_t more) {
+  if (b->len + more <= b->cap)
+    return;
+  size_t cap = b->cap ? b->cap : 1024;
+  while (cap < b->len + more)
+    cap *= 2;
+  b->p = hd_realloc(b->p, cap);
+  b->cap = cap;
+}
+
+static void gb_varint(gbuf_t *b, uint64_t v) {
+  gb_reserve(b, 10);
+  while (v >= 0x80) {
+    b->p[b->len++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  b->p[b->len++] = (uint8_t)v;
+}
+
+/* Appends one length-delimited field holding msg, packed in place. */
+static void gb_field(gbuf_t *b, uint32_t tag, const ProtobufCMessage *msg) {
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  gb_varint(b, tag);
+  gb_varint(b, n);
+  gb_reserve(b, n);
+  protobuf_c_message_pack(msg, b->p + b->len);
+  b->len += n;
+}
+
+/* ------------------------------------------------------------- values */
+
+/* Maps a decoded value to the protobuf Value. Strings point into the
+ * decoder's memory, which outlives the packing. */
+static int value_set(Herald__Value *pv, const hb_value_t *v) {
+  herald__value__init(pv);
+  switch ((hb_vkind_t)v->kind) {
+  case HB_V_ABSENT:
+    return 0; /* not in this image */
+  case HB_V_NULL:
+    pv->kind_case = HERALD__VALUE__KIND_NULL;
+    pv->null = 1;
+    break;
+  case HB_V_INT:
+    pv->kind_case = HERALD__VALUE__KIND_INT;
+    pv->int_ = v->n.i;
+    break;
+  case HB_V_UINT:
+    pv->kind_case = HERALD__VALUE__KIND_UINT;
+    pv->uint = v->n.u;
+    break;
+  case HB_V_FLOAT:
+    pv->kind_case = HERALD__VALUE__KIND_FLT;
+    pv->flt = v->n.f;
+    break;
+  case HB_V_DOUBLE:
+    pv->kind_case = HERALD__VALUE__KIND_DBL;
+    pv->dbl = v->n.d;
+    break;
+  case HB_V_DECIMAL:
+  case HB_V_DATE:
+  case HB_V_TIME:
+  case HB_V_DATETIME:
+  case HB_V_TIMESTAMP:
+  case HB_V_STRING:
+  case HB_V_JSON:
+  case HB_V_JSON_DIFF:
+  case HB_V_BYTES:
+  case HB_V_BADTEXT:
+  case HB_V_ENUM:
+  case HB_V_SET: {
+    /* protobuf-c wants NUL-terminated strings for `string` fields; the
+     * decoder's are not, so the caller's arena copies them (see below). */
+    return -1;
+  }
+  }
+  return 1;
+}
+
+/* Scratch for one window: column and value arrays, string copies. */
+typedef struct {
+  Herald__Column *cols;
+  Herald__Value *vals;
+  Herald__Column **ptrs;
+  size_t ncap;
+  gbuf_t strs;
+  char **owned; /* NUL-terminated copies */
+  size_t nowned, capowned;
+} scratch_t;
+
+static char *sc_str(scratch_t *sc, const char *s, size_t n) {
+  if (sc->nowned == sc->capowned) {
+    sc->capowned = sc->capowned ? sc->capowned * 2 : 64;
+    sc->owned = hd_realloc(sc->owned, sc->capowned * sizeof(char *));
+  }
+  char *c = hd_strndup(s ? s : "", n);
+  sc->owned[sc->nowned++] = c;
+  return c;
+}
+
+static void sc_reset(scratch_t *sc) {
+  for (size_t i = 0; i < sc->nowned; i++)
+    free(sc->owned[i]);
+  sc->nowned = 0;
+}
+
+struct relay_wb {
+  scratch_t sc;
+  gbuf_t tmp; /* canonical key bytes */
+};
+
+relay_wb_t *relay_wb_new(void) {
+  return hd_calloc(1, sizeof(relay_wb_t));
+}
+
+void relay_wb_free(relay_wb_t *wb) {
+  if (wb == NULL)
+    return;
+  sc_reset(&wb->sc);
+  free(wb->sc.owned);
+  free(wb->sc.cols);
+  free(wb->sc.vals);
+  free(wb->sc.ptrs);
+  free(wb->sc.strs.p);
+  free(wb->tmp.p);
+  free(wb);
+}
+
+static void sc_need(scratch_t *sc, size_t n) {
+  if (n <= sc->ncap)
+    return;
+  sc->cols = hd_realloc(sc->cols, n * sizeof(*sc->cols));
+  sc->vals = hd_realloc(sc->vals, n * sizeof(*sc->vals));
+  sc->ptrs = hd_realloc(sc->ptrs, n * sizeof(*sc->ptrs));
+  sc->ncap = n;
+}
+
+/* Fills slot k with column name/value; returns 1 if the column is present
+ * in the image. */
+static int fill_col(scratch_t *sc, size_t k, const hb_column_t *c,
+                    const hb_value_t *v) {
+  Herald__Value *pv = &sc->vals[k];
+  Herald__Column *pc = &sc->cols[k];
+  int r = value_set(pv, v);
+  if (r == 0)
+    return 0;
+  if (r < 0) {
+    char *s = NULL;
+    ProtobufCBinaryData bin = {v->len, (uint8_t *)v->s};
+    switch ((hb_vkind_t)v->kind) {
+    case HB_V_BYTES:
+      pv->kind_case = HERALD__VALUE__KIND_BIN;
+      pv->bin = bin;
+      break;
+    case HB_V_BADTEXT:
+      pv->kind_case = HERALD__VALUE__KIND_BADTEXT;
+      pv->badtext = bin;
+      break;
+    case HB_V_ENUM:
+    case HB_V_SET:
+      if (v->s == NULL) { /* labels unknown: the index or bitmask */
+        pv->kind_case = HERALD__VALUE__KIND_UINT;
+        pv->uint = v->n.u;
+        break;
+      }
+      /* fall through */
+    default:
+      s = sc_str(sc, v->s, v->len);
+      if (v->kind == HB_V_DECIMAL) {
+        pv->kind_case = HERALD__VALUE__KIND_DECIMAL;
+        pv->decimal = s;
+      } else if (v->kind == HB_V_JSON) {
+        pv->kind_case = HERALD__VALUE__KIND_JSON;
+        pv->json = s;
+      } else if (v->kind == HB_V_JSON_DIFF) {
+        pv->kind_case = HERALD__VALUE__KIND_JSON_DIFF;
+        pv->json_diff = s;
+      } else if (v->kind == HB_V_STRING || v->kind == HB_V_ENUM ||
+                 v->kind == HB_V_SET) {
+        pv->kind_case = HERALD__VALUE__KIND_STR;
+        pv->str = s;
+      } else {
+        pv->kind_case = HERALD__VALUE__KIND_TEMPORAL;
+        pv->temporal = s;
+      }
+      break;
+    }
+  }
+  herald__column__init(pc);
+  pc->name = (char *)c->name;
+  pc->value = pv;
+  sc->ptrs[k] = pc;
+  return 1;
+}
+
+/* ---------------------------------------------------------------- hash */
+
+/* The canonical key encoding: per key column, the Value's kind number as
+ * one byte, then integers as 8 bytes little-endian, floats as their IEEE
+ * bits little-endian (4 or 8 bytes), strings and bytes as a 4-byte
+ * little-endian length and the bytes; NULL has no value bytes. */
+static void canon_value(gbuf_t *b, const Herald__Value *v) {
+  uint64_t u = 0;
+  size_t n = 0;
+  const uint8_t *p = NULL;
+  gb_reserve(b, 1);
+  b->p[b->len++] = (uint8_t)v->kind_case;
+  switch (v->kind_case) {
+  case HERALD__VALUE__KIND_INT:
+    u = (uint64_t)v->int_;
+    n = 8;
+    break;
+  case HERALD__VALUE__KIND_UINT:
+    u = v->uint;
+    n = 8;
+    break;
+  case HERALD__VALUE__KIND_DBL:
+    memcpy(&u, &v->dbl, 8);
+    n = 8;
+    break;
+  case HERALD__VALUE__KIND_FLT: {
+    uint32_t f;
+    memcpy(&f, &v->flt, 4);
+    u = f;
+    n = 4;
+    break;
+  }
+  case HERALD__VALUE__KIND_BIN:
+  case HERALD__VALUE__KIND_BADTEXT: {
+    const ProtobufCBinaryData *d =
+        v->kind_case == HERALD__VALUE__KIND_BIN ? &v->bin : &v->badtext;
+    p = d->data;
+    n = d->len;
+    break;
+  }
+  case HERALD__VALUE__KIND_STR:
+  case HERALD__VALUE__KIND_DECIMAL:
+  case HERALD__VALUE__KIND_TEMPORAL:
+  case HERALD__VALUE__KIND_JSON:
+  case HERALD__VALUE__KIND_JSON_DIFF: {
+    const char *s = v->kind_case == HERALD__VALUE__KIND_STR        ? v->str
+                    : v->kind_case == HERALD__VALUE__KIND_DECIMAL  ? v->decimal
+                    : v->kind_case == HERALD__VALUE__KIND_TEMPORAL ? v->temporal
+                    : v->kind_case == HERALD__VALUE__KIND_JSON     ? v->json
+                                                               : v->json_diff;
+    p = (const uint8_t *)s;
+    n = strlen(s);
+    break;
+  }
+  default:
+    return; /* NULL or unset */
+  }
+  if (p == NULL && n) { /* integers and floats */
+    gb_reserve(b, n);
+    for (size_t i = 0; i < n; i++)
+      b->p[b->len++] = (uint8_t)(u >> (8 * i));
+    return;
+  }
+  gb_reserve(b, 4 + n);
+  for (int i = 0; i < 4; i++)
+    b->p[b->len++] = (uint8_t)((uint32_t)n >> (8 * i));
+  if (n)
+    memcpy(b->p + b->len, p, n);
+  b->len += n;
+}
+
+/* Fills the index entry of a row from its (unpacked) key columns. */
+static void index_key(relay_row_t *ri, Herald__Column *const *key, size_t n,
+                      gbuf_t *tmp) {
+  ri->has_pk = n > 0;
+  ri->has_ikey = 0;
+  ri->ikey = 0;
+  ri->hash = 0;
+  if (n == 0)
+    return;
+  tmp->len = 0;
+  for (size_t i = 0; i < n; i++)
+    canon_value(tmp, key[i]->value);
+  ri->hash = XXH64(tmp->p, tmp->len, 0);
+  const Herald__Value *k0 = key[0]->value;
+  if (k0->kind_case == HERALD__VALUE__KIND_INT) {
+    ri->has_ikey = 1;
+    ri->ikey = k0->int_;
+  } else if (k0->kind_case == HERALD__VALUE__KIND_UINT) {
+    ri->has_ikey = 1;
+    ri->ikey = (int64_t)k0->uint;
+  }
+}
+
+/* ---------------------------------------------------------------- build */
+
+static uint32_t table_index(relay_win_t *w, size_t *cap, const char *db,
+                            const char *table) {
+  size_t dl = strlen(db), tl = strlen(table);
+  for (uint32_t i = 0; i < w->ntables; i++) {
+    const char *t = w->tables[i];
+    if (strncmp(t, db, dl) == 0 && t[dl] == '.' &&
+        strcmp(t + dl + 1, table) == 0)
+      return i;
+  }
+  if (w->ntables == *cap) {
+    *cap = *cap ? *cap * 2 : 4;
+    w->tables = hd_realloc(w->tables, *cap * sizeof(char *));
+  }
+  char *s = hd_malloc(dl + tl + 2);
+  memcpy(s, db, dl);
+  s[dl] = '.';
+  memcpy(s + dl + 1, table, tl + 1);
+  w->tables[w->ntables] = s;
+  return w->ntables++;
+}
+
+static void pack_header(gbuf_t *b, const hb_window_t *w, const hb_ddl_t *d,
+                        uint32_t rows_total) {
+  Herald__Window hw = HERALD__WINDOW__INIT;
+  char *gtid = NULL;
+  if (w) {
+    hw.scn = w->scn;
+    hw.ts_ms = w->ts_ms;
+    hw.server_id = w->server_id;
+    hw.file = (char *)w->file;
+    hw.pos = w->end_pos;
+    gtid = (char *)w->gtid;
+  } else {
+    hw.scn = d->scn;
+    hw.ts_ms = d->ts_ms;
+    hw.server_id = d->server_id;
+    hw.file = (char *)d->file;
+    hw.pos = (uint32_t)d->scn;
+    gtid = (char *)d->gtid;
+  }
+  hw.gtid = gtid ? gtid : "";
+  hw.rows_total = rows_total;
+  size_t n = herald__window__get_packed_size(&hw);
+  gb_reserve(b, n);
+  herald__window__pack(&hw, b->p + b->len);
+  b->len += n;
+}
+
+static void pack_ddl(gbuf_t *b, const hb_ddl_t *d, scratch_t *sc) {
+  Herald__SchemaChange sc_msg = HERALD__SCHEMA_CHANGE__INIT;
+  sc_msg.db = (char *)d->db;
+  sc_msg.statement = sc_str(sc, d->statement, d->len);
+  sc_msg.pos = d->pos;
+  gb_field(b, TAG_WINDOW_DDL, &sc_msg.base);
+}
+
+static relay_win_t *finish(relay_win_t *rw, gbuf_t *b, size_t tabcap) {
+  (void)tabcap;
+  rw->buf = b->p;
+  rw->len = b->len;
+  rw->refs = 1;
+  rw->mem = sizeof(*rw) + b->cap + rw->nrows * sizeof(relay_row_t);
+  for (uint32_t i = 0; i < rw->ntables; i++)
+    rw->mem += strlen(rw->tables[i]) + 1 + sizeof(char *);
+  return rw;
+}
+
+relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
+                             const hb_ddl_t *ddl, size_t nddl) {
+  scratch_t *sc = &wb->sc;
+  relay_win_t *rw = hd_calloc(1, sizeof(*rw));
+  gbuf_t b = {0};
+  size_t tabcap = 0;
+  rw->scn = w->scn;
+  rw->ts_ms = w->ts_ms;
+  pack_header(&b, w, NULL, (uint32_t)w->nrows);
+  rw->hdr_len = (uint32_t)b.len;
+  rw->nrows = (uint32_t)w->nrows;
+  rw->rows = hd_calloc(w->nrows ? w->nrows : 1, sizeof(relay_row_t));
+
+  for (size_t i = 0; i < w->nrows; i++) {
+    const hb_row_t *r = &w->rows[i];
+    const hb_table_t *t = r->table;
+    Herald__RowChange rc = HERALD__ROW_CHANGE__INIT;
+    sc_reset(sc);
+    /* Slots: [0, n) before, [n, 2n) after, [2n, 2n + npk) key. */
+    size_t n = t->ncols;
+    sc_need(sc, 2 * n + t->npk + 1);
+    rc.db = (char *)t->db;
+    rc.table = (char *)t->name;
+    rc.pos = r->pos;
+    rc.op = r->op == 'c'   ? HERALD__OP__OP_INSERT
+            : r->op == 'u' ? HERALD__OP__OP_UPDATE
+                           : HERALD__OP__OP_DELETE;
+    size_t k = 0;
+    if (r->before) {
+      rc.before = &sc->ptrs[k];
+      for (size_t c = 0; c < n; c++)
+        k += (size_t)fill_col(sc, k, &t->cols[c], &r->before[c]);
+      rc.n_before = k;
+    }
+    size_t a0 = k;
+    if (r->after) {
+      rc.after = &sc->ptrs[a0];
+      for (size_t c = 0; c < n; c++)
+        k += (size_t)fill_col(sc, k, &t->cols[c], &r->after[c]);
+      rc.n_after = k - a0;
+    }
+    /* The key comes from the after image, or the before image of a
+     * delete, in primary key order. */
+    const hb_value_t *img = r->after ? r->after : r->before;
+    size_t k0 = k;
+    for (uint32_t p = 0; p < t->npk; p++) {
+      uint32_t c = t->pk[p];
+      if (c < n && img[c].kind != HB_V_ABSENT)
+        k += (size_t)fill_col(sc, k, &t->cols[c], &img[c]);
+    }
+    rc.key = &sc->ptrs[k0];
+    rc.n_key = k - k0;
+
+    relay_row_t *ri = &rw->rows[i];
+    ri->off = (uint32_t)b.len;
+    gb_field(&b, TAG_WINDOW_CHANGES, &rc.base);
+    ri->len = (uint32_t)(b.len - ri->off);
+    ri->table = table_index(rw, &tabcap, t->db, t->name);
+    index_key(ri, rc.key, rc.n_key, &wb->tmp);
+  }
+  rw->ddl_off = (uint32_t)b.len;
+  for (size_t i = 0; i < nddl; i++)
+    pack_ddl(&b, &ddl[i], sc);
+  rw->nddl = (uint32_t)nddl;
+  sc_reset(sc);
+  return finish(rw, &b, tabcap);
+}
+
+relay_win_t *relay_win_build_ddl(relay_wb_t *wb, const hb_ddl_t *ddl) {
+  scratch_t *sc = &wb->sc;
+  relay_win_t *rw = hd_calloc(1, sizeof(*rw));
+  gbuf_t b = {0};
+  rw->scn = ddl->scn;
+  rw->ts_ms = ddl->ts_ms;
+  pack_header(&b, NULL, ddl, 0);
+  rw->hdr_len = (uint32_t)b.len;
+  rw->rows = hd_calloc(1, sizeof(relay_row_t));
+  rw->ddl_off = (uint32_t)b.len;
+  pack_ddl(&b, ddl, sc);
+  rw->nddl = 1;
+  sc_reset(sc);
+  return finish(rw, &b, 0);
+}
+
+/* Reads a varint at *p (bounded by end). */
+static int rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  uint64_t r = 0;
+  for (int sh = 0; sh < 64 && *p < end; sh += 7) {
+    uint8_t c = *(*p)++;
+    r |= (uint64_t)(c & 0x7f) << sh;
+    if (!(c & 0x80)) {
+      *v = r;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
+  /* The header is everything before the first row or DDL field; rows
+   * precede DDL. Walk the top-level fields to find them. */
+  gbuf_t *tmp = &wb->tmp;
+  relay_win_t *rw = hd_calloc(1, sizeof(*rw));
+  size_t tabcap = 0, rowcap = 0;
+  const uint8_t *p = buf, *end = buf + len;
+  int seen_body = 0;
+  Herald__Window *hdr = NULL;
+  rw->hdr_len = (uint32_t)len;
+  rw->ddl_off = (uint32_t)len;
+  while (p < end) {
+    const uint8_t *fstart = p;
+    uint64_t tag, flen = 0;
+    if (rd_varint(&p, end, &tag) < 0)
+      goto bad;
+    uint32_t wt = (uint32_t)(tag & 7), fn = (uint32_t)(tag >> 3);
+    if (wt == 0) {
+      if (rd_varint(&p, end, &flen) < 0)
+        goto bad;
+      flen = 0;
+    } else if (wt == 2) {
+      if (rd_varint(&p, end, &flen) < 0 || flen > (uint64_t)(end - p))
+        goto bad;
+    } else if (wt == 1 || wt == 5) {
+      flen = wt == 1 ? 8 : 4;
+      if (flen > (uint64_t)(end - p))
+        goto bad;
+    } else {
+      goto bad;
+    }
+    if (fn == 7 || fn == 8) {
+      if (!seen_body) {
+        rw->hdr_len = (uint32_t)(fstart - buf);
+        seen_body = 1;
+      }
+      if (fn == 8 && rw->nddl == 0)
+        rw->ddl_off = (uint32_t)(fstart - buf);
+    } else if (seen_body) {
+      goto bad; /* header fields after the body: not our layout */
+    }
+    if (fn == 7) {
+      if (rw->nddl)
+        goto bad;
+      Herald__RowChange *rc = herald__row_change__unpack(NULL, flen, p);
+      if (rc == NULL)
+        goto bad;
+      if (rw->nrows == rowcap) {
+        rowcap = rowcap ? rowcap * 2 : 16;
+        rw->rows = hd_realloc(rw->rows, rowcap * sizeof(relay_row_t));
+      }
+      relay_row_t *ri = &rw->rows[rw->nrows++];
+      ri->off = (uint32_t)(fstart - buf);
+      ri->len = (uint32_t)(p + flen - fstart);
+      ri->table = table_index(rw, &tabcap, rc->db, rc->table);
+      index_key(ri, rc->key, rc->n_key, tmp);
+      herald__row_change__free_unpacked(rc, NULL);
+    } else if (fn == 8) {
+      rw->nddl++;
+    }
+    p += flen;
+  }
+  hdr = herald__window__unpack(NULL, rw->hdr_len, buf);
+  if (hdr == NULL)
+    goto bad;
+  rw->scn = hdr->scn;
+  rw->ts_ms = hdr->ts_ms;
+  herald__window__free_unpacked(hdr, NULL);
+  if (rw->rows == NULL)
+    rw->rows = hd_calloc(1, sizeof(relay_row_t));
+  gbuf_t b = {buf, len, len};
+  return finish(rw, &b, tabcap);
+bad:
+  for (uint32_t i = 0; i < rw->ntables; i++)
+    free(rw->tables[i]);
+  free(rw->tables);
+  free(rw->rows);
+  free(rw);
+  return NULL;
+}
+
+relay_win_t *relay_win_ref(relay_win_t *w) {
+  atomic_fetch_add_explicit(&w->refs, 1, memory_order_relaxed);
+  return w;
+}
+
+void relay_win_release(relay_win_t *w) {
+  if (w == NULL)
+    return;
+  if (atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  for (uint32_t i = 0; i < w->ntables; i++)
+    free(w->tables[i]);
+  free(w->tables);
+  free(w->rows);
+  free(w->buf);
+  free(w);
+}

@@ -1,0 +1,82 @@
+/*
+ * relay_window.h - a decoded window, encoded once for every consumer.
+ *
+ * The fetcher turns each hb_window_t into one relay_win_t: the packed
+ * herald.Window protobuf plus a small index of its row changes (where each
+ * one's bytes are, its table, its partition hash). Consumers that take
+ * everything are sent the bytes as they are; a filtered consumer gets the
+ * window header followed by the byte ranges of the rows it wants, with no
+ * decoding and no re-encoding (see the layout note in proto/herald.proto).
+ * Windows are immutable once built and reference-counted, because the ring
+ * and every connection writing them hold references.
+ */
+#ifndef RELAY_WINDOW_H
+#define RELAY_WINDOW_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hb.h"
+
+/* One row change inside the packed window. */
+typedef struct {
+  uint32_t off;     /* of its field (tag + length + RowChange bytes) */
+  uint32_t len;     /* of the whole field */
+  uint32_t table;   /* index into relay_win_t.tables */
+  uint8_t has_ikey; /* first primary key column is an integer */
+  uint8_t has_pk;
+  int64_t ikey;  /* its value (unsigned values above INT64_MAX wrap) */
+  uint64_t hash; /* xxHash64 of the canonical primary key */
+} relay_row_t;
+
+typedef struct {
+  uint64_t scn;
+  uint64_t ts_ms;
+  _Atomic uint32_t refs;
+  uint32_t hdr_len; /* window-level fields at the start of buf */
+  uint32_t nrows;
+  uint32_t nddl;
+  uint32_t ddl_off; /* DDL fields follow the rows: [ddl_off, len) */
+  uint32_t ntables;
+  char **tables; /* "db.table" of the rows, deduplicated */
+  relay_row_t *rows;
+  uint8_t *buf; /* packed herald.Window */
+  size_t len;
+  size_t mem; /* bytes this window holds, for the ring's budget */
+} relay_win_t;
+
+/* Scratch memory reused from window to window by one thread. */
+typedef struct relay_wb relay_wb_t;
+
+/** @brief A builder for one thread; free with relay_wb_free(). */
+relay_wb_t *relay_wb_new(void);
+void relay_wb_free(relay_wb_t *wb);
+
+/**
+ * @brief Encode a decoded transaction (and the DDL statements that came
+ *        with it, which may be none) into a new window with one reference.
+ * @returns the window; release with relay_win_release().
+ * @locality the thread that owns wb
+ */
+relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
+                             const hb_ddl_t *ddl, size_t nddl);
+
+/** @brief A window holding only DDL (a statement outside a transaction). */
+relay_win_t *relay_win_build_ddl(relay_wb_t *wb, const hb_ddl_t *ddl);
+
+/**
+ * @brief Rebuild the index of a packed window read back from the log
+ *        store. buf is taken over on success (and left to the caller on
+ *        failure).
+ * @returns the window, or NULL if buf is not a valid packed window.
+ */
+relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len);
+
+/** @brief Take a reference. @locality any thread */
+relay_win_t *relay_win_ref(relay_win_t *w);
+
+/** @brief Drop a reference; the last one frees. @locality any thread */
+void relay_win_release(relay_win_t *w);
+
+#endif

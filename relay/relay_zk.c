@@ -1,0 +1,173 @@
+#include "relay_zk.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hd_log.h"
+#include "hd_mem.h"
+#include "hd_zk.h"
+
+#define REFRESH_MS 1000
+
+struct relay_zk {
+  const hd_relay_conf_t *conf;
+  relay_metrics_t *m;
+  pthread_t thr;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  _Atomic int stop;
+  char path[768];
+};
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The node's content: one JSON object. */
+static int node_data(relay_zk_t *z, char *buf, size_t n) {
+  const hd_relay_conf_t *c = z->conf;
+  return snprintf(buf, n,
+                  "{\"id\":\"%s\",\"source\":\"%s\",\"listen\":\"%s:%u\","
+                  "\"http\":\"%s:%u\",\"oldest_scn\":%" PRIu64
+                  ",\"newest_scn\":%" PRIu64 ",\"newest_ts_ms\":%" PRIu64
+                  ",\"connected\":%s,\"updated_ms\":%" PRIu64 "}",
+                  c->relay.id, c->source.name, c->relay.listen.host,
+                  c->relay.listen.port, c->relay.http.host, c->relay.http.port,
+                  RM_GET(z->m, oldest_scn), RM_GET(z->m, newest_scn),
+                  RM_GET(z->m, newest_ts_ms),
+                  RM_GET(z->m, connected) ? "true" : "false", now_ms());
+}
+
+/* Sleeps up to ms; returns 1 if asked to stop. */
+static int nap(relay_zk_t *z, uint64_t ms) {
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += (time_t)(ms / 1000);
+  dl.tv_nsec += (long)(ms % 1000) * 1000000;
+  if (dl.tv_nsec >= 1000000000) {
+    dl.tv_sec++;
+    dl.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&z->mu);
+  while (!z->stop && pthread_cond_timedwait(&z->cv, &z->mu, &dl) == 0)
+    ;
+  int s = z->stop;
+  pthread_mutex_unlock(&z->mu);
+  return s;
+}
+
+/* Creates our ephemeral node. A node left by our previous session (after
+ * an expiry, or a restart within the session timeout) is replaced; one
+ * held by a live session of another process is a duplicate relay id. */
+static int register_node(relay_zk_t *z, hd_zk_t *zk) {
+  char data[1024], parent[768];
+  int len = node_data(z, data, sizeof(data));
+  snprintf(parent, sizeof(parent), "%s", z->path);
+  *strrchr(parent, '/') = '\0';
+  int rc = hd_zk_ensure_path(zk, parent);
+  if (rc != ZOK)
+    return rc;
+  rc = zoo_create(hd_zk_handle(zk), z->path, data, len, &ZOO_OPEN_ACL_UNSAFE,
+                  ZOO_EPHEMERAL, NULL, 0);
+  if (rc == ZNODEEXISTS) {
+    struct Stat st;
+    if (zoo_exists(hd_zk_handle(zk), z->path, 0, &st) == ZOK &&
+        st.ephemeralOwner != hd_zk_session(zk)) {
+      hd_log(HD_LL_WARN, "zk", "registration taken",
+             "path=%s owner=0x%" PRIx64
+             " hint=\"an old session that has not expired yet, or another "
+             "relay with the same relay.id\"",
+             z->path, (uint64_t)st.ephemeralOwner);
+      return rc;
+    }
+    return ZOK;
+  }
+  return rc;
+}
+
+static void *zk_main(void *arg) {
+  relay_zk_t *z = arg;
+  const hd_relay_conf_t *c = z->conf;
+  while (!z->stop) {
+    hd_zk_t *zk = hd_zk_new(c->zk.hosts, (int)c->zk.session_timeout_ms);
+    if (zk == NULL) {
+      RM_ERR(z->m, ZK);
+      if (nap(z, 5000))
+        break;
+      continue;
+    }
+    int registered = 0;
+    while (!z->stop) {
+      int w = hd_zk_wait(zk, REFRESH_MS);
+      if (w < 0) {
+        RM_ERR(z->m, ZK);
+        hd_log(HD_LL_WARN, "zk", "session expired", "action=reconnect");
+        break;
+      }
+      if (w == 0 && !registered) {
+        int rc = register_node(z, zk);
+        if (rc == ZOK) {
+          registered = 1;
+          hd_log(HD_LL_INFO, "zk", "registered", "path=%s", z->path);
+        } else {
+          RM_ERR(z->m, ZK);
+          hd_log(HD_LL_WARN, "zk", "registration failed",
+                 "path=%s error=\"%s\"", z->path, zerror(rc));
+        }
+      } else if (w == 0) {
+        char data[1024];
+        int len = node_data(z, data, sizeof(data));
+        int rc = zoo_set(hd_zk_handle(zk), z->path, data, len, -1);
+        if (rc == ZNONODE) {
+          registered = 0; /* removed under us: create it again */
+          continue;
+        }
+        if (rc != ZOK && rc != ZCONNECTIONLOSS && rc != ZOPERATIONTIMEOUT)
+          hd_log(HD_LL_WARN, "zk", "refresh failed", "error=\"%s\"",
+                 zerror(rc));
+      }
+      if (nap(z, REFRESH_MS))
+        break;
+    }
+    if (registered && z->stop && !hd_zk_expired(zk))
+      zoo_delete(hd_zk_handle(zk), z->path, -1);
+    hd_zk_free(zk);
+  }
+  return NULL;
+}
+
+relay_zk_t *relay_zk_start(const hd_relay_conf_t *conf, relay_metrics_t *m) {
+  relay_zk_t *z = hd_calloc(1, sizeof(*z));
+  z->conf = conf;
+  z->m = m;
+  snprintf(z->path, sizeof(z->path), "/herald/%s/relays/%s/%s", conf->cluster,
+           conf->source.name, conf->relay.id);
+  pthread_mutex_init(&z->mu, NULL);
+  pthread_cond_init(&z->cv, NULL);
+  if (pthread_create(&z->thr, NULL, zk_main, z) != 0) {
+    hd_log(HD_LL_ERROR, "zk", "cannot start the registration thread", NULL);
+    z->stop = 2; /* no thread to join */
+  }
+  return z;
+}
+
+void relay_zk_stop(relay_zk_t *z) {
+  if (z == NULL)
+    return;
+  int joined = z->stop != 2;
+  pthread_mutex_lock(&z->mu);
+  z->stop = 1;
+  pthread_cond_broadcast(&z->cv);
+  pthread_mutex_unlock(&z->mu);
+  if (joined)
+    pthread_join(z->thr, NULL);
+  pthread_mutex_destroy(&z->mu);
+  pthread_cond_destroy(&z->cv);
+  free(z);
+}

@@ -1,0 +1,25 @@
+/*
+ * relay_zk.h - the relay's registration in ZooKeeper.
+ *
+ * An ephemeral node /herald/<cluster>/relays/<source>/<relay.id> holds the
+ * relay's consumer and HTTP addresses and its oldest and newest SCN with
+ * the newest window's commit time, rewritten every second from the
+ * metrics. A thread of its own keeps it there: it re-registers after a
+ * session expiry, and while ZooKeeper is away the relay goes on serving
+ * consumers regardless.
+ */
+#ifndef RELAY_ZK_H
+#define RELAY_ZK_H
+
+#include "hd_confdefs.h"
+#include "relay_metrics.h"
+
+typedef struct relay_zk relay_zk_t;
+
+/** @brief Start registering (conf->zk.hosts must be set). Never NULL. */
+relay_zk_t *relay_zk_start(const hd_relay_conf_t *conf, relay_metrics_t *m);
+
+/** @brief Remove the registration, close the session, free (NULL ok). */
+void relay_zk_stop(relay_zk_t *z);
+
+#endif
