@@ -826,7 +826,7 @@ static int rs__lock(relay_store_t *s, char *errstr, size_t errlen) {
                  path, pid[0] ? pid : "?");
     } else {
       rc = -errno;
-      rs__errstr(errstr, errlen, "%s: flock: %s", path, strerror(errno));
+      rs__errstr(errstr, errlen, "%s: flock: %s", path, strerror(-rc));
     }
     goto out;
   }
@@ -853,8 +853,9 @@ static int rs__list(relay_store_t *s, uint64_t **out, size_t *nout,
                     char *errstr, size_t errlen) {
   DIR *d = opendir(s->dir);
   if (d == NULL) {
-    rs__errstr(errstr, errlen, "%s: cannot list: %s", s->dir, strerror(errno));
-    return -errno;
+    int rc = -errno;
+    rs__errstr(errstr, errlen, "%s: cannot list: %s", s->dir, strerror(-rc));
+    return rc;
   }
   uint64_t *v = NULL, *idx = NULL;
   size_t n = 0, cap = 0, ni = 0, capi = 0;
@@ -909,9 +910,9 @@ static int rs__load(relay_store_t *s, rs_seg_t *seg, int newest, char *errstr,
   seg->fd = open(seg->path, O_RDWR | O_CLOEXEC);
   struct stat st;
   if (seg->fd < 0 || fstat(seg->fd, &st) != 0) {
-    rs__errstr(errstr, errlen, "%s: cannot open: %s", seg->path,
-               strerror(errno));
-    return -errno;
+    int rc = -errno;
+    rs__errstr(errstr, errlen, "%s: cannot open: %s", seg->path, strerror(-rc));
+    return rc;
   }
   uint64_t fsize = (uint64_t)st.st_size;
   uint8_t hdr[RS_SEG_HDR];
@@ -1025,9 +1026,10 @@ static int rs__load(relay_store_t *s, rs_seg_t *seg, int newest, char *errstr,
 /* Deletes a segment's files during recovery. */
 static int rs__drop_files(rs_seg_t *seg, char *errstr, size_t errlen) {
   if (unlink(seg->path) != 0 && errno != ENOENT) {
+    int rc = -errno;
     rs__errstr(errstr, errlen, "%s: cannot delete: %s", seg->path,
-               strerror(errno));
-    return -errno;
+               strerror(-rc));
+    return rc;
   }
   unlink(seg->idx_path); /* an orphan index is removed at the next open */
   return 0;
@@ -1044,13 +1046,21 @@ static int rs__repair(relay_store_t *s, uint64_t *prev_of_dropped, char *errstr,
   size_t i = 0;
   for (; i < s->nsegs; i++) {
     rs_seg_t *seg = s->segs[i];
-    if (seg->dmg_off == UINT64_MAX && i > 0 &&
-        seg->prev_scn != s->segs[i - 1]->last_scn) {
-      seg->dmg_off = 0;
-      seg->dmg_why = "segment does not continue where the one before ends";
-    }
     if (seg->dmg_off != UINT64_MAX)
       break;
+    /* Segments are created one after another and deleted oldest first, so
+     * no crash leaves a hole between two of them: a missing segment is an
+     * operator's doing, and cutting the log there would throw away intact
+     * records. */
+    if (i > 0 && seg->prev_scn != s->segs[i - 1]->last_scn) {
+      rs__errstr(errstr, errlen,
+                 "%s: begins after SCN %" PRIu64 " but %s ends at SCN %" PRIu64
+                 ": a segment is missing between them; refusing to open "
+                 "(docs/log-store.md, Repair by hand)",
+                 seg->path, seg->prev_scn, s->segs[i - 1]->path,
+                 s->segs[i - 1]->last_scn);
+      return RELAY_STORE_ECORRUPT;
+    }
   }
   if (i == s->nsegs)
     return 0;

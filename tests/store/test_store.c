@@ -768,6 +768,27 @@ START_TEST(damage_before_closed_segments_refuses) {
 }
 END_TEST
 
+/* A segment missing between two others is no crash's doing: refused. */
+START_TEST(missing_segment_refuses) {
+  relay_store_opts_t o = opts(dir, 4096, 512, HD_FSYNC_NONE);
+  relay_store_t *s = open_ok(&o);
+  append_range(s, 0, 100);
+  relay_store_close(s);
+  uint64_t names[64];
+  size_t nseg = seg_names(dir, names, 64);
+  char segp[1024], next[1024];
+  seg_path(segp, sizeof(segp), dir, names[nseg - 2], ".seg");
+  seg_path(next, sizeof(next), dir, names[nseg - 1], ".seg");
+  ck_assert_int_eq(unlink(segp), 0);
+  char err[1024] = "";
+  ck_assert_int_eq(relay_store_open(&o, &s, err, sizeof(err)),
+                   RELAY_STORE_ECORRUPT);
+  ck_assert_msg(strstr(err, next) && strstr(err, "a segment is missing"), "%s",
+                err);
+  ck_assert(exists(next));
+}
+END_TEST
+
 START_TEST(newest_segment_with_torn_header) {
   relay_store_opts_t o = opts(dir, 4096, 512, HD_FSYNC_NONE);
   relay_store_t *s = open_ok(&o);
@@ -1330,6 +1351,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, flipped_byte_in_closed_segment);
   tcase_add_test(tc, damage_before_newest_truncates_suffix);
   tcase_add_test(tc, damage_before_closed_segments_refuses);
+  tcase_add_test(tc, missing_segment_refuses);
   tcase_add_test(tc, newest_segment_with_torn_header);
   tcase_add_test(tc, only_segment_with_torn_header_keeps_base);
   tcase_add_test(tc, index_rebuilt_when_missing_or_corrupt);
