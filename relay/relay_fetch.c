@@ -36,8 +36,8 @@
 #define ER_SPECIFIC_ACCESS_DENIED 1227
 #define ER_ACCESS_DENIED 1045
 
-/* How a session ended. */
-enum { S_RETRY = 0, S_STOP = 1, S_FATAL = 2 };
+/* How a step of a session ended: S_OK goes on; the others end it. */
+enum { S_OK = 0, S_RETRY = 1, S_STOP = 2, S_FATAL = 3 };
 
 struct relay_fetch {
   relay_fetch_opts_t o;
@@ -356,8 +356,8 @@ static int query_row(MYSQL *m, const char *sql, char vals[][512], int ncol) {
   return 0;
 }
 
-/* Checks what herald needs of the source; S_RETRY with the reason logged
- * when it is not so (it may be fixed while we wait). */
+/* Checks what herald needs of the source: S_OK, or S_RETRY with the
+ * reason logged when it is not so (it may be fixed while we wait). */
 static int check_source(relay_fetch_t *f, MYSQL *m) {
   char v[5][512];
   if (query_row(m,
@@ -386,7 +386,7 @@ static int check_source(relay_fetch_t *f, MYSQL *m) {
            problem, v[0], v[1], v[2], v[4]);
     return S_RETRY;
   }
-  return -1;
+  return S_OK;
 }
 
 static int first_binlog(relay_fetch_t *f, MYSQL *m) {
@@ -594,7 +594,7 @@ static int session(relay_fetch_t *f) {
   f->conn = m;
   pthread_mutex_unlock(&f->mu);
   int rc = check_source(f, m);
-  if (rc < 0)
+  if (rc == S_OK)
     rc = start_point(f, m, &gtid);
   if (rc == 0) {
     char sql[1400];

@@ -454,9 +454,103 @@ def test_zk_registration(tmp):
     assert "Node does not exist" in out.stdout + out.stderr
 
 
+def wait_for(pred, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def test_source_not_row_format(tmp):
+    """binlog_format not ROW: logged, counted, retried; capture resumes."""
+    sql("SET GLOBAL binlog_format = 'STATEMENT'")
+    r = None
+    try:
+        r = Relay(tmp, "fmt", 111, tables="it_fmt.*").start()
+        wait_for(lambda: 'kind="source_config"} 0' not in r.metrics(), 20,
+                 "a source_config error")
+        assert not r.status()["source_connected"]
+        with open(r.log) as f:
+            assert "binlog_format is not ROW" in f.read()
+    finally:
+        sql("SET GLOBAL binlog_format = 'ROW'")
+    try:
+        wait_for(lambda: r.status()["source_connected"], 40, "reconnection")
+    finally:
+        r.stop()
+
+
+def test_missing_privilege(tmp):
+    """A user without REPLICATION SLAVE: a privilege error, clearly said."""
+    sql("DROP USER IF EXISTS 'it_nopriv'@'127.0.0.1';"
+        "CREATE USER 'it_nopriv'@'127.0.0.1' IDENTIFIED BY 'pw';"
+        "GRANT BINLOG MONITOR, SELECT ON *.* TO 'it_nopriv'@'127.0.0.1';")
+    pw = os.path.join(tmp, "pw")
+    with open(pw, "w") as f:
+        f.write("pw\n")
+    r = Relay(tmp, "priv", 112, tables="it_priv.*")
+    with open(r.conf) as f:
+        conf = f.read()
+    conf = conf.replace("user: %s" % ENV["HERALD_MDB_REPL_USER"], "user: it_nopriv")
+    conf = conf.replace("password_file: %s" % ENV["HERALD_MDB_REPL_PASSWORD_FILE"],
+                        "password_file: " + pw)
+    with open(r.conf, "w") as f:
+        f.write(conf)
+    r.start()
+    try:
+        wait_for(lambda: 'kind="privilege"} 0' not in r.metrics(), 20,
+                 "a privilege error")
+        with open(r.log) as f:
+            assert "REPLICATION SLAVE" in f.read()
+    finally:
+        r.stop()
+        sql("DROP USER 'it_nopriv'@'127.0.0.1'")
+
+
+def test_purged_binlog_is_fatal(tmp):
+    """A start position the source no longer has stops the relay, exit 1."""
+    r = Relay(tmp, "purged", 113, tables="it_purged.*")
+    with open(r.conf) as f:
+        conf = f.read().replace("start: earliest", "start: binlog.999999:4")
+    with open(r.conf, "w") as f:
+        f.write(conf)
+    logf = open(r.log, "a")
+    p = subprocess.run([os.path.join(BIN, "herald-relay"), "-c", r.conf],
+                       stdout=logf, stderr=logf, timeout=60)
+    logf.close()
+    assert p.returncode == 1, p.returncode
+    with open(r.log) as f:
+        log = f.read()
+    assert "binlog.999999" in log and "bootstrap" in log, log[-500:]
+
+
+def test_schema_from_information_schema(tmp):
+    """Without full table-map metadata, names and keys come from the schema."""
+    db = "it_minimal"
+    start = setup_db(db, "CREATE TABLE %s.t (id INT UNSIGNED PRIMARY KEY, "
+                     "e ENUM('a','b'), name VARCHAR(10));" % db)
+    sql("SET GLOBAL binlog_row_metadata = 'MINIMAL'")
+    try:
+        sql("INSERT INTO %s.t VALUES (4294967295, 'b', 'x');" % db)
+    finally:
+        sql("SET GLOBAL binlog_row_metadata = 'FULL'")
+    r = Relay(tmp, "minimal", 114, tables=db + ".*").start()
+    try:
+        got, _ = tail(r, ["--from", str(start), "--tables", db + ".*"], 1)
+        o = json.loads(got[0])
+        assert o["after"] == {"id": 4294967295, "e": "b", "name": "x"}, o
+        assert o["key"] == {"id": 4294967295}, o
+    finally:
+        r.stop()
+
+
 TESTS = [test_live_equals_decode, test_two_relays_identical, test_kill9_resume,
          test_source_restart, test_slow_consumer, test_partitions, test_garbage,
-         test_retention_bootstrap_error, test_zk_registration]
+         test_retention_bootstrap_error, test_zk_registration,
+         test_source_not_row_format, test_missing_privilege,
+         test_purged_binlog_is_fatal, test_schema_from_information_schema]
 
 
 def main():
