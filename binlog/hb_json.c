@@ -109,6 +109,8 @@ void hb_render_string(const char *s, size_t n, hb_buf_t *out) {
 void hb__base64(hb_buf_t *b, const uint8_t *p, size_t n, int mysql_lines) {
   static const char al[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (n == 0)
+    return; /* nothing to encode; b->p may still be NULL */
   size_t outlen = (n + 2) / 3 * 4;
   hb_buf_reserve(b, outlen + (mysql_lines ? outlen / 76 * 2 : 0));
   char *o = b->p + b->len;
