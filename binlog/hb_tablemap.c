@@ -146,6 +146,7 @@ static const char *type_name(uint8_t t) {
 /* ---- building a table ---- */
 
 typedef struct {
+  uint32_t seen; /* optional metadata fields met, by type bit */
   uint8_t have_sign, have_cs, have_names, have_pk;
   uint8_t *unsig; /* per column, from SIGNEDNESS */
   uint32_t *cs;   /* per column collation */
@@ -225,6 +226,18 @@ static const char *om_parse(const uint8_t *p, const uint8_t *e,
       return "optional metadata field runs past the event";
     const uint8_t *q = p, *qe = p + flen;
     p = qe;
+    /* A server writes each field once (and one of the two forms of each
+     * charset field); anything else is corrupt. */
+    if (ft >= 1 && ft <= OM_ENUM_AND_SET_COLUMN_CHARSET) {
+      unsigned bit = ft == OM_COLUMN_CHARSET ? OM_DEFAULT_CHARSET
+                     : ft == OM_ENUM_AND_SET_COLUMN_CHARSET
+                         ? OM_ENUM_AND_SET_DEFAULT_CHARSET
+                     : ft == OM_PRIMARY_KEY_WITH_PREFIX ? OM_SIMPLE_PRIMARY_KEY
+                                                        : ft;
+      if (om->seen & (1u << bit))
+        return "optional metadata field repeated";
+      om->seen |= 1u << bit;
+    }
     switch (ft) {
     case OM_SIGNEDNESS: {
       uint32_t k = 0;

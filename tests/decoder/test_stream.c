@@ -19,6 +19,7 @@
 #include "hb.h"
 #include "hb_file.h"
 #include "hb_json.h"
+#include "hd_log.h"
 
 /* ---- helpers ---- */
 
@@ -162,10 +163,11 @@ static void check_truncation(const char *dir, const char *name) {
                     "cut %zu: message '%s'", cut, msg);
     }
     /* complete transactions only: what was printed is a prefix */
-    ck_assert_msg(c.out.len <= full.out.len &&
-                      memcmp(c.out.p, full.out.p, c.out.len) == 0 &&
-                      (c.out.len == 0 || c.out.p[c.out.len - 1] == '\n'),
-                  "cut %zu: output is not a prefix", cut);
+    ck_assert_msg(
+        c.out.len <= full.out.len &&
+            (c.out.len == 0 || memcmp(c.out.p, full.out.p, c.out.len) == 0) &&
+            (c.out.len == 0 || c.out.p[c.out.len - 1] == '\n'),
+        "cut %zu: output is not a prefix", cut);
     hb_buf_free(&c.out);
   }
   hb_buf_free(&full.out);
@@ -566,6 +568,9 @@ static Suite *suite(void) {
 }
 
 int main(void) {
+  /* Thousands of damaged inputs each log a warning; the results are what
+   * is checked. */
+  hd_log_level = HD_LL_OFF;
   SRunner *sr = srunner_create(suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
