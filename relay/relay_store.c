@@ -1103,7 +1103,8 @@ static int rs__repair(relay_store_t *s, uint64_t *prev_of_dropped, char *errstr,
     rc = rs__drop_files(bad, errstr, errlen);
     rs__seg_free(bad);
     s->nsegs = i;
-  } else if (ftruncate(bad->fd, (off_t)cut) != 0 || fdatasync(bad->fd) != 0) {
+  } else if (ftruncate(bad->fd, (off_t)cut) != 0 ||
+             (s->o.fsync != HD_FSYNC_NONE && fdatasync(bad->fd) != 0)) {
     rc = -errno;
     rs__errstr(errstr, errlen, "%s: cannot truncate at offset %" PRIu64 ": %s",
                path, cut, strerror(errno));

@@ -4,7 +4,7 @@
  * corrupt data, index rebuild, retention and its TOO_OLD boundary, the
  * directory lock, a reader on another thread, and a SIGKILL crash test.
  *
- * Stores live in fresh directories under $TMPDIR (default /tmp). Records of
+ * Stores live in fresh directories (see mkdir_tmp). Records of
  * the tests follow one pattern (rec_scn, rec_len, payload_byte), so every
  * payload read back is checked byte for byte.
  */
@@ -82,9 +82,19 @@ static void rmtree(const char *p) {
   nftw(p, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Under $TMPDIR if set, else /dev/shm where there is one: the tests need
+ * page-cache semantics only (the crash test kills a process, not the
+ * machine), and on a busy disk ext4's flushes on rename and truncate would
+ * make the torn-tail loop take many seconds. */
 static void mkdir_tmp(char *out, size_t n) {
   const char *t = getenv("TMPDIR");
-  snprintf(out, n, "%s/hd_store_XXXXXX", t && *t ? t : "/tmp");
+  struct stat st;
+  if (t == NULL || *t == '\0')
+    t = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+                access("/dev/shm", W_OK) == 0
+            ? "/dev/shm"
+            : "/tmp";
+  snprintf(out, n, "%s/hd_store_XXXXXX", t);
   ck_assert_ptr_nonnull(mkdtemp(out));
 }
 
@@ -380,14 +390,26 @@ START_TEST(big_records) {
 }
 END_TEST
 
-/* Every start point of a store holding records [0, n). */
-static void check_start_points(relay_store_t *s, uint64_t n) {
-  for (uint64_t k = 0; k < n; k++) {
-    expect_range(s, rec_scn(k), k + 1, n); /* exactly at a record */
-    expect_range(s, rec_scn(k) - 3, k, n); /* between two records */
-  }
+/* Reads from exactly at record k and from just before it. */
+static void check_start_point(relay_store_t *s, uint64_t k, uint64_t n) {
+  expect_range(s, rec_scn(k), k + 1, n);
+  expect_range(s, rec_scn(k) - 3, k, n);
+}
+
+/* Start points of a store holding records [0, n): at and before every
+ * stride-th record and the last one, before the first, past the end. */
+static void check_start_points_by(relay_store_t *s, uint64_t n,
+                                  uint64_t stride) {
+  for (uint64_t k = 0; k < n; k += stride)
+    check_start_point(s, k, n);
+  if ((n - 1) % stride != 0)
+    check_start_point(s, n - 1, n);
   expect_range(s, 0, 0, n);                    /* before the first */
   expect_range(s, rec_scn(n - 1) + 100, n, n); /* after the end */
+}
+
+static void check_start_points(relay_store_t *s, uint64_t n) {
+  check_start_points_by(s, n, 1);
 }
 
 START_TEST(reader_start_points) {
@@ -476,7 +498,7 @@ START_TEST(refuses_non_increasing_scn) {
 END_TEST
 
 START_TEST(reopen_keeps_everything) {
-  relay_store_opts_t o = opts(dir, 4096, 512, HD_FSYNC_INTERVAL);
+  relay_store_opts_t o = opts(dir, 4096, 512, HD_FSYNC_NONE);
   relay_store_t *s = open_ok(&o);
   void *d;
   size_t len;
@@ -535,7 +557,7 @@ START_TEST(reopen_after_process_crash) {
   ck_assert_uint_eq(relay_store_count(s), 400);
   ck_assert_uint_eq(relay_store_last_scn(s), rec_scn(399));
   expect_range(s, 0, 0, 400);
-  check_start_points(s, 400);
+  check_start_points_by(s, 400, 7);
   relay_store_close(s);
 }
 END_TEST
@@ -581,10 +603,10 @@ START_TEST(torn_tail_every_offset) {
     size_t n = rec_offsets(segp, off, scns, 16);
     ck_assert_uint_eq(n, 8);
     uint64_t size = file_size(segp);
+    rmtree(work);
+    ck_assert_int_eq(mkdir(work, 0755), 0);
     for (uint64_t cut = off[n - 2]; cut < size; cut++) {
-      rmtree(work);
-      ck_assert_int_eq(mkdir(work, 0755), 0);
-      copy_store(base, work);
+      copy_store(base, work); /* overwrites the segment and its index */
       char wseg[1024];
       seg_path(wseg, sizeof(wseg), work, 0, ".seg");
       ck_assert_int_eq(truncate(wseg, (off_t)cut), 0);
@@ -601,6 +623,8 @@ START_TEST(torn_tail_every_offset) {
       expect_range(s, 0, 0, whole);
       append_range(s, whole, whole + 1);
       relay_store_close(s);
+      if (cut % 4 != 0 && cut != off[n - 1] - 1)
+        continue; /* the append stays after a reopen: checked every 4th */
       s = open_ok(&o);
       REQUIRE(relay_store_count(s) == whole + 1, "cut=%" PRIu64, cut);
       expect_range(s, 0, 0, whole + 1);
@@ -612,7 +636,7 @@ START_TEST(torn_tail_every_offset) {
 END_TEST
 
 START_TEST(flipped_byte_in_last_record) {
-  relay_store_opts_t o = opts(dir, 1 << 20, 0, HD_FSYNC_WINDOW);
+  relay_store_opts_t o = opts(dir, 1 << 20, 0, HD_FSYNC_NONE);
   relay_store_t *s = open_ok(&o);
   append_range(s, 0, 20);
   relay_store_close(s);
@@ -814,7 +838,7 @@ START_TEST(newest_segment_with_torn_header) {
   relay_store_close(s);
   s = open_ok(&o);
   expect_range(s, 0, 0, kept + 100);
-  check_start_points(s, kept + 100);
+  check_start_points_by(s, kept + 100, 7);
   relay_store_close(s);
 }
 END_TEST
@@ -883,7 +907,7 @@ START_TEST(index_rebuilt_when_missing_or_corrupt) {
   }
   ck_assert(exists(newest));
   ck_assert_uint_eq(relay_store_count(s), 400);
-  check_start_points(s, 400);
+  check_start_points_by(s, 400, 7);
   relay_store_close(s);
 }
 END_TEST
@@ -900,7 +924,7 @@ START_TEST(corrupt_index_found_by_reader) {
   flip_byte(idxp, 40);
   int devnull = open("/dev/null", O_WRONLY);
   hd_log_set_fd(devnull);
-  check_start_points(s, 300);
+  check_start_points_by(s, 300, 7);
   hd_log_set_fd(2);
   close(devnull);
   relay_store_close(s);
