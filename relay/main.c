@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "hd_cli.h"
@@ -58,7 +59,11 @@ typedef struct {
   char *token;
   uv_loop_t loop;
   uv_signal_t sigint, sigterm;
-  uv_timer_t sync_timer;
+  pthread_t sync_thr; /* fsync: interval */
+  int sync_started;
+  pthread_mutex_t smu;
+  pthread_cond_t scv;
+  int sync_stop;
   hd_opq_t opq;
   relay_ring_t ring;
   relay_store_t *store;
@@ -160,13 +165,46 @@ static void on_fatal(void *ud, const char *msg) {
   hd_opq_push(&r->opq, &o->op);
 }
 
-static void sync_cb(uv_timer_t *t) {
-  relay_t *r = t->data;
-  if (relay_store_dirty(r->store) && relay_store_sync(r->store) < 0) {
-    RM_ERR(&r->m, STORE);
-    hd_log(HD_LL_ERROR, "relay", "log store sync failed", NULL);
-    shutdown_relay(r, 1);
+/* fsync: interval runs its syncs on a thread of its own: an fdatasync can
+ * take many milliseconds, and neither the loop (consumers) nor the fetcher
+ * (capture latency) may wait for it. A failed sync makes the store refuse
+ * appends, which stops the fetcher with the reason. */
+static void *sync_main(void *arg) {
+  relay_t *r = arg;
+  uint64_t ms = r->conf.relay.fsync_interval_ms;
+  pthread_mutex_lock(&r->smu);
+  while (!r->sync_stop) {
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += (time_t)(ms / 1000);
+    dl.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (dl.tv_nsec >= 1000000000) {
+      dl.tv_sec++;
+      dl.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&r->scv, &r->smu, &dl);
+    if (r->sync_stop)
+      break;
+    pthread_mutex_unlock(&r->smu);
+    if (relay_store_dirty(r->store) && relay_store_sync(r->store) < 0) {
+      RM_ERR(&r->m, STORE);
+      hd_log(HD_LL_ERROR, "relay", "log store sync failed", NULL);
+    }
+    pthread_mutex_lock(&r->smu);
   }
+  pthread_mutex_unlock(&r->smu);
+  return NULL;
+}
+
+static void sync_stop(relay_t *r) {
+  if (!r->sync_started)
+    return;
+  pthread_mutex_lock(&r->smu);
+  r->sync_stop = 1;
+  pthread_cond_signal(&r->scv);
+  pthread_mutex_unlock(&r->smu);
+  pthread_join(r->sync_thr, NULL);
+  r->sync_started = 0;
 }
 
 static void shutdown_relay(relay_t *r, int code) {
@@ -191,7 +229,6 @@ static void shutdown_relay(relay_t *r, int code) {
   hd_opq_close(&r->opq);
   uv_close((uv_handle_t *)&r->sigint, NULL);
   uv_close((uv_handle_t *)&r->sigterm, NULL);
-  uv_close((uv_handle_t *)&r->sync_timer, NULL);
 }
 
 static void signal_cb(uv_signal_t *h, int signum) {
@@ -219,6 +256,11 @@ static int run(relay_t *r) {
   }
   relay_store_opts_t so;
   relay_store_opts_from_conf(c, &so);
+  /* The sync thread below keeps to fsync_interval; the store's own
+   * fallback sync inside append (which would stall capture) only runs if
+   * that thread falls far behind. */
+  if (so.fsync == HD_FSYNC_INTERVAL)
+    so.fsync_interval_ms = 20 * c->relay.fsync_interval_ms + 1000;
   int rc = relay_store_open(&so, &r->store, err, sizeof(err));
   if (rc < 0) {
     fprintf(stderr, "herald-relay: log store: %s\n", err);
@@ -246,11 +288,11 @@ static int run(relay_t *r) {
   r->sigint.data = r->sigterm.data = r;
   uv_signal_start(&r->sigint, signal_cb, SIGINT);
   uv_signal_start(&r->sigterm, signal_cb, SIGTERM);
-  uv_timer_init(&r->loop, &r->sync_timer);
-  r->sync_timer.data = r;
-  if (c->relay.fsync == HD_FSYNC_INTERVAL)
-    uv_timer_start(&r->sync_timer, sync_cb, c->relay.fsync_interval_ms,
-                   c->relay.fsync_interval_ms);
+  pthread_mutex_init(&r->smu, NULL);
+  pthread_cond_init(&r->scv, NULL);
+  if (c->relay.fsync == HD_FSYNC_INTERVAL &&
+      pthread_create(&r->sync_thr, NULL, sync_main, r) == 0)
+    r->sync_started = 1;
   signal(SIGPIPE, SIG_IGN);
 
   relay_server_opts_t sopt = {&r->loop, c, &r->ring, r->store, &r->m, r->token};
@@ -285,6 +327,9 @@ static int run(relay_t *r) {
     }
   }
   uv_run(&r->loop, UV_RUN_DEFAULT);
+  sync_stop(r);
+  pthread_mutex_destroy(&r->smu);
+  pthread_cond_destroy(&r->scv);
   relay_ring_free(&r->ring);
   relay_store_close(r->store);
   if (uv_loop_close(&r->loop) != 0)
