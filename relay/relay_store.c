@@ -1701,7 +1701,10 @@ rs__rfail(relay_store_reader_t *r, int code, const char *fmt, ...) {
   vsnprintf(r->errmsg, sizeof(r->errmsg), fmt, ap);
   va_end(ap);
   r->err = code;
-  hd_log(HD_LL_ERROR, "store", "reader error", "detail=\"%s\"", r->errmsg);
+  /* A consumer that fell behind retention is the consumer's problem (it
+   * needs a bootstrap); damage on disk is the relay's. */
+  hd_log(code == RELAY_STORE_ETOO_OLD ? HD_LL_WARN : HD_LL_ERROR, "store",
+         "reader error", "detail=\"%s\"", r->errmsg);
   return code;
 }
 
