@@ -228,7 +228,7 @@ static int scn_of(hb_decoder_t *dec, uint64_t *scn) {
 }
 
 static int emit_window(hb_decoder_t *dec) {
-  uint64_t scn;
+  uint64_t scn = 0;
   int r = scn_of(dec, &scn);
   if (r < 0)
     return r;
@@ -271,7 +271,7 @@ static int emit_window(hb_decoder_t *dec) {
 
 static int emit_ddl(hb_decoder_t *dec, const char *db, size_t dblen,
                     const uint8_t *q, size_t qlen, unsigned client_cs) {
-  uint64_t scn;
+  uint64_t scn = 0;
   int r = scn_of(dec, &scn);
   if (r < 0)
     return r;

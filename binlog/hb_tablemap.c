@@ -507,7 +507,7 @@ static void table_free(hb__table_t *t) {
 
 /* Bytes of text in collation coll as a NUL-terminated UTF-8 copy. */
 static char *to_utf8(hb_decoder_t *dec, const char *s, uint32_t coll) {
-  const char *iname;
+  const char *iname = NULL;
   int cls = coll ? hb__cs_class(coll, &iname) : HB_CS_UTF8;
   hb_buf_t b = {0};
   hb__convert(dec, cls, iname, (const uint8_t *)s, strlen(s), &b);
