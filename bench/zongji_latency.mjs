@@ -24,7 +24,10 @@ function pct(v, p) { return Number(v[Math.min(v.length - 1, Math.round(p * (v.le
 
 function finish() {
   const fa = [], fs = [];
-  for (const [id, t] of out) { fa.push(t - ack.get(id)); fs.push(t - send.get(id)); }
+  for (const [id, t] of out) {
+    if (!ack.has(id)) continue;
+    fa.push(t - ack.get(id)); fs.push(t - send.get(id));
+  }
   fa.sort((a, b) => (a < b ? -1 : a > b)); fs.sort((a, b) => (a < b ? -1 : a > b));
   console.log(JSON.stringify({ peer: 'zongji', sent: count, seen: out.size, rate,
     ack_to_output_ms: { p50: pct(fa, 0.5), p99: pct(fa, 0.99), max: Number(fa[fa.length - 1]) / 1e6 },
@@ -37,9 +40,8 @@ zj.on('binlog', (e) => {
   if (!e.rows || e.tableMap[e.tableId].tableName !== 'latency') return;
   const t = now();
   for (const r of e.rows) if (r.run === run && !out.has(r.id)) out.set(r.id, t);
-  if (out.size === count) finish();
 });
-zj.on('error', (e) => { console.error('zongji:', e.message); process.exit(1); });
+zj.on('error', (e) => { console.error('zongji:', e.stack); process.exit(1); });
 
 await q('CREATE DATABASE IF NOT EXISTS bench');
 await q('CREATE TABLE IF NOT EXISTS bench.latency (run INT NOT NULL, id INT NOT NULL, PRIMARY KEY (run, id))');
@@ -54,7 +56,11 @@ zj.on('ready', async () => {
     await q('INSERT INTO bench.latency VALUES (?, ?)', [run, i]);
     ack.set(i, now());
   }
-  setTimeout(finish, 10000);
+  // A row's event may arrive before its commit ack: finish only when the
+  // writer is done and every row was seen (or 10 s have passed).
+  const end = Date.now() + 10000;
+  while (out.size < count && Date.now() < end) await new Promise((ok) => setTimeout(ok, 5));
+  finish();
 });
 zj.start({ serverId: 4343, startAtEnd: true, includeEvents: ['tablemap', 'writerows'],
   includeSchema: { bench: ['latency'] } });
