@@ -91,12 +91,12 @@ static void frames(cons_t *c) {
     if (c->len - off - 4 < flen)
       break;
     const uint8_t *p = h + 4, *end = p + flen;
-    uint64_t tag, blen;
+    uint64_t tag = 0, blen = 0;
     if (rd_varint(&p, end, &tag) == 0 && tag == ((2 << 3) | 2) &&
         rd_varint(&p, end, &blen) == 0) {
       /* WindowBatch: field 1 windows */
       while (p < end) {
-        uint64_t wt, wl;
+        uint64_t wt = 0, wl = 0;
         if (rd_varint(&p, end, &wt) < 0 || rd_varint(&p, end, &wl) < 0)
           break;
         c->rows += count_rows(p, p + wl);
