@@ -127,7 +127,6 @@ hb_decoder_t *hb_decoder_new(const hb_config_t *cfg) {
 /* Forget the open window: its rows, values and arena. */
 static void window_clear(hb_decoder_t *dec) {
   dec->nrows = 0;
-  dec->nvals = 0;
   dec->in_txn = 0;
   dec->txn_by_gtid = 0;
   dec->have_gtid = 0;
@@ -152,8 +151,6 @@ void hb_decoder_free(hb_decoder_t *dec) {
   hb__tables_free(dec);
   hb__arena_free(&dec->arena);
   free(dec->rows);
-  free(dec->vals);
-  free(dec->out_rows);
   free(dec->file);
   free(dec->zbuf);
   free(dec->zbuf2);
@@ -232,21 +229,6 @@ static int emit_window(hb_decoder_t *dec) {
   int r = scn_of(dec, &scn);
   if (r < 0)
     return r;
-  if (dec->cap_out_rows < dec->nrows) {
-    dec->cap_out_rows = dec->nrows;
-    dec->out_rows =
-        hd_realloc(dec->out_rows, dec->nrows * sizeof(*dec->out_rows));
-  }
-  /* Values were addressed by index while the array could still move. */
-  for (size_t i = 0; i < dec->nrows; i++) {
-    const hb__row_t *s = &dec->rows[i];
-    hb_row_t *o = &dec->out_rows[i];
-    o->op = s->op;
-    o->table = s->table;
-    o->pos = s->pos;
-    o->before = s->before == HB_NO_IMAGE ? NULL : dec->vals + s->before;
-    o->after = s->after == HB_NO_IMAGE ? NULL : dec->vals + s->after;
-  }
   hb_window_t w = {
       .scn = scn,
       .file = dec->file ? dec->file : "",
@@ -257,7 +239,7 @@ static int emit_window(hb_decoder_t *dec) {
       .ts_ms = (uint64_t)dec->ev_ts * 1000,
       .server_id = dec->ev_server_id,
       .nrows = dec->nrows,
-      .rows = dec->out_rows,
+      .rows = dec->rows,
   };
   dec->st.windows++;
   dec->st.rows += dec->nrows;

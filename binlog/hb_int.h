@@ -194,17 +194,6 @@ typedef struct hb__table {
   struct hb__table *next; /* hash chain, or retired list */
 } hb__table_t;
 
-/* A row change while its window is open: values are indexes into the
- * decoder's value array, which may move while it grows. */
-typedef struct {
-  char op;
-  const hb_table_t *table;
-  uint64_t pos;
-  size_t before, after; /* value index, or SIZE_MAX */
-} hb__row_t;
-
-#define HB_NO_IMAGE ((size_t)-1)
-
 /* One cached iconv converter per charset name. */
 typedef struct {
   const char *name;
@@ -240,14 +229,10 @@ struct hb_decoder {
   char gtid[64]; /* of the open window, or pending for the next */
   int have_gtid; /*   statement (MySQL GTID, MariaDB standalone) */
   uint64_t txn_begin;
-  hb__row_t *rows;
-  size_t nrows, caprows;
-  hb_value_t *vals;
-  size_t nvals, capvals;
-  int txn_by_gtid;    /* window opened by a MariaDB GTID event (a BEGIN
-                         that follows belongs to it) */
-  hb_row_t *out_rows; /* pointer form handed to on_window */
-  size_t cap_out_rows;
+  hb_row_t *rows;        /* the open window's row changes; their values */
+  size_t nrows, caprows; /*   live in the arena, so pointers are stable */
+  int txn_by_gtid;       /* window opened by a MariaDB GTID event (a BEGIN
+                            that follows belongs to it) */
   hb__arena_t arena;
 
   /* tables, by table id */

@@ -98,22 +98,18 @@ static size_t popcount_bits(const uint8_t *bm, uint32_t n) {
   return c;
 }
 
-static void vals_reserve(hb_decoder_t *dec, size_t n) {
-  if (dec->capvals - dec->nvals >= n)
-    return;
-  size_t cap = dec->capvals ? dec->capvals * 2 : 1024;
-  while (cap - dec->nvals < n)
-    cap *= 2;
-  dec->vals = hd_realloc(dec->vals, cap * sizeof(*dec->vals));
-  dec->capvals = cap;
-}
-
-static hb__row_t *row_add(hb_decoder_t *dec) {
+static hb_row_t *row_add(hb_decoder_t *dec) {
   if (dec->nrows == dec->caprows) {
     dec->caprows = dec->caprows ? dec->caprows * 2 : 256;
     dec->rows = hd_realloc(dec->rows, dec->caprows * sizeof(*dec->rows));
   }
   return &dec->rows[dec->nrows++];
+}
+
+/* Room for one image's values, in the arena: no copying as a large
+ * transaction grows, and pointers that stay valid until it is emitted. */
+static hb_value_t *image_alloc(hb_decoder_t *dec, uint32_t ncols) {
+  return hb__arena_alloc(&dec->arena, (size_t)ncols * sizeof(hb_value_t));
 }
 
 static int value_error(hb_decoder_t *dec, const hb__table_t *t, uint32_t i,
@@ -169,9 +165,10 @@ static int partial_json(hb_decoder_t *dec, const hb__table_t *t, uint32_t i,
   return 0;
 }
 
-/* Decode one image at *pp into dec->vals[base..base+ncols). */
+/* Decode one image at *pp into vals[0..ncols). */
 static int decode_image(hb_decoder_t *dec, const image_ctx_t *ic,
-                        const uint8_t **pp, const uint8_t *end, size_t base) {
+                        const uint8_t **pp, const uint8_t *end,
+                        hb_value_t *vals) {
   hb__table_t *t = ic->t;
   uint32_t ncols = t->pub.ncols;
   const uint8_t *p = *pp;
@@ -198,7 +195,6 @@ static int decode_image(hb_decoder_t *dec, const image_ctx_t *ic,
                     t->pub.db, t->pub.name);
   const uint8_t *nulls = p;
   p += nb;
-  hb_value_t *vals = dec->vals + base;
   uint32_t k = 0, jk = 0;
   for (uint32_t i = 0; i < ncols; i++) {
     hb_value_t *v = &vals[i];
@@ -350,26 +346,24 @@ int hb__rows_event(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
   char op = rk.op == OP_WRITE ? 'c' : rk.op == OP_UPDATE ? 'u' : 'd';
   do {
     const uint8_t *start = p;
-    hb__row_t *r = row_add(dec);
+    hb_row_t *r = row_add(dec);
     r->op = op;
     r->table = &t->pub;
     r->pos = dec->ev_pos;
-    r->before = r->after = HB_NO_IMAGE;
+    r->before = r->after = NULL;
     if (rk.op != OP_WRITE) {
       if (bi.keep_json)
         memset(dec->jraw, 0, n * sizeof(*dec->jraw));
-      vals_reserve(dec, n);
-      r->before = dec->nvals;
-      if (decode_image(dec, &bi, &p, e, dec->nvals) < 0)
+      hb_value_t *v = image_alloc(dec, n);
+      r->before = v;
+      if (decode_image(dec, &bi, &p, e, v) < 0)
         return -1;
-      dec->nvals += n;
     }
     if (rk.op != OP_DELETE) {
-      vals_reserve(dec, n);
-      r->after = dec->nvals;
-      if (decode_image(dec, &ai, &p, e, dec->nvals) < 0)
+      hb_value_t *v = image_alloc(dec, n);
+      r->after = v;
+      if (decode_image(dec, &ai, &p, e, v) < 0)
         return -1;
-      dec->nvals += n;
     }
     /* A row of no present columns takes no bytes: it can only be the
      * single "INSERT ... VALUES ()" row. */

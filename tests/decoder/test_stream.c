@@ -263,8 +263,8 @@ START_TEST(mutations_survived) {
   check_mutations(HB_FIXTURES, "mariadb-11.8.5_gtid-ddl.000010", 1);
   check_mutations(HB_DATA, "mariadb-10.11_compressed.000003", 1);
   check_mutations(HB_DATA, "mariadb-10.11_minimal-meta.000006", 1);
-  check_mutations(HB_DATA, "mariadb-10.11_types-fullmeta.000001", 3);
-  check_mutations(HB_FIXTURES, "mysql-5.7.20_checksum-none_rows.bin", 7);
+  check_mutations(HB_DATA, "mariadb-10.11_types-fullmeta.000001", 11);
+  check_mutations(HB_FIXTURES, "mysql-5.7.20_checksum-none_rows.bin", 29);
 }
 END_TEST
 
