@@ -21,8 +21,38 @@ static const char digit_pairs[201] =
     "6869707172737475767778798081828384858687888990919293949596979899";
 
 void hb_buf_u64(hb_buf_t *b, uint64_t v) {
-  char tmp[20];
-  char *e = tmp + sizeof(tmp), *p = e;
+  /* Count the digits first and write them in place, back to front: no
+   * temporary and no memcpy call for what is usually 1-13 bytes. */
+  static const uint64_t pow10[20] = {1ull,
+                                     10ull,
+                                     100ull,
+                                     1000ull,
+                                     10000ull,
+                                     100000ull,
+                                     1000000ull,
+                                     10000000ull,
+                                     100000000ull,
+                                     1000000000ull,
+                                     10000000000ull,
+                                     100000000000ull,
+                                     1000000000000ull,
+                                     10000000000000ull,
+                                     100000000000000ull,
+                                     1000000000000000ull,
+                                     10000000000000000ull,
+                                     100000000000000000ull,
+                                     1000000000000000000ull,
+                                     10000000000000000000ull};
+  /* Digits from the bit length (log10(2) ~ 1233/4096), corrected by one
+   * comparison. */
+  unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+  unsigned n = (bits * 1233) >> 12;
+  n += n < 20 && v >= pow10[n];
+  if (n == 0)
+    n = 1;
+  hb_buf_reserve(b, 20);
+  char *p = b->p + b->len + n;
+  b->len += n;
   while (v >= 100) {
     unsigned d = (unsigned)(v % 100) * 2;
     v /= 100;
@@ -36,7 +66,6 @@ void hb_buf_u64(hb_buf_t *b, uint64_t v) {
   } else {
     *--p = (char)('0' + v);
   }
-  hb_buf_put(b, p, (size_t)(e - p));
 }
 
 void hb_buf_i64(hb_buf_t *b, int64_t v) {

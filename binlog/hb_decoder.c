@@ -674,8 +674,8 @@ static int ev_fde(hb_decoder_t *dec, const uint8_t *ev, size_t len) {
       uint8_t hdr[HDR_LEN];
       memcpy(hdr, ev, HDR_LEN);
       hdr[17] &= (uint8_t)~F_IN_USE;
-      uLong crc = crc32(0L, hdr, HDR_LEN);
-      crc = crc32(crc, ev + HDR_LEN, (uInt)(len - 4 - HDR_LEN));
+      uint32_t crc = hb__crc32(0, hdr, HDR_LEN);
+      crc = hb__crc32(crc, ev + HDR_LEN, len - 4 - HDR_LEN);
       uint32_t stored = hb__u32(ev + len - 4);
       if ((uint32_t)crc != stored)
         return hb__fail(dec, HB_ECHECKSUM,
@@ -731,6 +731,30 @@ static void mysql_gtid(char *out, size_t outlen, const uint8_t *sid,
   }
   u[k] = '\0';
   snprintf(out, outlen, "%s:%lld", u, (long long)gno);
+}
+
+/* Decimal digits of v at o; returns the end. */
+static char *put_u64(char *o, uint64_t v) {
+  char tmp[20];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n)
+    *o++ = tmp[--n];
+  return o;
+}
+
+/* "domain-server-sequence", once per transaction: no printf. */
+static void maria_gtid(char *out, uint32_t domain, uint32_t server,
+                       uint64_t seq) {
+  char *o = put_u64(out, domain);
+  *o++ = '-';
+  o = put_u64(o, server);
+  *o++ = '-';
+  o = put_u64(o, seq);
+  *o = '\0';
 }
 
 static int ev_payload(hb_decoder_t *dec, const uint8_t *body, size_t len) {
@@ -865,14 +889,14 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
                         "event type %u before the FORMAT_DESCRIPTION event",
                         type);
       crc = len >= HDR_LEN + 4 &&
-            (uint32_t)crc32(0L, ev, (uInt)(len - 4)) == hb__u32(ev + len - 4);
+            hb__crc32(0, ev, len - 4) == hb__u32(ev + len - 4);
     }
     if (crc) {
       if (blen < 4)
         return hb__fail(dec, HB_ECORRUPT,
                         "event of %zu bytes cannot hold its checksum", len);
       uint32_t stored = hb__u32(ev + len - 4);
-      uint32_t calc = (uint32_t)crc32(0L, ev, (uInt)(len - 4));
+      uint32_t calc = hb__crc32(0, ev, len - 4);
       if (stored != calc)
         return hb__fail(dec, HB_ECHECKSUM,
                         "checksum mismatch in event type %u: stored "
@@ -931,8 +955,7 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
     uint64_t seq = hb__u64(body);
     uint32_t domain = hb__u32(body + 8);
     uint8_t fl2 = body[12];
-    snprintf(dec->gtid, sizeof(dec->gtid), "%u-%u-%llu", domain,
-             dec->ev_server_id, (unsigned long long)seq);
+    maria_gtid(dec->gtid, domain, dec->ev_server_id, seq);
     dec->have_gtid = 1;
     dec->resync = 0;
     if (!(fl2 & MARIA_FL_STANDALONE)) {

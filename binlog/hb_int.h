@@ -176,7 +176,8 @@ typedef struct {
   uint16_t fixlen;        /* CHAR/BINARY: declared length in bytes */
   const char *iconv_name; /* for HB_CS_ICONV */
   const char *bad;        /* for HB_DK_BAD: why (static string) */
-  char *name_json;        /* "\"name\":" escaped, for the renderer */
+  char *name_json;        /* "\"name\":" escaped, for the renderer; readable up
+                            to its length rounded up to 16 (hb_buf_put_padded) */
   uint32_t name_json_len;
 } hb__col_t;
 
@@ -189,7 +190,8 @@ typedef struct hb__table {
   uint8_t skip;   /* filtered out: rows are not decoded */
   uint8_t stale;  /* rebuild at the next table map (after DDL) */
   uint32_t njson; /* JSON columns: partial update bitmaps count them */
-  char *src_json; /* ,"db":"D","table":"T" for the renderer */
+  char *src_json; /* ,"db":"D","table":"T" for the renderer (padded
+                     like name_json) */
   uint32_t src_json_len;
   struct hb__table *next; /* hash chain, or retired list */
 } hb__table_t;
@@ -299,6 +301,10 @@ int hb__jsonb_apply_diffs(const uint8_t *doc, size_t doclen,
                           const char **why);
 int hb__jsonb_diffs_to_json(const uint8_t *diffs, size_t difflen, hb_buf_t *out,
                             const char **why);
+
+/* hb_crc32.c: CRC-32 as zlib's crc32() computes it, faster on small
+ * buffers. crc is the running value (0 to start). */
+uint32_t hb__crc32(uint32_t crc, const uint8_t *p, size_t n);
 
 /* hb_decoder.c: MariaDB's compressed event bodies (zlib) */
 int hb__mariadb_uncompress(hb_decoder_t *dec, const uint8_t *p, size_t n,

@@ -55,6 +55,16 @@ static void put_escape(hb_buf_t *b, uint8_t c) {
   hb_buf_put(b, e, n);
 }
 
+/* Whether any of the 8 bytes in w needs escaping: below 0x20, '"' or
+ * '\\' (the usual "has a byte less than / equal to" bit tricks). */
+static inline int word_needs_esc(uint64_t w) {
+  const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+  uint64_t lt20 = (w - ones * 0x20) & ~w & high;
+  uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+  uint64_t eq = ((q - ones) & ~q & high) | ((bs - ones) & ~bs & high);
+  return (lt20 | eq) != 0;
+}
+
 /* For text known to be valid UTF-8 (decoded column values). */
 void hb__json_str(hb_buf_t *b, const char *s, size_t n) {
   const uint8_t *p = (const uint8_t *)s, *e = p + n;
@@ -62,6 +72,14 @@ void hb__json_str(hb_buf_t *b, const char *s, size_t n) {
   b->p[b->len++] = '"';
   while (p < e) {
     const uint8_t *q = p;
+    /* Most text needs no escaping: skip it eight bytes at a time. */
+    while (e - q >= 8) {
+      uint64_t w;
+      memcpy(&w, q, 8);
+      if (word_needs_esc(w))
+        break;
+      q += 8;
+    }
     while (q < e && !need_esc[*q])
       q++;
     hb_buf_put(b, p, (size_t)(q - p));
@@ -224,7 +242,7 @@ static void render_image(const hb__table_t *t, const hb_value_t *vals,
     if (!first)
       hb_buf_putc(out, ',');
     first = 0;
-    hb_buf_put(out, t->x[i].name_json, t->x[i].name_json_len);
+    hb_buf_put_padded(out, t->x[i].name_json, t->x[i].name_json_len);
     hb_render_value(v, out);
   }
   hb_buf_putc(out, '}');
@@ -253,7 +271,7 @@ static void render_key(const hb__table_t *t, const hb_row_t *r, hb_buf_t *out) {
     const hb_value_t *v = pri[c].kind != HB_V_ABSENT ? &pri[c] : &alt[c];
     if (k)
       hb_buf_putc(out, ',');
-    hb_buf_put(out, t->x[c].name_json, t->x[c].name_json_len);
+    hb_buf_put_padded(out, t->x[c].name_json, t->x[c].name_json_len);
     hb_render_value(v, out);
   }
   hb_buf_putc(out, '}');
@@ -289,7 +307,7 @@ void hb_render_window(const hb_window_t *w, hb_buf_t *out) {
       out->len += pre_len;
     }
     hb_buf_u64(out, r->pos);
-    hb_buf_put(out, t->src_json, t->src_json_len);
+    hb_buf_put_padded(out, t->src_json, t->src_json_len);
     hb_buf_lit(out, "},\"op\":\"");
     hb_buf_putc(out, r->op);
     hb_buf_lit(out, "\",\"key\":");

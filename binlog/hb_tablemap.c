@@ -334,11 +334,14 @@ static const char *om_parse(const uint8_t *p, const uint8_t *e,
   return NULL;
 }
 
-/* JSON-escaped "name": for the renderer. */
+/* JSON-escaped "name": for the renderer, with 16 bytes of padding for
+ * hb_buf_put_padded(). */
 static void make_name_json(hb__col_t *x, const char *name) {
   hb_buf_t b = {0};
   hb__json_str_checked(&b, name, strlen(name));
   hb_buf_putc(&b, ':');
+  hb_buf_reserve(&b, 16);
+  memset(b.p + b.len, 0, 16);
   x->name_json = b.p;
   x->name_json_len = (uint32_t)b.len;
 }
@@ -832,6 +835,8 @@ int hb__table_map(hb_decoder_t *dec, const uint8_t *body, size_t len) {
     hb__json_str_checked(&b, dbs, strlen(dbs));
     hb_buf_lit(&b, ",\"table\":");
     hb__json_str_checked(&b, tns, strlen(tns));
+    hb_buf_reserve(&b, 16);
+    memset(b.p + b.len, 0, 16);
     t->src_json = b.p;
     t->src_json_len = (uint32_t)b.len;
   }

@@ -46,12 +46,24 @@ static uint32_t dec_word(const uint8_t *p, unsigned n, uint8_t mask,
   return v;
 }
 
-/* Write v as exactly w digits (zero-padded). */
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+/* Write v as exactly w digits (zero-padded), two at a time: temporals and
+ * decimals are made of these. */
 static char *put_digits(char *o, uint32_t v, unsigned w) {
-  for (unsigned i = w; i > 0; i--) {
-    o[i - 1] = (char)('0' + v % 10);
-    v /= 10;
+  unsigned i = w;
+  while (i >= 2) {
+    unsigned d = (v % 100) * 2;
+    v /= 100;
+    o[i - 1] = digit_pairs[d + 1];
+    o[i - 2] = digit_pairs[d];
+    i -= 2;
   }
+  if (i)
+    o[0] = (char)('0' + v % 10);
   return o + w;
 }
 
