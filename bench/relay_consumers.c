@@ -1,14 +1,16 @@
 /*
  * relay_consumers - aggregate throughput of N consumers of one relay.
  *
- *   relay_consumers --relay HOST:PORT --consumers N --rows R
+ *   relay_consumers --relay HOST:PORT --consumers N --rows R [--stalled K]
  *
  * Opens N connections, each subscribing from the oldest window, and reads
  * until every connection has seen R row changes. A consumer here only
  * counts: it walks each window's protobuf fields to count the row changes
  * and does not render them, so the figure is what the relay serves, not
  * what a JSON printer can print. One thread, poll(2). Prints one JSON
- * object: wall seconds, rows/s over all consumers, MB/s.
+ * object: wall seconds, rows/s over all consumers, MB/s. With --stalled K,
+ * K more connections subscribe the same way and never read: what they
+ * cost the others is the difference to a run without them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -114,11 +116,12 @@ static void frames(cons_t *c) {
 
 int main(int argc, char **argv) {
   const char *relay = NULL;
-  int n = 1;
+  int n = 1, stalled = 0;
   uint64_t want = 0;
   static const struct option opts[] = {{"relay", 1, NULL, 'r'},
                                        {"consumers", 1, NULL, 'n'},
                                        {"rows", 1, NULL, 'R'},
+                                       {"stalled", 1, NULL, 'S'},
                                        {NULL, 0, NULL, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -128,6 +131,8 @@ int main(int argc, char **argv) {
       n = atoi(optarg);
     else if (ch == 'R')
       want = strtoull(optarg, NULL, 10);
+    else if (ch == 'S')
+      stalled = atoi(optarg);
     else
       return 2;
   }
@@ -146,6 +151,17 @@ int main(int argc, char **argv) {
   inet_pton(AF_INET, host, &sa.sin_addr);
   /* Subscribe{protocol_version=1, mode=EARLIEST} in a Frame. */
   static const uint8_t sub[] = {0, 0, 0, 6, 0x0a, 4, 0x08, 1, 0x18, 1};
+  /* The stalled ones: a small receive buffer, subscribed, never read. */
+  for (int i = 0; i < stalled; i++) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        write(fd, sub, sizeof(sub)) != (ssize_t)sizeof(sub)) {
+      fprintf(stderr, "relay_consumers: connect %s: %s\n", relay,
+              strerror(errno));
+      return 1;
+    }
+  }
   cons_t *cs = calloc((size_t)n, sizeof(cons_t));
   struct pollfd *pf = calloc((size_t)n, sizeof(struct pollfd));
   double t0 = now_s();
@@ -196,9 +212,9 @@ int main(int argc, char **argv) {
     }
   }
   double secs = now_s() - t0;
-  printf("{\"consumers\":%d,\"rows_each\":%llu,\"secs\":%.3f,"
-         "\"rows_per_s\":%.0f,\"mb_per_s\":%.1f}\n",
-         n, (unsigned long long)want, secs, (double)want * n / secs,
+  printf("{\"consumers\":%d,\"stalled\":%d,\"rows_each\":%llu,"
+         "\"secs\":%.3f,\"rows_per_s\":%.0f,\"mb_per_s\":%.1f}\n",
+         n, stalled, (unsigned long long)want, secs, (double)want * n / secs,
          (double)bytes / secs / 1e6);
   return 0;
 }

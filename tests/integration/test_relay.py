@@ -546,11 +546,54 @@ def test_schema_from_information_schema(tmp):
         r.stop()
 
 
+def test_limits_token_projection(tmp):
+    """Connection limit, shared token, and a column projection."""
+    db = "it_limits"
+    start = setup_db(db, "CREATE TABLE %s.t (id INT PRIMARY KEY, a INT, b VARCHAR(10), "
+                     "c DOUBLE);" % db)
+    tok = os.path.join(tmp, "token")
+    with open(tok, "w") as f:
+        f.write("s3cret\n")
+    r = Relay(tmp, "limits", 115, extra="  max_connections: 2\n  token_file: %s\n" % tok,
+              tables=db + ".*").start()
+    held = []
+    try:
+        sql("INSERT INTO %s.t VALUES (1, 10, 'x', 1.5), (2, 20, 'y', 2.5);"
+            "UPDATE %s.t SET b = 'z' WHERE id = 1;" % (db, db))
+        # No token, a wrong token: refused with the reason.
+        _, err = tail(r, ["--from", str(start)], 1, expect_rc=1)
+        assert "bad or missing token" in err, err
+        bad = os.path.join(tmp, "bad")
+        with open(bad, "w") as f:
+            f.write("nope\n")
+        _, err = tail(r, ["--from", str(start), "--token-file", bad], 1, expect_rc=1)
+        assert "bad or missing token" in err, err
+        # The projection keeps the key and the named columns.
+        got, _ = tail(r, ["--from", str(start), "--token-file", tok, "--tables",
+                          db + ".*", "--columns", db + ".t:b"], 3)
+        rows = [json.loads(l) for l in got]
+        assert rows[0]["after"] == {"id": 1, "b": "x"}, rows[0]
+        assert rows[2]["before"] == {"id": 1, "b": "x"} and \
+            rows[2]["after"] == {"id": 1, "b": "z"}, rows[2]
+        # Two connections held open: the third is refused.
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+            held.append(s)
+        time.sleep(0.3)
+        _, err = tail(r, ["--from", str(start), "--token-file", tok], 1, expect_rc=1)
+        assert "connection limit" in err, err
+    finally:
+        for s in held:
+            s.close()
+        r.stop()
+
+
 TESTS = [test_live_equals_decode, test_two_relays_identical, test_kill9_resume,
          test_source_restart, test_slow_consumer, test_partitions, test_garbage,
          test_retention_bootstrap_error, test_zk_registration,
          test_source_not_row_format, test_missing_privilege,
-         test_purged_binlog_is_fatal, test_schema_from_information_schema]
+         test_purged_binlog_is_fatal, test_schema_from_information_schema,
+         test_limits_token_projection]
 
 
 def main():
