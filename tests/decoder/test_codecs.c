@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "hb.h"
 #include "hb_int.h"
@@ -815,6 +816,26 @@ START_TEST(render_values) {
 }
 END_TEST
 
+START_TEST(crc32_matches_zlib) {
+  /* every length up to 2 KiB, odd alignments, and chained calls, against
+   * zlib's crc32() (the binlog's checksum) */
+  uint8_t *b = malloc(4096);
+  for (int i = 0; i < 4096; i++)
+    b[i] = (uint8_t)(i * 131 + (i >> 5));
+  for (size_t n = 0; n <= 2048; n++) {
+    size_t off = n % 7;
+    uint32_t z = (uint32_t)crc32(0L, b + off, (uInt)n);
+    ck_assert_msg(hb__crc32(0, b + off, n) == z, "length %zu", n);
+    size_t half = n / 3;
+    uint32_t c = hb__crc32(0, b + off, half);
+    c = hb__crc32(c, b + off + half, n - half);
+    ck_assert_msg(c == z, "chained, length %zu", n);
+  }
+  ck_assert_uint_eq(hb__crc32(0, (const uint8_t *)"123456789", 9), 0xcbf43926u);
+  free(b);
+}
+END_TEST
+
 START_TEST(file_index) {
   ck_assert_uint_eq(hb_file_index("binlog.000003"), 3);
   ck_assert_uint_eq(hb_file_index("/var/lib/mysql/mysql-bin.000042"), 42);
@@ -850,6 +871,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, charsets);
   tcase_add_test(tc, binary_char_padding);
   tcase_add_test(tc, render_values);
+  tcase_add_test(tc, crc32_matches_zlib);
   tcase_add_test(tc, file_index);
   tcase_set_timeout(tc, 60);
   suite_add_tcase(s, tc);
