@@ -7,6 +7,7 @@
 
 #include "hd_log.h"
 #include "hd_mem.h"
+#include "hd_time.h"
 
 struct hd_zk {
   zhandle_t *zh;
@@ -60,14 +61,7 @@ hd_zk_t *hd_zk_new(const char *hosts, int session_timeout_ms) {
 }
 
 int hd_zk_wait(hd_zk_t *z, int timeout_ms) {
-  struct timespec dl;
-  clock_gettime(CLOCK_REALTIME, &dl);
-  dl.tv_sec += timeout_ms / 1000;
-  dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-  if (dl.tv_nsec >= 1000000000) {
-    dl.tv_sec++;
-    dl.tv_nsec -= 1000000000;
-  }
+  struct timespec dl = hd_deadline_ms((uint64_t)timeout_ms);
   pthread_mutex_lock(&z->mu);
   while (!z->expired && z->state != ZOO_CONNECTED_STATE)
     if (pthread_cond_timedwait(&z->cv, &z->mu, &dl) != 0)

@@ -21,6 +21,7 @@
 #include "hd_cli.h"
 #include "hd_confdefs.h"
 #include "hd_log.h"
+#include "hd_time.h"
 #include "hd_mem.h"
 #include "hd_opq.h"
 #include "relay_fetch.h"
@@ -174,14 +175,7 @@ static void *sync_main(void *arg) {
   uint64_t ms = r->conf.relay.fsync_interval_ms;
   pthread_mutex_lock(&r->smu);
   while (!r->sync_stop) {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += (time_t)(ms / 1000);
-    dl.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (dl.tv_nsec >= 1000000000) {
-      dl.tv_sec++;
-      dl.tv_nsec -= 1000000000;
-    }
+    struct timespec dl = hd_deadline_ms(ms);
     pthread_cond_timedwait(&r->scv, &r->smu, &dl);
     if (r->sync_stop)
       break;

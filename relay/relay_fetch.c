@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "hd_log.h"
+#include "hd_time.h"
 #include "hd_mem.h"
 #include "hd_parse.h"
 #include "herald.pb-c.h"
@@ -68,10 +69,8 @@ struct relay_fetch {
 /* Retention runs on this thread because it must not overlap appends. */
 #define RETAIN_EVERY_MS 10000
 
-static uint64_t now_ms(void);
-
 static void maybe_retain(relay_fetch_t *f) {
-  uint64_t now = now_ms();
+  uint64_t now = hd_now_ms();
   /* Every few seconds for retention by age, and at once when a segment
    * was added, for retention by size. */
   size_t segs = relay_store_segments(f->o.store);
@@ -102,12 +101,6 @@ static void schema_release(relay_fetch_t *f) {
   f->schema_res = NULL;
 }
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint32_t rd32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
          (uint32_t)p[3] << 24;
@@ -126,22 +119,23 @@ static int fatal(relay_fetch_t *f, const char *fmt, ...) {
 
 /* ------------------------------------------------------------ decoding */
 
-/* A window from the decoder: encode, store, hand over. */
-static int on_window(void *ud, const hb_window_t *w) {
-  relay_fetch_t *f = ud;
-  relay_win_t *rw = relay_win_build(f->wb, w, NULL, 0);
+/* Store a built window, then hand it over: a consumer never sees what a
+ * crash could take back. */
+static int store_and_publish(relay_fetch_t *f, relay_win_t *rw,
+                             uint64_t nrows) {
   int rc = relay_store_append(f->o.store, rw->scn, rw->ts_ms, rw->buf, rw->len);
   if (rc < 0) {
+    uint64_t scn = rw->scn;
     RM_ERR(f->o.m, STORE);
     relay_win_release(rw);
     /* SCN_ORDER included: the dump resumes exactly after the newest
      * stored window, so a window at or below it means positions went
      * wrong; dropping it silently could lose changes. */
-    return fatal(f, "log store append failed at scn %" PRIu64 ": %s", w->scn,
+    return fatal(f, "log store append failed at scn %" PRIu64 ": %s", scn,
                  relay_store_errmsg(f->o.store));
   }
   RM_ADD(f->o.m, windows, 1);
-  RM_ADD(f->o.m, rows, w->nrows);
+  RM_ADD(f->o.m, rows, nrows);
   RM_SET(f->o.m, newest_scn, rw->scn);
   RM_SET(f->o.m, newest_ts_ms, rw->ts_ms);
   RM_SET(f->o.m, disk_bytes, relay_store_bytes(f->o.store));
@@ -152,23 +146,18 @@ static int on_window(void *ud, const hb_window_t *w) {
   return 0;
 }
 
+/* A transaction from the decoder. */
+static int on_window(void *ud, const hb_window_t *w) {
+  relay_fetch_t *f = ud;
+  return store_and_publish(f, relay_win_build(f->wb, w, NULL, 0), w->nrows);
+}
+
+/* A schema change: a window of its own, at the end of its query event. */
 static int on_ddl(void *ud, const hb_ddl_t *d) {
   relay_fetch_t *f = ud;
-  relay_win_t *rw = relay_win_build_ddl(f->wb, d);
-  int rc = relay_store_append(f->o.store, rw->scn, rw->ts_ms, rw->buf, rw->len);
-  if (rc < 0) {
-    RM_ERR(f->o.m, STORE);
-    relay_win_release(rw);
-    return fatal(f, "log store append failed at scn %" PRIu64 ": %s", d->scn,
-                 relay_store_errmsg(f->o.store));
-  }
   hd_log(HD_LL_INFO, "fetch", "schema change", "scn=%" PRIu64 " db=%s", d->scn,
          d->db);
-  RM_ADD(f->o.m, windows, 1);
-  RM_SET(f->o.m, newest_scn, rw->scn);
-  RM_SET(f->o.m, newest_ts_ms, rw->ts_ms);
-  f->o.on_window(f->o.ud, rw);
-  return 0;
+  return store_and_publish(f, relay_win_build_ddl(f->wb, d), 0);
 }
 
 static int on_incident(void *ud, const hb_incident_t *inc) {
@@ -551,8 +540,8 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
     return 0; /* not fed: the decoder learns the file from set_file */
   }
   if (type == EV_HEARTBEAT) {
-    RM_SET(f->o.m, source_ts_ms, now_ms());
-    RM_SET(f->o.m, source_seen_ms, now_ms());
+    RM_SET(f->o.m, source_ts_ms, hd_now_ms());
+    RM_SET(f->o.m, source_seen_ms, hd_now_ms());
     maybe_retain(f);
     return 0;
   }
@@ -574,7 +563,7 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
     f->pos = pos + size;
   if (ts != 0) {
     RM_SET(f->o.m, source_ts_ms, (uint64_t)ts * 1000);
-    RM_SET(f->o.m, source_seen_ms, now_ms());
+    RM_SET(f->o.m, source_seen_ms, hd_now_ms());
   }
   f->session_events++;
   maybe_retain(f);
@@ -682,14 +671,7 @@ static void *fetch_main(void *arg) {
       backoff = 100;
     RM_ADD(f->o.m, reconnects, 1);
     hd_log(HD_LL_INFO, "fetch", "reconnecting", "in_ms=%" PRIu64, backoff);
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += (time_t)(backoff / 1000);
-    dl.tv_nsec += (long)(backoff % 1000) * 1000000;
-    if (dl.tv_nsec >= 1000000000) {
-      dl.tv_sec++;
-      dl.tv_nsec -= 1000000000;
-    }
+    struct timespec dl = hd_deadline_ms(backoff);
     pthread_mutex_lock(&f->mu);
     while (!atomic_load(&f->stop) &&
            pthread_cond_timedwait(&f->cv, &f->mu, &dl) == 0)

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "hd_log.h"
+#include "hd_time.h"
 #include "hd_mem.h"
 
 struct relay_http {
@@ -23,12 +24,6 @@ struct relay_http {
   relay_metrics_t *m;
   uint64_t started_ms;
 };
-
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static const char *const err_names[] = {
 #define XX(c, s) s,
@@ -39,7 +34,7 @@ static const char *const err_names[] = {
 /* Seconds the relay is behind the source: the age of the source time of
  * the last event (heartbeats count as "now" at the source). */
 static double behind_s(relay_metrics_t *m) {
-  uint64_t ts = RM_GET(m, source_ts_ms), now = now_ms();
+  uint64_t ts = RM_GET(m, source_ts_ms), now = hd_now_ms();
   if (ts == 0 || ts > now)
     return 0;
   return (double)(now - ts) / 1000.0;
@@ -128,7 +123,7 @@ static void render_status(relay_http_t *h, sbuf_t *b) {
             ",\"consumers\":%" PRIu64 ",\"buffer_bytes\":%" PRIu64
             ",\"disk_bytes\":%" PRIu64 ",\"errors\":{",
             c->relay.id, c->cluster, c->source.name, HD_VERSION,
-            (double)(now_ms() - h->started_ms) / 1000.0,
+            (double)(hd_now_ms() - h->started_ms) / 1000.0,
             RM_GET(m, connected) ? "true" : "false", RM_GET(m, newest_scn),
             RM_GET(m, oldest_scn), RM_GET(m, newest_ts_ms), behind_s(m),
             RM_GET(m, windows), RM_GET(m, rows), RM_GET(m, consumers),
@@ -181,7 +176,7 @@ int relay_http_start(const hd_relay_conf_t *conf, relay_metrics_t *m,
   relay_http_t *h = hd_calloc(1, sizeof(*h));
   h->conf = conf;
   h->m = m;
-  h->started_ms = now_ms();
+  h->started_ms = hd_now_ms();
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof(ss));
   const hd_hostport_t *hp = &conf->relay.http;

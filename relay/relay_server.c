@@ -12,6 +12,7 @@
 #include "hd_err.h"
 #include "hd_frame.h"
 #include "hd_log.h"
+#include "hd_time.h"
 #include "hd_mem.h"
 #include "hd_parse.h"
 #include "herald.pb-c.h"
@@ -78,12 +79,6 @@ struct relay_server {
   int closing;
   int open_handles;
 };
-
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void conn_pump(relay_conn_t *c);
 static void conn_close(relay_conn_t *c, const char *why);
@@ -231,7 +226,7 @@ static void write_cb(uv_write_t *req, int status) {
 static int wr_send(relay_conn_t *c, wreq_t *w) {
   w->c = c;
   c->inflight += w->bytes;
-  c->last_send_ms = now_ms();
+  c->last_send_ms = hd_now_ms();
   int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, w->bufs,
                     (unsigned)w->nbufs, write_cb);
   if (rc < 0) {
@@ -702,6 +697,19 @@ static void reject(relay_conn_t *c, Herald__ErrorCode code, uint64_t oldest,
   conn_close(c, msg);
 }
 
+/* Retention decides what history exists: older positions need a
+ * bootstrap, and the message says from where to go on. */
+static void reject_too_old(relay_conn_t *c, uint64_t after) {
+  relay_store_t *st = c->srv->o.store;
+  char msg[256];
+  snprintf(msg, sizeof(msg),
+           "SCN %" PRIu64 " is older than the relay's retention; "
+           "bootstrap, then subscribe from SCN %" PRIu64 " or later",
+           after, relay_store_base_scn(st));
+  reject(c, HERALD__ERROR_CODE__ERR_SCN_TOO_OLD, relay_store_first_scn(st),
+         msg);
+}
+
 static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
   relay_server_t *s = c->srv;
   char msg[256];
@@ -811,12 +819,7 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
     /* Retention decides what history exists, also for windows the ring
      * still happens to hold. */
     if (after < relay_store_base_scn(s->o.store)) {
-      snprintf(msg, sizeof(msg),
-               "SCN %" PRIu64 " is older than the relay's retention; "
-               "bootstrap, then subscribe from SCN %" PRIu64 " or later",
-               after, relay_store_base_scn(s->o.store));
-      reject(c, HERALD__ERROR_CODE__ERR_SCN_TOO_OLD,
-             relay_store_first_scn(s->o.store), msg);
+      reject_too_old(c, after);
       return;
     }
     if (relay_ring_seek(r, after, &c->cursor) == 0) {
@@ -824,12 +827,7 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
     } else {
       int rc = to_disk(c);
       if (rc == RELAY_STORE_ETOO_OLD) {
-        snprintf(msg, sizeof(msg),
-                 "SCN %" PRIu64 " is older than the relay's retention; "
-                 "bootstrap, then subscribe from SCN %" PRIu64 " or later",
-                 after, relay_store_base_scn(s->o.store));
-        reject(c, HERALD__ERROR_CODE__ERR_SCN_TOO_OLD,
-               relay_store_first_scn(s->o.store), msg);
+        reject_too_old(c, after);
         return;
       }
       if (rc < 0) {
@@ -943,7 +941,7 @@ static void on_connection(uv_stream_t *ls, int status) {
 /* Idle consumers get a heartbeat with the relay's newest SCN. */
 static void hb_cb(uv_timer_t *t) {
   relay_server_t *s = t->data;
-  uint64_t now = now_ms();
+  uint64_t now = hd_now_ms();
   Herald__Frame f = HERALD__FRAME__INIT;
   Herald__Heartbeat hb = HERALD__HEARTBEAT__INIT;
   hb.newest_scn = RM_GET(s->o.m, newest_scn);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "hd_log.h"
+#include "hd_time.h"
 #include "hd_mem.h"
 #include "hd_zk.h"
 
@@ -23,12 +24,6 @@ struct relay_zk {
   char path[768];
 };
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The node's content: one JSON object. */
 static int node_data(relay_zk_t *z, char *buf, size_t n) {
   const hd_relay_conf_t *c = z->conf;
@@ -41,19 +36,12 @@ static int node_data(relay_zk_t *z, char *buf, size_t n) {
                   c->relay.listen.port, c->relay.http.host, c->relay.http.port,
                   RM_GET(z->m, oldest_scn), RM_GET(z->m, newest_scn),
                   RM_GET(z->m, newest_ts_ms),
-                  RM_GET(z->m, connected) ? "true" : "false", now_ms());
+                  RM_GET(z->m, connected) ? "true" : "false", hd_now_ms());
 }
 
 /* Sleeps up to ms; returns 1 if asked to stop. */
 static int nap(relay_zk_t *z, uint64_t ms) {
-  struct timespec dl;
-  clock_gettime(CLOCK_REALTIME, &dl);
-  dl.tv_sec += (time_t)(ms / 1000);
-  dl.tv_nsec += (long)(ms % 1000) * 1000000;
-  if (dl.tv_nsec >= 1000000000) {
-    dl.tv_sec++;
-    dl.tv_nsec -= 1000000000;
-  }
+  struct timespec dl = hd_deadline_ms(ms);
   pthread_mutex_lock(&z->mu);
   while (!z->stop && pthread_cond_timedwait(&z->cv, &z->mu, &dl) == 0)
     ;
