@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -1053,6 +1054,35 @@ int hb_decoder_feed(hb_decoder_t *dec, const uint8_t *ev, size_t len,
 /* ---- arena ---- */
 
 #define ARENA_BLOCK ((size_t)1 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* A new block. Blocks grow with the arena (1 MiB, then doubling up to
+ * 64 MiB) so a transaction of millions of rows takes few blocks, and
+ * blocks of 2 MiB and more ask for transparent huge pages: most of the
+ * cost of a large window is otherwise page faults. */
+static hb__ablk_t *arena_block(hb__arena_t *a, size_t n) {
+  size_t cap = ARENA_BLOCK;
+  while (cap < a->total && cap < ((size_t)64 << 20))
+    cap *= 2;
+  if (cap < n)
+    cap = n;
+  size_t bytes = sizeof(hb__ablk_t) + cap;
+  hb__ablk_t *b;
+  if (bytes >= HUGE_PAGE) {
+    bytes = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    b = aligned_alloc(HUGE_PAGE, bytes);
+    if (b == NULL)
+      hd__oom(bytes);
+    madvise(b, bytes, MADV_HUGEPAGE); /* a hint; failure is harmless */
+    cap = bytes - sizeof(hb__ablk_t);
+  } else {
+    b = hd_malloc(bytes);
+  }
+  b->cap = cap;
+  b->used = 0;
+  a->total += cap;
+  return b;
+}
 
 void *hb__arena_slow(hb__arena_t *a, size_t n) {
   /* Reuse the next kept block if it is big enough. */
@@ -1060,10 +1090,7 @@ void *hb__arena_slow(hb__arena_t *a, size_t n) {
   while (b && b->cap < n)
     b = b->next;
   if (b == NULL) {
-    size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-    b = hd_malloc(sizeof(*b) + cap);
-    b->cap = cap;
-    b->used = 0;
+    b = arena_block(a, n);
     /* Append after the current block so the list stays in use order. */
     if (a->cur) {
       b->next = a->cur->next;
@@ -1072,7 +1099,6 @@ void *hb__arena_slow(hb__arena_t *a, size_t n) {
       b->next = a->first;
       a->first = b;
     }
-    a->total += cap;
   } else if (a->cur && a->cur->next != b) {
     /* Move the found block right after the current one. */
     hb__ablk_t **pp = &a->first;
