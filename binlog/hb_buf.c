@@ -4,6 +4,8 @@
 
 #include "hd_mem.h"
 
+/* Capacities stay powers of two from 256 on, so every buffer can be read
+ * up to its length rounded up to 16 (hb_buf_put_padded relies on it). */
 void hb_buf_grow(hb_buf_t *b, size_t n) {
   size_t need = b->len + n;
   size_t cap = b->cap ? b->cap : 256;

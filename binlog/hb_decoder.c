@@ -225,6 +225,7 @@ static int scn_of(hb_decoder_t *dec, uint64_t *scn) {
   return 0;
 }
 
+/* The window ends at the current event (its commit): hand it over. */
 static int emit_window(hb_decoder_t *dec) {
   uint64_t scn = 0;
   int r = scn_of(dec, &scn);
@@ -545,6 +546,11 @@ static void window_open(hb_decoder_t *dec) {
   dec->resync = 0;
 }
 
+/* QUERY (and EXECUTE_LOAD_QUERY, MariaDB's QUERY_COMPRESSED): post-header
+ * (thread id 4, exec time 4, db length 1, error code 2, status variables
+ * length 2, plus 13 more bytes for EXECUTE_LOAD_QUERY), status variables,
+ * database name + NUL, statement text to the end of the event. The text
+ * decides what the event means for the transaction state. */
 static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
                     size_t len) {
   unsigned ph = dec->ph[type];
@@ -571,6 +577,7 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
       return r;
   }
   int kind = query_kind((const char *)q, qlen);
+  /* Transaction control changes the state; it is never reported. */
   switch (kind) {
   case QK_BEGIN:
   case QK_XA_START:
@@ -590,6 +597,9 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
     dec->have_gtid = 0;
     return 0;
   case QK_XA_COMMIT:
+    /* Inside a group: "XA COMMIT ... ONE PHASE", or MariaDB's completing
+     * group (GTID then XA COMMIT). Outside: the prepared changes were
+     * already emitted at XA PREPARE. */
     if (dec->in_txn)
       return emit_window(dec);
     dec->have_gtid = 0;
@@ -611,6 +621,9 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
   case QK_ROLLBACK_TO:
   case QK_SAVEPOINT:
   case QK_XA_END:
+    /* A rollback to a savepoint removes the events from the server's
+     * transaction cache before it is written: what reaches the binlog
+     * happened. */
     return 0;
   default:
     break;
@@ -631,6 +644,9 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
   return 0;
 }
 
+/* FORMAT_DESCRIPTION: binlog version 2, server version 50, creation time
+ * 4, header length 1, one post-header length per event type, and for
+ * checksum-aware servers the algorithm byte and the event's own CRC. */
 static int ev_fde(hb_decoder_t *dec, const uint8_t *ev, size_t len) {
   const uint8_t *body = ev + HDR_LEN;
   if (len < HDR_LEN + 57)
@@ -697,6 +713,9 @@ static int ev_fde(hb_decoder_t *dec, const uint8_t *ev, size_t len) {
   return 0;
 }
 
+/* ROTATE: the position in the next file (8 bytes), then its name. Written
+ * at the end of a file, and sent artificially at the start of a
+ * replication stream. */
 static int ev_rotate(hb_decoder_t *dec, const uint8_t *body, size_t len) {
   unsigned ph = dec->have_fde ? dec->ph[EV_ROTATE] : 8;
   if (ph < 8)
@@ -758,6 +777,10 @@ static void maria_gtid(char *out, uint32_t domain, uint32_t server,
   *o = '\0';
 }
 
+/* MySQL 8's TRANSACTION_PAYLOAD: a whole transaction, compressed, its
+ * header fields written as (type, length, value) packed integers. The
+ * event's post-header length in the FDE (40) is not used by the server
+ * either: the fields start right after the common header. */
 static int ev_payload(hb_decoder_t *dec, const uint8_t *body, size_t len) {
   const uint8_t *p = body, *e = body + len;
   uint64_t psize = UINT64_MAX, ctype = UINT64_MAX, usize = UINT64_MAX;
@@ -834,6 +857,9 @@ static int ev_payload(hb_decoder_t *dec, const uint8_t *body, size_t len) {
   return 0;
 }
 
+/* INCIDENT: type (2 bytes; 1 is LOST_EVENTS), message length, message.
+ * The server writes it when it knows the binlog misses changes, so it is
+ * never passed over quietly. */
 static int ev_incident(hb_decoder_t *dec, const uint8_t *body, size_t len) {
   char msg[256] = "";
   uint16_t code = 0;
@@ -864,6 +890,8 @@ static int ev_incident(hb_decoder_t *dec, const uint8_t *body, size_t len) {
   return 0;
 }
 
+/* One event: checksum (outer events only: the inner events of a
+ * transaction payload carry none), then the handler of its type. */
 static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
                     int outer) {
   uint8_t type = ev[4];
@@ -938,6 +966,9 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
     return hb__rows_event(dec, type, body, blen);
   case EV_GTID:
   case EV_ANONYMOUS_GTID:
+    /* flags 1, source uuid 16, sequence number 8, then logical clocks and
+     * commit timestamps we do not need. The transaction that follows
+     * starts with BEGIN, or is one DDL statement. */
     if (blen < 25)
       return hb__fail(dec, HB_ECORRUPT, "GTID event is truncated");
     if (dec->in_txn)
@@ -949,6 +980,9 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
                  (int64_t)hb__u64(body + 17));
     return 0;
   case EV_MARIA_GTID: {
+    /* sequence 8, domain 4, flags 1 (+ commit id or XID). Unless the
+     * group is standalone (DDL), the GTID itself starts it; the BEGIN
+     * that follows belongs to it. */
     if (blen < 13)
       return hb__fail(dec, HB_ECORRUPT, "MariaDB GTID event is truncated");
     if (dec->in_txn)
@@ -1032,6 +1066,9 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
   }
 }
 
+/* Positions come from the caller, computed from event sizes: MariaDB 11.4+
+ * leaves log_pos at 0 for events from the transaction cache, and log_pos
+ * of inner events means nothing. */
 int hb_decoder_feed(hb_decoder_t *dec, const uint8_t *ev, size_t len,
                     uint64_t pos) {
   if (dec->failed)

@@ -94,6 +94,10 @@ static void at(hb_decoder_t *dec, uint64_t off) {
   dec->inner = 0;
 }
 
+/* Check the magic, then frame events by their size field: a size below
+ * the header or above the limit is corrupt, a file that ends early is
+ * truncated, and each complete event goes to the decoder with its offset
+ * (the sum of the sizes before it). */
 static int run(hb_decoder_t *dec, src_t *s, const hb_read_opts_t *o) {
   uint64_t from = o ? o->from_pos : 0;
   size_t max_event =
@@ -185,6 +189,7 @@ int hb_read_file(hb_decoder_t *dec, const char *path, const hb_read_opts_t *o) {
     dec->ev_pos = 0;
     return hb__fail(dec, e, "cannot open: %s", strerror(-e));
   }
+  /* gzip by content, not by name: a renamed file still reads. */
   uint8_t magic[2];
   ssize_t n = pread(s.fd, magic, 2, 0);
   if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {

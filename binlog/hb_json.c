@@ -20,6 +20,8 @@ static const uint8_t need_esc[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
 };
 
+/* The short escapes JSON has, \u00XX for the other control bytes (as
+ * MySQL's JSON printer does). */
 static void put_escape(hb_buf_t *b, uint8_t c) {
   static const char hx[] = "0123456789abcdef";
   char e[6] = {'\\', 0, 0, 0, 0, 0};
@@ -124,6 +126,8 @@ void hb_render_string(const char *s, size_t n, hb_buf_t *out) {
   hb__json_str_checked(out, s, n);
 }
 
+/* RFC 4648 base64 with padding; mysql_lines adds MySQL's line breaks (for
+ * opaque values inside JSON documents only). */
 void hb__base64(hb_buf_t *b, const uint8_t *p, size_t n, int mysql_lines) {
   static const char al[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -166,6 +170,7 @@ void hb__base64(hb_buf_t *b, const uint8_t *p, size_t n, int mysql_lines) {
   b->len = (size_t)(o - b->p);
 }
 
+/* The value table of docs/change-format.md. */
 void hb_render_value(const hb_value_t *v, hb_buf_t *out) {
   char tmp[48];
   switch (v->kind) {
@@ -230,7 +235,8 @@ void hb_render_value(const hb_value_t *v, hb_buf_t *out) {
   }
 }
 
-/* {"col":value,...} over the columns present in the image. */
+/* {"col":value,...} over the columns present in the image: absent columns
+ * (minimal row images) are left out, which is not the same as null. */
 static void render_image(const hb__table_t *t, const hb_value_t *vals,
                          hb_buf_t *out) {
   hb_buf_putc(out, '{');
@@ -277,6 +283,7 @@ static void render_key(const hb__table_t *t, const hb_row_t *r, hb_buf_t *out) {
   hb_buf_putc(out, '}');
 }
 
+/* One line per row change; see docs/change-format.md for the keys. */
 void hb_render_window(const hb_window_t *w, hb_buf_t *out) {
   if (w->nrows == 0)
     return;
@@ -331,6 +338,8 @@ void hb_render_window(const hb_window_t *w, hb_buf_t *out) {
   }
 }
 
+/* The schema-change line: the keys of the specification, in its order,
+ * and the GTID last. */
 void hb_render_ddl(const hb_ddl_t *d, hb_buf_t *out) {
   hb_buf_lit(out, "{\"scn\":");
   hb_buf_u64(out, d->scn);

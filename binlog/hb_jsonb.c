@@ -51,6 +51,7 @@ typedef struct {
   const char *why;
 } jb_ctx_t;
 
+/* Keep the innermost reason: the outer levels only pass the failure up. */
 static int jb_fail(jb_ctx_t *c, const char *why) {
   if (c->why == NULL)
     c->why = why;
@@ -125,7 +126,10 @@ static int jb_opaque(jb_ctx_t *c, uint8_t ftype, const uint8_t *d, uint32_t n) {
 static int jb_value(jb_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
                     int depth);
 
-/* A container: p..p+n is the container's bytes (count, size, entries...). */
+/* A container: p..p+n is the container's bytes (count, size, entries...).
+ * Offsets in entries are relative to the container's start, and every
+ * one is checked against the container's declared size, which is itself
+ * checked against what the parent has left. */
 static int jb_container(jb_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
                         int depth) {
   int large = type == JB_LARGE_OBJ || type == JB_LARGE_ARR;
@@ -180,6 +184,8 @@ static int jb_container(jb_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
   return 0;
 }
 
+/* One value of type type whose bytes start at p, with n bytes left in
+ * the enclosing container (the bound for everything it reads). */
 static int jb_value(jb_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
                     int depth) {
   char tmp[48];
@@ -265,6 +271,7 @@ static int jb_value(jb_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
   }
 }
 
+/* The largest text a document of n bytes may print. */
 static size_t out_limit(size_t n) {
   /* Legitimate documents print at most a few times their binary size
    * (escaped control characters are the worst case, 6x). */
@@ -315,6 +322,7 @@ static void jn_free(jn_t *j) {
   free(j);
 }
 
+/* Nodes are counted so that shared offsets cannot blow the DOM up. */
 static jn_t *jn_new(jd_ctx_t *c, uint8_t t) {
   if (++c->nodes > c->max_nodes) {
     c->why = "JSON document expands too much";
@@ -342,6 +350,7 @@ static void jn_reserve(jn_t *j, uint32_t n) {
 static jn_t *jd_value(jd_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
                       int depth);
 
+/* The DOM twin of jb_container: the same checks, nodes instead of text. */
 static jn_t *jd_container(jd_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
                           int depth) {
   int large = type == JB_LARGE_OBJ || type == JB_LARGE_ARR;
@@ -427,6 +436,7 @@ static jn_t *jd_value(jd_ctx_t *c, uint8_t type, const uint8_t *p, size_t n,
   return j;
 }
 
+/* Print a DOM the way jb_value prints binary JSON. */
 static void jn_print(const jn_t *j, hb_buf_t *out) {
   switch (j->t) {
   case JN_SCALAR:
@@ -589,6 +599,9 @@ bad:
   return -1;
 }
 
+/* The paths come from the server's Json_path::to_string(), so only the
+ * forms it writes are accepted; wildcards and ranges, which a diff never
+ * holds, are errors. */
 static int jpath_parse(const char *s, size_t n, jpath_t *jp) {
   const char *e = s + n;
   jp->legs = NULL;
@@ -674,6 +687,7 @@ static size_t leg_pos(const jleg_t *leg, size_t n) {
   return n - 1 - (size_t)leg->index;
 }
 
+/* Members are few in practice; a linear scan keeps the DOM simple. */
 static int key_index(const jn_t *o, const char *k, uint32_t klen) {
   for (uint32_t i = 0; i < o->n; i++)
     if (o->klens[i] == klen && memcmp(o->keys[i], k, klen) == 0)
@@ -706,6 +720,11 @@ static int key_before(const char *a, uint32_t al, const char *b, uint32_t bl) {
   return memcmp(a, b, al) < 0;
 }
 
+/* One diff, with the semantics of MySQL's apply_json_diffs(): REPLACE needs
+ * the path to exist, INSERT adds a member that does not exist yet or puts
+ * an array element before the given index (or at the end), REMOVE deletes
+ * a member or element. Returns NULL, or why the diff does not apply; on
+ * success *val has been taken over. */
 static const char *apply_one(jn_t *root, int op, const jpath_t *jp,
                              jn_t **val) {
   if (jp->n == 0)
@@ -808,6 +827,8 @@ typedef struct {
   size_t vallen;
 } jdiff_t;
 
+/* Read the next diff of a vector (MySQL Json_diff_vector::read_binary),
+ * checking every length against what is left. */
 static int next_diff(const uint8_t **p, const uint8_t *end, jdiff_t *d,
                      const char **why) {
   const uint8_t *q = *p;
@@ -839,6 +860,9 @@ static int next_diff(const uint8_t **p, const uint8_t *end, jdiff_t *d,
   return 0;
 }
 
+/* The before document to a DOM, every diff applied in order, the DOM
+ * printed. The node budget is tied to the input size for the same reason
+ * as the text cap above. */
 int hb__jsonb_apply_diffs(const uint8_t *doc, size_t doclen,
                           const uint8_t *diffs, size_t difflen, hb_buf_t *out,
                           const char **why) {
@@ -889,6 +913,8 @@ int hb__jsonb_apply_diffs(const uint8_t *doc, size_t doclen,
   return 0;
 }
 
+/* The documented fallback: the diffs themselves as a JSON array, the
+ * values rendered from their binary form. */
 int hb__jsonb_diffs_to_json(const uint8_t *diffs, size_t difflen, hb_buf_t *out,
                             const char **why) {
   static const char *const ops[] = {"replace", "insert", "remove"};

@@ -158,6 +158,7 @@ typedef struct {
   uint32_t *es_cs; /* ENUM/SET collation per column */
 } om_t;
 
+/* Free what om_parse() collected (its tables take over what they keep). */
 static void om_free(om_t *om, uint32_t ncols) {
   for (uint32_t i = 0; i < ncols; i++) {
     if (om->names)
@@ -488,6 +489,7 @@ static void pick_decoder(hb_column_t *col, hb__col_t *x, uint8_t type,
   }
 }
 
+/* A table owns every string it points to. */
 static void table_free(hb__table_t *t) {
   if (t == NULL)
     return;
@@ -575,6 +577,7 @@ static int ask_schema(hb_decoder_t *dec, hb__table_t *t, om_t *om,
 
 /* ---- the cache ---- */
 
+/* Table ids are sequential, so a multiplicative hash spreads them. */
 static size_t bucket(const hb_decoder_t *dec, uint64_t id) {
   return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (dec->tbl_cap - 1);
 }
@@ -588,6 +591,7 @@ hb__table_t *hb__table_get(hb_decoder_t *dec, uint64_t id) {
   return NULL;
 }
 
+/* Chained hash table, doubled when half full. */
 static void table_insert(hb_decoder_t *dec, hb__table_t *t) {
   if (dec->tbl_count + 1 > dec->tbl_cap / 2) {
     size_t ncap = dec->tbl_cap ? dec->tbl_cap * 2 : 64;
@@ -649,6 +653,9 @@ void hb__tables_free(hb_decoder_t *dec) {
   hb__tables_retire_flush(dec);
 }
 
+/* After DDL, what the schema provider said may be out of date: the next
+ * table map of each table asks again, even if its bytes are unchanged
+ * (a renamed column does not change them). */
 void hb__tables_mark_stale(hb_decoder_t *dec) {
   for (size_t i = 0; i < dec->tbl_cap; i++)
     for (hb__table_t *t = dec->tbl[i]; t; t = t->next)
@@ -664,6 +671,10 @@ void hb__tables_trim(hb_decoder_t *dec) {
 
 /* ---- TABLE_MAP ---- */
 
+/* TABLE_MAP: post-header (table id 6, or 4 on pre-5.1 servers, flags 2),
+ * then db and table names (length byte, bytes, NUL), the column count,
+ * one type byte per column, the metadata block, the nullability bitmap,
+ * and the optional metadata to the end of the event. */
 int hb__table_map(hb_decoder_t *dec, const uint8_t *body, size_t len) {
   unsigned ph = dec->ph[19];
   if (ph != 6 && ph != 8)
@@ -708,6 +719,8 @@ int hb__table_map(hb_decoder_t *dec, const uint8_t *body, size_t len) {
   const uint8_t *nulls = p;
   p += nb;
 
+  /* Everything a window needs is copied: the table outlives this event
+   * and usually many more. */
   uint32_t n = (uint32_t)ncols;
   hb__table_t *t = hd_calloc(1, sizeof(*t));
   t->pub.table_id = id;
@@ -769,6 +782,8 @@ int hb__table_map(hb_decoder_t *dec, const uint8_t *body, size_t len) {
                     (const char *)dbn, tbl, (const char *)tbn, err);
   }
 
+  /* Apply the optional metadata; names default to "@N" (1-based, as
+   * mysqlbinlog numbers columns). */
   for (uint32_t i = 0; i < n; i++) {
     hb_column_t *c = &t->cols[i];
     if (om.have_sign)
@@ -800,6 +815,8 @@ int hb__table_map(hb_decoder_t *dec, const uint8_t *body, size_t len) {
     om.pk = NULL;
   }
 
+  /* Filtered tables are still cached (their rows events must be framed
+   * and skipped), but never sent to the schema provider. */
   const char *dbs = t->pub.db, *tns = t->pub.name;
   if (dec->cfg.table_filter && !dec->cfg.table_filter(dec->cfg.ud, dbs, tns))
     t->skip = 1;

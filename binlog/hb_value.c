@@ -34,6 +34,8 @@ size_t hb__decimal_size(unsigned prec, unsigned scale) {
 }
 
 /* Read n (1-4) bytes big-endian, each XORed with mask. */
+/* A group of digits: n bytes big-endian, undoing the sign flip of the
+ * first byte and the inversion of negative numbers. */
 static uint32_t dec_word(const uint8_t *p, unsigned n, uint8_t mask,
                          int first) {
   uint32_t v = 0;
@@ -67,6 +69,9 @@ static char *put_digits(char *o, uint32_t v, unsigned w) {
   return o + w;
 }
 
+/* Binary DECIMAL(prec,scale) at p (hb__decimal_size() bytes) to text with
+ * exactly scale fraction digits; -1 if a group holds more than its digits
+ * allow. out needs prec + 3 bytes. */
 int hb__decimal_text(const uint8_t *p, unsigned prec, unsigned scale, char *out,
                      size_t *outlen) {
   unsigned intg = prec - scale;
@@ -324,6 +329,8 @@ static void civil_from_days(int64_t z, unsigned *y, unsigned *m, unsigned *d) {
   *y = (unsigned)(yy + (*m <= 2));
 }
 
+/* TIMESTAMP seconds to "YYYY-MM-DD HH:MM:SS" in UTC; 0 is the zero
+ * timestamp, which the server shows as all zeros. */
 static char *put_epoch(char *o, uint32_t secs) {
   unsigned y, m, d;
   if (secs == 0)
@@ -413,6 +420,8 @@ static char *put_time2(char *o, const uint8_t *p, unsigned fsp) {
 
 /* ---- one value ---- */
 
+/* Give a formatted value its own copy in the arena: the caller's buffer
+ * is on the stack. */
 static int text_value(hb_decoder_t *dec, const hb__col_t *x, hb_value_t *v,
                       const char *s, size_t n, uint8_t kind) {
   char *o = hb__arena_alloc(&dec->arena, n);
@@ -438,6 +447,8 @@ static int prefixed(const hb__col_t *x, const uint8_t *p, const uint8_t *end,
   return 0;
 }
 
+/* One non-NULL value at p (end bounds it): its size from the column's
+ * metadata, or from a length prefix that is checked against end. */
 int hb__decode_value(hb_decoder_t *dec, const hb_column_t *col,
                      const hb__col_t *x, const uint8_t *p, const uint8_t *end,
                      hb_value_t *v, size_t *used, const char **why) {

@@ -34,6 +34,8 @@ typedef struct {
   hb_buf_t name; /* scratch for "db.table" */
 } dec_ctx_t;
 
+/* Write what is buffered. Lines are only appended whole, so whatever is
+ * written on an error is complete transactions. */
 static int flush_out(dec_ctx_t *c) {
   if (c->out.len == 0)
     return 0;
@@ -45,6 +47,8 @@ static int flush_out(dec_ctx_t *c) {
   return 0;
 }
 
+/* Render each transaction into the buffer and write in chunks of about
+ * 1 MiB: one fwrite per chunk instead of one per line. */
 static int on_window(void *ud, const hb_window_t *w) {
   dec_ctx_t *c = ud;
   hb_render_window(w, &c->out);
@@ -80,6 +84,8 @@ static int on_ddl(void *ud, const hb_ddl_t *d) {
   return 0;
 }
 
+/* An incident is shown and remembered for the exit status; decoding goes
+ * on, since a person reading a binlog wants to see all of it. */
 static int on_incident(void *ud, const hb_incident_t *inc) {
   dec_ctx_t *c = ud;
   c->incidents++;
@@ -155,6 +161,9 @@ static const char usage_text[] =
     "transactions before the problem are printed, then 'FILE:OFFSET: what\n"
     "is wrong'); 2 bad usage.\n";
 
+/* Options, then one decoder for all files in order (the state needed
+ * across files - the table cache, the checksum setting until the next
+ * format description - is the decoder's). */
 int ctl_decode(int argc, char **argv) {
   static const struct option opts[] = {
       {"from-pos", required_argument, NULL, 'p'},
