@@ -22,8 +22,12 @@
  * the memory a stalled consumer can pin. */
 #define HIGH_WATER (4u << 20)
 #define DEFAULT_BATCH (1u << 20)
-#define DISK_BATCH_BYTES (4u << 20)
+#define DISK_BATCH_BYTES (1u << 20)
 #define DISK_BATCH_WINDOWS 4096
+/* Windows read back from disk are not in the ring, so they are memory on
+ * top of relay.buffer_bytes: all connections together hold at most this
+ * much of them (read or in flight); the rest wait their turn. */
+#define DISK_BUDGET (32u << 20)
 
 enum { C_HANDSHAKE, C_RING, C_DISK, C_CLOSED };
 
@@ -44,8 +48,11 @@ struct relay_conn {
   hd_frame_dec_t dec;
   int state;
   int closing;
-  int work_busy;  /* a disk read is running on a worker thread */
-  int subscribed; /* counted in metrics */
+  int work_busy;             /* a disk read is running on a worker thread */
+  int disk_wait;             /* waiting for the disk budget */
+  size_t disk_held;          /* its share of the disk budget */
+  uint64_t last_progress_ms; /* when a write last completed */
+  int subscribed;            /* counted in metrics */
   /* subscription */
   char *client_id;
   char **tables;
@@ -78,6 +85,7 @@ struct relay_server {
   uint64_t next_id;
   int closing;
   int open_handles;
+  size_t disk_mem; /* memory of windows read from disk, not yet written */
 };
 
 static void conn_pump(relay_conn_t *c);
@@ -145,6 +153,7 @@ static void conn_close(relay_conn_t *c, const char *why) {
 typedef struct {
   uv_write_t req;
   relay_conn_t *c;
+  size_t disk_mem; /* of wins, when they came from disk */
   relay_win_t **wins;
   size_t nwins, capwins;
   uv_buf_t *bufs;
@@ -205,12 +214,19 @@ static size_t varint_len(uint64_t v) {
   return n;
 }
 
+static void disk_budget_free(relay_server_t *s, size_t n);
+
 static void write_cb(uv_write_t *req, int status) {
   wreq_t *w = (wreq_t *)req;
   relay_conn_t *c = w->c;
   for (size_t i = 0; i < w->nwins; i++)
     relay_win_release(w->wins[i]);
   c->inflight -= w->bytes;
+  c->last_progress_ms = hd_now_ms();
+  if (w->disk_mem) {
+    c->disk_held -= w->disk_mem;
+    disk_budget_free(c->srv, w->disk_mem);
+  }
   free(w->wins);
   free(w->bufs);
   free(w->arena);
@@ -231,6 +247,10 @@ static int wr_send(relay_conn_t *c, wreq_t *w) {
                     (unsigned)w->nbufs, write_cb);
   if (rc < 0) {
     c->inflight -= w->bytes;
+    if (w->disk_mem) {
+      c->disk_held -= w->disk_mem;
+      disk_budget_free(c->srv, w->disk_mem);
+    }
     for (size_t i = 0; i < w->nwins; i++)
       relay_win_release(w->wins[i]);
     free(w->wins);
@@ -441,9 +461,13 @@ static size_t plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
   return total;
 }
 
-/* Sends wins[0..n) (references pass to the write) as one WindowBatch. */
-static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n) {
+/* Sends wins[0..n) (references pass to the write) as one WindowBatch;
+ * disk_mem is their memory when they were read from disk (freed from the
+ * disk budget once written). */
+static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n,
+                       size_t disk_mem) {
   wreq_t *wr = hd_calloc(1, sizeof(*wr));
+  wr->disk_mem = disk_mem;
   plan_t *plans = hd_calloc(n, sizeof(plan_t));
   size_t *lens = hd_malloc(n * sizeof(size_t));
   size_t batch = 0;
@@ -498,7 +522,8 @@ typedef struct {
   relay_conn_t *c;
   relay_win_t **wins;
   size_t n;
-  int rc; /* 0: got some, 1: at the end, <0: error */
+  size_t mem; /* charged to the disk budget */
+  int rc;     /* 0: got some, 1: at the end, <0: error */
   char err[256];
 } dwork_t;
 
@@ -541,11 +566,23 @@ static void disk_work(uv_work_t *req) {
   relay_wb_free(wb);
 }
 
+/* Replaces the up-front charge of a disk batch by what it holds.
+ * @locality loop thread */
+static void disk_recharge(relay_server_t *s, dwork_t *d) {
+  size_t real = 0;
+  for (size_t i = 0; i < d->n; i++)
+    real += d->wins[i]->mem;
+  s->disk_mem = s->disk_mem - d->mem + real;
+  d->mem = real;
+}
+
 static void disk_done(uv_work_t *req, int status) {
   dwork_t *d = req->data;
   relay_conn_t *c = d->c;
   c->work_busy = 0;
+  disk_recharge(c->srv, d);
   if (c->state == C_CLOSED || c->closing || status < 0) {
+    disk_budget_free(c->srv, d->mem);
     for (size_t i = 0; i < d->n; i++)
       relay_win_release(d->wins[i]);
     free(d->wins);
@@ -556,6 +593,7 @@ static void disk_done(uv_work_t *req, int status) {
     return;
   }
   if (d->rc < 0) {
+    disk_budget_free(c->srv, d->mem);
     RM_ERR(c->srv->o.m, STORE);
     hd_log(HD_LL_ERROR, "server", "disk read failed",
            "conn=%" PRIu64 " error=\"%s\"", c->id, d->err);
@@ -571,8 +609,10 @@ static void disk_done(uv_work_t *req, int status) {
   if (d->n > 0) {
     /* Windows the ring also has are fine to send from disk: the cursor is
      * by SCN, and send_batch moves last_scn. */
-    send_batch(c, d->wins, d->n);
+    c->disk_held += d->mem;
+    send_batch(c, d->wins, d->n, d->mem);
   } else {
+    disk_budget_free(c->srv, d->mem);
     free(d->wins);
   }
   int at_end = d->rc == 1;
@@ -593,10 +633,32 @@ static void disk_done(uv_work_t *req, int status) {
   conn_pump(c);
 }
 
+/* Gives back disk-read memory and lets waiting connections read. */
+static void disk_budget_free(relay_server_t *s, size_t n) {
+  s->disk_mem -= n;
+  for (relay_conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    if (s->disk_mem >= DISK_BUDGET)
+      break;
+    if (c->disk_wait && !c->closing) {
+      c->disk_wait = 0;
+      conn_pump(c);
+    }
+  }
+}
+
 static void disk_start(relay_conn_t *c) {
+  relay_server_t *s = c->srv;
   if (c->work_busy)
     return;
+  if (s->disk_mem + DISK_BATCH_BYTES > DISK_BUDGET) {
+    c->disk_wait = 1;
+    return;
+  }
+  /* Charge a whole batch up front; the worker's real size replaces it. */
+  s->disk_mem += DISK_BATCH_BYTES;
   dwork_t *d = hd_calloc(1, sizeof(*d));
+  d->mem = DISK_BATCH_BYTES;
   d->c = c;
   d->work.data = d;
   c->work_busy = 1;
@@ -604,6 +666,7 @@ static void disk_start(relay_conn_t *c) {
   if (rc < 0) {
     c->work_busy = 0;
     free(d);
+    s->disk_mem -= DISK_BATCH_BYTES;
     conn_close(c, uv_strerror(rc));
   }
 }
@@ -664,7 +727,7 @@ static void conn_pump(relay_conn_t *c) {
       free(wins);
       continue;
     }
-    send_batch(c, wins, n);
+    send_batch(c, wins, n, 0);
   }
 }
 
@@ -905,6 +968,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->srv = s;
   c->id = ++s->next_id;
   c->state = C_HANDSHAKE;
+  c->last_progress_ms = hd_now_ms();
   hd_frame_dec_init(&c->dec, 1u << 20); /* consumers send small frames */
   uv_tcp_init(s->o.loop, &c->tcp);
   c->tcp.data = c;
@@ -938,10 +1002,30 @@ static void on_connection(uv_stream_t *ls, int status) {
   uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 }
 
+/* A consumer that holds disk-read memory and has not taken a byte for this
+ * long is disconnected when others wait for that memory: it may come back
+ * from its checkpoint, and the others go on. */
+#define STALL_MS 10000
+
+static void drop_stalled(relay_server_t *s, uint64_t now) {
+  int waiting = 0;
+  for (relay_conn_t *c = s->conns; c && !waiting; c = c->next)
+    waiting = c->disk_wait;
+  if (!waiting)
+    return;
+  for (relay_conn_t *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->disk_held > 0 && c->inflight > 0 &&
+        now - c->last_progress_ms > STALL_MS)
+      conn_close(c, "stalled while holding disk reads others wait for");
+  }
+}
+
 /* Idle consumers get a heartbeat with the relay's newest SCN. */
 static void hb_cb(uv_timer_t *t) {
   relay_server_t *s = t->data;
   uint64_t now = hd_now_ms();
+  drop_stalled(s, now);
   Herald__Frame f = HERALD__FRAME__INIT;
   Herald__Heartbeat hb = HERALD__HEARTBEAT__INIT;
   hb.newest_scn = RM_GET(s->o.m, newest_scn);

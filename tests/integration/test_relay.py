@@ -325,6 +325,25 @@ def test_slow_consumer(tmp):
         slow.setblocking(False)
         got = slow.recv(1 << 16)
         assert len(got) > 0
+        # Twelve consumers read the same from the start: the ring has
+        # evicted most of it, so they share the disk-read budget; all
+        # finish, while the stalled one holds its share.
+        # (Their output goes to files: a reader blocked on a full pipe
+        # would be a stalled consumer itself.)
+        outs = [os.path.join(tmp, "reader%d" % i) for i in range(12)]
+        readers = []
+        for path in outs:
+            with open(path, "w") as f:
+                readers.append(subprocess.Popen(
+                    [os.path.join(BIN, "heraldctl"), "tail", "--relay", r.addr,
+                     "--from", str(start), "--tables", db + ".*", "--max", str(n),
+                     "--timeout", "20"], stdout=f, stderr=subprocess.PIPE,
+                    text=True))
+        for p, path in zip(readers, outs):
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+            with open(path) as f:
+                assert sum(1 for _ in f) == n
     finally:
         slow.close()
         r.stop()
