@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -454,7 +455,8 @@ static int query_kind(const char *q, size_t n) {
   static const char st[] = "START TRANSACTION";
   if (n > sizeof(st) - 1) {
     const char *t = q + n - (sizeof(st) - 1);
-    if (word(t, sizeof(st) - 1, "START") && t[-1] == ' ')
+    if (strncasecmp(t, st, sizeof(st) - 1) == 0 &&
+        (t[-1] == ' ' || t[-1] == '\n' || t[-1] == '\t'))
       return QK_DDL_BEGIN;
   }
   return QK_OTHER;

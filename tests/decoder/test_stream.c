@@ -49,6 +49,7 @@ static blob_t load(const char *dir, const char *name) {
 
 typedef struct {
   hb_buf_t out;
+  uint64_t begin[16]; /* begin_pos of the first windows */
   int windows, ddls, incidents, schema_calls, stop_after;
   uint16_t incident_code;
 } ctx_t;
@@ -56,6 +57,8 @@ typedef struct {
 static int on_window(void *ud, const hb_window_t *w) {
   ctx_t *c = ud;
   hb_render_window(w, &c->out);
+  if (c->windows < 16)
+    c->begin[c->windows] = w->begin_pos;
   c->windows++;
   if (c->stop_after && c->windows == c->stop_after)
     return -77;
@@ -496,6 +499,96 @@ START_TEST(fde_checks) {
 }
 END_TEST
 
+/* A QUERY event body: thread id, exec time, db length, error code, no
+ * status variables, db + NUL, statement. */
+static size_t mkquery(uint8_t *o, const char *db, const char *sql) {
+  uint8_t body[512] = {0};
+  size_t dl = strlen(db), ql = strlen(sql);
+  body[8] = (uint8_t)dl;
+  memcpy(body + 13, db, dl + 1);
+  memcpy(body + 13 + dl + 1, sql, ql);
+  return mkevent(o, 2, 0, body, 13 + dl + 1 + ql);
+}
+
+/* TABLE_MAP d.t (id 7) with one INT column, and a WRITE_ROWS_V2 of v. */
+static size_t mkinsert(uint8_t *o, int32_t v) {
+  static const uint8_t tm[] = {7,   0, 0, 0,   0, 0, 1, 0, 1,
+                               'd', 0, 1, 't', 0, 1, 3, 0, 1};
+  size_t n = mkevent(o, 19, 0, tm, sizeof(tm));
+  uint8_t rows[32] = {7, 0, 0, 0, 0, 0, 1, 0, 2, 0, 1, 0x01, 0x00};
+  memcpy(rows + 13, &v, 4);
+  return n + mkevent(o + n, 30, 0, rows, 17);
+}
+
+/* Which statements are transaction control, which are reported, and how
+ * the windows around them come out. */
+START_TEST(statement_kinds) {
+  uint8_t ev[8192];
+  size_t n = 0;
+  uint8_t xid[8] = {9};
+  /* 1: BEGIN, insert, SAVEPOINT, insert, COMMIT: one window, two rows */
+  n += mkquery(ev + n, "d", "BEGIN");
+  n += mkinsert(ev + n, 1);
+  n += mkquery(ev + n, "d", "SAVEPOINT s1");
+  n += mkinsert(ev + n, 2);
+  n += mkquery(ev + n, "d", "COMMIT");
+  /* 2: rolled back: nothing */
+  n += mkquery(ev + n, "d", "BEGIN");
+  n += mkinsert(ev + n, 3);
+  n += mkquery(ev + n, "d", "ROLLBACK");
+  /* 3: CREATE ... SELECT as MySQL 8.0.21+ logs it: the DDL opens the
+   * transaction that holds its rows */
+  size_t ctas = n;
+  n += mkquery(ev + n, "d", "CREATE TABLE t2 (a INT) START TRANSACTION");
+  n += mkinsert(ev + n, 4);
+  n += mkevent(ev + n, 16, 0, xid, 8);
+  /* 4: a plain DDL and a statement-format DML */
+  n += mkquery(ev + n, "d", "  alter table t add b int;");
+  n += mkquery(ev + n, "", "INSERT INTO d.t VALUES (5)");
+  /* 5: a transaction cut off by the next BEGIN (a crash), then one that
+   * commits */
+  n += mkquery(ev + n, "d", "BEGIN");
+  n += mkinsert(ev + n, 6);
+  n += mkquery(ev + n, "d", "begin");
+  n += mkinsert(ev + n, 7);
+  n += mkevent(ev + n, 16, 0, xid, 8);
+  blob_t s = stream(ev, n);
+  ctx_t c = {0};
+  hb_config_t cfg = config(&c);
+  char msg[600];
+  ck_assert_int_eq(decode(&cfg, "b.000002", s.p, s.n, msg, sizeof(msg)), 0);
+  hb_buf_putc(&c.out, '\0');
+  /* the rolled back and the cut off transactions are not windows */
+  ck_assert_int_eq(c.windows, 3);
+  ck_assert_int_eq(c.ddls, 3);
+  const char *o = c.out.p;
+  ck_assert_ptr_nonnull(strstr(o, "\"after\":{\"@1\":1},\"txn\":{\"index\":0,"
+                                  "\"last\":false}}"));
+  ck_assert_ptr_nonnull(strstr(o, "\"after\":{\"@1\":2},\"txn\":{\"index\":1,"
+                                  "\"last\":true}}"));
+  ck_assert_ptr_null(strstr(o, "\"@1\":3}"));
+  ck_assert_ptr_null(strstr(o, "\"@1\":6}"));
+  ck_assert_ptr_nonnull(strstr(o, "\"@1\":7}"));
+  ck_assert_ptr_nonnull(
+      strstr(o, "\"statement\":\"CREATE TABLE t2 (a INT) START TRANSACTION\""));
+  ck_assert_ptr_nonnull(strstr(o, "\"@1\":4},\"txn\":{\"index\":0,\"last\":"
+                                  "true}}"));
+  ck_assert_ptr_nonnull(
+      strstr(o, "\"db\":\"d\"},\"statement\":\"  alter table t add b int;\""));
+  ck_assert_ptr_nonnull(strstr(o, "\"db\":\"\"},\"statement\":\"INSERT INTO "
+                                  "d.t VALUES (5)\""));
+  ck_assert_ptr_null(strstr(o, "SAVEPOINT"));
+  ck_assert_ptr_null(strstr(o, "\"statement\":\"BEGIN"));
+  /* the CTAS window begins at the statement, not at its rows event */
+  ck_assert_uint_eq(c.begin[1], s.n - n + ctas);
+  /* lines come in binlog order: the CTAS statement before its row */
+  ck_assert_ptr_nonnull(strstr(o, "START TRANSACTION"));
+  ck_assert(strstr(o, "START TRANSACTION") < strstr(o, "\"@1\":4}"));
+  hb_buf_free(&c.out);
+  free(s.p);
+}
+END_TEST
+
 /* The event API, as the relay uses it: an artificial ROTATE before the
  * FDE (checksum unknown yet), events one at a time, reset after an error,
  * resynchronisation mid-transaction. */
@@ -560,6 +653,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, incident_events);
   tcase_add_test(tc, unknown_and_unsupported_events);
   tcase_add_test(tc, fde_checks);
+  tcase_add_test(tc, statement_kinds);
   tcase_add_test(tc, event_api);
   /* ASan builds run the mutation loops several times slower */
   tcase_set_timeout(tc, 600);
