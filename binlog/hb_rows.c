@@ -228,8 +228,9 @@ static int decode_image(hb_decoder_t *dec, const image_ctx_t *ic,
         return value_error(dec, t, i, "JSON diff runs past the event", 0);
       data = p + pb;
       p = data + n;
-      if (partial_json(dec, t, i, data, (size_t)n, v) < 0)
-        return -1;
+      int r = partial_json(dec, t, i, data, (size_t)n, v);
+      if (r < 0)
+        return r;
       continue;
     }
     size_t used;
@@ -321,8 +322,9 @@ int hb__rows_event(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
   const uint8_t *data = p;
   size_t dlen = (size_t)(e - p);
   if (rk.compressed) {
-    if (hb__mariadb_uncompress(dec, p, dlen, &data, &dlen) < 0)
-      return -1;
+    int r = hb__mariadb_uncompress(dec, p, dlen, &data, &dlen);
+    if (r < 0)
+      return r;
   }
   /* One copy of the row bytes into the window's arena: values that need
    * no conversion point into it, so they outlive this event. */
@@ -356,14 +358,16 @@ int hb__rows_event(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
         memset(dec->jraw, 0, n * sizeof(*dec->jraw));
       hb_value_t *v = image_alloc(dec, n);
       r->before = v;
-      if (decode_image(dec, &bi, &p, e, v) < 0)
-        return -1;
+      int err = decode_image(dec, &bi, &p, e, v);
+      if (err < 0)
+        return err;
     }
     if (rk.op != OP_DELETE) {
       hb_value_t *v = image_alloc(dec, n);
       r->after = v;
-      if (decode_image(dec, &ai, &p, e, v) < 0)
-        return -1;
+      int err = decode_image(dec, &ai, &p, e, v);
+      if (err < 0)
+        return err;
     }
     /* A row of no present columns takes no bytes: it can only be the
      * single "INSERT ... VALUES ()" row. */

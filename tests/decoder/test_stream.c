@@ -589,6 +589,92 @@ START_TEST(statement_kinds) {
 }
 END_TEST
 
+/* PARTIAL_UPDATE_ROWS with the before document in the before image (the
+ * diffs are applied) and without it (the diffs are shown). Table d.j (id
+ * 8): id INT, j JSON. */
+START_TEST(partial_json_rows) {
+  /* {"a": 1, "b": "x"} as a small binary JSON object */
+  static const uint8_t doc[] = {0x00, 0x02, 0x00, 0x16, 0x00, 0x12, 0x00, 0x01,
+                                0x00, 0x13, 0x00, 0x01, 0x00, 0x05, 0x01, 0x00,
+                                0x0c, 0x14, 0x00, 'a',  'b',  0x01, 'x'};
+  /* REPLACE $.a 5 */
+  static const uint8_t diff[] = {0x00, 0x03, '$',  '.', 'a',
+                                 0x03, 0x05, 0x05, 0x00};
+  static const uint8_t tm[] = {8, 0, 0,   0, 0, 0, 1,   0, 1, 'd',
+                               0, 1, 'j', 0, 2, 3, 245, 1, 4, 3};
+  uint8_t ev[4096], rows[512];
+  size_t n = 0, r;
+  n += mkquery(ev + n, "d", "BEGIN");
+  n += mkevent(ev + n, 19, 0, tm, sizeof(tm));
+  for (int full = 1; full >= 0; full--) {
+    /* post-header: table id, flags, extra length 2; 2 columns; before
+     * bitmap (both, or only id), after bitmap (both) */
+    r = 0;
+    memcpy(rows, "\x08\0\0\0\0\0\x01\0\x02\0\x02", 11);
+    r = 11;
+    rows[r++] = full ? 0x03 : 0x01;
+    rows[r++] = 0x03;
+    /* before image: null bits, id, [json] */
+    rows[r++] = 0x00;
+    memcpy(rows + r, "\x01\0\0\0", 4);
+    r += 4;
+    if (full) {
+      uint32_t dl = sizeof(doc);
+      memcpy(rows + r, &dl, 4);
+      memcpy(rows + r + 4, doc, sizeof(doc));
+      r += 4 + sizeof(doc);
+    }
+    /* after image: value options (partial JSON), partial bits (the one
+     * JSON column), null bits, id, diff vector */
+    rows[r++] = 0x01;
+    rows[r++] = 0x01;
+    rows[r++] = 0x00;
+    memcpy(rows + r, "\x01\0\0\0", 4);
+    r += 4;
+    uint32_t dl = sizeof(diff);
+    memcpy(rows + r, &dl, 4);
+    memcpy(rows + r + 4, diff, sizeof(diff));
+    r += 4 + sizeof(diff);
+    n += mkevent(ev + n, 39, 0, rows, r);
+  }
+  uint8_t xid[8] = {1};
+  n += mkevent(ev + n, 16, 0, xid, 8);
+  blob_t s = stream(ev, n);
+  ctx_t c = {0};
+  hb_config_t cfg = config(&c);
+  char msg[600];
+  ck_assert_msg(decode(&cfg, "b.000003", s.p, s.n, msg, sizeof(msg)) == 0, "%s",
+                msg);
+  hb_buf_putc(&c.out, '\0');
+  ck_assert_ptr_nonnull(
+      strstr(c.out.p, "\"before\":{\"@1\":1,\"@2\":\"{\\\"a\\\": 1, "
+                      "\\\"b\\\": \\\"x\\\"}\"},\"after\":{\"@1\":1,\"@2\":"
+                      "\"{\\\"a\\\": 5, \\\"b\\\": \\\"x\\\"}\"}"));
+  ck_assert_ptr_nonnull(
+      strstr(c.out.p, "\"before\":{\"@1\":1},\"after\":{\"@1\":1,\"@2\":"
+                      "{\"json_diff\":[{\"op\":\"replace\",\"path\":\"$.a\","
+                      "\"value\":5}]}}"));
+  hb_buf_free(&c.out);
+  /* a broken before document: the error code and the column, not -1 */
+  uint8_t *bad = NULL;
+  for (size_t i = 0; i + sizeof(doc) <= s.n && !bad; i++)
+    if (memcmp(s.p + i, doc, sizeof(doc)) == 0)
+      bad = s.p + i;
+  ck_assert_ptr_nonnull(bad);
+  bad[3] = 0x7f; /* container size beyond the document */
+  fix_crcs(s.p, s.n);
+  ctx_t c2 = {0};
+  hb_config_t cfg2 = config(&c2);
+  ck_assert_int_eq(decode(&cfg2, "b.000003", s.p, s.n, msg, sizeof(msg)),
+                   HB_ECORRUPT);
+  ck_assert_msg(strstr(msg, "d.j column @2 (@2, type 245): JSON container "
+                            "size out of range"),
+                "%s", msg);
+  hb_buf_free(&c2.out);
+  free(s.p);
+}
+END_TEST
+
 /* The event API, as the relay uses it: an artificial ROTATE before the
  * FDE (checksum unknown yet), events one at a time, reset after an error,
  * resynchronisation mid-transaction. */
@@ -654,6 +740,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, unknown_and_unsupported_events);
   tcase_add_test(tc, fde_checks);
   tcase_add_test(tc, statement_kinds);
+  tcase_add_test(tc, partial_json_rows);
   tcase_add_test(tc, event_api);
   /* ASan builds run the mutation loops several times slower */
   tcase_set_timeout(tc, 600);
