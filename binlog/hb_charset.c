@@ -342,6 +342,8 @@ int hb__text_to_utf8(hb_decoder_t *dec, const hb__col_t *x, const uint8_t *p,
 
 int hb__convert(hb_decoder_t *dec, int cs, const char *iconv_name,
                 const uint8_t *p, size_t n, hb_buf_t *out) {
+  if (n == 0)
+    return 0; /* out->p may still be NULL: no arithmetic on it */
   switch (cs) {
   case HB_CS_LATIN1:
     hb_buf_reserve(out, n * 3);

@@ -213,7 +213,9 @@ int hb_read_file(hb_decoder_t *dec, const char *path, const hb_read_opts_t *o) {
 
 int hb_read_buffer(hb_decoder_t *dec, const char *name, const uint8_t *buf,
                    size_t len, const hb_read_opts_t *o) {
+  static const uint8_t empty[1];
   set_name(dec, name);
-  src_t s = {.fd = -1, .mem = buf, .memlen = len};
+  /* A NULL buffer of length 0 is valid input; pointers into it are not. */
+  src_t s = {.fd = -1, .mem = buf ? buf : empty, .memlen = buf ? len : 0};
   return run(dec, &s, o);
 }

@@ -757,6 +757,15 @@ START_TEST(charsets) {
   /* unknown charset: UTF-8 when valid */
   ck_assert_str_eq(text(0, "\xc3\xa9t\xc3\xa9", 5), "\"\xc3\xa9t\xc3\xa9\"");
   ck_assert_str_eq(text(0, "\xe9t\xe9", 3), "{\"base64\":\"6XTp\"}");
+  /* empty input into an empty buffer, in every conversion */
+  static const int cls[] = {HB_CS_UTF8, HB_CS_LATIN1, HB_CS_ASCII, HB_CS_ICONV};
+  for (size_t i = 0; i < sizeof(cls) / sizeof(cls[0]); i++) {
+    hb_buf_t b = {0};
+    ck_assert_int_eq(
+        hb__convert(dec, cls[i], "CP1251", (const uint8_t *)"", 0, &b), 0);
+    ck_assert_uint_eq(b.len, 0);
+    hb_buf_free(&b);
+  }
 }
 END_TEST
 
