@@ -144,34 +144,116 @@ int hb__decimal_text(const uint8_t *p, unsigned prec, unsigned scale, char *out,
 
 /* ---- floating point ---- */
 
-/* Shortest digits that read back to the same value: try 1..17 significant
- * digits (9 for FLOAT) with %e and keep the first that round-trips.
- * Writes the digits without a point to digs and returns their count;
- * *decpt is the position of the decimal point (value = 0.DIGS * 10^decpt). */
-static int shortest_digits(double d, int is_float, char *digs, int *decpt) {
+/* Shortest digits that read back to the same value. Writes the digits
+ * without a point to digs and returns their count; *decpt is the position
+ * of the decimal point (value = 0.DIGS * 10^decpt).
+ *
+ * Any decimal of at most 15 significant digits (6 for FLOAT) that a normal
+ * double (float) is nearest to comes back out of %.15e (%.5e) unchanged,
+ * with zeros after it: the value is within half an ulp of it, far less
+ * than half a step of that decimal grid. So one try at 15 (6) digits finds
+ * every short value, and otherwise the answer has 16 or 17 (7 to 9)
+ * digits. Subnormals have fewer significant bits, so they are searched
+ * from 1 digit up. This saves a dozen printf/strtod pairs per value on
+ * the doubles a workload is made of. */
+static int try_digits(double d, int is_float, int prec, char *digs,
+                      int *decpt) {
   char buf[40];
-  int maxp = is_float ? 9 : 17;
-  for (int prec = 1; prec <= maxp; prec++) {
-    snprintf(buf, sizeof(buf), "%.*e", prec - 1, d);
-    int ok = is_float ? (float)strtof(buf, NULL) == (float)d
-                      : strtod(buf, NULL) == d;
-    if (!ok && prec < maxp)
-      continue;
-    /* buf: [-]D[.DDD]e[+-]XX */
-    const char *s = buf;
-    if (*s == '-')
-      s++;
-    int n = 0;
-    for (; *s && *s != 'e'; s++)
-      if (*s != '.')
-        digs[n++] = *s;
-    int e = atoi(s + 1);
-    while (n > 1 && digs[n - 1] == '0')
-      n--;
-    *decpt = e + 1;
-    return n;
+  snprintf(buf, sizeof(buf), "%.*e", prec - 1, d);
+  int ok =
+      is_float ? (float)strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d;
+  if (!ok)
+    return 0;
+  /* buf: [-]D[.DDD]e[+-]XX */
+  const char *s = buf;
+  if (*s == '-')
+    s++;
+  int n = 0;
+  for (; *s && *s != 'e'; s++)
+    if (*s != '.')
+      digs[n++] = *s;
+  int e = atoi(s + 1);
+  while (n > 1 && digs[n - 1] == '0')
+    n--;
+  *decpt = e + 1;
+  return n;
+}
+
+/* Rounds the n-digit decimal full[] (exponent e) to prec digits into out
+ * and checks that it reads back to d. Returns the trimmed digit count, 0
+ * if it does not read back, or -1 if the dropped digits are exactly a half
+ * (rounding a rounded value twice may then differ from rounding d once:
+ * the caller asks printf instead). */
+static int round_try(double d, int is_float, const char *full, int n, int e,
+                     int prec, char *out, int *decpt) {
+  int tail = 0, half = full[prec] == '5';
+  for (int i = prec + 1; i < n; i++)
+    half &= full[i] == '0';
+  if (half)
+    return -1;
+  memcpy(out, full, (size_t)prec);
+  if (full[prec] >= '5') {
+    int i = prec - 1;
+    while (i >= 0 && out[i] == '9')
+      out[i--] = '0';
+    if (i >= 0) {
+      out[i]++;
+    } else { /* 999.. -> 1000.. */
+      memmove(out + 1, out, (size_t)prec - 1);
+      out[0] = '1';
+      e++;
+    }
   }
-  return 0; /* not reached */
+  char buf[40], *b = buf;
+  if (d < 0)
+    *b++ = '-';
+  *b++ = out[0];
+  *b++ = '.';
+  memcpy(b, out + 1, (size_t)prec - 1);
+  b += prec - 1;
+  snprintf(b, sizeof(buf) - (size_t)(b - buf), "e%d", e);
+  int ok =
+      is_float ? (float)strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d;
+  if (!ok)
+    return 0;
+  tail = prec;
+  while (tail > 1 && out[tail - 1] == '0')
+    tail--;
+  *decpt = e + 1;
+  return tail;
+}
+
+static int shortest_digits(double d, int is_float, char *digs, int *decpt) {
+  int maxp = is_float ? 9 : 17, n;
+  int subnormal = is_float ? fabs(d) < FLT_MIN : fabs(d) < DBL_MIN;
+  if (subnormal) {
+    for (int prec = 1; prec < maxp; prec++)
+      if ((n = try_digits(d, is_float, prec, digs, decpt)) > 0)
+        return n;
+    return try_digits(d, is_float, maxp, digs, decpt);
+  }
+  /* One printf of all maxp digits (always enough); the 15 and 16 (6 to 8)
+   * digit candidates are rounded from it and only checked by strtod. */
+  char buf[40], full[24];
+  snprintf(buf, sizeof(buf), "%.*e", maxp - 1, fabs(d));
+  int k = 0;
+  const char *s = buf;
+  for (; *s && *s != 'e'; s++)
+    if (*s != '.')
+      full[k++] = *s;
+  int e = atoi(s + 1);
+  for (int prec = is_float ? 6 : 15; prec < maxp; prec++) {
+    n = round_try(d, is_float, full, k, e, prec, digs, decpt);
+    if (n < 0)
+      n = try_digits(d, is_float, prec, digs, decpt);
+    if (n > 0)
+      return n;
+  }
+  memcpy(digs, full, (size_t)k);
+  while (k > 1 && digs[k - 1] == '0')
+    k--;
+  *decpt = e + 1;
+  return k;
 }
 
 /* Lay out digits the way MySQL's my_gcvt() does for its widest field
@@ -251,7 +333,43 @@ size_t hb__fmt_double(double d, int is_float, char *out) {
   int p = shortest_digits(a, is_float, digs, &decpt);
   int e = decpt - 1; /* exponent of the first digit */
   int prec = e >= 0 && e < 17 && e + 1 > p ? e + 1 : p;
-  return (size_t)snprintf(out, 48, "%.*g", prec, d);
+  /* What %.*g with that precision prints, laid out from the digits
+   * without another printf: fixed notation for -4 <= e < prec, else
+   * D.DDDe+XX with at least two exponent digits. */
+  char *o = out;
+  if (signbit(d))
+    *o++ = '-';
+  if (e < -4 || e >= prec) {
+    *o++ = digs[0];
+    if (p > 1) {
+      *o++ = '.';
+      memcpy(o, digs + 1, (size_t)p - 1);
+      o += p - 1;
+    }
+    *o++ = 'e';
+    *o++ = e < 0 ? '-' : '+';
+    int ae = e < 0 ? -e : e;
+    if (ae >= 100)
+      *o++ = (char)('0' + ae / 100);
+    *o++ = (char)('0' + ae / 10 % 10);
+    *o++ = (char)('0' + ae % 10);
+  } else if (e < 0) {
+    *o++ = '0';
+    *o++ = '.';
+    for (int i = e + 1; i < 0; i++)
+      *o++ = '0';
+    memcpy(o, digs, (size_t)p);
+    o += p;
+  } else {
+    for (int i = 0; i <= e; i++)
+      *o++ = i < p ? digs[i] : '0';
+    if (p > e + 1) {
+      *o++ = '.';
+      memcpy(o, digs + e + 1, (size_t)(p - e - 1));
+      o += p - e - 1;
+    }
+  }
+  return (size_t)(o - out);
 }
 
 /* As JSON documents print doubles: MySQL adds ".0" to integral values so
