@@ -469,9 +469,13 @@ def test_zk_registration(tmp):
         assert node["newest_scn"] > 0 and node["http"].endswith(str(r.http))
     finally:
         r.stop()
-    out = subprocess.run(zkcli + ["stat", path], capture_output=True, text=True,
-                         timeout=60)
-    assert "Node does not exist" in out.stdout + out.stderr
+    # Gone on a clean stop. A follower may serve the read a moment before it
+    # has applied the delete, so look again for a while.
+    def gone():
+        out = subprocess.run(zkcli + ["stat", path], capture_output=True,
+                             text=True, timeout=60)
+        return "Node does not exist" in out.stdout + out.stderr
+    wait_for(gone, 15, "the registration to go")
 
 
 def wait_for(pred, timeout, what):
