@@ -211,7 +211,18 @@ static int round_try(double d, int is_float, const char *full, int n, int e,
   *b++ = '.';
   memcpy(b, out + 1, (size_t)prec - 1);
   b += prec - 1;
-  snprintf(b, sizeof(buf) - (size_t)(b - buf), "e%d", e);
+  /* The exponent by hand: a printf here would cost as much as the
+   * digits did. */
+  *b++ = 'e';
+  unsigned ae = e < 0 ? (unsigned)-e : (unsigned)e;
+  if (e < 0)
+    *b++ = '-';
+  if (ae >= 100)
+    *b++ = (char)('0' + ae / 100);
+  if (ae >= 10)
+    *b++ = (char)('0' + ae / 10 % 10);
+  *b++ = (char)('0' + ae % 10);
+  *b = '\0';
   int ok =
       is_float ? (float)strtof(buf, NULL) == (float)d : strtod(buf, NULL) == d;
   if (!ok)
