@@ -495,32 +495,24 @@ int ctl_tail(int argc, char **argv) {
     sub.partition = &pf;
   }
   if (nproj_specs) {
+    /* Each spec "DB.TABLE:c1,c2": the table name and one allocation of
+     * the column names, split in place. */
     projs = hd_calloc(nproj_specs, sizeof(Herald__Projection));
     projp = hd_calloc(nproj_specs, sizeof(Herald__Projection *));
     proj_copies = hd_calloc(nproj_specs, sizeof(char *));
     for (size_t i = 0; i < nproj_specs; i++) {
       herald__projection__init(&projs[i]);
+      projp[i] = &projs[i];
       char *colon = strchr(proj_specs[i], ':');
       if (!colon || colon == proj_specs[i] || !colon[1]) {
         hd_cli_usage(PROG, "--columns: expected DB.TABLE:c1,c2 got '%s'",
                      proj_specs[i]);
         goto done;
       }
-      proj_copies[i] = hd_strdup(proj_specs[i]);
-      proj_copies[i][colon - proj_specs[i]] = '\0';
-      projs[i].table = proj_copies[i];
-      size_t nc;
-      char **cv;
-      char *cols = split_dup(colon + 1, ',', &nc, &cv);
-      /* cols is one allocation holding every name: keep it alive in the
-       * copy list by appending it after the table part. */
-      free(proj_copies[i]);
-      proj_copies[i] = cols;
       projs[i].table =
           hd_strndup(proj_specs[i], (size_t)(colon - proj_specs[i]));
-      projs[i].n_columns = nc;
-      projs[i].columns = cv;
-      projp[i] = &projs[i];
+      proj_copies[i] =
+          split_dup(colon + 1, ',', &projs[i].n_columns, &projs[i].columns);
     }
     sub.n_projection = nproj_specs;
     sub.projection = projp;

@@ -30,7 +30,6 @@
 #define EV_ROTATE 4
 #define EV_FDE 15
 #define EV_HEARTBEAT 27
-#define EV_MARIA_HEARTBEAT 0 /* MariaDB uses 27 as well */
 #define FL_ARTIFICIAL 0x20
 #define COM_BINLOG_DUMP_CMD 0x12
 #define ER_MASTER_FATAL_READING_BINLOG 1236

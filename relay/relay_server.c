@@ -297,8 +297,7 @@ static int proj_find(relay_conn_t *c, const char *table) {
   return -1;
 }
 
-static int row_wanted(const relay_conn_t *c, const relay_win_t *w,
-                      const relay_row_t *r) {
+static int row_wanted(const relay_conn_t *c, const relay_row_t *r) {
   if (c->ntables && !c->tmatch[r->table])
     return 0;
   uint64_t p;
@@ -319,7 +318,6 @@ static int row_wanted(const relay_conn_t *c, const relay_win_t *w,
   default:
     return 1;
   }
-  (void)w;
   return (c->part_set[p / 8] >> (p % 8)) & 1;
 }
 
@@ -443,7 +441,7 @@ static size_t plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
   plan_add(pl, 0, 0, w->hdr_len);
   for (uint32_t i = 0; i < w->nrows; i++) {
     const relay_row_t *r = &w->rows[i];
-    if (!row_wanted(c, w, r))
+    if (!row_wanted(c, r))
       continue;
     int pj = c->nproj ? proj_find(c, w->tables[r->table]) : -1;
     if (pj < 0) {

@@ -107,7 +107,6 @@ typedef struct {
   Herald__Value *vals;
   Herald__Column **ptrs;
   size_t ncap;
-  gbuf_t strs;
   char **owned; /* NUL-terminated copies */
   size_t nowned, capowned;
 } scratch_t;
@@ -145,7 +144,6 @@ void relay_wb_free(relay_wb_t *wb) {
   free(wb->sc.cols);
   free(wb->sc.vals);
   free(wb->sc.ptrs);
-  free(wb->sc.strs.p);
   free(wb->tmp.p);
   free(wb);
 }
@@ -369,8 +367,7 @@ static void pack_ddl(gbuf_t *b, const hb_ddl_t *d, scratch_t *sc) {
   gb_field(b, TAG_WINDOW_DDL, &sc_msg.base);
 }
 
-static relay_win_t *finish(relay_win_t *rw, gbuf_t *b, size_t tabcap) {
-  (void)tabcap;
+static relay_win_t *finish(relay_win_t *rw, gbuf_t *b) {
   rw->buf = b->p;
   rw->len = b->len;
   rw->refs = 1;
@@ -445,7 +442,7 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
     pack_ddl(&b, &ddl[i], sc);
   rw->nddl = (uint32_t)nddl;
   sc_reset(sc);
-  return finish(rw, &b, tabcap);
+  return finish(rw, &b);
 }
 
 relay_win_t *relay_win_build_ddl(relay_wb_t *wb, const hb_ddl_t *ddl) {
@@ -461,7 +458,7 @@ relay_win_t *relay_win_build_ddl(relay_wb_t *wb, const hb_ddl_t *ddl) {
   pack_ddl(&b, ddl, sc);
   rw->nddl = 1;
   sc_reset(sc);
-  return finish(rw, &b, 0);
+  return finish(rw, &b);
 }
 
 /* Reads a varint at *p (bounded by end). */
@@ -549,7 +546,7 @@ relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
   if (rw->rows == NULL)
     rw->rows = hd_calloc(1, sizeof(relay_row_t));
   gbuf_t b = {buf, len, len};
-  return finish(rw, &b, tabcap);
+  return finish(rw, &b);
 bad:
   for (uint32_t i = 0; i < rw->ntables; i++)
     free(rw->tables[i]);
