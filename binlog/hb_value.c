@@ -234,6 +234,116 @@ static int round_try(double d, int is_float, const char *full, int n, int e,
   return tail;
 }
 
+/* The usual range without printf or strtod: for 2^-18 <= x < 2^53 (a
+ * FLOAT's range likewise) the candidates are rounded and checked with
+ * 128-bit integers. x = m * 2^-sh exactly; the k-digit candidate is
+ * N = round(m * 10^s / 2^sh) (ties to even, as printf rounds), and it reads
+ * back to x when N * 10^-s lies inside x's rounding interval, the midpoints
+ * to its neighbours (included when m is even, as strtod rounds ties to
+ * even; the one below is half as far when m is a power of two). Returns
+ * the digit count, or 0 when x is outside the range (the caller uses
+ * printf/strtod then). */
+static int shortest_exact(double d, int is_float, char *digs, int *decpt) {
+  typedef unsigned __int128 u128;
+  static const uint64_t p10[22] = {1ull,
+                                   10ull,
+                                   100ull,
+                                   1000ull,
+                                   10000ull,
+                                   100000ull,
+                                   1000000ull,
+                                   10000000ull,
+                                   100000000ull,
+                                   1000000000ull,
+                                   10000000000ull,
+                                   100000000000ull,
+                                   1000000000000ull,
+                                   10000000000000ull,
+                                   100000000000000ull,
+                                   1000000000000000ull,
+                                   10000000000000000ull,
+                                   100000000000000000ull,
+                                   1000000000000000000ull,
+                                   10000000000000000000ull,
+                                   0,
+                                   0};
+  uint64_t m;
+  int q, ex, mbits;
+  if (is_float) {
+    float f = (float)d;
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    ex = (int)((b >> 23) & 0xff);
+    m = (b & 0x7fffffu) | 0x800000u;
+    q = ex - 150;
+    mbits = 23;
+    if (ex == 0 || ex == 255)
+      return 0;
+  } else {
+    uint64_t b;
+    memcpy(&b, &d, 8);
+    ex = (int)((b >> 52) & 0x7ff);
+    m = (b & ((1ull << 52) - 1)) | (1ull << 52);
+    q = ex - 1075;
+    mbits = 52;
+    if (ex == 0 || ex == 2047)
+      return 0;
+  }
+  if (q > 0 || q < -68)
+    return 0;
+  unsigned sh = (unsigned)-q;
+  int boundary = m == (1ull << mbits) && ex > 1;
+  int E = (int)floor(log10(fabs(d)));
+  int kmin = is_float ? 6 : 15, kmax = is_float ? 9 : 17;
+  for (int k = kmin; k <= kmax; k++) {
+    uint64_t N = 0;
+    u128 X = 0, p10s = 0;
+    int s = 0, tries;
+    for (tries = 0; tries < 3; tries++) {
+      s = k - 1 - E;
+      if (s < 0 || s > 21)
+        return 0;
+      p10s = s <= 19 ? (u128)p10[s] : (u128)p10[19] * (s == 20 ? 10 : 100);
+      X = (u128)m * p10s;
+      u128 n0 = sh ? X >> sh : X;
+      u128 r = sh ? X & ((((u128)1) << sh) - 1) : 0;
+      u128 half = sh ? ((u128)1) << (sh - 1) : 0;
+      if (sh && (r > half || (r == half && (n0 & 1))))
+        n0++;
+      if (n0 >= p10[k]) {
+        E++;
+        continue;
+      }
+      if (n0 < p10[k - 1]) {
+        E--;
+        continue;
+      }
+      N = (uint64_t)n0;
+      break;
+    }
+    if (tries == 3)
+      return 0;
+    /* Scaled by 10^s * 2^(sh+2): the candidate, x, and the interval. */
+    u128 v = (u128)N << (sh + 2), x4 = X << 2;
+    u128 hi = x4 + 2 * p10s, lo = x4 - (boundary ? p10s : 2 * p10s);
+    int even = (m & 1) == 0;
+    int ok = k == kmax || (v > lo && v < hi) || (even && (v == lo || v == hi));
+    if (!ok)
+      continue;
+    /* The digits of N, then no trailing zeros. */
+    for (int i = k - 1; i >= 0; i--) {
+      digs[i] = (char)('0' + N % 10);
+      N /= 10;
+    }
+    int n = k;
+    while (n > 1 && digs[n - 1] == '0')
+      n--;
+    *decpt = E + 1;
+    return n;
+  }
+  return 0;
+}
+
 static int shortest_digits(double d, int is_float, char *digs, int *decpt) {
   int maxp = is_float ? 9 : 17, n;
   int subnormal = is_float ? fabs(d) < FLT_MIN : fabs(d) < DBL_MIN;
@@ -243,6 +353,8 @@ static int shortest_digits(double d, int is_float, char *digs, int *decpt) {
         return n;
     return try_digits(d, is_float, maxp, digs, decpt);
   }
+  if ((n = shortest_exact(d, is_float, digs, decpt)) > 0)
+    return n;
   /* One printf of all maxp digits (always enough); the 15 and 16 (6 to 8)
    * digit candidates are rounded from it and only checked by strtod. */
   char buf[40], full[24];
