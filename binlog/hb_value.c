@@ -293,38 +293,42 @@ static int shortest_exact(double d, int is_float, char *digs, int *decpt) {
     return 0;
   unsigned sh = (unsigned)-q;
   int boundary = m == (1ull << mbits) && ex > 1;
-  int E = (int)floor(log10(fabs(d)));
+  /* The decimal exponent E0 with 10^E0 <= x < 10^(E0+1), exactly:
+   * log10() is only an estimate (it says 7 for the double just below
+   * 1e7), so it is corrected by comparing m with 10^E * 2^sh. */
+  int E0 = (int)floor(log10(fabs(d)));
+#define GE_POW10(E)                                                            \
+  ((E) >= 0 ? (u128)m >= ((u128)p10[(E)] << sh)                                \
+            : ((u128)m * p10[-(E)]) >= ((u128)1 << sh))
+  if (E0 < -7 || E0 > 17)
+    return 0;
+  while (E0 > -7 && !GE_POW10(E0))
+    E0--;
+  while (E0 < 16 && GE_POW10(E0 + 1))
+    E0++;
+#undef GE_POW10
   int kmin = is_float ? 6 : 15, kmax = is_float ? 9 : 17;
   for (int k = kmin; k <= kmax; k++) {
-    uint64_t N = 0;
-    u128 X = 0, p10s = 0;
-    int s = 0, tries;
-    for (tries = 0; tries < 3; tries++) {
-      s = k - 1 - E;
-      if (s < 0 || s > 21)
-        return 0;
-      p10s = s <= 19 ? (u128)p10[s] : (u128)p10[19] * (s == 20 ? 10 : 100);
-      X = (u128)m * p10s;
-      u128 n0 = sh ? X >> sh : X;
-      u128 r = sh ? X & ((((u128)1) << sh) - 1) : 0;
-      u128 half = sh ? ((u128)1) << (sh - 1) : 0;
-      if (sh && (r > half || (r == half && (n0 & 1))))
-        n0++;
-      if (n0 >= p10[k]) {
-        E++;
-        continue;
-      }
-      if (n0 < p10[k - 1]) {
-        E--;
-        continue;
-      }
-      N = (uint64_t)n0;
-      break;
-    }
-    if (tries == 3)
+    int E = E0, s = k - 1 - E0;
+    if (s < 0 || s > 21)
       return 0;
-    /* Scaled by 10^s * 2^(sh+2): the candidate, x, and the interval. */
-    u128 v = (u128)N << (sh + 2), x4 = X << 2;
+    u128 p10s = s <= 19 ? (u128)p10[s] : (u128)p10[19] * (s == 20 ? 10 : 100);
+    u128 X = (u128)m * p10s;
+    u128 n0 = sh ? X >> sh : X;
+    u128 r = sh ? X & ((((u128)1) << sh) - 1) : 0;
+    u128 half = sh ? ((u128)1) << (sh - 1) : 0;
+    if (sh && (r > half || (r == half && (n0 & 1))))
+      n0++;
+    /* x * 10^s lies in [10^(k-1), 10^k); rounding may carry to 10^k,
+     * which is 1 followed by k-1 zeros one decade up. */
+    uint64_t N = (uint64_t)n0;
+    if (n0 >= p10[k]) {
+      N = p10[k - 1];
+      E = E0 + 1;
+    }
+    /* Scaled by 10^s * 2^(sh+2): the candidate (n0, in the scale of s
+     * also when it carried), x, and the interval around x. */
+    u128 v = n0 << (sh + 2), x4 = X << 2;
     u128 hi = x4 + 2 * p10s, lo = x4 - (boundary ? p10s : 2 * p10s);
     int even = (m & 1) == 0;
     int ok = k == kmax || (v > lo && v < hi) || (even && (v == lo || v == hi));
