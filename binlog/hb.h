@@ -309,6 +309,10 @@ void hb_decoder_resync(hb_decoder_t *dec);
  */
 void hb_decoder_reset(hb_decoder_t *dec);
 
+/** @brief Change the callbacks' user data (a decoder reused for another
+ *         piece of input). */
+void hb_decoder_set_ud(hb_decoder_t *dec, void *ud);
+
 /** @brief The last error: "FILE:OFFSET: what is wrong". "" if none. */
 const char *hb_decoder_errmsg(const hb_decoder_t *dec);
 

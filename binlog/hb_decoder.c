@@ -185,6 +185,10 @@ void hb_decoder_reset(hb_decoder_t *dec) {
   dec->errmsg[0] = '\0';
 }
 
+void hb_decoder_set_ud(hb_decoder_t *dec, void *ud) {
+  dec->cfg.ud = ud;
+}
+
 const char *hb_decoder_errmsg(const hb_decoder_t *dec) {
   return dec->errmsg;
 }

@@ -7,7 +7,13 @@
  * error ("FILE:OFFSET: what is wrong") go to stderr.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +35,8 @@ typedef struct {
   char **pat; /* --tables patterns, split at commas (owned) */
   size_t npat;
   int ddl;       /* --ddl */
+  int hold;      /* keep all output in `out` (a chunk of a parallel run) */
+  hb_buf_t err;  /* with hold: incident lines, printed in order later */
   int out_error; /* writing stdout failed */
   unsigned incidents;
   hb_buf_t name; /* scratch for "db.table" */
@@ -37,7 +45,7 @@ typedef struct {
 /* Write what is buffered. Lines are only appended whole, so whatever is
  * written on an error is complete transactions. */
 static int flush_out(dec_ctx_t *c) {
-  if (c->out.len == 0)
+  if (c->out.len == 0 || c->hold)
     return 0;
   if (fwrite(c->out.p, 1, c->out.len, stdout) != c->out.len) {
     c->out_error = errno ? errno : EIO;
@@ -89,9 +97,15 @@ static int on_ddl(void *ud, const hb_ddl_t *d) {
 static int on_incident(void *ud, const hb_incident_t *inc) {
   dec_ctx_t *c = ud;
   c->incidents++;
-  fprintf(stderr, "%s:%llu: INCIDENT %u: %s (changes may be missing)\n",
-          inc->file, (unsigned long long)inc->pos, inc->code,
-          inc->message[0] ? inc->message : "no message");
+  char line[1024];
+  int n = snprintf(line, sizeof(line),
+                   "%s:%llu: INCIDENT %u: %s (changes may be missing)\n",
+                   inc->file, (unsigned long long)inc->pos, inc->code,
+                   inc->message[0] ? inc->message : "no message");
+  if (c->hold) /* a piece of a parallel run: said when it is printed */
+    hb_buf_put(&c->err, line, n < 0 ? 0 : (size_t)n);
+  else
+    fputs(line, stderr);
   return 0;
 }
 
@@ -131,6 +145,263 @@ static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- large files on two cores ----
+ *
+ * Decoding and rendering a big binlog is CPU work on one core, and every
+ * transaction carries its own table maps, so a file can be cut at the
+ * events that start transactions (GTID events) and the pieces decoded at
+ * the same time by decoders of their own, each of which reads the format
+ * description first. Pieces are printed in order as they finish; a piece
+ * may run at most PAR_AHEAD pieces ahead of the one being printed, which
+ * bounds the memory. Offsets, SCNs, errors and lines are exactly those of
+ * one decoder reading the whole file (the tests compare them). */
+#define PAR_MIN_BYTES ((size_t)16 << 20)
+#define PAR_CHUNK ((size_t)2 << 20)
+#define PAR_AHEAD 4
+#define PAR_THREADS 2
+
+typedef struct {
+  size_t start, end;
+  dec_ctx_t ctx;
+  hb_stats_t st;
+  int rc;
+  char errmsg[512];
+  int done;
+} piece_t;
+
+static uint32_t le32(const uint8_t *b);
+
+typedef struct {
+  const char *path;
+  char name[256]; /* the file name as the decoder names it */
+  uint32_t fde_size;
+  const uint8_t *map;
+  const hb_config_t *cfg;
+  piece_t *pc;
+  size_t npc;
+  atomic_size_t next;
+  size_t printed;
+  int stop;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} par_t;
+
+/* One decoder per thread, reset between pieces: a new decoder per piece
+ * would pay again for its memory (arenas grow to the largest window). */
+static void *par_worker(void *arg) {
+  par_t *p = arg;
+  hb_decoder_t *dec = NULL;
+  for (;;) {
+    size_t i = atomic_fetch_add(&p->next, 1);
+    if (i >= p->npc)
+      break;
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop && i >= p->printed + PAR_AHEAD)
+      pthread_cond_wait(&p->cv, &p->mu);
+    int stop = p->stop;
+    pthread_mutex_unlock(&p->mu);
+    piece_t *pc = &p->pc[i];
+    if (!stop) {
+      if (dec == NULL)
+        dec = hb_decoder_new(p->cfg);
+      hb_decoder_reset(dec);
+      hb_decoder_set_ud(dec, &pc->ctx);
+      hb_stats_t before, after;
+      hb_decoder_stats(dec, &before);
+      if (i + 1 < p->npc && i > 0) {
+        /* A middle piece: its events were framed by the cut-point walk
+         * already, so they go straight to the decoder after the format
+         * description (walking from the file's start each time would
+         * cost as much as decoding). */
+        hb_decoder_set_file(dec, p->name);
+        pc->rc = hb_decoder_feed(dec, p->map + 4, p->fde_size, 4);
+        hb_decoder_resync(dec);
+        for (size_t off = pc->start; pc->rc == 0 && off < pc->end;) {
+          uint32_t size = le32(p->map + off + 9);
+          pc->rc = hb_decoder_feed(dec, p->map + off, size, off);
+          off += size;
+        }
+        if (pc->rc == 0)
+          pc->rc = hb_decoder_finish(dec);
+      } else {
+        /* The first piece, and the last, which meets whatever the
+         * cut-point walk stopped at: the file reader frames them. */
+        hb_read_opts_t ro = {.from_pos = pc->start};
+        pc->rc = hb_read_buffer(dec, p->path, p->map, pc->end, &ro);
+      }
+      snprintf(pc->errmsg, sizeof(pc->errmsg), "%s", hb_decoder_errmsg(dec));
+      hb_decoder_stats(dec, &after);
+      pc->st.events = after.events - before.events;
+      pc->st.bytes = after.bytes - before.bytes;
+      pc->st.windows = after.windows - before.windows;
+      pc->st.rows = after.rows - before.rows;
+      pc->st.ddls = after.ddls - before.ddls;
+      if (pc->rc < 0) { /* a failed decoder is not fed again */
+        hb_decoder_free(dec);
+        dec = NULL;
+      }
+    }
+    pthread_mutex_lock(&p->mu);
+    pc->done = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+  }
+  hb_decoder_free(dec);
+  return NULL;
+}
+
+static uint32_t le32(const uint8_t *b) {
+  return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+         (uint32_t)b[3] << 24;
+}
+
+/* Reads path in pieces on two threads when it is large, plain (not gzip)
+ * and has GTID events to cut at. Returns what hb_read_file() would, with
+ * the message in errmsg and the counters added to *acc; *used = 0 when it
+ * declined (then nothing was read). */
+static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
+                         hb_stats_t *acc, char *errmsg, size_t errlen,
+                         int *used) {
+  *used = 0;
+  /* HERALD_DECODE_THREADS=1 reads every file in one piece (the tests
+   * compare both ways). */
+  const char *env = getenv("HERALD_DECODE_THREADS");
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || (env && strcmp(env, "1") == 0))
+    return 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0; /* the plain reader says why */
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+      (size_t)sb.st_size < PAR_MIN_BYTES) {
+    close(fd);
+    return 0;
+  }
+  size_t len = (size_t)sb.st_size;
+  uint8_t *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (map == MAP_FAILED)
+    return 0;
+  if (memcmp(map,
+             "\xfe"
+             "bin",
+             4) != 0 ||
+      len < 4 + 19) {
+    munmap(map, len);
+    return 0;
+  }
+  /* Cut points: GTID events (MariaDB 162, MySQL 33 and 34) at least
+   * PAR_CHUNK apart, found by walking the event sizes. Where the walk
+   * meets a bad size it stops: the last piece then meets it too and
+   * reports it as the plain reader would. */
+  size_t cap = 16, n = 0;
+  piece_t *pc = hd_calloc(cap, sizeof(piece_t));
+  size_t off = 4, last = 0;
+  uint32_t fde_size = le32(map + 4 + 9);
+  while (off + 19 <= len) {
+    uint32_t size = le32(map + off + 9);
+    if (size < 19 || size > len - off)
+      break;
+    uint8_t type = map[off + 4];
+    if ((type == 162 || type == 33 || type == 34) && off - last >= PAR_CHUNK &&
+        last != 0) {
+      if (n + 1 >= cap) {
+        cap *= 2;
+        pc = hd_realloc(pc, cap * sizeof(piece_t));
+      }
+      pc[n].end = off;
+      pc[++n].start = off;
+      last = off;
+    } else if (last == 0 && off > 4) {
+      last = 4; /* the first piece starts at the file's start */
+    }
+    off += size;
+  }
+  if (n == 0) { /* nowhere to cut */
+    free(pc);
+    munmap(map, len);
+    return 0;
+  }
+  pc[0].start = 0;
+  pc[n].end = len;
+  n++;
+  *used = 1;
+  par_t p = {.path = path,
+             .map = map,
+             .cfg = cfg,
+             .pc = pc,
+             .npc = n,
+             .fde_size = fde_size};
+  const char *base = strrchr(path, '/');
+  snprintf(p.name, sizeof(p.name), "%s", base ? base + 1 : path);
+  atomic_init(&p.next, 0);
+  pthread_mutex_init(&p.mu, NULL);
+  pthread_cond_init(&p.cv, NULL);
+  for (size_t i = 0; i < n; i++) {
+    memset(&pc[i].ctx, 0, sizeof(dec_ctx_t));
+    pc[i].ctx.pat = c->pat;
+    pc[i].ctx.npat = c->npat;
+    pc[i].ctx.ddl = c->ddl;
+    pc[i].ctx.hold = 1;
+  }
+  pthread_t thr[PAR_THREADS];
+  int nthr = 0;
+  for (int t = 0; t < PAR_THREADS; t++)
+    if (pthread_create(&thr[nthr], NULL, par_worker, &p) == 0)
+      nthr++;
+  int rc = 0;
+  size_t i = 0;
+  for (; i < n; i++) {
+    pthread_mutex_lock(&p.mu);
+    while (!pc[i].done)
+      pthread_cond_wait(&p.cv, &p.mu);
+    pthread_mutex_unlock(&p.mu);
+    /* In order: a piece's complete transactions, then its error. */
+    dec_ctx_t *pcx = &pc[i].ctx;
+    c->incidents += pcx->incidents;
+    if (pcx->err.len)
+      fwrite(pcx->err.p, 1, pcx->err.len, stderr);
+    hb_buf_put(&c->out, pcx->out.p, pcx->out.len);
+    hb_buf_free(&pcx->out);
+    hb_buf_free(&pcx->name);
+    hb_buf_free(&pcx->err);
+    acc->events += pc[i].st.events - (i ? 1 : 0);
+    acc->bytes += pc[i].st.bytes - (i ? fde_size : 0);
+    acc->windows += pc[i].st.windows;
+    acc->rows += pc[i].st.rows;
+    acc->ddls += pc[i].st.ddls;
+    rc = pc[i].rc;
+    snprintf(errmsg, errlen, "%s", pc[i].errmsg);
+    int failed = flush_out(c) < 0 || (rc != 0 && i + 1 < n);
+    if (rc == 0 && i + 1 < n && failed == 0) {
+      pthread_mutex_lock(&p.mu);
+      p.printed = i + 1;
+      pthread_cond_broadcast(&p.cv);
+      pthread_mutex_unlock(&p.mu);
+      continue;
+    }
+    if (rc == 0 && c->out_error)
+      rc = -EIO;
+    break;
+  }
+  pthread_mutex_lock(&p.mu);
+  p.stop = 1;
+  pthread_cond_broadcast(&p.cv);
+  pthread_mutex_unlock(&p.mu);
+  for (int t = 0; t < nthr; t++)
+    pthread_join(thr[t], NULL);
+  for (size_t k = i + 1; k < n; k++) {
+    hb_buf_free(&pc[k].ctx.out);
+    hb_buf_free(&pc[k].ctx.name);
+    hb_buf_free(&pc[k].ctx.err);
+  }
+  pthread_mutex_destroy(&p.mu);
+  pthread_cond_destroy(&p.cv);
+  free(pc);
+  munmap(map, len);
+  return rc;
 }
 
 static const char usage_text[] =
@@ -215,10 +486,20 @@ int ctl_decode(int argc, char **argv) {
   };
   hb_decoder_t *dec = hb_decoder_new(&cfg);
   double t0 = now_s();
-  int nfiles = 0, err = 0, open_txn = 0;
+  int nfiles = 0, err = 0, open_txn = 0, par_err = 0;
+  hb_stats_t par_st = {0};
+  char par_msg[512] = "";
   for (int i = optind; i < argc && err == 0; i++) {
     hb_read_opts_t ro = {.from_pos = i == optind ? from : 0};
-    err = hb_read_file(dec, argv[i], &ro);
+    int used = 0;
+    /* Large files in pieces on two cores (not with --from-pos); the
+     * messages of such a file come from its pieces' decoders. */
+    if (ro.from_pos == 0)
+      err = read_parallel(argv[i], &c, &cfg, &par_st, par_msg, sizeof(par_msg),
+                          &used);
+    if (!used)
+      err = hb_read_file(dec, argv[i], &ro);
+    par_err = used;
     nfiles++;
     /* The newest binlog of a running server normally ends inside a
      * transaction still being written: only a warning for the last file.
@@ -232,16 +513,22 @@ int ctl_decode(int argc, char **argv) {
   int ferr = flush_out(&c);
   fflush(stdout);
   double secs = now_s() - t0;
+  const char *emsg = par_err ? par_msg : hb_decoder_errmsg(dec);
   if (open_txn)
     fprintf(stderr, "%s (warning: the file may still be being written)\n",
-            hb_decoder_errmsg(dec));
+            emsg);
   if (err < 0 && !c.out_error)
-    fprintf(stderr, "%s\n", hb_decoder_errmsg(dec));
+    fprintf(stderr, "%s\n", emsg);
   if (c.out_error)
     fprintf(stderr, "%s: writing the output failed: %s\n", PROG,
             strerror(c.out_error));
   hb_stats_t st;
   hb_decoder_stats(dec, &st);
+  st.events += par_st.events;
+  st.windows += par_st.windows;
+  st.rows += par_st.rows;
+  st.ddls += par_st.ddls;
+  st.bytes += par_st.bytes;
   fprintf(stderr,
           "%s: %d file%s, %llu events, %llu transactions, %llu row "
           "changes, %llu schema changes, %llu bytes, %.3f s",
