@@ -118,6 +118,24 @@ static int run(hb_decoder_t *dec, src_t *s, const hb_read_opts_t *o) {
   src_consume(s, 4);
   uint64_t off = 4;
   int resynced = from <= 4;
+  if (o && o->from_is_event && s->mem && from > 4 && from <= s->memlen &&
+      s->memlen >= 4 + HDR_LEN) {
+    /* The format description first, then straight to from. */
+    uint32_t size = hb__u32(src_ptr(s) + 9);
+    if (size < HDR_LEN || size > s->memlen - 4) {
+      at(dec, 4);
+      return hb__fail(dec, HB_ECORRUPT,
+                      "event size %u is out of range (19 to %zu)", size,
+                      max_event);
+    }
+    int e = hb_decoder_feed(dec, src_ptr(s), size, 4);
+    if (e < 0)
+      return e;
+    s->mempos = (size_t)from;
+    off = from;
+    hb_decoder_resync(dec);
+    resynced = 1;
+  }
   for (;;) {
     r = src_fill(s, HDR_LEN);
     if (r < 0) {

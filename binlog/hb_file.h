@@ -20,6 +20,10 @@ typedef struct {
   uint64_t from_pos;
   /** Largest event accepted, in bytes; 0 means 1 GiB + 64 KiB. */
   size_t max_event;
+  /** With hb_read_buffer: from_pos is known to start an event, so the
+   *  reader goes there straight after the format description instead of
+   *  framing every event before it (pieces of one file read in parallel). */
+  int from_is_event;
 } hb_read_opts_t;
 
 /**

@@ -171,12 +171,8 @@ typedef struct {
   int done;
 } piece_t;
 
-static uint32_t le32(const uint8_t *b);
-
 typedef struct {
   const char *path;
-  char name[256]; /* the file name as the decoder names it */
-  uint32_t fde_size;
   const uint8_t *map;
   const hb_config_t *cfg;
   piece_t *pc;
@@ -210,27 +206,11 @@ static void *par_worker(void *arg) {
       hb_decoder_set_ud(dec, &pc->ctx);
       hb_stats_t before, after;
       hb_decoder_stats(dec, &before);
-      if (i + 1 < p->npc && i > 0) {
-        /* A middle piece: its events were framed by the cut-point walk
-         * already, so they go straight to the decoder after the format
-         * description (walking from the file's start each time would
-         * cost as much as decoding). */
-        hb_decoder_set_file(dec, p->name);
-        pc->rc = hb_decoder_feed(dec, p->map + 4, p->fde_size, 4);
-        hb_decoder_resync(dec);
-        for (size_t off = pc->start; pc->rc == 0 && off < pc->end;) {
-          uint32_t size = le32(p->map + off + 9);
-          pc->rc = hb_decoder_feed(dec, p->map + off, size, off);
-          off += size;
-        }
-        if (pc->rc == 0)
-          pc->rc = hb_decoder_finish(dec);
-      } else {
-        /* The first piece, and the last, which meets whatever the
-         * cut-point walk stopped at: the file reader frames them. */
-        hb_read_opts_t ro = {.from_pos = pc->start};
-        pc->rc = hb_read_buffer(dec, p->path, p->map, pc->end, &ro);
-      }
+      /* Straight to the piece after the format description: framing
+       * every event before it (and touching its pages) each time would
+       * cost as much as decoding. */
+      hb_read_opts_t ro = {.from_pos = pc->start, .from_is_event = 1};
+      pc->rc = hb_read_buffer(dec, p->path, p->map, pc->end, &ro);
       snprintf(pc->errmsg, sizeof(pc->errmsg), "%s", hb_decoder_errmsg(dec));
       hb_decoder_stats(dec, &after);
       pc->st.events = after.events - before.events;
@@ -298,13 +278,26 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
    * reports it as the plain reader would. */
   size_t cap = 16, n = 0;
   piece_t *pc = hd_calloc(cap, sizeof(piece_t));
+  /* The walk reads the headers through a buffer rather than the mapping:
+   * touching every mapped page would make the whole file resident. */
   size_t off = 4, last = 0;
   uint32_t fde_size = le32(map + 4 + 9);
-  while (off + 19 <= len) {
-    uint32_t size = le32(map + off + 9);
+  size_t wcap = (size_t)4 << 20, wbase = 0, wlen = 0;
+  uint8_t *wbuf = hd_malloc(wcap);
+  int wfd = open(path, O_RDONLY | O_CLOEXEC);
+  while (wfd >= 0 && off + 19 <= len) {
+    if (off < wbase || off + 19 > wbase + wlen) {
+      ssize_t r = pread(wfd, wbuf, wcap, (off_t)off);
+      if (r < 19)
+        break;
+      wbase = off;
+      wlen = (size_t)r;
+    }
+    const uint8_t *h = wbuf + (off - wbase);
+    uint32_t size = le32(h + 9);
     if (size < 19 || size > len - off)
       break;
-    uint8_t type = map[off + 4];
+    uint8_t type = h[4];
     if ((type == 162 || type == 33 || type == 34) && off - last >= PAR_CHUNK &&
         last != 0) {
       if (n + 1 >= cap) {
@@ -319,6 +312,9 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
     }
     off += size;
   }
+  if (wfd >= 0)
+    close(wfd);
+  free(wbuf);
   if (n == 0) { /* nowhere to cut */
     free(pc);
     munmap(map, len);
@@ -327,15 +323,9 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
   pc[0].start = 0;
   pc[n].end = len;
   n++;
+
   *used = 1;
-  par_t p = {.path = path,
-             .map = map,
-             .cfg = cfg,
-             .pc = pc,
-             .npc = n,
-             .fde_size = fde_size};
-  const char *base = strrchr(path, '/');
-  snprintf(p.name, sizeof(p.name), "%s", base ? base + 1 : path);
+  par_t p = {.path = path, .map = map, .cfg = cfg, .pc = pc, .npc = n};
   atomic_init(&p.next, 0);
   pthread_mutex_init(&p.mu, NULL);
   pthread_cond_init(&p.cv, NULL);
@@ -365,6 +355,14 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
       fwrite(pcx->err.p, 1, pcx->err.len, stderr);
     hb_buf_put(&c->out, pcx->out.p, pcx->out.len);
     hb_buf_free(&pcx->out);
+    /* Its part of the file is done with: give back the mapped pages (the
+     * first page, with the format description, is still read). */
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t a = (pc[i].start + pg - 1) / pg * pg, z = pc[i].end / pg * pg;
+    if (a < pg)
+      a = pg;
+    if (z > a)
+      madvise((void *)(map + a), z - a, MADV_DONTNEED);
     hb_buf_free(&pcx->name);
     hb_buf_free(&pcx->err);
     acc->events += pc[i].st.events - (i ? 1 : 0);
