@@ -1,4 +1,5 @@
 #include "hb_buf.h"
+#include "hb_int.h"
 
 #include <stdlib.h>
 
@@ -22,34 +23,37 @@ static const char digit_pairs[201] =
     "34353637383940414243444546474849505152535455565758596061626364656667"
     "6869707172737475767778798081828384858687888990919293949596979899";
 
+/* 10^0 .. 10^19, for digit counts and exact decimal scaling. */
+const uint64_t hb__pow10[20] = {1ull,
+                                10ull,
+                                100ull,
+                                1000ull,
+                                10000ull,
+                                100000ull,
+                                1000000ull,
+                                10000000ull,
+                                100000000ull,
+                                1000000000ull,
+                                10000000000ull,
+                                100000000000ull,
+                                1000000000000ull,
+                                10000000000000ull,
+                                100000000000000ull,
+                                1000000000000000ull,
+                                10000000000000000ull,
+                                100000000000000000ull,
+                                1000000000000000000ull,
+                                10000000000000000000ull};
+
 void hb_buf_u64(hb_buf_t *b, uint64_t v) {
   /* Count the digits first and write them in place, back to front: no
    * temporary and no memcpy call for what is usually 1-13 bytes. */
-  static const uint64_t pow10[20] = {1ull,
-                                     10ull,
-                                     100ull,
-                                     1000ull,
-                                     10000ull,
-                                     100000ull,
-                                     1000000ull,
-                                     10000000ull,
-                                     100000000ull,
-                                     1000000000ull,
-                                     10000000000ull,
-                                     100000000000ull,
-                                     1000000000000ull,
-                                     10000000000000ull,
-                                     100000000000000ull,
-                                     1000000000000000ull,
-                                     10000000000000000ull,
-                                     100000000000000000ull,
-                                     1000000000000000000ull,
-                                     10000000000000000000ull};
+
   /* Digits from the bit length (log10(2) ~ 1233/4096), corrected by one
    * comparison. */
   unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
   unsigned n = (bits * 1233) >> 12;
-  n += n < 20 && v >= pow10[n];
+  n += n < 20 && v >= hb__pow10[n];
   if (n == 0)
     n = 1;
   hb_buf_reserve(b, 20);

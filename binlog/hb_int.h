@@ -15,6 +15,9 @@
 #include "hb.h"
 #include "hb_buf.h"
 
+/* 10^0 .. 10^19 (hb_buf.c). */
+extern const uint64_t hb__pow10[20];
+
 /* ---- little- and big-endian readers (callers check bounds first) ---- */
 
 static inline uint16_t hb__u16(const uint8_t *p) {

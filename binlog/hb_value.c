@@ -245,28 +245,7 @@ static int round_try(double d, int is_float, const char *full, int n, int e,
  * printf/strtod then). */
 static int shortest_exact(double d, int is_float, char *digs, int *decpt) {
   typedef unsigned __int128 u128;
-  static const uint64_t p10[22] = {1ull,
-                                   10ull,
-                                   100ull,
-                                   1000ull,
-                                   10000ull,
-                                   100000ull,
-                                   1000000ull,
-                                   10000000ull,
-                                   100000000ull,
-                                   1000000000ull,
-                                   10000000000ull,
-                                   100000000000ull,
-                                   1000000000000ull,
-                                   10000000000000ull,
-                                   100000000000000ull,
-                                   1000000000000000ull,
-                                   10000000000000000ull,
-                                   100000000000000000ull,
-                                   1000000000000000000ull,
-                                   10000000000000000000ull,
-                                   0,
-                                   0};
+  const uint64_t *p10 = hb__pow10;
   uint64_t m;
   int q, ex, mbits;
   if (is_float) {
