@@ -30,65 +30,30 @@ typedef struct {
   uint8_t partial;    /* PARTIAL_UPDATE_ROWS */
 } rows_kind_t;
 
+/* The rows event types, one row each: type, op, v2, compressed, partial.
+ * MySQL v1 23-25 (also MariaDB's), v2 30-32, PARTIAL_UPDATE_ROWS 39;
+ * MariaDB compressed v1 166-168 and v2 169-171. */
+static const struct {
+  uint8_t type;
+  rows_kind_t k;
+} rows_kinds[] = {
+    {23, {OP_WRITE, 0, 0, 0}},   {24, {OP_UPDATE, 0, 0, 0}},
+    {25, {OP_DELETE, 0, 0, 0}},  {30, {OP_WRITE, 1, 0, 0}},
+    {31, {OP_UPDATE, 1, 0, 0}},  {32, {OP_DELETE, 1, 0, 0}},
+    {39, {OP_UPDATE, 1, 0, 1}},  {166, {OP_WRITE, 0, 1, 0}},
+    {167, {OP_UPDATE, 0, 1, 0}}, {168, {OP_DELETE, 0, 1, 0}},
+    {169, {OP_WRITE, 1, 1, 0}},  {170, {OP_UPDATE, 1, 1, 0}},
+    {171, {OP_DELETE, 1, 1, 0}},
+};
+
 static int rows_kind(uint8_t type, rows_kind_t *k) {
-  memset(k, 0, sizeof(*k));
-  switch (type) {
-  case 23:
-    k->op = OP_WRITE;
-    return 0;
-  case 24:
-    k->op = OP_UPDATE;
-    return 0;
-  case 25:
-    k->op = OP_DELETE;
-    return 0;
-  case 30:
-    k->op = OP_WRITE;
-    k->v2 = 1;
-    return 0;
-  case 31:
-    k->op = OP_UPDATE;
-    k->v2 = 1;
-    return 0;
-  case 32:
-    k->op = OP_DELETE;
-    k->v2 = 1;
-    return 0;
-  case 39:
-    k->op = OP_UPDATE;
-    k->v2 = 1;
-    k->partial = 1;
-    return 0;
-  case 166:
-    k->op = OP_WRITE;
-    k->compressed = 1;
-    return 0;
-  case 167:
-    k->op = OP_UPDATE;
-    k->compressed = 1;
-    return 0;
-  case 168:
-    k->op = OP_DELETE;
-    k->compressed = 1;
-    return 0;
-  case 169:
-    k->op = OP_WRITE;
-    k->compressed = 1;
-    k->v2 = 1;
-    return 0;
-  case 170:
-    k->op = OP_UPDATE;
-    k->compressed = 1;
-    k->v2 = 1;
-    return 0;
-  case 171:
-    k->op = OP_DELETE;
-    k->compressed = 1;
-    k->v2 = 1;
-    return 0;
-  default:
-    return -1;
+  for (size_t i = 0; i < sizeof(rows_kinds) / sizeof(rows_kinds[0]); i++) {
+    if (rows_kinds[i].type == type) {
+      *k = rows_kinds[i].k;
+      return 0;
+    }
   }
+  return -1;
 }
 
 static size_t popcount_bits(const uint8_t *bm, uint32_t n) {
