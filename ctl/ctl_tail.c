@@ -135,7 +135,7 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return 0;
 }
 
-static hb_vkind_t map_value(const Herald__Value *pv, hb_value_t *v) {
+static void map_value(const Herald__Value *pv, hb_value_t *v) {
   memset(v, 0, sizeof(*v));
   switch (pv->kind_case) {
   case HERALD__VALUE__KIND_NULL:
@@ -181,19 +181,18 @@ static hb_vkind_t map_value(const Herald__Value *pv, hb_value_t *v) {
     v->kind = HB_V_BYTES;
     v->s = (const char *)pv->bin.data;
     v->len = (uint32_t)pv->bin.len;
-    return HB_V_BYTES;
+    return;
   case HERALD__VALUE__KIND_BADTEXT:
     v->kind = HB_V_BADTEXT;
     v->s = (const char *)pv->badtext.data;
     v->len = (uint32_t)pv->badtext.len;
-    return HB_V_BADTEXT;
+    return;
   default:
     v->kind = HB_V_ABSENT;
-    return HB_V_ABSENT;
+    return;
   }
   if (v->s)
     v->len = (uint32_t)strlen(v->s);
-  return (hb_vkind_t)v->kind;
 }
 
 /* The columns of a row change as the relay sent it: the after image's,
@@ -272,9 +271,6 @@ static size_t render(const Herald__Window *pw, tcache_list_t *tc,
     Herald__Column **src[2] = {rc->before, rc->after};
     size_t nsrc[2] = {rc->n_before, rc->n_after};
     for (int im = 0; im < 2; im++) {
-      if (nsrc[im] == 0 && !(im == 0 && r->op != 'c') &&
-          !(im == 1 && r->op != 'd'))
-        continue;
       if (nsrc[im] == 0)
         continue;
       hb_value_t *vals = hd_calloc(ncols + 1, sizeof(hb_value_t));

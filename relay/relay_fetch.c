@@ -512,7 +512,6 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
   if (type == EV_ROTATE && (ts == 0 || (flags & FL_ARTIFICIAL))) {
     /* The server's fake rotate names the file and position that follow;
      * it is not in the file. */
-    advance = 0;
     if (len >= EV_HDR + 8) {
       uint64_t np = rd32(ev + EV_HDR) | (uint64_t)rd32(ev + EV_HDR + 4) << 32;
       size_t k = len - EV_HDR - 8;
@@ -533,7 +532,6 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
       memcpy(f->file, ev + EV_HDR + 8, k);
       f->file[k] = '\0';
       f->pos = np;
-      pos = np;
       hb_decoder_set_file(f->dec, f->file);
     }
     return 0; /* not fed: the decoder learns the file from set_file */

@@ -54,13 +54,100 @@ static void gb_field(gbuf_t *b, uint32_t tag, const ProtobufCMessage *msg) {
 
 /* ------------------------------------------------------------- values */
 
-/* Maps a decoded value to the protobuf Value. Strings point into the
- * decoder's memory, which outlives the packing. */
-static int value_set(Herald__Value *pv, const hb_value_t *v) {
+/* String copies for one row, in blocks that never move (pointers into
+ * them are held until the row is packed) and are kept for the next row:
+ * no allocation per value once the blocks are there. */
+typedef struct sblk {
+  struct sblk *next;
+  size_t cap, used;
+  char data[];
+} sblk_t;
+
+/* Scratch for one window: column and value arrays, string copies. */
+typedef struct {
+  Herald__Column *cols;
+  Herald__Value *vals;
+  Herald__Column **ptrs;
+  size_t ncap;
+  sblk_t *blocks; /* the one being filled first */
+} scratch_t;
+
+#define SBLK_SIZE ((size_t)64 << 10)
+
+/* A NUL-terminated copy of s[0..n) valid until sc_reset(). */
+static char *sc_str(scratch_t *sc, const char *s, size_t n) {
+  sblk_t *b = sc->blocks;
+  if (b == NULL || b->cap - b->used < n + 1) {
+    size_t cap = n + 1 > SBLK_SIZE ? n + 1 : SBLK_SIZE;
+    sblk_t *nb = hd_malloc(sizeof(sblk_t) + cap);
+    nb->cap = cap;
+    nb->used = 0;
+    nb->next = b;
+    sc->blocks = b = nb;
+  }
+  char *c = b->data + b->used;
+  if (n)
+    memcpy(c, s, n);
+  c[n] = '\0';
+  b->used += n + 1;
+  return c;
+}
+
+/* Forget the copies; one block stays for the next row. */
+static void sc_reset(scratch_t *sc) {
+  sblk_t *b = sc->blocks;
+  if (b == NULL)
+    return;
+  while (b->next) {
+    sblk_t *n = b->next;
+    b->next = n->next;
+    free(n);
+  }
+  b->used = 0;
+}
+
+struct relay_wb {
+  scratch_t sc;
+  gbuf_t tmp; /* canonical key bytes */
+};
+
+relay_wb_t *relay_wb_new(void) {
+  return hd_calloc(1, sizeof(relay_wb_t));
+}
+
+void relay_wb_free(relay_wb_t *wb) {
+  if (wb == NULL)
+    return;
+  sc_reset(&wb->sc);
+  free(wb->sc.blocks);
+  free(wb->sc.cols);
+  free(wb->sc.vals);
+  free(wb->sc.ptrs);
+  free(wb->tmp.p);
+  free(wb);
+}
+
+static void sc_need(scratch_t *sc, size_t n) {
+  if (n <= sc->ncap)
+    return;
+  sc->cols = hd_realloc(sc->cols, n * sizeof(*sc->cols));
+  sc->vals = hd_realloc(sc->vals, n * sizeof(*sc->vals));
+  sc->ptrs = hd_realloc(sc->ptrs, n * sizeof(*sc->ptrs));
+  sc->ncap = n;
+}
+
+/* Fills slot k with the column's name and value; returns 0 when the
+ * column is not in this image (minimal row images), else 1. Text goes
+ * through the scratch arena because protobuf-c wants NUL-terminated
+ * strings and the decoder's are not. */
+static int fill_col(scratch_t *sc, size_t k, const hb_column_t *c,
+                    const hb_value_t *v) {
+  Herald__Value *pv = &sc->vals[k];
+  ProtobufCBinaryData bin = {v->len, (uint8_t *)v->s};
   herald__value__init(pv);
   switch ((hb_vkind_t)v->kind) {
   case HB_V_ABSENT:
-    return 0; /* not in this image */
+    return 0;
   case HB_V_NULL:
     pv->kind_case = HERALD__VALUE__KIND_NULL;
     pv->null = 1;
@@ -81,133 +168,47 @@ static int value_set(Herald__Value *pv, const hb_value_t *v) {
     pv->kind_case = HERALD__VALUE__KIND_DBL;
     pv->dbl = v->n.d;
     break;
+  case HB_V_BYTES:
+    pv->kind_case = HERALD__VALUE__KIND_BIN;
+    pv->bin = bin;
+    break;
+  case HB_V_BADTEXT:
+    pv->kind_case = HERALD__VALUE__KIND_BADTEXT;
+    pv->badtext = bin;
+    break;
   case HB_V_DECIMAL:
+    pv->kind_case = HERALD__VALUE__KIND_DECIMAL;
+    pv->decimal = sc_str(sc, v->s, v->len);
+    break;
+  case HB_V_JSON:
+    pv->kind_case = HERALD__VALUE__KIND_JSON;
+    pv->json = sc_str(sc, v->s, v->len);
+    break;
+  case HB_V_JSON_DIFF:
+    pv->kind_case = HERALD__VALUE__KIND_JSON_DIFF;
+    pv->json_diff = sc_str(sc, v->s, v->len);
+    break;
   case HB_V_DATE:
   case HB_V_TIME:
   case HB_V_DATETIME:
   case HB_V_TIMESTAMP:
-  case HB_V_STRING:
-  case HB_V_JSON:
-  case HB_V_JSON_DIFF:
-  case HB_V_BYTES:
-  case HB_V_BADTEXT:
+    pv->kind_case = HERALD__VALUE__KIND_TEMPORAL;
+    pv->temporal = sc_str(sc, v->s, v->len);
+    break;
   case HB_V_ENUM:
-  case HB_V_SET: {
-    /* protobuf-c wants NUL-terminated strings for `string` fields; the
-     * decoder's are not, so the caller's arena copies them (see below). */
-    return -1;
-  }
-  }
-  return 1;
-}
-
-/* Scratch for one window: column and value arrays, string copies. */
-typedef struct {
-  Herald__Column *cols;
-  Herald__Value *vals;
-  Herald__Column **ptrs;
-  size_t ncap;
-  char **owned; /* NUL-terminated copies */
-  size_t nowned, capowned;
-} scratch_t;
-
-static char *sc_str(scratch_t *sc, const char *s, size_t n) {
-  if (sc->nowned == sc->capowned) {
-    sc->capowned = sc->capowned ? sc->capowned * 2 : 64;
-    sc->owned = hd_realloc(sc->owned, sc->capowned * sizeof(char *));
-  }
-  char *c = hd_strndup(s ? s : "", n);
-  sc->owned[sc->nowned++] = c;
-  return c;
-}
-
-static void sc_reset(scratch_t *sc) {
-  for (size_t i = 0; i < sc->nowned; i++)
-    free(sc->owned[i]);
-  sc->nowned = 0;
-}
-
-struct relay_wb {
-  scratch_t sc;
-  gbuf_t tmp; /* canonical key bytes */
-};
-
-relay_wb_t *relay_wb_new(void) {
-  return hd_calloc(1, sizeof(relay_wb_t));
-}
-
-void relay_wb_free(relay_wb_t *wb) {
-  if (wb == NULL)
-    return;
-  sc_reset(&wb->sc);
-  free(wb->sc.owned);
-  free(wb->sc.cols);
-  free(wb->sc.vals);
-  free(wb->sc.ptrs);
-  free(wb->tmp.p);
-  free(wb);
-}
-
-static void sc_need(scratch_t *sc, size_t n) {
-  if (n <= sc->ncap)
-    return;
-  sc->cols = hd_realloc(sc->cols, n * sizeof(*sc->cols));
-  sc->vals = hd_realloc(sc->vals, n * sizeof(*sc->vals));
-  sc->ptrs = hd_realloc(sc->ptrs, n * sizeof(*sc->ptrs));
-  sc->ncap = n;
-}
-
-/* Fills slot k with column name/value; returns 1 if the column is present
- * in the image. */
-static int fill_col(scratch_t *sc, size_t k, const hb_column_t *c,
-                    const hb_value_t *v) {
-  Herald__Value *pv = &sc->vals[k];
-  Herald__Column *pc = &sc->cols[k];
-  int r = value_set(pv, v);
-  if (r == 0)
-    return 0;
-  if (r < 0) {
-    char *s = NULL;
-    ProtobufCBinaryData bin = {v->len, (uint8_t *)v->s};
-    switch ((hb_vkind_t)v->kind) {
-    case HB_V_BYTES:
-      pv->kind_case = HERALD__VALUE__KIND_BIN;
-      pv->bin = bin;
-      break;
-    case HB_V_BADTEXT:
-      pv->kind_case = HERALD__VALUE__KIND_BADTEXT;
-      pv->badtext = bin;
-      break;
-    case HB_V_ENUM:
-    case HB_V_SET:
-      if (v->s == NULL) { /* labels unknown: the index or bitmask */
-        pv->kind_case = HERALD__VALUE__KIND_UINT;
-        pv->uint = v->n.u;
-        break;
-      }
-      /* fall through */
-    default:
-      s = sc_str(sc, v->s, v->len);
-      if (v->kind == HB_V_DECIMAL) {
-        pv->kind_case = HERALD__VALUE__KIND_DECIMAL;
-        pv->decimal = s;
-      } else if (v->kind == HB_V_JSON) {
-        pv->kind_case = HERALD__VALUE__KIND_JSON;
-        pv->json = s;
-      } else if (v->kind == HB_V_JSON_DIFF) {
-        pv->kind_case = HERALD__VALUE__KIND_JSON_DIFF;
-        pv->json_diff = s;
-      } else if (v->kind == HB_V_STRING || v->kind == HB_V_ENUM ||
-                 v->kind == HB_V_SET) {
-        pv->kind_case = HERALD__VALUE__KIND_STR;
-        pv->str = s;
-      } else {
-        pv->kind_case = HERALD__VALUE__KIND_TEMPORAL;
-        pv->temporal = s;
-      }
+  case HB_V_SET:
+    if (v->s == NULL) { /* labels unknown: the index or bitmask */
+      pv->kind_case = HERALD__VALUE__KIND_UINT;
+      pv->uint = v->n.u;
       break;
     }
+    /* fall through */
+  case HB_V_STRING:
+    pv->kind_case = HERALD__VALUE__KIND_STR;
+    pv->str = sc_str(sc, v->s, v->len);
+    break;
   }
+  Herald__Column *pc = &sc->cols[k];
   herald__column__init(pc);
   pc->name = (char *)c->name;
   pc->value = pv;
