@@ -159,6 +159,23 @@ typedef struct {
   const hb_value_t *after;  /* table->ncols values, or NULL (delete) */
 } hb_row_t;
 
+/* A statement that is not BEGIN/COMMIT/ROLLBACK/SAVEPOINT/XA: DDL, or DML
+ * logged in statement format. */
+typedef struct {
+  uint64_t scn; /* file_index << 32 | end offset of the query event; inside
+                   a transaction, its window's SCN */
+  const char *file;
+  uint64_t pos;     /* offset of the query event */
+  const char *gtid; /* NULL when anonymous */
+  uint64_t ts_ms;
+  uint32_t server_id;
+  const char *db;        /* default database, "" when none */
+  const char *statement; /* UTF-8 (invalid bytes replaced by U+FFFD) */
+  size_t len;
+  size_t row_index; /* inside a window: how many of its row changes
+                       precede the statement */
+} hb_ddl_t;
+
 /* A committed transaction. Everything it points to is owned by the
  * decoder and valid only during the callback. */
 typedef struct {
@@ -174,21 +191,10 @@ typedef struct {
   uint32_t server_id;  /* of the commit event */
   size_t nrows;        /* row changes that passed the table filter */
   const hb_row_t *rows;
+  size_t nddl;         /* statements logged inside the transaction */
+  const hb_ddl_t *ddl; /*   (CREATE ... SELECT, statement-format
+                               DML), in order; scn is the window's */
 } hb_window_t;
-
-/* A statement that is not BEGIN/COMMIT/ROLLBACK/SAVEPOINT/XA: DDL, or DML
- * logged in statement format. */
-typedef struct {
-  uint64_t scn; /* file_index << 32 | end offset of the query event */
-  const char *file;
-  uint64_t pos;     /* offset of the query event */
-  const char *gtid; /* NULL when anonymous */
-  uint64_t ts_ms;
-  uint32_t server_id;
-  const char *db;        /* default database, "" when none */
-  const char *statement; /* UTF-8 (invalid bytes replaced by U+FFFD) */
-  size_t len;
-} hb_ddl_t;
 
 /* An INCIDENT event: the source says changes may be missing here. */
 typedef struct {
@@ -217,7 +223,13 @@ typedef struct {
    *          hb_decoder_feed() (use a negative code).
    */
   int (*on_window)(void *ud, const hb_window_t *w);
-  /** @brief Called per schema change (optional). Same return rule. */
+  /**
+   * @brief Called per statement outside a transaction (optional). Same
+   *        return rule. A statement inside a transaction is not passed
+   *        here but with its window (hb_window_t.ddl), so that it shares
+   *        the transaction's SCN: a consumer resuming after it can never
+   *        resume in the middle of the transaction.
+   */
   int (*on_ddl)(void *ud, const hb_ddl_t *d);
   /**
    * @brief Called per INCIDENT event (optional). Without it an incident

@@ -129,6 +129,7 @@ hb_decoder_t *hb_decoder_new(const hb_config_t *cfg) {
 /* Forget the open window: its rows, values and arena. */
 static void window_clear(hb_decoder_t *dec) {
   dec->nrows = 0;
+  dec->nddl = 0;
   dec->in_txn = 0;
   dec->txn_by_gtid = 0;
   dec->have_gtid = 0;
@@ -139,11 +140,12 @@ static void window_clear(hb_decoder_t *dec) {
 
 /* Drop an open window that will never commit, saying so. */
 static void window_drop(hb_decoder_t *dec, const char *why) {
-  if (dec->in_txn && dec->nrows > 0)
+  if (dec->in_txn && (dec->nrows > 0 || dec->nddl > 0))
     hd_log(HD_LL_WARN, "binlog", "transaction dropped",
-           "file=%s begin=%llu pos=%llu rows=%zu reason=\"%s\"",
+           "file=%s begin=%llu pos=%llu rows=%zu statements=%zu "
+           "reason=\"%s\"",
            dec->file ? dec->file : "", (unsigned long long)dec->txn_begin,
-           (unsigned long long)dec->ev_pos, dec->nrows, why);
+           (unsigned long long)dec->ev_pos, dec->nrows, dec->nddl, why);
   window_clear(dec);
 }
 
@@ -153,6 +155,7 @@ void hb_decoder_free(hb_decoder_t *dec) {
   hb__tables_free(dec);
   hb__arena_free(&dec->arena);
   free(dec->rows);
+  free(dec->ddls);
   free(dec->file);
   free(dec->zbuf);
   free(dec->zbuf2);
@@ -205,10 +208,13 @@ int hb_decoder_finish(hb_decoder_t *dec) {
   if (dec->failed)
     return dec->failed;
   if (dec->in_txn) {
+    char stmts[64] = "";
+    if (dec->nddl)
+      snprintf(stmts, sizeof(stmts), " and %zu statements", dec->nddl);
     int r = hb__fail(dec, HB_EINCOMPLETE,
                      "binlog ends inside the transaction that began at "
-                     "offset %llu (%zu row changes not emitted)",
-                     (unsigned long long)dec->txn_begin, dec->nrows);
+                     "offset %llu (%zu row changes%s not emitted)",
+                     (unsigned long long)dec->txn_begin, dec->nrows, stmts);
     window_clear(dec);
     return r;
   }
@@ -247,7 +253,11 @@ static int emit_window(hb_decoder_t *dec) {
       .server_id = dec->ev_server_id,
       .nrows = dec->nrows,
       .rows = dec->rows,
+      .nddl = dec->nddl,
+      .ddl = dec->ddls,
   };
+  for (size_t i = 0; i < dec->nddl; i++)
+    dec->ddls[i].scn = scn;
   dec->st.windows++;
   dec->st.rows += dec->nrows;
   r = dec->cfg.on_window ? dec->cfg.on_window(dec->cfg.ud, &w) : 0;
@@ -267,7 +277,7 @@ static int emit_ddl(hb_decoder_t *dec, const char *db, size_t dblen,
   if (dec->cfg.schema)
     hb__tables_mark_stale(dec);
   dec->st.ddls++;
-  if (dec->cfg.on_ddl == NULL)
+  if (dec->cfg.on_ddl == NULL && !dec->in_txn)
     return 0;
   /* Statements are in the client's charset; names in utf8. */
   hb_buf_t *b = &dec->scratch;
@@ -289,6 +299,21 @@ static int emit_ddl(hb_decoder_t *dec, const char *db, size_t dblen,
       .statement = b->p,
       .len = slen,
   };
+  if (dec->in_txn) {
+    /* Part of the transaction: it travels in the window, at the commit's
+     * SCN, never as a position of its own inside the transaction. */
+    char *text = hb__arena_alloc(&dec->arena, b->len);
+    memcpy(text, b->p, b->len);
+    d.statement = text;
+    d.db = text + slen;
+    d.row_index = dec->nrows;
+    if (dec->nddl == dec->capddl) {
+      dec->capddl = dec->capddl ? dec->capddl * 2 : 4;
+      dec->ddls = hd_realloc(dec->ddls, dec->capddl * sizeof(*dec->ddls));
+    }
+    dec->ddls[dec->nddl++] = d;
+    return 0;
+  }
   r = dec->cfg.on_ddl(dec->cfg.ud, &d);
   if (r != 0)
     return hb__fail(dec, r < 0 ? r : HB_ESTOPPED,
@@ -614,6 +639,15 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
   case QK_XA_ROLLBACK:
     if (dec->in_txn && dec->nrows == 0)
       return emit_window(dec); /* an empty group keeps the SCN moving */
+    if (dec->in_txn && dec->nddl > 0) {
+      /* The statements were executed whatever the rollback undid. */
+      hd_log(HD_LL_WARN, "binlog", "row changes rolled back",
+             "file=%s begin=%llu pos=%llu rows=%zu statements=%zu",
+             dec->file ? dec->file : "", (unsigned long long)dec->txn_begin,
+             (unsigned long long)dec->ev_pos, dec->nrows, dec->nddl);
+      dec->nrows = 0;
+      return emit_window(dec);
+    }
     if (dec->in_txn)
       window_drop(dec, "rolled back");
     else if (kind == QK_XA_ROLLBACK)
@@ -638,15 +672,14 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
   if (dec->resync && !dec->in_txn && kind != QK_DDL_BEGIN) {
     dec->resync = 0; /* a statement of its own is a boundary */
   }
+  /* CREATE ... START TRANSACTION opens the window it belongs to. */
+  if (kind == QK_DDL_BEGIN && !dec->in_txn)
+    window_open(dec);
   int r = emit_ddl(dec, db, dblen, q, qlen, cs);
   if (r < 0)
     return r;
-  if (kind == QK_DDL_BEGIN) {
-    if (!dec->in_txn)
-      window_open(dec);
-  } else if (!dec->in_txn) {
+  if (!dec->in_txn)
     dec->have_gtid = 0;
-  }
   return 0;
 }
 

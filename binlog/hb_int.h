@@ -238,6 +238,8 @@ struct hb_decoder {
   size_t nrows, caprows; /*   live in the arena, so pointers are stable */
   int txn_by_gtid;       /* window opened by a MariaDB GTID event (a BEGIN
                             that follows belongs to it) */
+  hb_ddl_t *ddls;        /* statements of the open window; their texts */
+  size_t nddl, capddl;   /*   live in the arena */
   hb__arena_t arena;
 
   /* tables, by table id */

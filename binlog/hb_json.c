@@ -283,9 +283,11 @@ static void render_key(const hb__table_t *t, const hb_row_t *r, hb_buf_t *out) {
   hb_buf_putc(out, '}');
 }
 
-/* One line per row change; see docs/change-format.md for the keys. */
-void hb_render_window(const hb_window_t *w, hb_buf_t *out) {
-  if (w->nrows == 0)
+/* Lines of row changes [from, to) of w; see docs/change-format.md for
+ * the keys. */
+static void render_rows(const hb_window_t *w, size_t from, size_t to,
+                        hb_buf_t *out) {
+  if (from >= to)
     return;
   /* The part of every line up to source.pos is the same for the whole
    * window: render it once, then copy it. */
@@ -305,10 +307,10 @@ void hb_render_window(const hb_window_t *w, hb_buf_t *out) {
   hb__json_str_checked(out, w->file, strlen(w->file));
   hb_buf_lit(out, ",\"pos\":");
   size_t pre_len = out->len - pre_off;
-  for (size_t i = 0; i < w->nrows; i++) {
+  for (size_t i = from; i < to; i++) {
     const hb_row_t *r = &w->rows[i];
     const hb__table_t *t = (const hb__table_t *)r->table;
-    if (i > 0) {
+    if (i > from) {
       hb_buf_reserve(out, pre_len);
       memcpy(out->p + out->len, out->p + pre_off, pre_len);
       out->len += pre_len;
@@ -336,6 +338,27 @@ void hb_render_window(const hb_window_t *w, hb_buf_t *out) {
     else
       hb_buf_lit(out, ",\"last\":false}}\n");
   }
+}
+
+void hb_render_window(const hb_window_t *w, hb_buf_t *out) {
+  render_rows(w, 0, w->nrows, out);
+}
+
+void hb_render_window_ddl(const hb_window_t *w,
+                          int (*want)(void *ud, const hb_ddl_t *d), void *ud,
+                          hb_buf_t *out) {
+  size_t at = 0;
+  for (size_t i = 0; i < w->nddl; i++) {
+    const hb_ddl_t *d = &w->ddl[i];
+    size_t upto = d->row_index < w->nrows ? d->row_index : w->nrows;
+    if (want != NULL && !want(ud, d))
+      continue;
+    render_rows(w, at, upto > at ? upto : at, out);
+    if (upto > at)
+      at = upto;
+    hb_render_ddl(d, out);
+  }
+  render_rows(w, at, w->nrows, out);
 }
 
 /* The schema-change line: the keys of the specification, in its order,

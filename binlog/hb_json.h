@@ -20,6 +20,15 @@
  */
 void hb_render_window(const hb_window_t *w, hb_buf_t *out);
 
+/**
+ * @brief As hb_render_window, with the window's statements (w->ddl) that
+ *        want() accepts (all when want is NULL) as "op":"ddl" lines
+ *        where they stand among the row changes.
+ */
+void hb_render_window_ddl(const hb_window_t *w,
+                          int (*want)(void *ud, const hb_ddl_t *d), void *ud,
+                          hb_buf_t *out);
+
 /** @brief Append the line of a schema change ("op":"ddl"). */
 void hb_render_ddl(const hb_ddl_t *d, hb_buf_t *out);
 

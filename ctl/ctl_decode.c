@@ -57,14 +57,6 @@ static int flush_out(dec_ctx_t *c) {
 
 /* Render each transaction into the buffer and write in chunks of about
  * 1 MiB: one fwrite per chunk instead of one per line. */
-static int on_window(void *ud, const hb_window_t *w) {
-  dec_ctx_t *c = ud;
-  hb_render_window(w, &c->out);
-  if (c->out.len >= FLUSH_AT && flush_out(c) < 0)
-    return -EIO;
-  return 0;
-}
-
 /* With --tables, a schema change is shown when its default database
  * matches the database part of a pattern. */
 static int ddl_wanted(dec_ctx_t *c, const char *db) {
@@ -79,6 +71,21 @@ static int ddl_wanted(dec_ctx_t *c, const char *db) {
     if (m)
       return 1;
   }
+  return 0;
+}
+
+static int want_ddl(void *ud, const hb_ddl_t *d) {
+  return ddl_wanted(ud, d->db);
+}
+
+static int on_window(void *ud, const hb_window_t *w) {
+  dec_ctx_t *c = ud;
+  if (c->ddl && w->nddl)
+    hb_render_window_ddl(w, want_ddl, c, &c->out);
+  else
+    hb_render_window(w, &c->out);
+  if (c->out.len >= FLUSH_AT && flush_out(c) < 0)
+    return -EIO;
   return 0;
 }
 

@@ -252,8 +252,9 @@ static hb_table_t *row_table(tcache_list_t *tc, const Herald__RowChange *rc,
   return t;
 }
 
-/* Renders the row changes of one window, one line each. */
-static size_t render(const Herald__Window *pw, tcache_list_t *tc,
+/* Renders the row changes of one window, one line each, and with ddl its
+ * statements where they stand among them. */
+static size_t render(const Herald__Window *pw, tcache_list_t *tc, int ddl,
                      hb_buf_t *out) {
   size_t n = pw->n_changes;
   hb_row_t *rows = hd_calloc(n + 1, sizeof(hb_row_t));
@@ -302,30 +303,35 @@ static size_t render(const Herald__Window *pw, tcache_list_t *tc,
   w.server_id = pw->server_id;
   w.nrows = n;
   w.rows = rows;
-  hb_render_window(&w, out);
+  hb_ddl_t *dv = NULL;
+  if (ddl && pw->n_ddl) {
+    dv = hd_calloc(pw->n_ddl, sizeof(hb_ddl_t));
+    for (size_t i = 0; i < pw->n_ddl; i++) {
+      const Herald__SchemaChange *sc = pw->ddl[i];
+      hb_ddl_t *d = &dv[i];
+      d->scn = pw->scn;
+      d->file = w.file;
+      d->pos = sc->pos;
+      d->gtid = w.gtid;
+      d->ts_ms = pw->ts_ms;
+      d->server_id = pw->server_id;
+      d->db = sc->db ? sc->db : "";
+      d->statement = sc->statement ? sc->statement : "";
+      d->len = strlen(d->statement);
+      d->row_index = sc->row_index;
+    }
+    w.nddl = pw->n_ddl;
+    w.ddl = dv;
+    hb_render_window_ddl(&w, NULL, NULL, out);
+  } else {
+    hb_render_window(&w, out);
+  }
+  free(dv);
   for (size_t i = 0; i < 2 * n; i++)
     free(imgs[i]);
   free(imgs);
   free(rows);
   return n;
-}
-
-/* Renders the schema changes of one window, one line each. */
-static void render_ddl(const Herald__Window *pw, hb_buf_t *out) {
-  for (size_t i = 0; i < pw->n_ddl; i++) {
-    const Herald__SchemaChange *sc = pw->ddl[i];
-    hb_ddl_t d = {0};
-    d.scn = pw->scn;
-    d.file = pw->file ? pw->file : "";
-    d.pos = sc->pos;
-    d.gtid = pw->gtid && *pw->gtid ? pw->gtid : NULL;
-    d.ts_ms = pw->ts_ms;
-    d.server_id = pw->server_id;
-    d.db = sc->db ? sc->db : "";
-    d.statement = sc->statement ? sc->statement : "";
-    d.len = strlen(d.statement);
-    hb_render_ddl(&d, out);
-  }
 }
 
 int ctl_tail(int argc, char **argv) {
@@ -602,13 +608,8 @@ int ctl_tail(int argc, char **argv) {
         clock_gettime(CLOCK_MONOTONIC, &last_data);
         for (size_t i = 0; i < fr->batch->n_windows && !stop; i++) {
           const Herald__Window *pw = fr->batch->windows[i];
-          if (ddl && pw->n_ddl) {
-            out.len = 0;
-            render_ddl(pw, &out);
-            fwrite(out.p, 1, out.len, stdout);
-          }
           out.len = 0;
-          render(pw, &tc, &out);
+          render(pw, &tc, ddl, &out);
           /* --max counts row changes: cut the window's lines there. */
           size_t off = 0;
           while (off < out.len) {

@@ -7,9 +7,12 @@
  * rejects events herald must read (BINLOG-AND-ZK-NOTES.md). Events go to
  * herald's decoder (binlog/).
  */
+#define _GNU_SOURCE /* memmem */
 #include "relay_fetch.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <inttypes.h>
 #include <mysql.h>
@@ -18,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hd_log.h"
 #include "hd_time.h"
@@ -52,7 +57,7 @@ struct relay_fetch {
   char file[512]; /* binlog file of the next event */
   uint64_t pos;   /* offset of the next event in it */
   int fatal;
-  char errmsg[1024];
+  char errmsg[2048];
   uint64_t session_events;
   /* The last schema lookup's result and ENUM/SET labels: they must stay
    * valid until the decoder has copied them, so they are freed at the
@@ -62,7 +67,16 @@ struct relay_fetch {
   size_t schema_nkeep;
   uint64_t last_retain_ms;
   size_t last_segments;
-  int crc; /* the stream's events end in a CRC32 */
+  int crc;         /* the stream's events end in a CRC32 */
+  int start_saved; /* start-position file written, no window stored yet */
+#ifdef HD_TEST_HOOKS
+  struct {
+    int armed, fired, exit, wait; /* action: exit (SIGKILL) or drop */
+    long events;                  /* trigger: after N events of a session */
+    char query[256];              /*   or after a QUERY holding this text */
+    char wait_path[512];
+  } fault;
+#endif
 };
 
 /* Retention runs on this thread because it must not overlap appends. */
@@ -116,6 +130,88 @@ static int fatal(relay_fetch_t *f, const char *fmt, ...) {
   return HB_ESTOPPED;
 }
 
+/* ------------------------------------------------------ start position */
+
+/* A start resolved from the source (source.start: latest or earliest)
+ * names a position that moves: resolved again after a reconnect or a
+ * restart it would skip what committed in between. So the first
+ * resolution is kept in the data dir until the first window is stored;
+ * from then on the store's newest window says where to resume. */
+#define START_FILE "start-position"
+
+static void start_path(const relay_fetch_t *f, char *out, size_t n) {
+  snprintf(out, n, "%s/" START_FILE, f->o.conf->relay.data_dir);
+}
+
+/* 1 and f->file/pos set when a kept start position was read, 0 when there
+ * is none, -1 when it is unreadable (errmsg set). */
+static int start_load(relay_fetch_t *f) {
+  char path[700], file[sizeof(f->file)];
+  start_path(f, path, sizeof(path));
+  FILE *fp = fopen(path, "r");
+  if (fp == NULL) {
+    if (errno == ENOENT)
+      return 0;
+    snprintf(f->errmsg, sizeof(f->errmsg), "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  unsigned long long pos = 0;
+  int n = fscanf(fp, "%511s %llu", file, &pos);
+  fclose(fp);
+  if (n != 2 || pos < 4) {
+    snprintf(f->errmsg, sizeof(f->errmsg),
+             "%s: not a start position (want \"FILE POS\"); remove it to "
+             "resolve source.start again",
+             path);
+    return -1;
+  }
+  snprintf(f->file, sizeof(f->file), "%s", file);
+  f->pos = pos;
+  f->start_saved = 1;
+  return 1;
+}
+
+/* Writes f->file/pos durably (temp file, fsync, rename, fsync of the
+ * directory); 0 or -1 with errmsg set. */
+static int start_save(relay_fetch_t *f) {
+  char path[700], tmp[720];
+  start_path(f, path, sizeof(path));
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    goto fail;
+  char line[600];
+  int n = snprintf(line, sizeof(line), "%s %" PRIu64 "\n", f->file, f->pos);
+  if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    goto fail;
+  }
+  if (close(fd) != 0 || rename(tmp, path) != 0)
+    goto fail;
+  int dfd = open(f->o.conf->relay.data_dir, O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  f->start_saved = 1;
+  return 0;
+fail:
+  snprintf(f->errmsg, sizeof(f->errmsg),
+           "cannot keep the start position: %s: %s", tmp, strerror(errno));
+  return -1;
+}
+
+static void start_forget(relay_fetch_t *f) {
+  char path[700];
+  start_path(f, path, sizeof(path));
+  if (unlink(path) != 0 && errno != ENOENT)
+    hd_log(HD_LL_WARN, "fetch", "cannot remove the start position",
+           "path=%s error=\"%s\"", path, strerror(errno));
+  f->start_saved = 0;
+}
+
 /* ------------------------------------------------------------ decoding */
 
 /* Store a built window, then hand it over: a consumer never sees what a
@@ -133,6 +229,8 @@ static int store_and_publish(relay_fetch_t *f, relay_win_t *rw,
     return fatal(f, "log store append failed at scn %" PRIu64 ": %s", scn,
                  relay_store_errmsg(f->o.store));
   }
+  if (f->start_saved)
+    start_forget(f);
   RM_ADD(f->o.m, windows, 1);
   RM_ADD(f->o.m, rows, nrows);
   RM_SET(f->o.m, newest_scn, rw->scn);
@@ -148,10 +246,12 @@ static int store_and_publish(relay_fetch_t *f, relay_win_t *rw,
 /* A transaction from the decoder. */
 static int on_window(void *ud, const hb_window_t *w) {
   relay_fetch_t *f = ud;
-  return store_and_publish(f, relay_win_build(f->wb, w, NULL, 0), w->nrows);
+  return store_and_publish(f, relay_win_build(f->wb, w, w->ddl, w->nddl),
+                           w->nrows);
 }
 
-/* A schema change: a window of its own, at the end of its query event. */
+/* A statement outside a transaction: a window of its own, at the end of
+ * its query event. */
 static int on_ddl(void *ud, const hb_ddl_t *d) {
   relay_fetch_t *f = ud;
   hd_log(HD_LL_INFO, "fetch", "schema change", "scn=%" PRIu64 " db=%s", d->scn,
@@ -415,16 +515,38 @@ static int start_point(relay_fetch_t *f, MYSQL *m, const char **gtid) {
   }
   const hd_start_t *st = &f->o.conf->source.start;
   char v[2][512];
+  if (st->kind == HD_START_EARLIEST || st->kind == HD_START_LATEST) {
+    int r = start_load(f);
+    if (r < 0) {
+      f->fatal = 1; /* start_load's message stands */
+      return S_FATAL;
+    }
+    if (r == 1) {
+      hd_log(HD_LL_INFO, "fetch", "start position kept from the first connect",
+             "file=%s pos=%" PRIu64, f->file, f->pos);
+      return 0;
+    }
+  }
   switch (st->kind) {
   case HD_START_EARLIEST:
-    if (first_binlog(f, m) != 0)
-      goto priv;
-    return 0;
   case HD_START_LATEST:
-    if (query_row(m, "SHOW MASTER STATUS", v, 2) != 0)
-      goto priv;
-    snprintf(f->file, sizeof(f->file), "%s", v[0]);
-    f->pos = strtoull(v[1], NULL, 10);
+    if (st->kind == HD_START_EARLIEST) {
+      if (first_binlog(f, m) != 0)
+        goto priv;
+    } else {
+      if (query_row(m, "SHOW MASTER STATUS", v, 2) != 0)
+        goto priv;
+      snprintf(f->file, sizeof(f->file), "%s", v[0]);
+      f->pos = strtoull(v[1], NULL, 10);
+    }
+    if (start_save(f) != 0) {
+      f->fatal = 1; /* start_save's message stands */
+      return S_FATAL;
+    }
+    hd_log(HD_LL_INFO, "fetch", "start position resolved",
+           "start=%s file=%s pos=%" PRIu64,
+           st->kind == HD_START_LATEST ? "latest" : "earliest", f->file,
+           f->pos);
     return 0;
   case HD_START_FILEPOS:
     snprintf(f->file, sizeof(f->file), "%s", st->file);
@@ -486,6 +608,81 @@ static int dump_error(relay_fetch_t *f, unsigned code, const char *msg) {
          msg, code);
   return S_RETRY;
 }
+
+#ifdef HD_TEST_HOOKS
+/* Fault injection for the tests, compiled in only with HD_TEST_HOOKS:
+ *   HERALD_TEST_FAULT="events=N,ACTION" or "query=TEXT,ACTION"
+ * fires once, right after the decoder took the N-th event of a session or
+ * a QUERY event containing TEXT. ACTION "exit" kills the relay with
+ * SIGKILL (a crash at that exact point); "drop" closes the source
+ * connection, and with HERALD_TEST_FAULT_WAIT=PATH creates PATH and waits
+ * (at most 60 s) until the test removes it before reconnecting. */
+static void fault_init(relay_fetch_t *f) {
+  const char *spec = getenv("HERALD_TEST_FAULT");
+  if (spec == NULL || *spec == '\0')
+    return;
+  const char *comma = strrchr(spec, ',');
+  const char *act = comma ? comma + 1 : "";
+  size_t tl = comma ? (size_t)(comma - spec) : 0;
+  if (strcmp(act, "exit") == 0)
+    f->fault.exit = 1;
+  else if (strcmp(act, "drop") != 0)
+    tl = 0;
+  if (tl > 7 && strncmp(spec, "events=", 7) == 0) {
+    f->fault.events = strtol(spec + 7, NULL, 10);
+  } else if (tl > 6 && tl - 6 < sizeof(f->fault.query) &&
+             strncmp(spec, "query=", 6) == 0) {
+    memcpy(f->fault.query, spec + 6, tl - 6);
+    f->fault.query[tl - 6] = '\0';
+  } else {
+    hd_log(HD_LL_ERROR, "fetch", "HERALD_TEST_FAULT not understood",
+           "value=\"%s\" want=\"events=N,exit|drop or query=TEXT,exit|drop\"",
+           spec);
+    return;
+  }
+  const char *w = getenv("HERALD_TEST_FAULT_WAIT");
+  if (w && *w) {
+    snprintf(f->fault.wait_path, sizeof(f->fault.wait_path), "%s", w);
+  }
+  f->fault.armed = 1;
+  hd_log(HD_LL_WARN, "fetch", "test fault armed", "spec=\"%s\"", spec);
+}
+
+static int fault_hit(relay_fetch_t *f, uint8_t type, const uint8_t *ev,
+                     size_t len) {
+  if (!f->fault.armed || f->fault.fired)
+    return 0;
+  if (f->fault.events > 0)
+    return (long)f->session_events + 1 >= f->fault.events;
+  size_t ql = strlen(f->fault.query);
+  return type == 2 && ql && memmem(ev, len, f->fault.query, ql) != NULL;
+}
+
+static int fault_act(relay_fetch_t *f) {
+  f->fault.fired = 1;
+  hd_log(HD_LL_WARN, "fetch", "test fault fired", "action=%s at=%s:%" PRIu64,
+         f->fault.exit ? "exit" : "drop", f->file, f->pos);
+  if (f->fault.exit)
+    raise(SIGKILL);
+  f->fault.wait = f->fault.wait_path[0] != '\0';
+  return S_RETRY;
+}
+
+/* After a dropped connection: let the test act before the reconnect. */
+static void fault_wait(relay_fetch_t *f) {
+  if (!f->fault.wait)
+    return;
+  f->fault.wait = 0;
+  int fd = open(f->fault.wait_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0)
+    close(fd);
+  for (int i = 0; i < 1200 && !atomic_load(&f->stop); i++) {
+    if (access(f->fault.wait_path, F_OK) != 0)
+      return;
+    usleep(50000);
+  }
+}
+#endif
 
 /* One event from the stream: position bookkeeping, then the decoder. */
 static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
@@ -558,6 +755,10 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
   }
   if (advance)
     f->pos = pos + size;
+#ifdef HD_TEST_HOOKS
+  if (fault_hit(f, type, ev, len))
+    return fault_act(f);
+#endif
   if (ts != 0) {
     RM_SET(f->o.m, source_ts_ms, (uint64_t)ts * 1000);
     RM_SET(f->o.m, source_seen_ms, hd_now_ms());
@@ -663,6 +864,9 @@ static void *fetch_main(void *arg) {
       f->o.on_fatal(f->o.ud, f->errmsg);
       break;
     }
+#ifdef HD_TEST_HOOKS
+    fault_wait(f);
+#endif
     /* A session that got somewhere starts the backoff over. */
     if (f->session_events > 0)
       backoff = 100;
@@ -699,6 +903,13 @@ int relay_fetch_start(const relay_fetch_opts_t *o, relay_fetch_t **out) {
   cfg.ud = f;
   f->dec = hb_decoder_new(&cfg);
   f->wb = relay_wb_new();
+#ifdef HD_TEST_HOOKS
+  fault_init(f);
+#else
+  if (getenv("HERALD_TEST_FAULT"))
+    hd_log(HD_LL_WARN, "fetch",
+           "HERALD_TEST_FAULT ignored: built without HD_TEST_HOOKS", NULL);
+#endif
   int rc = pthread_create(&f->thr, NULL, fetch_main, f);
   if (rc != 0) {
     hb_decoder_free(f->dec);

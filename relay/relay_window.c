@@ -365,6 +365,7 @@ static void pack_ddl(gbuf_t *b, const hb_ddl_t *d, scratch_t *sc) {
   sc_msg.db = (char *)d->db;
   sc_msg.statement = sc_str(sc, d->statement, d->len);
   sc_msg.pos = d->pos;
+  sc_msg.row_index = (uint32_t)d->row_index;
   gb_field(b, TAG_WINDOW_DDL, &sc_msg.base);
 }
 

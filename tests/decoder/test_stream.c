@@ -56,7 +56,10 @@ typedef struct {
 
 static int on_window(void *ud, const hb_window_t *w) {
   ctx_t *c = ud;
-  hb_render_window(w, &c->out);
+  hb_render_window_ddl(w, NULL, NULL, &c->out);
+  c->ddls += (int)w->nddl;
+  for (size_t i = 0; i < w->nddl; i++)
+    ck_assert_uint_eq(w->ddl[i].scn, w->scn);
   if (c->windows < 16)
     c->begin[c->windows] = w->begin_pos;
   c->windows++;
@@ -587,6 +590,16 @@ START_TEST(statement_kinds) {
   /* lines come in binlog order: the CTAS statement before its row */
   ck_assert_ptr_nonnull(strstr(o, "START TRANSACTION"));
   ck_assert(strstr(o, "START TRANSACTION") < strstr(o, "\"@1\":4}"));
+  /* and it has its transaction's SCN, not one inside the transaction: a
+   * consumer resuming after the statement resumes after the rows too */
+  const char *dl = strstr(o, "START TRANSACTION");
+  while (dl > o && dl[-1] != '\n')
+    dl--;
+  const char *rl = strstr(o, "\"@1\":4}");
+  while (rl > o && rl[-1] != '\n')
+    rl--;
+  ck_assert_int_eq(strncmp(dl, "{\"scn\":", 7), 0);
+  ck_assert_uint_eq(strtoull(dl + 7, NULL, 10), strtoull(rl + 7, NULL, 10));
   hb_buf_free(&c.out);
   free(s.p);
 }
