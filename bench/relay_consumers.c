@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hd_pbwire.h"
+
 typedef struct {
   int fd;
   uint8_t *buf;
@@ -38,29 +40,16 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
-  uint64_t r = 0;
-  for (int sh = 0; sh < 64 && *p < end; sh += 7) {
-    uint8_t c = *(*p)++;
-    r |= (uint64_t)(c & 0x7f) << sh;
-    if (!(c & 0x80)) {
-      *v = r;
-      return 0;
-    }
-  }
-  return -1;
-}
-
 /* Counts field-7 (RowChange) entries in one packed Window. */
 static uint64_t count_rows(const uint8_t *p, const uint8_t *end) {
   uint64_t n = 0;
   while (p < end) {
     uint64_t tag, len = 0;
-    if (rd_varint(&p, end, &tag) < 0)
+    if (hd_pb_read_varint(&p, end, &tag) < 0)
       return n;
     switch (tag & 7) {
     case 0:
-      rd_varint(&p, end, &len);
+      hd_pb_read_varint(&p, end, &len);
       len = 0;
       break;
     case 1:
@@ -70,7 +59,7 @@ static uint64_t count_rows(const uint8_t *p, const uint8_t *end) {
       len = 4;
       break;
     case 2:
-      if (rd_varint(&p, end, &len) < 0)
+      if (hd_pb_read_varint(&p, end, &len) < 0)
         return n;
       break;
     default:
@@ -94,12 +83,13 @@ static void frames(cons_t *c) {
       break;
     const uint8_t *p = h + 4, *end = p + flen;
     uint64_t tag = 0, blen = 0;
-    if (rd_varint(&p, end, &tag) == 0 && tag == ((2 << 3) | 2) &&
-        rd_varint(&p, end, &blen) == 0) {
+    if (hd_pb_read_varint(&p, end, &tag) == 0 && tag == ((2 << 3) | 2) &&
+        hd_pb_read_varint(&p, end, &blen) == 0) {
       /* WindowBatch: field 1 windows */
       while (p < end) {
         uint64_t wt = 0, wl = 0;
-        if (rd_varint(&p, end, &wt) < 0 || rd_varint(&p, end, &wl) < 0)
+        if (hd_pb_read_varint(&p, end, &wt) < 0 ||
+            hd_pb_read_varint(&p, end, &wl) < 0)
           break;
         c->rows += count_rows(p, p + wl);
         p += wl;

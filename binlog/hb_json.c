@@ -283,6 +283,59 @@ static void render_key(const hb__table_t *t, const hb_row_t *r, hb_buf_t *out) {
   hb_buf_putc(out, '}');
 }
 
+static int same_value(const hb_value_t *a, const hb_value_t *b) {
+  if (a->kind != b->kind || a->len != b->len)
+    return 0;
+  switch ((hb_vkind_t)a->kind) {
+  case HB_V_INT:
+  case HB_V_UINT:
+    return a->n.u == b->n.u;
+  case HB_V_FLOAT:
+    return memcmp(&a->n.f, &b->n.f, sizeof(a->n.f)) == 0;
+  case HB_V_DOUBLE:
+    return memcmp(&a->n.d, &b->n.d, sizeof(a->n.d)) == 0;
+  case HB_V_ENUM:
+  case HB_V_SET:
+    if (a->n.u != b->n.u)
+      return 0;
+    break;
+  default:
+    break;
+  }
+  if (a->len == 0)
+    return 1;
+  return a->s && b->s && memcmp(a->s, b->s, a->len) == 0;
+}
+
+/* An UPDATE that changed the primary key: both images hold every key
+ * column and one differs. */
+static int key_moved(const hb__table_t *t, const hb_row_t *r) {
+  if (r->op != 'u' || r->before == NULL || r->after == NULL)
+    return 0;
+  int moved = 0;
+  for (uint32_t k = 0; k < t->pub.npk; k++) {
+    uint32_t c = t->pub.pk[k];
+    if (r->before[c].kind == HB_V_ABSENT || r->after[c].kind == HB_V_ABSENT)
+      return 0;
+    if (!same_value(&r->before[c], &r->after[c]))
+      moved = 1;
+  }
+  return moved;
+}
+
+static void render_old_key(const hb__table_t *t, const hb_row_t *r,
+                           hb_buf_t *out) {
+  hb_buf_lit(out, ",\"old_key\":{");
+  for (uint32_t k = 0; k < t->pub.npk; k++) {
+    uint32_t c = t->pub.pk[k];
+    if (k)
+      hb_buf_putc(out, ',');
+    hb_buf_put_padded(out, t->x[c].name_json, t->x[c].name_json_len);
+    hb_render_value(&r->before[c], out);
+  }
+  hb_buf_putc(out, '}');
+}
+
 /* Lines of row changes [from, to) of w; see docs/change-format.md for
  * the keys. */
 static void render_rows(const hb_window_t *w, size_t from, size_t to,
@@ -321,6 +374,8 @@ static void render_rows(const hb_window_t *w, size_t from, size_t to,
     hb_buf_putc(out, r->op);
     hb_buf_lit(out, "\",\"key\":");
     render_key(t, r, out);
+    if (r->op == 'u' && key_moved(t, r))
+      render_old_key(t, r, out);
     hb_buf_lit(out, ",\"before\":");
     if (r->before)
       render_image(t, r->before, out);

@@ -15,6 +15,8 @@
 #include "hd_time.h"
 #include "hd_mem.h"
 #include "hd_parse.h"
+#include "hd_pbwire.h"
+#include "relay_filter.h"
 #include "herald.pb-c.h"
 
 /* A connection keeps writing while less than this is queued in the kernel
@@ -33,12 +35,6 @@ enum { C_HANDSHAKE, C_RING, C_DISK, C_CLOSED };
 
 typedef struct relay_conn relay_conn_t;
 
-typedef struct {
-  char *pattern;
-  char **cols;
-  size_t ncols;
-} proj_t;
-
 struct relay_conn {
   uv_tcp_t tcp;
   relay_server_t *srv;
@@ -55,14 +51,7 @@ struct relay_conn {
   int subscribed;            /* counted in metrics */
   /* subscription */
   char *client_id;
-  char **tables;
-  size_t ntables;
-  int part_fn;
-  uint32_t nparts;
-  uint8_t *part_set; /* nparts bits */
-  int64_t range_lo, range_hi;
-  proj_t *proj;
-  size_t nproj;
+  relay_filter_t filt;
   uint32_t max_batch;
   /* position */
   uint64_t cursor;   /* ring sequence number of the next window (C_RING) */
@@ -71,9 +60,6 @@ struct relay_conn {
   /* flow */
   size_t inflight;
   uint64_t last_send_ms;
-  /* per-window scratch */
-  uint8_t *tmatch;
-  size_t tmatch_cap;
 };
 
 struct relay_server {
@@ -98,19 +84,8 @@ static void conn_free(relay_conn_t *c) {
   hd_frame_dec_free(&c->dec);
   if (c->reader)
     relay_store_reader_close(c->reader);
-  for (size_t i = 0; i < c->ntables; i++)
-    free(c->tables[i]);
-  free(c->tables);
-  for (size_t i = 0; i < c->nproj; i++) {
-    free(c->proj[i].pattern);
-    for (size_t k = 0; k < c->proj[i].ncols; k++)
-      free(c->proj[i].cols[k]);
-    free(c->proj[i].cols);
-  }
-  free(c->proj);
-  free(c->part_set);
+  relay_filter_free(&c->filt);
   free(c->client_id);
-  free(c->tmatch);
   free(c);
   if (--s->open_handles == 0 && s->closing)
     free(s);
@@ -195,25 +170,6 @@ static size_t ar_put(wreq_t *w, const void *p, size_t n) {
   return w->alen - n;
 }
 
-static size_t varint(uint8_t *out, uint64_t v) {
-  size_t n = 0;
-  while (v >= 0x80) {
-    out[n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  out[n++] = (uint8_t)v;
-  return n;
-}
-
-static size_t varint_len(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    n++;
-  }
-  return n;
-}
-
 static void disk_budget_free(relay_server_t *s, size_t n);
 
 static void write_cb(uv_write_t *req, int status) {
@@ -288,106 +244,6 @@ static void send_error(relay_conn_t *c, Herald__ErrorCode code, uint64_t oldest,
   send_frame(c, &f);
 }
 
-/* ----------------------------------------------------------- filtering */
-
-static int proj_find(relay_conn_t *c, const char *table) {
-  for (size_t i = 0; i < c->nproj; i++)
-    if (hd_glob_match(c->proj[i].pattern, table))
-      return (int)i;
-  return -1;
-}
-
-static int row_wanted(const relay_conn_t *c, const relay_row_t *r) {
-  if (c->ntables && !c->tmatch[r->table])
-    return 0;
-  uint64_t p;
-  switch (c->part_fn) {
-  case HERALD__PARTITION_FUNCTION__PART_HASH:
-    p = r->has_pk ? r->hash % c->nparts : 0;
-    break;
-  case HERALD__PARTITION_FUNCTION__PART_MOD:
-    p = r->has_ikey
-            ? (uint64_t)(((r->ikey % (int64_t)c->nparts) + (int64_t)c->nparts) %
-                         (int64_t)c->nparts)
-            : 0;
-    break;
-  case HERALD__PARTITION_FUNCTION__PART_RANGE: {
-    int64_t k = r->has_ikey ? r->ikey : 0;
-    return k >= c->range_lo && k < c->range_hi;
-  }
-  default:
-    return 1;
-  }
-  return (c->part_set[p / 8] >> (p % 8)) & 1;
-}
-
-/* Re-encodes one row change keeping only the projected columns (and the
- * key columns, always). Returns the arena offset and sets *len. */
-static size_t project_row(wreq_t *w, const proj_t *pj, const uint8_t *field,
-                          size_t flen, size_t *len) {
-  /* Skip the field's tag and length to reach the RowChange bytes. */
-  const uint8_t *p = field;
-  while (*p & 0x80)
-    p++;
-  p++;
-  while (*p & 0x80)
-    p++;
-  p++;
-  Herald__RowChange *rc =
-      herald__row_change__unpack(NULL, flen - (size_t)(p - field), p);
-  if (rc == NULL) { /* cannot happen for our own bytes; send as is */
-    *len = flen;
-    return ar_put(w, field, flen);
-  }
-  /* Pack a shallow copy with filtered column arrays: the unpacked
-   * message keeps ownership of every column. */
-  Herald__RowChange cp = *rc;
-  Herald__Column **keep =
-      hd_malloc((rc->n_before + rc->n_after + 1) * sizeof(Herald__Column *));
-  size_t nk = 0;
-  Herald__Column **imgs[2] = {rc->before, rc->after};
-  size_t ns[2] = {rc->n_before, rc->n_after};
-  for (int im = 0; im < 2; im++) {
-    size_t k0 = nk;
-    for (size_t i = 0; i < ns[im]; i++) {
-      Herald__Column *col = imgs[im][i];
-      int want = 0;
-      for (size_t j = 0; j < pj->ncols && !want; j++)
-        want = strcmp(pj->cols[j], col->name) == 0;
-      for (size_t j = 0; j < rc->n_key && !want; j++)
-        want = strcmp(rc->key[j]->name, col->name) == 0;
-      if (want)
-        keep[nk++] = col;
-    }
-    if (im == 0) {
-      cp.before = keep + k0;
-      cp.n_before = nk - k0;
-    } else {
-      cp.after = keep + k0;
-      cp.n_after = nk - k0;
-    }
-  }
-  size_t body = herald__row_change__get_packed_size(&cp);
-  uint8_t hdr[12];
-  size_t hl = 0;
-  hdr[hl++] = (7u << 3) | 2;
-  hl += varint(hdr + hl, body);
-  size_t off = ar_put(w, hdr, hl);
-  if (w->alen + body > w->acap) {
-    size_t cap = w->acap * 2;
-    while (cap < w->alen + body)
-      cap *= 2;
-    w->arena = hd_realloc(w->arena, cap);
-    w->acap = cap;
-  }
-  herald__row_change__pack(&cp, w->arena + w->alen);
-  w->alen += body;
-  *len = hl + body;
-  free(keep);
-  herald__row_change__free_unpacked(rc, NULL);
-  return off;
-}
-
 /* ------------------------------------------------------------ batching */
 
 /* One window as this consumer gets it: [start,len) ranges of w->buf or
@@ -422,34 +278,30 @@ static void plan_add(plan_t *pl, int arena, size_t off, size_t len) {
 /* Plans window w for this consumer; returns its encoded length. */
 static size_t plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
                           plan_t *pl) {
-  if (c->ntables == 0 && c->part_fn == 0 && c->nproj == 0) {
+  relay_filter_t *f = &c->filt;
+  if (relay_filter_all(f)) {
     plan_add(pl, 0, 0, w->len);
     return w->len;
   }
-  if (c->ntables) {
-    if (c->tmatch_cap < w->ntables) {
-      c->tmatch_cap = w->ntables;
-      c->tmatch = hd_realloc(c->tmatch, c->tmatch_cap);
-    }
-    for (uint32_t t = 0; t < w->ntables; t++) {
-      c->tmatch[t] = 0;
-      for (size_t i = 0; i < c->ntables && !c->tmatch[t]; i++)
-        c->tmatch[t] = (uint8_t)hd_glob_match(c->tables[i], w->tables[t]);
-    }
-  }
+  relay_filter_window(f, w);
   size_t total = w->hdr_len;
   plan_add(pl, 0, 0, w->hdr_len);
   for (uint32_t i = 0; i < w->nrows; i++) {
     const relay_row_t *r = &w->rows[i];
-    if (!row_wanted(c, r))
+    if (!relay_filter_row(f, r))
       continue;
-    int pj = c->nproj ? proj_find(c, w->tables[r->table]) : -1;
+    int pj = f->nproj ? relay_filter_proj(f, w->tables[r->table]) : -1;
     if (pj < 0) {
       plan_add(pl, 0, r->off, r->len);
       total += r->len;
     } else {
       size_t len;
-      size_t off = project_row(wr, &c->proj[pj], w->buf + r->off, r->len, &len);
+      relay_bytes_t ab = {wr->arena, wr->alen, wr->acap};
+      size_t off =
+          relay_filter_project(f, pj, w->buf + r->off, r->len, &ab, &len);
+      wr->arena = ab.p;
+      wr->alen = ab.len;
+      wr->acap = ab.cap;
       plan_add(pl, 1, off, len);
       total += len;
     }
@@ -471,9 +323,9 @@ static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n,
   size_t batch = 0;
   for (size_t i = 0; i < n; i++) {
     lens[i] = plan_window(c, wr, wins[i], &plans[i]);
-    batch += 1 + varint_len(lens[i]) + lens[i];
+    batch += 1 + hd_pb_varint_len(lens[i]) + lens[i];
   }
-  size_t frame = 1 + varint_len(batch) + batch;
+  size_t frame = 1 + hd_pb_varint_len(batch) + batch;
   /* Prefixes first, into the arena, so its final address is known before
    * any buf points into it. */
   uint8_t tmp[16];
@@ -483,18 +335,18 @@ static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n,
   tmp[2] = (uint8_t)(frame >> 8);
   tmp[3] = (uint8_t)frame;
   tmp[4] = (2u << 3) | 2; /* Frame.batch */
-  size_t hl = 5 + varint(tmp + 5, batch);
+  size_t hl = 5 + hd_pb_varint(tmp + 5, batch);
   ar_put(wr, tmp, hl);
   size_t *poff = hd_malloc(n * sizeof(size_t));
   for (size_t i = 0; i < n; i++) {
     tmp[0] = (1u << 3) | 2; /* WindowBatch.windows */
-    size_t l = 1 + varint(tmp + 1, lens[i]);
+    size_t l = 1 + hd_pb_varint(tmp + 1, lens[i]);
     poff[i] = ar_put(wr, tmp, l);
   }
   /* Now lay out the bufs. */
   wr_buf(wr, wr->arena + hoff, hl);
   for (size_t i = 0; i < n; i++) {
-    wr_buf(wr, wr->arena + poff[i], 1 + varint_len(lens[i]));
+    wr_buf(wr, wr->arena + poff[i], 1 + hd_pb_varint_len(lens[i]));
     for (size_t k = 0; k < plans[i].n; k++) {
       piece_t *pc = &plans[i].v[k];
       wr_buf(wr, pc->arena ? wr->arena + pc->off : wins[i]->buf + pc->off,
@@ -737,11 +589,6 @@ void relay_server_notify(relay_server_t *s) {
 
 /* ------------------------------------------------------------ subscribe */
 
-static int valid_pattern(const char *p) {
-  const char *dot = strchr(p, '.');
-  return dot && dot != p && dot[1] && !strchr(dot + 1, '.');
-}
-
 /* Constant-time comparison, so the token cannot be guessed by timing. */
 static int token_ok(const char *want, const char *got) {
   size_t a = strlen(want), b = got ? strlen(got) : 0;
@@ -785,76 +632,9 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
     return;
   }
   c->client_id = hd_strdup(sub->client_id ? sub->client_id : "");
-  for (size_t i = 0; i < sub->n_tables; i++) {
-    if (!valid_pattern(sub->tables[i])) {
-      snprintf(msg, sizeof(msg), "'%.100s' is not a db.table pattern",
-               sub->tables[i]);
-      reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0, msg);
-      return;
-    }
-  }
-  c->tables = hd_calloc(sub->n_tables + 1, sizeof(char *));
-  for (size_t i = 0; i < sub->n_tables; i++)
-    c->tables[c->ntables++] = hd_strdup(sub->tables[i]);
-  const Herald__PartitionFilter *pf = sub->partition;
-  if (pf && pf->fn != HERALD__PARTITION_FUNCTION__PART_NONE) {
-    if (pf->key_column && *pf->key_column) {
-      reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0,
-             "key_column is not supported: MOD and RANGE use the first "
-             "primary key column");
-      return;
-    }
-    c->part_fn = pf->fn;
-    if (pf->fn == HERALD__PARTITION_FUNCTION__PART_RANGE) {
-      if (pf->range_start >= pf->range_end) {
-        reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0,
-               "range_start must be below range_end");
-        return;
-      }
-      c->range_lo = pf->range_start;
-      c->range_hi = pf->range_end;
-    } else if (pf->fn == HERALD__PARTITION_FUNCTION__PART_HASH ||
-               pf->fn == HERALD__PARTITION_FUNCTION__PART_MOD) {
-      if (pf->num_partitions < 1 || pf->num_partitions > 65536 ||
-          pf->n_partitions == 0) {
-        reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0,
-               "a partition filter needs 1-65536 partitions and a "
-               "non-empty set");
-        return;
-      }
-      c->nparts = pf->num_partitions;
-      c->part_set = hd_calloc((c->nparts + 7) / 8, 1);
-      for (size_t i = 0; i < pf->n_partitions; i++) {
-        uint32_t p = pf->partitions[i];
-        if (p >= c->nparts) {
-          snprintf(msg, sizeof(msg), "partition %u is not below %u", p,
-                   c->nparts);
-          reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0, msg);
-          return;
-        }
-        c->part_set[p / 8] |= (uint8_t)(1u << (p % 8));
-      }
-    } else {
-      reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0,
-             "unknown partition function");
-      return;
-    }
-  }
-  if (sub->n_projection) {
-    c->proj = hd_calloc(sub->n_projection, sizeof(proj_t));
-    for (size_t i = 0; i < sub->n_projection; i++) {
-      const Herald__Projection *p = sub->projection[i];
-      proj_t *pj = &c->proj[c->nproj++];
-      pj->pattern = hd_strdup(p->table ? p->table : "");
-      pj->cols = hd_calloc(p->n_columns + 1, sizeof(char *));
-      for (size_t k = 0; k < p->n_columns; k++)
-        pj->cols[pj->ncols++] = hd_strdup(p->columns[k]);
-      if (!valid_pattern(pj->pattern)) {
-        reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0,
-               "projection table is not a db.table pattern");
-        return;
-      }
-    }
+  if (relay_filter_init(&c->filt, sub, msg, sizeof(msg)) < 0) {
+    reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0, msg);
+    return;
   }
   c->max_batch = sub->max_batch_bytes ? sub->max_batch_bytes : DEFAULT_BATCH;
   if (c->max_batch > s->o.conf->relay.max_frame_bytes / 2)
@@ -903,7 +683,8 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
   hd_log(HD_LL_INFO, "server", "consumer subscribed",
          "conn=%" PRIu64 " peer=%s client=%s after_scn=%" PRIu64
          " tables=%zu partition_fn=%d",
-         c->id, c->peer, c->client_id, c->last_scn, c->ntables, c->part_fn);
+         c->id, c->peer, c->client_id, c->last_scn, c->filt.ntables,
+         c->filt.part_fn);
   conn_pump(c);
 }
 

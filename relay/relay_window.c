@@ -9,12 +9,13 @@
 #include <xxhash.h>
 
 #include "hd_mem.h"
+#include "hd_pbwire.h"
 #include "herald.pb-c.h"
 
 /* Field tags of herald.Window used when composing by hand:
  * (field number << 3) | wire type 2 (length-delimited). */
-#define TAG_WINDOW_CHANGES ((7u << 3) | 2)
-#define TAG_WINDOW_DDL ((8u << 3) | 2)
+#define TAG_WINDOW_CHANGES HD_PB_TAG(7, HD_PB_LEN)
+#define TAG_WINDOW_DDL HD_PB_TAG(8, HD_PB_LEN)
 
 /* ------------------------------------------------------------ growable */
 
@@ -35,11 +36,7 @@ static void gb_reserve(gbuf_t *b, size_t more) {
 
 static void gb_varint(gbuf_t *b, uint64_t v) {
   gb_reserve(b, 10);
-  while (v >= 0x80) {
-    b->p[b->len++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  b->p[b->len++] = (uint8_t)v;
+  b->len += hd_pb_varint(b->p + b->len, v);
 }
 
 /* Appends one length-delimited field holding msg, packed in place. */
@@ -287,27 +284,58 @@ static void canon_value(gbuf_t *b, const Herald__Value *v) {
   b->len += n;
 }
 
-/* Fills the index entry of a row from its (unpacked) key columns. */
-static void index_key(relay_row_t *ri, Herald__Column *const *key, size_t n,
-                      gbuf_t *tmp) {
-  ri->has_pk = n > 0;
-  ri->has_ikey = 0;
-  ri->ikey = 0;
-  ri->hash = 0;
+void relay_key_of(relay_key_t *k, const Herald__Value *const *vals, size_t n,
+                  uint8_t **tmp, size_t *tmpcap) {
+  memset(k, 0, sizeof(*k));
+  k->has_pk = n > 0;
   if (n == 0)
     return;
-  tmp->len = 0;
+  gbuf_t b = {*tmp, 0, *tmpcap};
   for (size_t i = 0; i < n; i++)
-    canon_value(tmp, key[i]->value);
-  ri->hash = XXH64(tmp->p, tmp->len, 0);
-  const Herald__Value *k0 = key[0]->value;
+    canon_value(&b, vals[i]);
+  k->hash = XXH64(b.p, b.len, 0);
+  *tmp = b.p;
+  *tmpcap = b.cap;
+  const Herald__Value *k0 = vals[0];
   if (k0->kind_case == HERALD__VALUE__KIND_INT) {
-    ri->has_ikey = 1;
-    ri->ikey = k0->int_;
+    k->ikind = RELAY_IKEY_SIGNED;
+    k->ival = (uint64_t)k0->int_;
   } else if (k0->kind_case == HERALD__VALUE__KIND_UINT) {
-    ri->has_ikey = 1;
-    ri->ikey = (int64_t)k0->uint;
+    k->ikind = RELAY_IKEY_UNSIGNED;
+    k->ival = k0->uint;
   }
+}
+
+/* The index entry's keys from a row change's (unpacked) key columns; an
+ * old key is the row's key before an UPDATE that moved it. */
+static void index_keys(relay_row_t *ri, Herald__Column *const *key, size_t n,
+                       Herald__Column *const *old, size_t nold, gbuf_t *tmp) {
+  const Herald__Value *v[64], **vp = v;
+  size_t most = n > nold ? n : nold;
+  if (most > 64)
+    vp = hd_malloc(most * sizeof(*vp));
+  for (size_t i = 0; i < n; i++)
+    vp[i] = key[i]->value;
+  relay_key_of(&ri->key, vp, n, &tmp->p, &tmp->cap);
+  ri->moved = nold > 0;
+  memset(&ri->old_key, 0, sizeof(ri->old_key));
+  if (nold) {
+    for (size_t i = 0; i < nold; i++)
+      vp[i] = old[i]->value;
+    relay_key_of(&ri->old_key, vp, nold, &tmp->p, &tmp->cap);
+  }
+  if (vp != v)
+    free(vp);
+}
+
+/* Whether two values are the same key value (the canonical bytes). */
+static int same_value(const Herald__Value *a, const Herald__Value *b,
+                      gbuf_t *tmp) {
+  tmp->len = 0;
+  canon_value(tmp, a);
+  size_t la = tmp->len;
+  canon_value(tmp, b);
+  return tmp->len - la == la && memcmp(tmp->p, tmp->p + la, la) == 0;
 }
 
 /* ---------------------------------------------------------------- build */
@@ -399,7 +427,7 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
     sc_reset(sc);
     /* Slots: [0, n) before, [n, 2n) after, [2n, 2n + npk) key. */
     size_t n = t->ncols;
-    sc_need(sc, 2 * n + t->npk + 1);
+    sc_need(sc, 2 * n + 2 * t->npk + 1);
     rc.db = (char *)t->db;
     rc.table = (char *)t->name;
     rc.pos = r->pos;
@@ -431,13 +459,33 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
     }
     rc.key = &sc->ptrs[k0];
     rc.n_key = k - k0;
+    /* An UPDATE that changed the primary key also names the key it had:
+     * the owner of the old key's partition must see it to delete it. */
+    if (r->before && r->after) {
+      size_t o0 = k;
+      int moved = 0;
+      for (uint32_t p = 0; p < t->npk; p++) {
+        uint32_t c = t->pk[p];
+        if (c < n && r->before[c].kind != HB_V_ABSENT)
+          k += (size_t)fill_col(sc, k, &t->cols[c], &r->before[c]);
+      }
+      if (k - o0 == rc.n_key) {
+        for (size_t q = 0; q < rc.n_key && !moved; q++)
+          moved =
+              !same_value(sc->ptrs[o0 + q]->value, rc.key[q]->value, &wb->tmp);
+      }
+      if (moved) {
+        rc.old_key = &sc->ptrs[o0];
+        rc.n_old_key = k - o0;
+      }
+    }
 
     relay_row_t *ri = &rw->rows[i];
     ri->off = (uint32_t)b.len;
     gb_field(&b, TAG_WINDOW_CHANGES, &rc.base);
     ri->len = (uint32_t)(b.len - ri->off);
     ri->table = table_index(rw, &tabcap, t->db, t->name);
-    index_key(ri, rc.key, rc.n_key, &wb->tmp);
+    index_keys(ri, rc.key, rc.n_key, rc.old_key, rc.n_old_key, &wb->tmp);
   }
   rw->ddl_off = (uint32_t)b.len;
   for (size_t i = 0; i < nddl; i++)
@@ -463,20 +511,6 @@ relay_win_t *relay_win_build_ddl(relay_wb_t *wb, const hb_ddl_t *ddl) {
   return finish(rw, &b);
 }
 
-/* Reads a varint at *p (bounded by end). */
-static int rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
-  uint64_t r = 0;
-  for (int sh = 0; sh < 64 && *p < end; sh += 7) {
-    uint8_t c = *(*p)++;
-    r |= (uint64_t)(c & 0x7f) << sh;
-    if (!(c & 0x80)) {
-      *v = r;
-      return 0;
-    }
-  }
-  return -1;
-}
-
 relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
   /* The header is everything before the first row or DDL field; rows
    * precede DDL. Walk the top-level fields to find them. */
@@ -491,15 +525,15 @@ relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
   while (p < end) {
     const uint8_t *fstart = p;
     uint64_t tag, flen = 0;
-    if (rd_varint(&p, end, &tag) < 0)
+    if (hd_pb_read_varint(&p, end, &tag) < 0)
       goto bad;
     uint32_t wt = (uint32_t)(tag & 7), fn = (uint32_t)(tag >> 3);
     if (wt == 0) {
-      if (rd_varint(&p, end, &flen) < 0)
+      if (hd_pb_read_varint(&p, end, &flen) < 0)
         goto bad;
       flen = 0;
     } else if (wt == 2) {
-      if (rd_varint(&p, end, &flen) < 0 || flen > (uint64_t)(end - p))
+      if (hd_pb_read_varint(&p, end, &flen) < 0 || flen > (uint64_t)(end - p))
         goto bad;
     } else if (wt == 1 || wt == 5) {
       flen = wt == 1 ? 8 : 4;
@@ -532,7 +566,7 @@ relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
       ri->off = (uint32_t)(fstart - buf);
       ri->len = (uint32_t)(p + flen - fstart);
       ri->table = table_index(rw, &tabcap, rc->db, rc->table);
-      index_key(ri, rc->key, rc->n_key, tmp);
+      index_keys(ri, rc->key, rc->n_key, rc->old_key, rc->n_old_key, tmp);
       herald__row_change__free_unpacked(rc, NULL);
     } else if (fn == 8) {
       rw->nddl++;

@@ -18,17 +18,36 @@
 #include <stdint.h>
 
 #include "hb.h"
+#include "herald.pb-c.h"
+
+/* What the partition functions read of a primary key. */
+enum { RELAY_IKEY_NONE = 0, RELAY_IKEY_SIGNED, RELAY_IKEY_UNSIGNED };
+
+typedef struct {
+  uint8_t has_pk;
+  uint8_t ikind; /* RELAY_IKEY_*: the first key column's integer kind */
+  uint64_t ival; /* its value (an int64_t when ikind is SIGNED) */
+  uint64_t hash; /* xxHash64 of the canonical primary key */
+} relay_key_t;
 
 /* One row change inside the packed window. */
 typedef struct {
-  uint32_t off;     /* of its field (tag + length + RowChange bytes) */
-  uint32_t len;     /* of the whole field */
-  uint32_t table;   /* index into relay_win_t.tables */
-  uint8_t has_ikey; /* first primary key column is an integer */
-  uint8_t has_pk;
-  int64_t ikey;  /* its value (unsigned values above INT64_MAX wrap) */
-  uint64_t hash; /* xxHash64 of the canonical primary key */
+  uint32_t off;   /* of its field (tag + length + RowChange bytes) */
+  uint32_t len;   /* of the whole field */
+  uint32_t table; /* index into relay_win_t.tables */
+  uint8_t moved;  /* an UPDATE that changed the primary key: old_key is
+                     the key before it */
+  relay_key_t key;
+  relay_key_t old_key;
 } relay_row_t;
+
+/**
+ * @brief The partition facts of a key given as its columns' values, in
+ *        primary key order (the canonical encoding of docs/relay.md).
+ *        tmp is scratch memory kept by the caller (may start {NULL, 0}).
+ */
+void relay_key_of(relay_key_t *k, const Herald__Value *const *vals, size_t n,
+                  uint8_t **tmp, size_t *tmpcap);
 
 typedef struct {
   uint64_t scn;

@@ -1,0 +1,102 @@
+/*
+ * relay_filter.h - what one consumer wants of each window: the table
+ * patterns, the partition filter and the column projection of its
+ * Subscribe, and the partition functions themselves.
+ *
+ * The server plans each window for a connection from this (which row
+ * fields to send as they are, which to re-encode); nothing here does I/O,
+ * so the rules can be tested on their own. The partition of a key must
+ * never change between releases: consumers of one group may run different
+ * versions, and a checkpointed partition must keep meaning the same rows
+ * (tests/unit/test_filter.c pins it).
+ */
+#ifndef RELAY_FILTER_H
+#define RELAY_FILTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "herald.pb-c.h"
+#include "relay_window.h"
+
+typedef struct {
+  char *pattern;
+  char **cols;
+  size_t ncols;
+} relay_proj_t;
+
+/* Growable bytes that re-encoded rows are appended to. */
+typedef struct {
+  uint8_t *p;
+  size_t len, cap;
+} relay_bytes_t;
+
+typedef struct {
+  char **tables; /* db.table patterns; none: every table */
+  size_t ntables;
+  int part_fn; /* Herald__PartitionFunction; 0: no partition filter */
+  uint32_t nparts;
+  uint8_t *part_set; /* nparts bits */
+  int64_t range_lo, range_hi;
+  int range_to_max; /* RANGE without an upper bound */
+  relay_proj_t *proj;
+  size_t nproj;
+  /* per window: which of its tables match (relay_filter_window) */
+  uint8_t *tmatch;
+  size_t tmatch_cap;
+} relay_filter_t;
+
+/**
+ * @brief Take the filter of a Subscribe. On a bad request (a pattern that
+ *        is not db.table, an empty or out-of-range partition set, an
+ *        unknown function) it fills err and returns -1; f must be freed
+ *        with relay_filter_free() either way.
+ */
+int relay_filter_init(relay_filter_t *f, const Herald__Subscribe *sub,
+                      char *err, size_t errlen);
+
+void relay_filter_free(relay_filter_t *f);
+
+/** @brief Whether the consumer takes every row as it is. */
+int relay_filter_all(const relay_filter_t *f);
+
+/** @brief Match the window's tables; call before relay_filter_row. */
+void relay_filter_window(relay_filter_t *f, const relay_win_t *w);
+
+/**
+ * @brief Whether the consumer wants the row: its table matches and the
+ *        partition of its key, or of its old key when the row is an
+ *        UPDATE that moved the key, is one of the consumer's.
+ */
+int relay_filter_row(const relay_filter_t *f, const relay_row_t *r);
+
+/** @brief The projection for "db.table", or -1 when none applies. */
+int relay_filter_proj(const relay_filter_t *f, const char *table);
+
+/**
+ * @brief Re-encode one row field (tag, length, RowChange) keeping only the
+ *        projected columns and the key columns. Appends to out.
+ * @returns the offset in out of the new field; *len its length.
+ */
+size_t relay_filter_project(const relay_filter_t *f, int pj,
+                            const uint8_t *field, size_t flen,
+                            relay_bytes_t *out, size_t *len);
+
+/**
+ * @brief The partition of a key under HASH or MOD with n partitions:
+ *        HASH is xxHash64 of the canonical key mod n; MOD is the first key
+ *        column's integer value mod n (non-negative, exact for signed and
+ *        unsigned 64-bit values). A row without a primary key, or under
+ *        MOD without an integer first key column, is in partition 0.
+ */
+uint32_t relay_partition_of(int fn, uint32_t n, const relay_key_t *k);
+
+/**
+ * @brief Whether a key is in [lo, hi) (RANGE), or at or above lo when
+ *        to_max; exact for unsigned values above INT64_MAX. A key without
+ *        an integer first column counts as 0.
+ */
+int relay_key_in_range(const relay_key_t *k, int64_t lo, int64_t hi,
+                       int to_max);
+
+#endif
