@@ -541,7 +541,7 @@ static void disk_work(uv_work_t *req) {
       d->rc = rc;
       if (rc < 0)
         snprintf(d->err, sizeof(d->err), "log store read failed: %s",
-                 relay_store_strerror(rc));
+                 hd_strerror(rc));
       break;
     }
     uint8_t *copy = hd_malloc(len);
