@@ -76,7 +76,17 @@
   XX(STORE, RELAY_STORE_EEMPTY, -14006, "the store holds no record")           \
   XX(STORE, RELAY_STORE_EBROKEN, -14007,                                       \
      "an earlier write or sync failed; reopen the store")                      \
-  XX(STORE, RELAY_STORE_EBADOPT, -14008, "invalid store option")
+  XX(STORE, RELAY_STORE_EBADOPT, -14008, "invalid store option")               \
+  /* proto: a relay's answer to a consumer; -1500N is the wire's ErrorCode N   \
+   * (hd_err_to_wire()), HD_EREMOTE the wire's ERR_UNKNOWN */                  \
+  XX(PROTO, HD_EBAD_REQUEST, -15001, "malformed or unexpected request")        \
+  XX(PROTO, HD_ESCN_TOO_OLD, -15002,                                           \
+     "SCN older than the relay's retention: bootstrap needed")                 \
+  XX(PROTO, HD_EAUTH, -15003, "bad or missing token")                          \
+  XX(PROTO, HD_ETOO_MANY, -15004, "the relay's connection limit is reached")   \
+  XX(PROTO, HD_EUNAVAILABLE, -15005, "relay shutting down or not ready")       \
+  XX(PROTO, HD_EVERSION, -15006, "protocol version not supported")             \
+  XX(PROTO, HD_EREMOTE, -15100, "the relay reported an error of unknown kind")
 
 typedef enum {
 #define XX(m, name, v, s) name = (v),

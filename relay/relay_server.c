@@ -276,11 +276,11 @@ static void send_frame(relay_conn_t *c, const Herald__Frame *f) {
   wr_send(c, w);
 }
 
-static void send_error(relay_conn_t *c, Herald__ErrorCode code, uint64_t oldest,
+static void send_error(relay_conn_t *c, int err, uint64_t oldest,
                        const char *msg) {
   Herald__Frame f = HERALD__FRAME__INIT;
   Herald__Error e = HERALD__ERROR__INIT;
-  e.code = code;
+  e.code = hd_err_to_wire(err);
   e.message = (char *)msg;
   e.oldest_scn = oldest;
   f.msg_case = HERALD__FRAME__MSG_ERROR;
@@ -599,8 +599,7 @@ static void disk_done(uv_work_t *req, int status) {
       relay_win_release(d->wins[i]);
     free(d->wins);
     free(d);
-    send_error(c, HERALD__ERROR_CODE__ERR_UNAVAILABLE, 0,
-               "log store read failed");
+    send_error(c, HD_EUNAVAILABLE, 0, "log store read failed");
     conn_close(c, "log store read failed");
     return;
   }
@@ -696,8 +695,7 @@ static void conn_pump(relay_conn_t *c) {
       /* Evicted while this consumer was slow: continue from disk. */
       int rc = to_disk(c);
       if (rc < 0) {
-        send_error(c, HERALD__ERROR_CODE__ERR_SCN_TOO_OLD,
-                   relay_store_first_scn(s->o.store),
+        send_error(c, HD_ESCN_TOO_OLD, relay_store_first_scn(s->o.store),
                    "windows after the consumer's position are gone");
         conn_close(c, "position lost");
         return;
@@ -751,9 +749,8 @@ static int token_ok(const char *want, const char *got) {
   return diff == 0;
 }
 
-static void reject(relay_conn_t *c, Herald__ErrorCode code, uint64_t oldest,
-                   const char *msg) {
-  send_error(c, code, oldest, msg);
+static void reject(relay_conn_t *c, int err, uint64_t oldest, const char *msg) {
+  send_error(c, err, oldest, msg);
   RM_ERR(c->srv->o.m, PROTOCOL);
   conn_close(c, msg);
 }
@@ -767,8 +764,7 @@ static void reject_too_old(relay_conn_t *c, uint64_t after) {
            "SCN %" PRIu64 " is older than the relay's retention; "
            "bootstrap, then subscribe from SCN %" PRIu64 " or later",
            after, relay_store_base_scn(st));
-  reject(c, HERALD__ERROR_CODE__ERR_SCN_TOO_OLD, relay_store_first_scn(st),
-         msg);
+  reject(c, HD_ESCN_TOO_OLD, relay_store_first_scn(st), msg);
 }
 
 static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
@@ -777,11 +773,11 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
   if (sub->protocol_version != 1) {
     snprintf(msg, sizeof(msg), "protocol version %u is not supported (1)",
              sub->protocol_version);
-    reject(c, HERALD__ERROR_CODE__ERR_VERSION, 0, msg);
+    reject(c, HD_EVERSION, 0, msg);
     return;
   }
   if (s->o.token && !token_ok(s->o.token, sub->token)) {
-    reject(c, HERALD__ERROR_CODE__ERR_AUTH, 0, "bad or missing token");
+    reject(c, HD_EAUTH, 0, "bad or missing token");
     return;
   }
   c->client_id = hd_strdup(sub->client_id ? sub->client_id : "");
@@ -789,7 +785,7 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
     if (!valid_pattern(sub->tables[i])) {
       snprintf(msg, sizeof(msg), "'%.100s' is not a db.table pattern",
                sub->tables[i]);
-      reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0, msg);
+      reject(c, HD_EBAD_REQUEST, 0, msg);
       return;
     }
   }
@@ -799,7 +795,7 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
   const Herald__PartitionFilter *pf = sub->partition;
   if (pf && pf->fn != HERALD__PARTITION_FUNCTION__PART_NONE) {
     if (pf->key_column && *pf->key_column) {
-      reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0,
+      reject(c, HD_EBAD_REQUEST, 0,
              "key_column is not supported: MOD and RANGE use the first "
              "primary key column");
       return;
@@ -807,8 +803,7 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
     c->part_fn = pf->fn;
     if (pf->fn == HERALD__PARTITION_FUNCTION__PART_RANGE) {
       if (pf->range_start >= pf->range_end) {
-        reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0,
-               "range_start must be below range_end");
+        reject(c, HD_EBAD_REQUEST, 0, "range_start must be below range_end");
         return;
       }
       c->range_lo = pf->range_start;
@@ -817,7 +812,7 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
                pf->fn == HERALD__PARTITION_FUNCTION__PART_MOD) {
       if (pf->num_partitions < 1 || pf->num_partitions > 65536 ||
           pf->n_partitions == 0) {
-        reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0,
+        reject(c, HD_EBAD_REQUEST, 0,
                "a partition filter needs 1-65536 partitions and a "
                "non-empty set");
         return;
@@ -829,14 +824,13 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
         if (p >= c->nparts) {
           snprintf(msg, sizeof(msg), "partition %u is not below %u", p,
                    c->nparts);
-          reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0, msg);
+          reject(c, HD_EBAD_REQUEST, 0, msg);
           return;
         }
         c->part_set[p / 8] |= (uint8_t)(1u << (p % 8));
       }
     } else {
-      reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0,
-             "unknown partition function");
+      reject(c, HD_EBAD_REQUEST, 0, "unknown partition function");
       return;
     }
   }
@@ -850,7 +844,7 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
       for (size_t k = 0; k < p->n_columns; k++)
         pj->cols[pj->ncols++] = hd_strdup(p->columns[k]);
       if (!valid_pattern(pj->pattern)) {
-        reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0,
+        reject(c, HD_EBAD_REQUEST, 0,
                "projection table is not a db.table pattern");
         return;
       }
@@ -892,8 +886,7 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
         return;
       }
       if (rc < 0) {
-        reject(c, HERALD__ERROR_CODE__ERR_UNAVAILABLE, 0,
-               "log store unavailable");
+        reject(c, HD_EUNAVAILABLE, 0, "log store unavailable");
         return;
       }
     }
@@ -933,7 +926,7 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       hd_log(HD_LL_WARN, "server", "malformed frame",
              "conn=%" PRIu64 " peer=%s error=\"%s\"", c->id, c->peer,
              c->dec.errmsg);
-      reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0, c->dec.errmsg);
+      reject(c, HD_EBAD_REQUEST, 0, c->dec.errmsg);
       break;
     }
     if (c->state == C_HANDSHAKE &&
@@ -946,7 +939,7 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       hd_log(HD_LL_WARN, "server", "unexpected frame",
              "conn=%" PRIu64 " peer=%s message=%d", c->id, c->peer,
              (int)f->msg_case);
-      reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0,
+      reject(c, HD_EBAD_REQUEST, 0,
              c->state == C_HANDSHAKE ? "the first frame must be Subscribe"
                                      : "unexpected frame");
     }
@@ -993,7 +986,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   }
   uv_tcp_nodelay(&c->tcp, 1);
   if (s->nconns > (size_t)s->o.conf->relay.max_connections) {
-    reject(c, HERALD__ERROR_CODE__ERR_TOO_MANY, 0,
+    reject(c, HD_ETOO_MANY, 0,
            "connection limit reached (relay.max_connections)");
     return;
   }

@@ -1,6 +1,7 @@
 /*
  * test_err.c - herald's error space (hd_err.h): the table, the module
- * blocks, and hd_strerror() over herald's, libuv's and errno's codes.
+ * blocks, hd_strerror() over herald's, libuv's and errno's codes, and the
+ * mapping to and from the wire's ErrorCode (hd_frame.h).
  */
 #include <errno.h>
 #include <limits.h>
@@ -9,6 +10,7 @@
 
 #include "hd_check.h"
 #include "hd_err.h"
+#include "hd_frame.h"
 
 typedef struct {
   int code;
@@ -178,6 +180,51 @@ START_TEST(foreign_codes) {
 }
 END_TEST
 
+START_TEST(wire_roundtrip) {
+  /* every wire code to a PROTO code and back */
+  for (size_t i = 0; i < herald__error_code__descriptor.n_values; i++) {
+    Herald__ErrorCode w =
+        (Herald__ErrorCode)herald__error_code__descriptor.values[i].value;
+    int e = hd_err_from_wire(w);
+    ck_assert_msg(HD_ERR_IN(e, PROTO), "%s gives %d",
+                  herald__error_code__descriptor.values[i].name, e);
+    ck_assert_int_eq(hd_err_to_wire(e), w);
+  }
+  /* every PROTO code to the wire and back */
+  size_t nproto = 0;
+  for (size_t i = 0; i < NCODES; i++) {
+    if (!HD_ERR_IN(codes[i].code, PROTO))
+      continue;
+    nproto++;
+    ck_assert_msg(hd_err_from_wire(hd_err_to_wire(codes[i].code)) ==
+                      codes[i].code,
+                  "%s does not come back", codes[i].name);
+  }
+  ck_assert_uint_eq(nproto, herald__error_code__descriptor.n_values);
+  /* what a client acts on */
+  ck_assert_int_eq(hd_err_from_wire(HERALD__ERROR_CODE__ERR_SCN_TOO_OLD),
+                   HD_ESCN_TOO_OLD);
+  ck_assert_int_eq(hd_err_from_wire(HERALD__ERROR_CODE__ERR_AUTH), HD_EAUTH);
+  ck_assert_int_eq(hd_err_from_wire(HERALD__ERROR_CODE__ERR_TOO_MANY),
+                   HD_ETOO_MANY);
+  ck_assert_int_eq(hd_err_from_wire(HERALD__ERROR_CODE__ERR_UNAVAILABLE),
+                   HD_EUNAVAILABLE);
+  /* a newer relay's code this build does not know */
+  ck_assert_int_eq(hd_err_from_wire((Herald__ErrorCode)77), HD_EREMOTE);
+  /* the relay's internal reasons, as a consumer sees them */
+  ck_assert_int_eq(hd_err_to_wire(RELAY_STORE_ETOO_OLD),
+                   HERALD__ERROR_CODE__ERR_SCN_TOO_OLD);
+  ck_assert_int_eq(hd_err_to_wire(RELAY_STORE_ECORRUPT),
+                   HERALD__ERROR_CODE__ERR_UNAVAILABLE);
+  ck_assert_int_eq(hd_err_to_wire(HD_EFRAME_TOO_BIG),
+                   HERALD__ERROR_CODE__ERR_BAD_REQUEST);
+  ck_assert_int_eq(hd_err_to_wire(-ENOENT), HERALD__ERROR_CODE__ERR_UNKNOWN);
+  ck_assert_int_eq(hd_err_to_wire(HB_ECORRUPT),
+                   HERALD__ERROR_CODE__ERR_UNKNOWN);
+  ck_assert_int_eq(hd_err_to_wire(0), HERALD__ERROR_CODE__ERR_UNKNOWN);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("err");
   TCase *tc = tcase_create("core");
@@ -185,6 +232,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, clear_of_errno_and_uv);
   tcase_add_test(tc, modules_disjoint);
   tcase_add_test(tc, foreign_codes);
+  tcase_add_test(tc, wire_roundtrip);
   suite_add_tcase(s, tc);
   return s;
 }
