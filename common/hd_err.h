@@ -13,9 +13,9 @@
  * Each module owns a block of HD_ERR_BLOCK codes below its base: the
  * binlog decoder's are -13001, -13002, ... (HD_ERR_IN(err, BINLOG)). A new
  * code takes the next free value of its module's block; a new module takes
- * the next block. Values do not move once released, since logs and tests
- * quote them. The compiler refuses a value used twice (hd_strerror() is a
- * switch over the table) or outside its module's block (hd_err.c).
+ * the next block. Values never move once released. The compiler refuses a
+ * value used twice (hd_strerror() is a switch over the table) or outside
+ * its module's block (hd_err.c).
  *
  * The codes keep their modules' prefixes: HD_E* for common/, HB_E* for the
  * binlog decoder (binlog/hb.h), RELAY_STORE_E* for the log store
