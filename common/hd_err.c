@@ -1,7 +1,19 @@
+/* strerrordesc_np(): glibc's messages as static strings, MT-safe. */
+#define _GNU_SOURCE
+
 #include "hd_err.h"
 
 #include <string.h>
 #include <uv.h>
+
+#if defined(__GLIBC__)
+#if __GLIBC_PREREQ(2, 32)
+#define HD__STRERRORDESC 1
+#endif
+#endif
+#ifndef HD__STRERRORDESC
+#define HD__STRERRORDESC 0
+#endif
 
 /* A code outside its module's block would sit in another module's range
  * (or outside herald's), where a test of HD_ERR_IN() would misread it. */
@@ -47,10 +59,19 @@ const char *hd_strerror(int err) {
   }
   if (hd__uv_own(err))
     return uv_strerror(err);
-  /* strerror() is not thread-safe in theory, but glibc returns static
-   * strings for the codes it knows and a thread-local buffer for others. */
-  if (err < 0 && err > -4096)
+  if (err < 0 && err > -4096) {
+    /* strerror() formats "Unknown error N" for a code it does not know
+     * into a buffer that its next call frees, so two such messages in one
+     * printf would be one freed. strerrordesc_np() has the same messages,
+     * static, and NULL for those codes. */
+#if HD__STRERRORDESC
+    const char *s = strerrordesc_np(-err);
+    if (s != NULL)
+      return s;
+#else
     return strerror(-err);
+#endif
+  }
   return "unknown error";
 }
 
