@@ -24,30 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Error codes of the decoder: below hd_err_t's range (which starts at
- * -2000), above errno's. hb_strerror() also knows hd_err_t and errno. */
-#define HB_ERR_MAP(XX)                                                         \
-  XX(CORRUPT, "corrupt binlog event")                                          \
-  XX(CHECKSUM, "binlog event checksum mismatch")                               \
-  XX(TRUNCATED, "binlog ends inside an event")                                 \
-  XX(NOT_BINLOG, "not a binlog file")                                          \
-  XX(UNSUPPORTED, "unsupported binlog content")                                \
-  XX(INCIDENT, "INCIDENT event: the source reports lost changes")              \
-  XX(INCOMPLETE, "binlog ends inside a transaction")                           \
-  XX(SCN_RANGE, "binlog file index or offset does not fit 32 bits")            \
-  XX(SCHEMA, "the schema provider failed")                                     \
-  XX(STOPPED, "stopped by a callback")
-
-typedef enum {
-  HB__EBASE = -3000,
-#define XX(c, s) HB_E##c,
-  HB_ERR_MAP(XX)
-#undef XX
-      HB__ELAST
-} hb_err_t;
-
-/** @brief Message for an hb_err_t, hd_err_t or negative errno code. */
-const char *hb_strerror(int err);
+/* The decoder's error codes, HB_ECORRUPT, HB_ETRUNCATED..., are the BINLOG
+ * block of herald's error space (HD_ERR_IN(err, BINLOG)); hd_strerror()
+ * gives their messages. */
+#include "hd_err.h"
 
 /* Column types as they appear in table maps (MySQL's enum_field_types).
  * ENUM and SET normally arrive as STRING with the real type in the

@@ -72,18 +72,6 @@ enum {
 #define F_IGNORABLE 0x0080
 #define MARIA_FL_STANDALONE 1
 
-const char *hb_strerror(int err) {
-  switch (err) {
-#define XX(c, s)                                                               \
-  case HB_E##c:                                                                \
-    return s;
-    HB_ERR_MAP(XX)
-#undef XX
-  default:
-    return hd_strerror(err);
-  }
-}
-
 int hb__fail(hb_decoder_t *dec, int err, const char *fmt, ...) {
   char msg[400];
   va_list ap;

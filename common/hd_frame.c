@@ -140,3 +140,48 @@ int hd_frame_encode(const Herald__Frame *f, uint32_t max_frame_bytes,
   *outlen = (size_t)w;
   return 0;
 }
+
+/* The PROTO block against the wire's ErrorCode, one to one: the two
+ * directions below are generated from it, so they cannot disagree. */
+#define HD_WIRE_ERR_MAP(XX)                                                    \
+  XX(HD_EBAD_REQUEST, BAD_REQUEST)                                             \
+  XX(HD_ESCN_TOO_OLD, SCN_TOO_OLD)                                             \
+  XX(HD_EAUTH, AUTH)                                                           \
+  XX(HD_ETOO_MANY, TOO_MANY)                                                   \
+  XX(HD_EUNAVAILABLE, UNAVAILABLE)                                             \
+  XX(HD_EVERSION, VERSION)                                                     \
+  XX(HD_EREMOTE, UNKNOWN)
+
+Herald__ErrorCode hd_err_to_wire(int err) {
+  switch (err) {
+#define XX(e, w)                                                               \
+  case e:                                                                      \
+    return HERALD__ERROR_CODE__ERR_##w;
+    HD_WIRE_ERR_MAP(XX)
+#undef XX
+  case RELAY_STORE_ETOO_OLD:
+    /* retention deleted what the consumer needs: it must bootstrap */
+    return HERALD__ERROR_CODE__ERR_SCN_TOO_OLD;
+  default:
+    break;
+  }
+  /* The peer sent what the codec refuses. */
+  if (HD_ERR_IN(err, FRAME))
+    return HERALD__ERROR_CODE__ERR_BAD_REQUEST;
+  /* The relay cannot serve from its log now; another relay may. */
+  if (HD_ERR_IN(err, STORE))
+    return HERALD__ERROR_CODE__ERR_UNAVAILABLE;
+  return HERALD__ERROR_CODE__ERR_UNKNOWN;
+}
+
+int hd_err_from_wire(Herald__ErrorCode code) {
+  switch (code) {
+#define XX(e, w)                                                               \
+  case HERALD__ERROR_CODE__ERR_##w:                                            \
+    return e;
+    HD_WIRE_ERR_MAP(XX)
+#undef XX
+  default:
+    return HD_EREMOTE;
+  }
+}

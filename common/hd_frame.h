@@ -77,4 +77,25 @@ ssize_t hd_frame_pack(const Herald__Frame *f, uint32_t max_frame_bytes,
 int hd_frame_encode(const Herald__Frame *f, uint32_t max_frame_bytes,
                     uint8_t **out, size_t *outlen);
 
+/**
+ * @brief The wire's ErrorCode for a herald code, for an Error frame. The
+ *        PROTO codes (HD_EBAD_REQUEST...) map one to one; besides them, a
+ *        frame codec error is ERR_BAD_REQUEST, RELAY_STORE_ETOO_OLD is
+ *        ERR_SCN_TOO_OLD and any other store error ERR_UNAVAILABLE.
+ * @returns the ErrorCode; ERR_UNKNOWN for every other value (errno too).
+ * @locality any thread
+ */
+Herald__ErrorCode hd_err_to_wire(int err);
+
+/**
+ * @brief The herald code for the ErrorCode of a relay's Error frame: what a
+ *        client returns to its caller, who can act on it (HD_ESCN_TOO_OLD:
+ *        bootstrap; HD_EAUTH: fix the token; HD_ETOO_MANY, HD_EUNAVAILABLE:
+ *        retry later or elsewhere).
+ * @returns a PROTO code; HD_EREMOTE for ERR_UNKNOWN and for values this
+ *          build does not know (a newer relay's).
+ * @locality any thread
+ */
+int hd_err_from_wire(Herald__ErrorCode code);
+
 #endif

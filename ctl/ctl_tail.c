@@ -601,8 +601,12 @@ int ctl_tail(int argc, char **argv) {
         break;
       }
       if (fr->msg_case == HERALD__FRAME__MSG_ERROR) {
-        fprintf(stderr, PROG ": relay error %d: %s\n", (int)fr->error->code,
-                fr->error->message);
+        /* The code's name is what a script can test for; the relay's
+         * message says what to do. */
+        int e = hd_err_from_wire(fr->error->code);
+        const char *m = fr->error->message;
+        fprintf(stderr, PROG ": relay error %s: %s\n", hd_err_name(e),
+                m && *m ? m : hd_strerror(e));
         stop = 1;
       } else if (fr->msg_case == HERALD__FRAME__MSG_BATCH) {
         clock_gettime(CLOCK_MONOTONIC, &last_data);

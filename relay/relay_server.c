@@ -232,11 +232,11 @@ static void send_frame(relay_conn_t *c, const Herald__Frame *f) {
   wr_send(c, w);
 }
 
-static void send_error(relay_conn_t *c, Herald__ErrorCode code, uint64_t oldest,
+static void send_error(relay_conn_t *c, int err, uint64_t oldest,
                        const char *msg) {
   Herald__Frame f = HERALD__FRAME__INIT;
   Herald__Error e = HERALD__ERROR__INIT;
-  e.code = code;
+  e.code = hd_err_to_wire(err);
   e.message = (char *)msg;
   e.oldest_scn = oldest;
   f.msg_case = HERALD__FRAME__MSG_ERROR;
@@ -393,7 +393,7 @@ static void disk_work(uv_work_t *req) {
       d->rc = rc;
       if (rc < 0)
         snprintf(d->err, sizeof(d->err), "log store read failed: %s",
-                 relay_store_strerror(rc));
+                 hd_strerror(rc));
       break;
     }
     uint8_t *copy = hd_malloc(len);
@@ -451,8 +451,7 @@ static void disk_done(uv_work_t *req, int status) {
       relay_win_release(d->wins[i]);
     free(d->wins);
     free(d);
-    send_error(c, HERALD__ERROR_CODE__ERR_UNAVAILABLE, 0,
-               "log store read failed");
+    send_error(c, HD_EUNAVAILABLE, 0, "log store read failed");
     conn_close(c, "log store read failed");
     return;
   }
@@ -548,8 +547,7 @@ static void conn_pump(relay_conn_t *c) {
       /* Evicted while this consumer was slow: continue from disk. */
       int rc = to_disk(c);
       if (rc < 0) {
-        send_error(c, HERALD__ERROR_CODE__ERR_SCN_TOO_OLD,
-                   relay_store_first_scn(s->o.store),
+        send_error(c, HD_ESCN_TOO_OLD, relay_store_first_scn(s->o.store),
                    "windows after the consumer's position are gone");
         conn_close(c, "position lost");
         return;
@@ -598,9 +596,8 @@ static int token_ok(const char *want, const char *got) {
   return diff == 0;
 }
 
-static void reject(relay_conn_t *c, Herald__ErrorCode code, uint64_t oldest,
-                   const char *msg) {
-  send_error(c, code, oldest, msg);
+static void reject(relay_conn_t *c, int err, uint64_t oldest, const char *msg) {
+  send_error(c, err, oldest, msg);
   RM_ERR(c->srv->o.m, PROTOCOL);
   conn_close(c, msg);
 }
@@ -614,8 +611,7 @@ static void reject_too_old(relay_conn_t *c, uint64_t after) {
            "SCN %" PRIu64 " is older than the relay's retention; "
            "bootstrap, then subscribe from SCN %" PRIu64 " or later",
            after, relay_store_base_scn(st));
-  reject(c, HERALD__ERROR_CODE__ERR_SCN_TOO_OLD, relay_store_first_scn(st),
-         msg);
+  reject(c, HD_ESCN_TOO_OLD, relay_store_first_scn(st), msg);
 }
 
 static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
@@ -624,16 +620,16 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
   if (sub->protocol_version != 1) {
     snprintf(msg, sizeof(msg), "protocol version %u is not supported (1)",
              sub->protocol_version);
-    reject(c, HERALD__ERROR_CODE__ERR_VERSION, 0, msg);
+    reject(c, HD_EVERSION, 0, msg);
     return;
   }
   if (s->o.token && !token_ok(s->o.token, sub->token)) {
-    reject(c, HERALD__ERROR_CODE__ERR_AUTH, 0, "bad or missing token");
+    reject(c, HD_EAUTH, 0, "bad or missing token");
     return;
   }
   c->client_id = hd_strdup(sub->client_id ? sub->client_id : "");
   if (relay_filter_init(&c->filt, sub, msg, sizeof(msg)) < 0) {
-    reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0, msg);
+    reject(c, HD_EBAD_REQUEST, 0, msg);
     return;
   }
   c->max_batch = sub->max_batch_bytes ? sub->max_batch_bytes : DEFAULT_BATCH;
@@ -672,8 +668,7 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
         return;
       }
       if (rc < 0) {
-        reject(c, HERALD__ERROR_CODE__ERR_UNAVAILABLE, 0,
-               "log store unavailable");
+        reject(c, HD_EUNAVAILABLE, 0, "log store unavailable");
         return;
       }
     }
@@ -714,7 +709,7 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       hd_log(HD_LL_WARN, "server", "malformed frame",
              "conn=%" PRIu64 " peer=%s error=\"%s\"", c->id, c->peer,
              c->dec.errmsg);
-      reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0, c->dec.errmsg);
+      reject(c, HD_EBAD_REQUEST, 0, c->dec.errmsg);
       break;
     }
     if (c->state == C_HANDSHAKE &&
@@ -727,7 +722,7 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       hd_log(HD_LL_WARN, "server", "unexpected frame",
              "conn=%" PRIu64 " peer=%s message=%d", c->id, c->peer,
              (int)f->msg_case);
-      reject(c, HERALD__ERROR_CODE__ERR_BAD_REQUEST, 0,
+      reject(c, HD_EBAD_REQUEST, 0,
              c->state == C_HANDSHAKE ? "the first frame must be Subscribe"
                                      : "unexpected frame");
     }
@@ -774,7 +769,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   }
   uv_tcp_nodelay(&c->tcp, 1);
   if (s->nconns > (size_t)s->o.conf->relay.max_connections) {
-    reject(c, HERALD__ERROR_CODE__ERR_TOO_MANY, 0,
+    reject(c, HD_ETOO_MANY, 0,
            "connection limit reached (relay.max_connections)");
     return;
   }

@@ -200,30 +200,6 @@ struct relay_store_reader {
 
 /* ---- errors ------------------------------------------------------------- */
 
-const char *relay_store_strerror(int err) {
-  switch (err) {
-#define XX(c, v, s)                                                            \
-  case RELAY_STORE_E##c:                                                       \
-    return s;
-    RELAY_STORE_ERR_MAP(XX)
-#undef XX
-  default:
-    return hd_strerror(err);
-  }
-}
-
-static const char *rs__code_name(int err) {
-  switch (err) {
-#define XX(c, v, s)                                                            \
-  case RELAY_STORE_E##c:                                                       \
-    return "RELAY_STORE_E" #c;
-    RELAY_STORE_ERR_MAP(XX)
-#undef XX
-  default:
-    return hd_err_name(err);
-  }
-}
-
 /* Record the owner's error in s->errmsg, log it when it is about the disk
  * (not about the caller's arguments), and return code. */
 __attribute__((format(printf, 4, 5))) static int
@@ -234,7 +210,7 @@ rs__fail(relay_store_t *s, int code, int log, const char *fmt, ...) {
   va_end(ap);
   if (log)
     hd_log(HD_LL_ERROR, "store", "store error", "code=%s detail=\"%s\"",
-           rs__code_name(code), s->errmsg);
+           hd_err_name(code), s->errmsg);
   return code;
 }
 

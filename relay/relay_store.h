@@ -31,23 +31,11 @@
 #include <stdint.h>
 
 #include "hd_confdefs.h"
+#include "hd_err.h"
 
-/* Store error codes: below -3000, clear of errno, uv and hd_err_t codes. */
-#define RELAY_STORE_ERR_MAP(XX)                                                \
-  XX(LOCKED, -3001, "store directory is locked by another process")            \
-  XX(SCN_ORDER, -3002, "SCN not greater than the newest stored SCN")           \
-  XX(TOO_BIG, -3003, "record larger than the store's maximum record size")     \
-  XX(TOO_OLD, -3004, "SCN older than what the store retains")                  \
-  XX(CORRUPT, -3005, "corrupt data in the log store")                          \
-  XX(EMPTY, -3006, "the store holds no record")                                \
-  XX(BROKEN, -3007, "an earlier write or sync failed; reopen the store")       \
-  XX(BADOPT, -3008, "invalid store option")
-
-typedef enum {
-#define XX(c, v, s) RELAY_STORE_E##c = v,
-  RELAY_STORE_ERR_MAP(XX)
-#undef XX
-} relay_store_err_t;
+/* The store's error codes, RELAY_STORE_ECORRUPT, RELAY_STORE_ETOO_OLD...,
+ * are the STORE block of herald's error space (hd_err.h); hd_strerror()
+ * gives their messages. */
 
 /* Largest payload of one record. A window is at most 64 MiB; the margin
  * keeps a corrupt length field from making a reader allocate gigabytes. */
@@ -203,13 +191,6 @@ int relay_store_retain(relay_store_t *s, uint64_t now_ms);
  *        and offset. Valid until the next call on the owner thread.
  */
 const char *relay_store_errmsg(relay_store_t *s);
-
-/**
- * @brief Message for a store code, or hd_strerror() for any other.
- * @returns a static string.
- * @locality any thread
- */
-const char *relay_store_strerror(int err);
 
 /**
  * @brief Open a reader positioned at the first record with SCN > after_scn.

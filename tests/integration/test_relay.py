@@ -441,6 +441,7 @@ def test_retention_bootstrap_error(tmp):
         assert r.status()["oldest_scn"] > first, r.status()
         _, err = tail(r, ["--from", str(first)], 1, expect_rc=1)
         assert "older than the relay's retention" in err and "bootstrap" in err, err
+        assert "relay error HD_ESCN_TOO_OLD:" in err, err
         # Starting at what is retained works.
         got, _ = tail(r, ["--from", "earliest", "--tables", db + ".*"], 1)
         assert len(got) == 1
@@ -587,7 +588,7 @@ def test_limits_token_projection(tmp):
             "UPDATE %s.t SET b = 'z' WHERE id = 1;" % (db, db))
         # No token, a wrong token: refused with the reason.
         _, err = tail(r, ["--from", str(start)], 1, expect_rc=1)
-        assert "bad or missing token" in err, err
+        assert "relay error HD_EAUTH: bad or missing token" in err, err
         bad = os.path.join(tmp, "bad")
         with open(bad, "w") as f:
             f.write("nope\n")
@@ -606,7 +607,7 @@ def test_limits_token_projection(tmp):
             held.append(s)
         time.sleep(0.3)
         _, err = tail(r, ["--from", str(start), "--token-file", tok], 1, expect_rc=1)
-        assert "connection limit" in err, err
+        assert "relay error HD_ETOO_MANY: connection limit" in err, err
     finally:
         for s in held:
             s.close()

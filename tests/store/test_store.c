@@ -491,7 +491,7 @@ START_TEST(refuses_non_increasing_scn) {
   ck_assert_int_eq(relay_store_append(s, 101, 1, "e", 1),
                    RELAY_STORE_ESCN_ORDER);
   ck_assert_int_eq(relay_store_append(s, 102, 1, "f", 1), 0);
-  ck_assert_str_eq(relay_store_strerror(RELAY_STORE_ESCN_ORDER),
+  ck_assert_str_eq(hd_strerror(RELAY_STORE_ESCN_ORDER),
                    "SCN not greater than the newest stored SCN");
   relay_store_close(s);
 }
