@@ -45,6 +45,9 @@
 #define RS_IENT 24u     /* index entry: scn, offset, record number */
 #define RS_IDX_FTR 64u  /* index trailer of a cleanly closed segment */
 #define RS_NAME_LEN 20u /* "%016x.seg" */
+/* Bit 31 of a record's length field: more records of the same SCN (chunks
+ * of one window) follow. Lengths are at most 256 MiB, so it is free. */
+#define RS_MORE 0x80000000u
 
 /* Bytes a reader or a recovery scan asks the kernel for at once. Large
  * enough that 1 KiB records cost one pread per 256 of them. */
@@ -148,7 +151,14 @@ typedef struct rs_seg {
   /* Recovery only: where the first bad byte is (UINT64_MAX: none). */
   uint64_t dmg_off;
   const char *dmg_why;
+  int grp_open; /* the last record noted has more chunks after it */
 } rs_seg_t;
+
+/* A record of the window being appended, written but not yet published. */
+typedef struct {
+  uint64_t off, ts;
+  uint32_t len;
+} rs_pend_t;
 
 struct relay_store {
   relay_store_opts_t o; /* o.dir points to dir */
@@ -167,6 +177,14 @@ struct relay_store {
   atomic_int broken;
   _Atomic uint64_t last_sync_ms;
 
+  /* The owner's: a window of several chunks being appended. Its records
+   * are written but published only with the last one, so readers never
+   * see part of a window and recovery drops a part (see rs__scan). */
+  int grp_open;
+  uint64_t grp_scn, grp_start, grp_end;
+  rs_pend_t *pend;
+  size_t npend, pend_cap;
+
   char errmsg[512]; /* the owner's last error */
 };
 
@@ -184,7 +202,9 @@ typedef struct {
   uint64_t scn, ts;
   uint32_t len;
   const uint8_t *data;
+  int more; /* another chunk of this SCN follows */
 } rs_rec_t;
+
 
 struct relay_store_reader {
   relay_store_t *s;
@@ -193,6 +213,7 @@ struct relay_store_reader {
   uint64_t skip;  /* records with SCN <= skip are passed over (the seek) */
   uint64_t prev;  /* SCN of the last record read (returned or skipped) */
   uint64_t nread; /* records read */
+  int prev_more;  /* the last record read has more chunks after it */
   rs_cur_t cur;
   int err; /* sticky */
   char errmsg[512];
@@ -358,7 +379,8 @@ static int rs__rec_read(rs_cur_t *c, uint64_t off, uint64_t end, rs_rec_t *rec,
     *why = "file shorter than its records";
     return rc < 0 ? rc : RELAY_STORE_ECORRUPT;
   }
-  uint32_t len = rs__get32(p);
+  uint32_t raw = rs__get32(p);
+  uint32_t len = raw & ~RS_MORE;
   uint32_t crc = rs__get32(p + 4);
   /* Check the length before using it: a corrupt one must not make us read
    * (or allocate) far past the segment. */
@@ -382,6 +404,7 @@ static int rs__rec_read(rs_cur_t *c, uint64_t off, uint64_t end, rs_rec_t *rec,
     return RELAY_STORE_ECORRUPT;
   }
   rec->len = len;
+  rec->more = (raw & RS_MORE) != 0;
   rec->scn = rs__get64(p + 8);
   rec->ts = rs__get64(p + 16);
   rec->data = p + RS_REC_HDR;
@@ -652,8 +675,11 @@ static rs_seg_t *rs__active(relay_store_t *s) {
 static int rs__seg_note(relay_store_t *s, rs_seg_t *seg, uint64_t off,
                         const rs_rec_t *rec) {
   int added = 0;
-  if (seg->nient == 0 ||
-      off >= seg->ient[seg->nient - 1].off + s->o.index_bytes) {
+  /* Index entries point only at the first record of a window, so a seek
+   * or a recovery that starts at one never starts inside a window. */
+  if (!seg->grp_open &&
+      (seg->nient == 0 ||
+       off >= seg->ient[seg->nient - 1].off + s->o.index_bytes)) {
     if (seg->nient == seg->ient_cap) {
       seg->ient_cap = seg->ient_cap ? seg->ient_cap * 2 : 64;
       seg->ient = hd_realloc(seg->ient, seg->ient_cap * sizeof(*seg->ient));
@@ -668,6 +694,7 @@ static int rs__seg_note(relay_store_t *s, rs_seg_t *seg, uint64_t off,
   seg->last_off = off;
   seg->last_ts = rec->ts;
   seg->size = off + RS_REC_HDR + rec->len;
+  seg->grp_open = rec->more;
   return added;
 }
 
@@ -679,11 +706,19 @@ static int rs__scan(relay_store_t *s, rs_seg_t *seg, uint64_t off,
   rs__cur_init(&c, seg->fd);
   int rc = 0;
   seg->size = off;
+  seg->grp_open = 0;
+  /* The segment as it was before the window being scanned: what it goes
+   * back to if that window turns out to lack its last chunk. */
+  rs_seg_t before = *seg;
+  uint64_t grp_start = off;
   while (off < fsize) {
     rs_rec_t rec;
     const char *why = NULL;
     rc = rs__rec_read(&c, off, fsize, &rec, &why);
-    if (rc == 0 && rec.scn <= seg->last_scn) {
+    if (rc == 0 && seg->grp_open && rec.scn != seg->last_scn) {
+      why = "chunk of a window with another SCN";
+      rc = RELAY_STORE_ECORRUPT;
+    } else if (rc == 0 && !seg->grp_open && rec.scn <= seg->last_scn) {
       why = "SCN not greater than the record before";
       rc = RELAY_STORE_ECORRUPT;
     }
@@ -695,10 +730,28 @@ static int rs__scan(relay_store_t *s, rs_seg_t *seg, uint64_t off,
     }
     if (rc < 0)
       break;
+    if (!seg->grp_open) {
+      before = *seg;
+      grp_start = off;
+    }
     rs__seg_note(s, seg, off, &rec);
     off += RS_REC_HDR + rec.len;
   }
   rs__cur_free(&c);
+  if (rc == 0 && seg->grp_open) {
+    /* A window whose last chunk never reached the disk (a crash while it
+     * was appended): none of it was published, so it goes as a whole. */
+    seg->count = before.count;
+    seg->first_scn = before.first_scn;
+    seg->last_scn = before.last_scn;
+    seg->last_off = before.last_off;
+    seg->last_ts = before.last_ts;
+    seg->size = before.size;
+    seg->nient = before.nient < seg->nient ? before.nient : seg->nient;
+    seg->grp_open = 0;
+    seg->dmg_off = grp_start;
+    seg->dmg_why = "window cut off before its last chunk";
+  }
   return rc;
 }
 
@@ -1111,6 +1164,7 @@ static void rs__free(relay_store_t *s) {
   if (s->lock_fd >= 0)
     close(s->lock_fd); /* releases the flock */
   pthread_mutex_destroy(&s->mu);
+  free(s->pend);
   free(s->dir);
   free(s);
 }
@@ -1295,8 +1349,23 @@ static int rs__roll(relay_store_t *s) {
   return 0;
 }
 
+/* Forgets the open window's records (written, never published). */
+static void rs__grp_abort(relay_store_t *s, rs_seg_t *seg) {
+  if (!s->grp_open)
+    return;
+  if (ftruncate(seg->fd, (off_t)s->grp_start) != 0)
+    atomic_store(&s->broken, 1);
+  s->grp_open = 0;
+  s->npend = 0;
+}
+
 int relay_store_append(relay_store_t *s, uint64_t scn, uint64_t ts_ms,
                        const void *data, size_t len) {
+  return relay_store_append_chunk(s, scn, ts_ms, data, len, 0);
+}
+
+int relay_store_append_chunk(relay_store_t *s, uint64_t scn, uint64_t ts_ms,
+                             const void *data, size_t len, int more) {
   if (atomic_load(&s->broken))
     return rs__fail(s, RELAY_STORE_EBROKEN, 0,
                     "%s: an earlier write or sync failed; reopen the store",
@@ -1309,21 +1378,29 @@ int relay_store_append(relay_store_t *s, uint64_t scn, uint64_t ts_ms,
   /* The owner is the only thread that changes the segment list, so it reads
    * it without the lock. */
   rs_seg_t *seg = rs__active(s);
-  if (scn <= seg->last_scn)
+  if (s->grp_open && scn != s->grp_scn)
+    return rs__fail(s, RELAY_STORE_ESCN_ORDER, 0,
+                    "SCN %" PRIu64 " while the window of SCN %" PRIu64
+                    " still waits for its last chunk",
+                    scn, s->grp_scn);
+  if (!s->grp_open && scn <= seg->last_scn)
     return rs__fail(s, RELAY_STORE_ESCN_ORDER, 0,
                     "SCN %" PRIu64 " is not greater than the newest stored "
                     "SCN %" PRIu64,
                     scn, seg->last_scn);
   uint64_t rec_len = RS_REC_HDR + (uint64_t)len;
   int rc;
-  if (seg->count > 0 && seg->size + rec_len > s->o.segment_bytes) {
+  /* A window never spans segments: a segment rolls only between windows
+   * (a window larger than segment_bytes gets a segment of its own). */
+  if (!s->grp_open && seg->count > 0 &&
+      seg->size + rec_len > s->o.segment_bytes) {
     if ((rc = rs__roll(s)) != 0)
       return rc;
     seg = rs__active(s);
   }
 
   uint8_t hdr[RS_REC_HDR];
-  rs__put32(hdr, (uint32_t)len);
+  rs__put32(hdr, (uint32_t)len | (more ? RS_MORE : 0));
   rs__put64(hdr + 8, scn);
   rs__put64(hdr + 16, ts_ms);
   uint32_t crc = rs__crc_upd(RS_CRC_INIT, hdr, 4);
@@ -1333,29 +1410,48 @@ int relay_store_append(relay_store_t *s, uint64_t scn, uint64_t ts_ms,
   /* Header and payload in one system call: no copy of the payload, and the
    * record reaches the page cache in one piece. */
   struct iovec iov[2] = {{hdr, RS_REC_HDR}, {(void *)data, len}};
-  uint64_t off = seg->size;
+  uint64_t off = s->grp_open ? s->grp_end : seg->size;
   if ((rc = rs__pwritev_full(seg->fd, iov, 2, off)) != 0) {
-    /* Take back what part of the record was written, so that the segment
-     * still ends with a whole record and the store stays usable (ENOSPC is
-     * worth a retry). */
-    if (ftruncate(seg->fd, (off_t)off) != 0)
+    /* Take back what part of the record (and of its window) was written,
+     * so that the segment still ends with a whole window and the store
+     * stays usable (ENOSPC is worth a retry). */
+    int was_open = s->grp_open;
+    rs__grp_abort(s, seg);
+    if (!was_open && ftruncate(seg->fd, (off_t)off) != 0)
       atomic_store(&s->broken, 1);
     return rs__fail(s, rc, 1,
                     "%s: write of SCN %" PRIu64 " at offset %" PRIu64
                     " failed: %s",
                     seg->path, scn, off, strerror(-rc));
   }
+  if (!s->grp_open && more) {
+    s->grp_open = 1;
+    s->grp_scn = scn;
+    s->grp_start = off;
+    s->npend = 0;
+  }
+  if (s->grp_open) {
+    if (s->npend == s->pend_cap) {
+      s->pend_cap = s->pend_cap ? s->pend_cap * 2 : 64;
+      s->pend = hd_realloc(s->pend, s->pend_cap * sizeof(*s->pend));
+    }
+    s->pend[s->npend++] = (rs_pend_t){off, ts_ms, (uint32_t)len};
+    s->grp_end = off + rec_len;
+    if (more)
+      return 0; /* published with the window's last chunk */
+  }
+  uint64_t first_off = s->grp_open ? s->grp_start : off;
 
   /* The index entry is written with no sync: recovery checks entries
    * against the records they point to. Every index_bytes of records, so
-   * one small write per many records. */
+   * one small write per many records; only at a window's first record. */
   int ient = seg->nient == 0 ||
-             off >= seg->ient[seg->nient - 1].off + s->o.index_bytes;
+             first_off >= seg->ient[seg->nient - 1].off + s->o.index_bytes;
   int ient_written = 0;
   if (ient && seg->idx_fd >= 0) {
     uint8_t e[RS_IENT];
     rs__put64(e, scn);
-    rs__put64(e + 8, off);
+    rs__put64(e + 8, first_off);
     rs__put64(e + 16, seg->count);
     if (rs__pwrite_full(seg->idx_fd, e, sizeof(e), seg->idx_size) == 0) {
       ient_written = 1;
@@ -1389,17 +1485,29 @@ int relay_store_append(relay_store_t *s, uint64_t scn, uint64_t ts_ms,
                       scn);
   }
 
-  /* Publish: from here on readers see the record. */
-  rs_rec_t rec = {scn, ts_ms, (uint32_t)len, NULL};
+  /* Publish: from here on readers see the record (or the whole window). */
   pthread_mutex_lock(&s->mu);
-  rs__seg_note(s, seg, off, &rec);
+  if (s->grp_open) {
+    for (size_t i = 0; i < s->npend; i++) {
+      rs_pend_t *pe = &s->pend[i];
+      rs_rec_t rec = {scn, pe->ts, pe->len, NULL, i + 1 < s->npend};
+      rs__seg_note(s, seg, pe->off, &rec);
+      s->bytes += RS_REC_HDR + (uint64_t)pe->len;
+      s->count++;
+    }
+  } else {
+    rs_rec_t rec = {scn, ts_ms, (uint32_t)len, NULL, 0};
+    rs__seg_note(s, seg, off, &rec);
+    s->bytes += rec_len;
+    s->count++;
+  }
   if (ient_written) {
     seg->idx_size += RS_IENT;
     s->bytes += RS_IENT;
   }
-  s->bytes += rec_len;
-  s->count++;
   pthread_mutex_unlock(&s->mu);
+  s->grp_open = 0;
+  s->npend = 0;
   return 0;
 }
 
@@ -1437,6 +1545,9 @@ void relay_store_close(relay_store_t *s) {
             s->readers, s->dir);
     abort();
   }
+  /* A window still waiting for its last chunk was never published: its
+   * records go, so that the segment ends with a whole window. */
+  rs__grp_abort(s, rs__active(s));
   if (!atomic_load(&s->broken)) {
     /* The active segment's index gets its trailer (it is written whole,
      * which also repairs a failed entry write). With fsync = none nothing
@@ -1702,7 +1813,11 @@ int relay_store_reader_next(relay_store_reader_t *r, uint64_t *scn,
       rs_rec_t rec;
       const char *why = NULL;
       int rc = rs__rec_read(&r->cur, r->pos, end, &rec, &why);
-      if (rc == 0 && r->nread > 0 && rec.scn <= r->prev) {
+      if (rc == 0 && r->nread > 0 && r->prev_more && rec.scn != r->prev) {
+        why = "chunk of a window with another SCN";
+        rc = RELAY_STORE_ECORRUPT;
+      } else if (rc == 0 && r->nread > 0 && !r->prev_more &&
+                 rec.scn <= r->prev) {
         why = "SCN not greater than the record before";
         rc = RELAY_STORE_ECORRUPT;
       }
@@ -1712,6 +1827,7 @@ int relay_store_reader_next(relay_store_reader_t *r, uint64_t *scn,
                          r->pos);
       r->pos += RS_REC_HDR + rec.len;
       r->prev = rec.scn;
+      r->prev_more = rec.more;
       r->nread++;
       if (rec.scn <= r->skip)
         continue; /* before the start point: the seek lands on an index
@@ -1740,6 +1856,10 @@ int relay_store_reader_next(relay_store_reader_t *r, uint64_t *scn,
     r->pos = RS_SEG_HDR;
     rs__cur_init(&r->cur, next->fd);
   }
+}
+
+int relay_store_reader_more(const relay_store_reader_t *r) {
+  return r->prev_more;
 }
 
 const char *relay_store_reader_errmsg(relay_store_reader_t *r) {

@@ -2,10 +2,12 @@
  * relay_store.h - the relay's durable log store.
  *
  * An append-only log of transaction windows on local disk. Each record is one
- * window: a strictly increasing 64-bit SCN, a timestamp and opaque payload
- * bytes (the encoded window). The log is a directory of segment files, each
- * with a sparse SCN index beside it; docs/log-store.md describes the format,
- * the recovery rules and the fsync policies.
+ * window, or one chunk of a window too large for one record: a 64-bit SCN
+ * (strictly increasing from window to window; the chunks of a window share
+ * it), a timestamp and opaque payload bytes (the encoded window). The log is a
+ * directory of segment files, each with a sparse SCN index beside it;
+ * docs/log-store.md describes the format, the recovery rules and the fsync
+ * policies.
  *
  * What the store promises:
  *   - After relay_store_append() returns 0 with fsync = HD_FSYNC_WINDOW, the
@@ -123,6 +125,22 @@ int relay_store_append(relay_store_t *s, uint64_t scn, uint64_t ts_ms,
                        const void *data, size_t len);
 
 /**
+ * @brief Append one chunk of a window stored as several records (a window
+ *        too large for one): every chunk has the window's SCN; more is 1
+ *        on all but the last. The chunks are written as they come but
+ *        published (seen by readers, counted, synced by the fsync policy)
+ *        only with the last one, and a window never spans segments. If the
+ *        process dies before the last chunk, recovery drops the window's
+ *        chunks as a torn tail; relay_store_close() drops them too.
+ *        relay_store_append() is this with more = 0.
+ * @returns as relay_store_append(); RELAY_STORE_ESCN_ORDER also for a
+ *          chunk whose SCN is not the open window's.
+ * @locality the owner thread
+ */
+int relay_store_append_chunk(relay_store_t *s, uint64_t scn, uint64_t ts_ms,
+                             const void *data, size_t len, int more);
+
+/**
  * @brief fdatasync the active segment if anything was appended since the
  *        last sync. For HD_FSYNC_INTERVAL, call it from a timer every
  *        fsync_interval_ms.
@@ -216,6 +234,12 @@ int relay_store_reader_open(relay_store_t *s, uint64_t after_scn,
  */
 int relay_store_reader_next(relay_store_reader_t *r, uint64_t *scn,
                             uint64_t *ts_ms, const void **data, size_t *len);
+
+/**
+ * @brief Whether the record relay_store_reader_next() returned last is a
+ *        chunk with more chunks of the same window after it.
+ */
+int relay_store_reader_more(const relay_store_reader_t *r);
 
 /** @brief Details of the reader's error, with file and offset. */
 const char *relay_store_reader_errmsg(relay_store_reader_t *r);

@@ -562,6 +562,177 @@ START_TEST(reopen_after_process_crash) {
 }
 END_TEST
 
+/* ---- windows in chunks --------------------------------------------------- */
+
+/* Chunk c of the chunked window of SCN scn: its payload pattern. */
+static uint64_t chunk_key(uint64_t scn, int c) {
+  return scn * 64 + (uint64_t)c;
+}
+
+/* Chunks [c0, c0 + n) of the window of SCN scn; the last one closes the
+ * window when last is set. */
+static void append_chunks_from(relay_store_t *s, uint64_t scn, int c0, int n,
+                               size_t len, int last) {
+  static uint8_t buf[70000];
+  ck_assert_uint_le(len, sizeof(buf));
+  for (int c = c0; c < c0 + n; c++) {
+    fill(buf, chunk_key(scn, c), len);
+    int more = c + 1 < c0 + n || !last;
+    ck_assert_int_eq(relay_store_append_chunk(s, scn, scn, buf, len, more), 0);
+  }
+}
+
+static void append_chunks(relay_store_t *s, uint64_t scn, int n, size_t len,
+                          int last) {
+  append_chunks_from(s, scn, 0, n, len, last);
+}
+
+/* Reads one window of n chunks of SCN scn. */
+static void expect_chunks(relay_store_reader_t *r, uint64_t scn, int n,
+                          size_t len) {
+  for (int c = 0; c < n; c++) {
+    uint64_t got, ts;
+    const void *d;
+    size_t l;
+    ck_assert_int_eq(relay_store_reader_next(r, &got, &ts, &d, &l), 0);
+    ck_assert_uint_eq(got, scn);
+    ck_assert_uint_eq(l, len);
+    ck_assert(payload_ok(d, chunk_key(scn, c), len));
+    ck_assert_int_eq(relay_store_reader_more(r), c + 1 < n);
+  }
+}
+
+/* Chunks share their window's SCN, are published with the last one, never
+ * split over segments, and a seek after the window lands after all of
+ * them. */
+START_TEST(chunked_window_round_trip) {
+  relay_store_opts_t o = opts(dir, 16384, 1024, HD_FSYNC_NONE);
+  relay_store_t *s = open_ok(&o);
+  append_range(s, 0, 3);
+  relay_store_reader_t *r;
+  ck_assert_int_eq(relay_store_reader_open(s, rec_scn(2), &r), 0);
+  /* 8 chunks of 5000 bytes: more than two segments' worth */
+  append_chunks(s, 5000, 7, 5000, 0);
+  uint64_t scn, ts;
+  const void *d;
+  size_t len;
+  ck_assert_int_eq(relay_store_reader_next(r, &scn, &ts, &d, &len), 1);
+  ck_assert_uint_eq(relay_store_last_scn(s), rec_scn(2));
+  ck_assert_uint_eq(relay_store_count(s), 3);
+  /* a record of another SCN while the window is open is refused */
+  ck_assert_int_eq(relay_store_append(s, 6000, 1, "x", 1),
+                   RELAY_STORE_ESCN_ORDER);
+  append_chunks_from(s, 5000, 7, 1, 5000, 1); /* the last chunk */
+  ck_assert_uint_eq(relay_store_last_scn(s), 5000);
+  ck_assert_uint_eq(relay_store_count(s), 11);
+  ck_assert_uint_eq(relay_store_segments(s), 1); /* never split */
+  append_chunks(s, 5001, 1, 10, 1);              /* rolls: a new segment */
+  ck_assert_uint_eq(relay_store_segments(s), 2);
+  /* the reader that waited sees the window whole, then the next */
+  relay_store_reader_t *r2;
+  ck_assert_int_eq(relay_store_reader_open(s, rec_scn(2), &r2), 0);
+  expect_chunks(r, 5000, 8, 5000);
+  expect_chunks(r2, 5000, 8, 5000);
+  expect_chunks(r, 5001, 1, 10);
+  relay_store_reader_close(r2);
+  relay_store_reader_close(r);
+  /* after the window: the next one */
+  ck_assert_int_eq(relay_store_reader_open(s, 5000, &r), 0);
+  expect_chunks(r, 5001, 1, 10);
+  relay_store_reader_close(r);
+  /* the newest record is the window's last chunk */
+  void *last;
+  ck_assert_int_eq(relay_store_last(s, &last, &len), 0);
+  ck_assert_uint_eq(len, 10);
+  free(last);
+  relay_store_close(s);
+  s = open_ok(&o);
+  ck_assert_uint_eq(relay_store_count(s), 12);
+  ck_assert_int_eq(relay_store_reader_open(s, rec_scn(2), &r), 0);
+  expect_chunks(r, 5000, 8, 5000);
+  expect_chunks(r, 5001, 1, 10);
+  relay_store_reader_close(r);
+  relay_store_close(s);
+}
+END_TEST
+
+static void crash_mid_window(void) {
+  relay_store_opts_t o = opts(cdir, 1 << 20, 1024, HD_FSYNC_NONE);
+  relay_store_t *s;
+  char err[256];
+  if (relay_store_open(&o, &s, err, sizeof(err)) != 0)
+    _exit(1);
+  static uint8_t buf[4000];
+  for (uint64_t k = 0; k < 5; k++) {
+    fill(buf, rec_scn(k), rec_len(k));
+    if (relay_store_append(s, rec_scn(k), rec_ts(k), buf, rec_len(k)) != 0)
+      _exit(1);
+  }
+  for (int c = 0; c < 20; c++) {
+    fill(buf, chunk_key(9000, c), sizeof(buf));
+    if (relay_store_append_chunk(s, 9000, 9000, buf, sizeof(buf), 1) != 0)
+      _exit(1);
+  }
+  _exit(0); /* dies before the last chunk, without close */
+}
+
+/* A process that dies while it appends a window's chunks leaves none of
+ * them: recovery cuts the window as a torn tail and appends go on from the
+ * window before. So does a close with the window open. */
+START_TEST(chunked_window_cut_by_crash) {
+  in_child(crash_mid_window);
+  relay_store_opts_t o = opts(dir, 1 << 20, 1024, HD_FSYNC_NONE);
+  relay_store_t *s = open_ok(&o);
+  ck_assert_uint_eq(relay_store_count(s), 5);
+  ck_assert_uint_eq(relay_store_last_scn(s), rec_scn(4));
+  append_chunks(s, 9000, 3, 100, 1);
+  append_chunks(s, 9100, 2, 100, 0); /* left open at close */
+  relay_store_close(s);
+  s = open_ok(&o);
+  ck_assert_uint_eq(relay_store_count(s), 8);
+  ck_assert_uint_eq(relay_store_last_scn(s), 9000);
+  relay_store_reader_t *r;
+  ck_assert_int_eq(relay_store_reader_open(s, rec_scn(4), &r), 0);
+  expect_chunks(r, 9000, 3, 100);
+  uint64_t scn, ts;
+  const void *d;
+  size_t len;
+  ck_assert_int_eq(relay_store_reader_next(r, &scn, &ts, &d, &len), 1);
+  relay_store_reader_close(r);
+  append_chunks(s, 9100, 2, 100, 1);
+  ck_assert_uint_eq(relay_store_last_scn(s), 9100);
+  relay_store_close(s);
+}
+END_TEST
+
+/* Every cut inside a window of chunks drops the window, whole. */
+START_TEST(chunked_window_torn_every_chunk) {
+  relay_store_opts_t o = opts(dir, 1 << 20, 64, HD_FSYNC_NONE);
+  relay_store_t *s = open_ok(&o);
+  append_range(s, 0, 4);
+  append_chunks(s, 7000, 5, 300, 1);
+  relay_store_close(s);
+  char seg[700];
+  snprintf(seg, sizeof(seg), "%s/0000000000000000.seg", dir);
+  struct stat st;
+  ck_assert_int_eq(stat(seg, &st), 0);
+  uint64_t win = (uint64_t)st.st_size - 5 * (REC_HDR + 300);
+  int devnull = open("/dev/null", O_WRONLY), saved = dup(2);
+  for (uint64_t cut = win + 1; cut < (uint64_t)st.st_size; cut += 97) {
+    ck_assert_int_eq(truncate(seg, (off_t)cut), 0);
+    dup2(devnull, 2); /* the torn-tail warning */
+    s = open_ok(&o);
+    dup2(saved, 2);
+    REQUIRE(relay_store_last_scn(s) == rec_scn(3), "cut %" PRIu64, cut);
+    REQUIRE(relay_store_count(s) == 4, "cut %" PRIu64, cut);
+    append_chunks(s, 7000, 5, 300, 1);
+    relay_store_close(s);
+  }
+  close(devnull);
+  close(saved);
+}
+END_TEST
+
 /* ---- recovery ----------------------------------------------------------- */
 
 static void build_torn_base(void) {
@@ -1392,6 +1563,9 @@ static Suite *suite(void) {
   tcase_add_test(tc, reader_on_another_thread);
   tcase_add_test(tc, reader_thread_with_retention);
   tcase_add_test(tc, kill9_loses_no_acknowledged_window);
+  tcase_add_test(tc, chunked_window_round_trip);
+  tcase_add_test(tc, chunked_window_cut_by_crash);
+  tcase_add_test(tc, chunked_window_torn_every_chunk);
   suite_add_tcase(s, tc);
   return s;
 }
