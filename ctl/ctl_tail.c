@@ -89,6 +89,14 @@ static char *split_dup(const char *s, char sep, size_t *n, char ***out) {
   return copy;
 }
 
+/* "db.table" with neither part empty, as the relay wants --tables and
+ * --columns patterns; checked here so that a typo is a usage error on one
+ * line rather than a refusal from the relay after connecting. */
+static int valid_table_pattern(const char *s) {
+  const char *dot = strchr(s, '.');
+  return dot && dot != s && dot[1] && !strchr(dot + 1, '.');
+}
+
 static int dial(const char *hostport, char *err, size_t n) {
   char host[256];
   uint16_t port;
@@ -450,8 +458,7 @@ int ctl_tail(int argc, char **argv) {
   if (tables) {
     tables_copy = split_dup(tables, ',', &ntab, &tabv);
     for (size_t i = 0; i < ntab; i++) {
-      const char *dot = strchr(tabv[i], '.');
-      if (!dot || dot == tabv[i] || !dot[1] || strchr(dot + 1, '.')) {
+      if (!valid_table_pattern(tabv[i])) {
         hd_cli_usage(PROG, "--tables: '%s' is not a db.table pattern", tabv[i]);
         goto done;
       }
@@ -497,18 +504,31 @@ int ctl_tail(int argc, char **argv) {
     projp = hd_calloc(nproj_specs, sizeof(Herald__Projection *));
     proj_copies = hd_calloc(nproj_specs, sizeof(char *));
     for (size_t i = 0; i < nproj_specs; i++) {
-      herald__projection__init(&projs[i]);
-      projp[i] = &projs[i];
-      char *colon = strchr(proj_specs[i], ':');
-      if (!colon || colon == proj_specs[i] || !colon[1]) {
-        hd_cli_usage(PROG, "--columns: expected DB.TABLE:c1,c2 got '%s'",
-                     proj_specs[i]);
+      const char *spec = proj_specs[i], *colon = strchr(spec, ':');
+      if (!colon || colon == spec || !colon[1]) {
+        hd_cli_usage(PROG, "--columns: expected DB.TABLE:c1,c2 got '%s'", spec);
         goto done;
       }
-      projs[i].table =
-          hd_strndup(proj_specs[i], (size_t)(colon - proj_specs[i]));
+      char *table = hd_strndup(spec, (size_t)(colon - spec));
+      if (!valid_table_pattern(table)) {
+        hd_cli_usage(PROG, "--columns: '%s' is not a db.table pattern in '%s'",
+                     table, spec);
+        free(table);
+        goto done;
+      }
+      /* The entry is initialised only once the spec is known good: the
+       * init points table at protobuf-c's static empty string, which the
+       * cleanup below must never free. */
+      herald__projection__init(&projs[i]);
+      projp[i] = &projs[i];
+      projs[i].table = table;
       proj_copies[i] =
           split_dup(colon + 1, ',', &projs[i].n_columns, &projs[i].columns);
+      for (size_t k = 0; k < projs[i].n_columns; k++)
+        if (projs[i].columns[k][0] == '\0') {
+          hd_cli_usage(PROG, "--columns: empty column name in '%s'", spec);
+          goto done;
+        }
     }
     sub.n_projection = nproj_specs;
     sub.projection = projp;
