@@ -60,6 +60,30 @@ run 0 "$BIN/heraldctl" validate-config "$SRC"/config/*.yaml
 run 2 "$BIN/heraldctl" frobnicate
 one_line_err "heraldctl frobnicate"
 
+# Every subcommand: --help anywhere is usage on stdout and exit 0; an
+# unknown option is one line on stderr and exit 2.
+for sub in validate-config config-doc decode tail; do
+  run 0 "$BIN/heraldctl" "$sub" --help
+  grep -q "^Usage: heraldctl $sub" "$T/out" && ok || bad "heraldctl $sub --help: no usage: $(head -2 "$T/out")"
+  for o in --no-such-option -Z; do
+    run 2 "$BIN/heraldctl" "$sub" "$o"
+    one_line_err "heraldctl $sub $o"
+    err_matches "heraldctl $sub $o" "^heraldctl $sub: unknown option '$o'"
+  done
+done
+run 0 "$BIN/heraldctl" config-doc relay --help
+run 0 "$BIN/heraldctl" validate-config "$SRC/config/relay.yaml" --help
+run 2 "$BIN/heraldctl" config-doc relay agent
+one_line_err "config-doc relay agent"
+run 2 "$BIN/heraldctl" config-doc nosuchkind
+err_matches "config-doc nosuchkind" "unknown kind 'nosuchkind'"
+run 0 "$BIN/heraldctl" config-doc coordinator
+grep -q '^# coordinator configuration' "$T/out" && ok || bad "config-doc coordinator: $(head -1 "$T/out")"
+run 2 "$BIN/heraldctl" tail --relay 127.0.0.1:1 stray
+one_line_err "tail with a stray argument"
+run 2 "$BIN/heraldctl" validate-config
+one_line_err "validate-config without FILE"
+
 check_bad() { # NAME EXPECTED_REGEX CONTENT
   printf '%b' "$3" >"$T/$1.yaml"
   run 2 "$BIN/heraldctl" validate-config "$T/$1.yaml"
