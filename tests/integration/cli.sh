@@ -86,7 +86,7 @@ one_line_err "validate-config without FILE"
 
 # The scripts (scripts/test aside): --help is usage on stdout and exit 0;
 # an unknown argument is one line on stderr and exit 2, before any work.
-for s in sandbox setup; do
+for s in sandbox setup demo; do
   run 0 "$SRC/scripts/$s" --help
   grep -q "^Usage: scripts/$s" "$T/out" && ok || bad "scripts/$s --help: no usage: $(head -2 "$T/out")"
   run 2 "$SRC/scripts/$s" --no-such-option
@@ -96,6 +96,11 @@ run 2 "$SRC/scripts/setup" --build-dir
 one_line_err "setup --build-dir without DIR"
 run 2 "$SRC/scripts/setup" stray
 one_line_err "setup stray"
+for a in --seconds "--seconds 0" "--seconds x" "--seconds 10 stray" --bin "--bin $T/nobin"; do
+  # shellcheck disable=SC2086
+  run 2 "$SRC/scripts/demo" $a
+  one_line_err "demo $a"
+done
 run 2 "$SRC/scripts/sandbox"
 one_line_err "sandbox without COMMAND"
 run 2 "$SRC/scripts/sandbox" frobnicate
