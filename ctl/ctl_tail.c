@@ -58,8 +58,9 @@ static const char usage[] =
     "                           every relay.heartbeat, 1 s by default)\n"
     "  -h, --help               this help\n"
     "\n"
-    "Exit status: 0 after --max changes or when the relay closes cleanly,\n"
-    "1 on an error (the relay's message is printed), 2 bad usage.\n";
+    "Exit status: 0 after --max changes or at --until; 1 on an error (the\n"
+    "relay's message is printed), when the relay closes the connection, or\n"
+    "when the peer is not a relay; 2 bad usage.\n";
 
 typedef struct {
   char *key; /* db \0 table \0 names... */
@@ -640,10 +641,15 @@ int ctl_tail(int argc, char **argv) {
   Herald__Frame f = HERALD__FRAME__INIT;
   f.msg_case = HERALD__FRAME__MSG_SUBSCRIBE;
   f.subscribe = &sub;
-  uint8_t *fb;
+  uint8_t *fb = NULL;
   size_t fl;
-  if (hd_frame_encode(&f, HD_FRAME_DEFAULT_MAX, &fb, &fl) < 0 ||
-      write_all(fd, fb, fl) < 0) {
+  if (hd_frame_encode(&f, HD_FRAME_DEFAULT_MAX, &fb, &fl) < 0) {
+    fprintf(stderr, PROG ": the subscription exceeds %u bytes\n",
+            HD_FRAME_DEFAULT_MAX);
+    rc = HD_EXIT_USAGE;
+    goto done;
+  }
+  if (write_all(fd, fb, fl) < 0) {
     fprintf(stderr, PROG ": cannot send the subscription to %s: %s\n", relay,
             strerror(errno));
     free(fb);
