@@ -57,8 +57,8 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
 # wait_port PORT PID: until PORT accepts connections (at most 20 s), or
 # PID has exited.
 wait_port() {
-  local i
-  for i in $(seq 1 200); do
+  local _
+  for _ in $(seq 1 200); do
     nc -z 127.0.0.1 "$1" 2>/dev/null && return 0
     kill -0 "$2" 2>/dev/null || return 1
     sleep 0.1
