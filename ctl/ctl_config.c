@@ -9,6 +9,25 @@
 #include "hd_cli.h"
 #include "hd_confdefs.h"
 
+/* The options of a subcommand that has none but --help (anywhere; "--"
+ * ends them, for a file whose name starts with '-').
+ * @returns -1 to go on with the operands from optind, or the exit code. */
+static int parse_help_only(const char *prog, const char *usage, int argc,
+                           char **argv) {
+  static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  int c;
+  opterr = 0;
+  optind = 0; /* 0, not 1: glibc then also resets its permutation state */
+  while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    if (c != 'h')
+      return hd_cli_bad_option(prog, c, argv);
+    fputs(usage, stdout);
+    return HD_EXIT_OK;
+  }
+  return -1;
+}
+
 int ctl_validate_config(int argc, char **argv) {
   static const char usage[] =
       "Usage: heraldctl validate-config FILE...\n"
@@ -18,14 +37,13 @@ int ctl_validate_config(int argc, char **argv) {
       "'FILE: ok (KIND config)' for each valid file and\n"
       "'FILE:LINE:COLUMN: what is wrong' for the first error of an invalid\n"
       "one. Exit 0 if all are valid, 2 otherwise.\n";
-  if (argc < 2)
+  int c = parse_help_only("heraldctl validate-config", usage, argc, argv);
+  if (c >= 0)
+    return c;
+  if (optind >= argc)
     return hd_cli_usage("heraldctl validate-config", "needs a FILE");
-  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-    fputs(usage, stdout);
-    return HD_EXIT_OK;
-  }
   int rc = HD_EXIT_OK;
-  for (int i = 1; i < argc; i++) {
+  for (int i = optind; i < argc; i++) {
     union {
       hd_relay_conf_t r;
       hd_agent_conf_t a;
@@ -33,9 +51,6 @@ int ctl_validate_config(int argc, char **argv) {
     } conf;
     char err[512];
     int which;
-    if (argv[i][0] == '-' && argv[i][1] != '\0')
-      return hd_cli_usage("heraldctl validate-config", "unknown option '%s'",
-                          argv[i]);
     if (hd_config_load_any(argv[i], hd_all_schemas, 3, &which, &conf, err,
                            sizeof(err)) < 0) {
       fprintf(stderr, "%s\n", err);
@@ -50,19 +65,31 @@ int ctl_validate_config(int argc, char **argv) {
 }
 
 int ctl_config_doc(int argc, char **argv) {
-  if (argc > 2)
+  static const char usage[] =
+      "Usage: heraldctl config-doc [KIND]\n"
+      "\n"
+      "Prints the reference of every config key as Markdown tables: its\n"
+      "type, whether it is required, its default and what it means, from\n"
+      "the table the programs load their configs with. KIND (relay, agent\n"
+      "or coordinator) limits it to one kind of config. Exit 0, or 2 for\n"
+      "an unknown KIND.\n";
+  int c = parse_help_only("heraldctl config-doc", usage, argc, argv);
+  if (c >= 0)
+    return c;
+  const char *kind = optind < argc ? argv[optind] : NULL;
+  if (argc - optind > 1)
     return hd_cli_usage("heraldctl config-doc", "takes at most one KIND");
   for (int i = 0; i < 3; i++) {
-    if (argc == 2 && strcmp(argv[1], hd_all_schemas[i]->kind) != 0)
+    if (kind && strcmp(kind, hd_all_schemas[i]->kind) != 0)
       continue;
     hd_config_print_doc(hd_all_schemas[i], stdout);
     printf("\n");
-    if (argc == 2)
+    if (kind)
       return HD_EXIT_OK;
   }
-  if (argc == 2)
+  if (kind)
     return hd_cli_usage("heraldctl config-doc",
                         "unknown kind '%s' (relay, agent or coordinator)",
-                        argv[1]);
+                        kind);
   return HD_EXIT_OK;
 }

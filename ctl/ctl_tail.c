@@ -4,6 +4,7 @@
  * binlog (the same renderer, binlog/hb_json.c, makes them).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -51,10 +52,15 @@ static const char usage[] =
     "  --token-file FILE        the relay's shared token\n"
     "  --timeout SECONDS        exit 1 if no window arrives for this long\n"
     "                           (heartbeats do not count)\n"
+    "  --connect-timeout SECONDS  exit 1 if the connection is not made, or\n"
+    "                           the relay sends no first frame, within this\n"
+    "                           long (default 10; a relay sends a heartbeat\n"
+    "                           every relay.heartbeat, 1 s by default)\n"
     "  -h, --help               this help\n"
     "\n"
-    "Exit status: 0 after --max changes or when the relay closes cleanly,\n"
-    "1 on an error (the relay's message is printed), 2 bad usage.\n";
+    "Exit status: 0 after --max changes or at --until; 1 on an error (the\n"
+    "relay's message is printed), when the relay closes the connection, or\n"
+    "when the peer is not a relay; 2 bad usage.\n";
 
 typedef struct {
   char *key; /* db \0 table \0 names... */
@@ -89,7 +95,65 @@ static char *split_dup(const char *s, char sep, size_t *n, char ***out) {
   return copy;
 }
 
-static int dial(const char *hostport, char *err, size_t n) {
+/* "db.table" with neither part empty, as the relay wants --tables and
+ * --columns patterns; checked here so that a typo is a usage error on one
+ * line rather than a refusal from the relay after connecting. */
+static int valid_table_pattern(const char *s) {
+  const char *dot = strchr(s, '.');
+  return dot && dot != s && dot[1] && !strchr(dot + 1, '.');
+}
+
+/* Monotonic milliseconds, for the deadlines below. */
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One connect() that gives up at deadline_ms: a peer that drops SYNs
+ * would otherwise hold tail for the kernel's two minutes.
+ * @returns the connected, blocking socket, or -1 with errno set. */
+static int connect_by(const struct addrinfo *a, int64_t deadline_ms) {
+  int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK, a->ai_protocol);
+  if (fd < 0)
+    return -1;
+  if (connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
+    if (errno != EINPROGRESS)
+      goto fail;
+    struct pollfd p = {fd, POLLOUT, 0};
+    int pr;
+    do {
+      int64_t left = deadline_ms - mono_ms();
+      pr = poll(&p, 1, left > 0 ? (int)left : 0);
+    } while (pr < 0 && errno == EINTR);
+    if (pr == 0)
+      errno = ETIMEDOUT;
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    if (pr <= 0)
+      goto fail;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+      goto fail;
+    if (soerr) {
+      errno = soerr;
+      goto fail;
+    }
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+    goto fail;
+  return fd;
+fail:;
+  int e = errno;
+  close(fd);
+  errno = e;
+  return -1;
+}
+
+/* @returns a connected socket; -1 (err filled) when no address of hostport
+ * accepts the connection within timeout_ms; -2 when hostport is not
+ * host:port. */
+static int dial(const char *hostport, int64_t timeout_ms, char *err, size_t n) {
   char host[256];
   uint16_t port;
   if (hd_parse_hostport(hostport, host, sizeof(host), &port) < 0) {
@@ -105,25 +169,39 @@ static int dial(const char *hostport, char *err, size_t n) {
     snprintf(err, n, "%s: %s", hostport, gai_strerror(rc));
     return -1;
   }
-  int fd = -1;
-  for (struct addrinfo *a = res; a; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+  int64_t deadline = mono_ms() + timeout_ms;
+  int fd = -1, e = 0;
+  for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+    fd = connect_by(a, deadline);
     if (fd < 0)
-      continue;
-    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-      break;
-    close(fd);
-    fd = -1;
+      e = errno;
   }
   freeaddrinfo(res);
   if (fd < 0)
-    snprintf(err, n, "cannot connect to %s: %s", hostport, strerror(errno));
+    snprintf(err, n, "cannot connect to %s: %s", hostport, strerror(e));
   return fd;
+}
+
+/* The start of what a peer sent, printable and on one line, to show what
+ * answered when it was not a relay. */
+static void excerpt(const uint8_t *p, size_t len, char *out, size_t n) {
+  size_t o = 0;
+  for (size_t i = 0; i < len && o + 5 < n; i++) {
+    if (p[i] == '\r' || p[i] == '\n')
+      break;
+    if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+      out[o++] = (char)p[i];
+    else
+      o += (size_t)snprintf(out + o, n - o, "\\x%02x", p[i]);
+  }
+  out[o] = '\0';
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n) {
   while (n) {
-    ssize_t w = write(fd, p, n);
+    /* MSG_NOSIGNAL: a peer that hung up is an error to report, not a
+     * SIGPIPE that ends tail without a word. */
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR)
         continue;
@@ -346,13 +424,14 @@ int ctl_tail(int argc, char **argv) {
       {"max", required_argument, NULL, 'm'},
       {"token-file", required_argument, NULL, 'k'},
       {"timeout", required_argument, NULL, 'T'},
+      {"connect-timeout", required_argument, NULL, 'c'},
       {"until", required_argument, NULL, 'u'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   const char *relay = NULL, *from = "latest", *tables = NULL, *parts = NULL;
   const char *token_file = NULL;
   int ddl = 0, pfn = HERALD__PARTITION_FUNCTION__PART_HASH, c;
-  uint64_t max = 0, timeout_s = 0, until = 0;
+  uint64_t max = 0, timeout_s = 0, until = 0, handshake_s = 10;
   char **proj_specs = NULL;
   size_t nproj_specs = 0;
   opterr = 0;
@@ -402,6 +481,16 @@ int ctl_tail(int argc, char **argv) {
         free(proj_specs);
         return hd_cli_usage(PROG, "--timeout: '%s' is not a positive integer",
                             optarg);
+      }
+      break;
+    case 'c':
+      if (hd_parse_u64(optarg, &handshake_s) < 0 || handshake_s == 0 ||
+          handshake_s > 86400) {
+        free(proj_specs);
+        return hd_cli_usage(
+            PROG,
+            "--connect-timeout: '%s' is not a number of seconds (1-86400)",
+            optarg);
       }
       break;
     case 'u':
@@ -456,8 +545,7 @@ int ctl_tail(int argc, char **argv) {
   if (tables) {
     tables_copy = split_dup(tables, ',', &ntab, &tabv);
     for (size_t i = 0; i < ntab; i++) {
-      const char *dot = strchr(tabv[i], '.');
-      if (!dot || dot == tabv[i] || !dot[1] || strchr(dot + 1, '.')) {
+      if (!valid_table_pattern(tabv[i])) {
         hd_cli_usage(PROG, "--tables: '%s' is not a db.table pattern", tabv[i]);
         goto done;
       }
@@ -503,18 +591,31 @@ int ctl_tail(int argc, char **argv) {
     projp = hd_calloc(nproj_specs, sizeof(Herald__Projection *));
     proj_copies = hd_calloc(nproj_specs, sizeof(char *));
     for (size_t i = 0; i < nproj_specs; i++) {
-      herald__projection__init(&projs[i]);
-      projp[i] = &projs[i];
-      char *colon = strchr(proj_specs[i], ':');
-      if (!colon || colon == proj_specs[i] || !colon[1]) {
-        hd_cli_usage(PROG, "--columns: expected DB.TABLE:c1,c2 got '%s'",
-                     proj_specs[i]);
+      const char *spec = proj_specs[i], *colon = strchr(spec, ':');
+      if (!colon || colon == spec || !colon[1]) {
+        hd_cli_usage(PROG, "--columns: expected DB.TABLE:c1,c2 got '%s'", spec);
         goto done;
       }
-      projs[i].table =
-          hd_strndup(proj_specs[i], (size_t)(colon - proj_specs[i]));
+      char *table = hd_strndup(spec, (size_t)(colon - spec));
+      if (!valid_table_pattern(table)) {
+        hd_cli_usage(PROG, "--columns: '%s' is not a db.table pattern in '%s'",
+                     table, spec);
+        free(table);
+        goto done;
+      }
+      /* The entry is initialised only once the spec is known good: the
+       * init points table at protobuf-c's static empty string, which the
+       * cleanup below must never free. */
+      herald__projection__init(&projs[i]);
+      projp[i] = &projs[i];
+      projs[i].table = table;
       proj_copies[i] =
           split_dup(colon + 1, ',', &projs[i].n_columns, &projs[i].columns);
+      for (size_t k = 0; k < projs[i].n_columns; k++)
+        if (projs[i].columns[k][0] == '\0') {
+          hd_cli_usage(PROG, "--columns: empty column name in '%s'", spec);
+          goto done;
+        }
     }
     sub.n_projection = nproj_specs;
     sub.projection = projp;
@@ -536,7 +637,8 @@ int ctl_tail(int argc, char **argv) {
   }
 
   char err[512];
-  fd = dial(relay, err, sizeof(err));
+  int64_t hs_ms = (int64_t)handshake_s * 1000;
+  fd = dial(relay, hs_ms, err, sizeof(err));
   if (fd < 0) {
     fprintf(stderr, PROG ": %s\n", err);
     rc = fd == -2 ? HD_EXIT_USAGE : HD_EXIT_FAIL;
@@ -545,12 +647,18 @@ int ctl_tail(int argc, char **argv) {
   Herald__Frame f = HERALD__FRAME__INIT;
   f.msg_case = HERALD__FRAME__MSG_SUBSCRIBE;
   f.subscribe = &sub;
-  uint8_t *fb;
+  uint8_t *fb = NULL;
   size_t fl;
-  if (hd_frame_encode(&f, HD_FRAME_DEFAULT_MAX, &fb, &fl) < 0 ||
-      write_all(fd, fb, fl) < 0) {
-    fprintf(stderr, PROG ": cannot send the subscription: %s\n",
+  if (hd_frame_encode(&f, HD_FRAME_DEFAULT_MAX, &fb, &fl) < 0) {
+    fprintf(stderr, PROG ": the subscription exceeds %u bytes\n",
+            HD_FRAME_DEFAULT_MAX);
+    rc = HD_EXIT_USAGE;
+    goto done;
+  }
+  if (write_all(fd, fb, fl) < 0) {
+    fprintf(stderr, PROG ": cannot send the subscription to %s: %s\n", relay,
             strerror(errno));
+    free(fb);
     rc = HD_EXIT_FAIL;
     goto done;
   }
@@ -560,33 +668,86 @@ int ctl_tail(int argc, char **argv) {
   hd_frame_dec_init(&dec, 1u << 30);
   static uint8_t rbuf[1 << 20];
   uint64_t printed = 0;
-  struct timespec last_data;
-  clock_gettime(CLOCK_MONOTONIC, &last_data);
+  /* Until its first whole frame the peer has not shown that it is a relay:
+   * a relay answers a subscription with a window, a heartbeat (within
+   * relay.heartbeat) or an error. Anything else there, such as the relay's
+   * own HTTP port, which waits for a request line, or another server, is
+   * named as not a relay with the start of what it sent. */
+  int handshaken = 0;
+  uint8_t first[64];
+  size_t nfirst = 0;
+  int64_t hs_deadline = mono_ms() + hs_ms, last_data = mono_ms();
   rc = HD_EXIT_FAIL;
   for (;;) {
-    if (timeout_s) {
-      struct timespec now;
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      int64_t left = (int64_t)timeout_s * 1000 -
-                     ((now.tv_sec - last_data.tv_sec) * 1000 +
-                      (now.tv_nsec - last_data.tv_nsec) / 1000000);
+    /* Wait for data no longer than the nearest deadline, if any. */
+    int64_t now = mono_ms(), wait = INT64_MAX;
+    if (!handshaken && hs_deadline - now < wait)
+      wait = hs_deadline - now;
+    if (timeout_s && last_data + (int64_t)timeout_s * 1000 - now < wait)
+      wait = last_data + (int64_t)timeout_s * 1000 - now;
+    if (wait != INT64_MAX) {
       struct pollfd p = {fd, POLLIN, 0};
-      int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
-      if (pr == 0) {
+      int pr =
+          wait > 0 ? poll(&p, 1, wait > INT32_MAX ? INT32_MAX : (int)wait) : 0;
+      if (pr < 0 && errno == EINTR)
+        continue;
+      if (pr == 0 && !handshaken && mono_ms() >= hs_deadline) {
+        char ex[256];
+        excerpt(first, nfirst, ex, sizeof(ex));
+        if (nfirst)
+          fprintf(stderr,
+                  PROG ": %s is not a herald relay: it sent '%s', then "
+                       "nothing for %" PRIu64 " s and no whole frame\n",
+                  relay, ex, handshake_s);
+        else
+          fprintf(stderr,
+                  PROG ": %s sent nothing within %" PRIu64
+                       " s of connecting: not a herald relay (its consumer "
+                       "port is relay.listen, not relay.http), or one too "
+                       "busy to answer (see --connect-timeout)\n",
+                  relay, handshake_s);
+        break;
+      }
+      if (pr == 0 && timeout_s &&
+          mono_ms() >= last_data + (int64_t)timeout_s * 1000) {
         fprintf(stderr, PROG ": nothing from %s for %" PRIu64 " s\n", relay,
                 timeout_s);
         break;
       }
+      if (pr == 0)
+        continue;
     }
     ssize_t n = read(fd, rbuf, sizeof(rbuf));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0) {
-      if (n == 0)
+      char ex[256];
+      excerpt(first, nfirst, ex, sizeof(ex));
+      if (n < 0)
+        fprintf(stderr, PROG ": read from %s: %s\n", relay, strerror(errno));
+      else if (handshaken)
         fprintf(stderr, PROG ": the relay closed the connection\n");
+      else if (nfirst)
+        fprintf(stderr,
+                PROG ": %s is not a herald relay: it closed the connection "
+                     "before a whole frame; it sent '%s'\n",
+                relay, ex);
       else
-        fprintf(stderr, PROG ": read: %s\n", strerror(errno));
+        fprintf(stderr,
+                PROG ": %s closed the connection without a word: not a "
+                     "herald relay\n",
+                relay);
       break;
+    }
+    /* A first batch may take a while on a slow link: the peer has
+     * --connect-timeout seconds for each step of it, not for all of it. */
+    if (!handshaken)
+      hs_deadline = mono_ms() + hs_ms;
+    if (!handshaken && nfirst < sizeof(first)) {
+      size_t k = sizeof(first) - nfirst < (size_t)n ? sizeof(first) - nfirst
+                                                    : (size_t)n;
+      memcpy(first + nfirst, rbuf, k);
+      nfirst += k;
     }
     hd_inbuf_t in = {rbuf, (size_t)n, 0};
     int stop = 0;
@@ -596,10 +757,18 @@ int ctl_tail(int argc, char **argv) {
       if (d > 0)
         break;
       if (d < 0) {
-        fprintf(stderr, PROG ": bad frame from the relay: %s\n", dec.errmsg);
+        char ex[256];
+        excerpt(first, nfirst, ex, sizeof(ex));
+        if (handshaken)
+          fprintf(stderr, PROG ": bad frame from the relay: %s\n", dec.errmsg);
+        else
+          fprintf(stderr,
+                  PROG ": %s is not a herald relay: it sent '%s' (%s)\n", relay,
+                  ex, dec.errmsg);
         stop = 1;
         break;
       }
+      handshaken = 1;
       if (fr->msg_case == HERALD__FRAME__MSG_ERROR) {
         /* The code's name is what a script can test for; the relay's
          * message says what to do. */
@@ -609,7 +778,7 @@ int ctl_tail(int argc, char **argv) {
                 m && *m ? m : hd_strerror(e));
         stop = 1;
       } else if (fr->msg_case == HERALD__FRAME__MSG_BATCH) {
-        clock_gettime(CLOCK_MONOTONIC, &last_data);
+        last_data = mono_ms();
         for (size_t i = 0; i < fr->batch->n_windows && !stop; i++) {
           const Herald__Window *pw = fr->batch->windows[i];
           out.len = 0;

@@ -205,7 +205,6 @@ typedef struct {
   int more; /* another chunk of this SCN follows */
 } rs_rec_t;
 
-
 struct relay_store_reader {
   relay_store_t *s;
   rs_seg_t *seg;  /* referenced */

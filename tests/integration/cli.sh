@@ -60,6 +60,123 @@ run 0 "$BIN/heraldctl" validate-config "$SRC"/config/*.yaml
 run 2 "$BIN/heraldctl" frobnicate
 one_line_err "heraldctl frobnicate"
 
+# Every subcommand: --help anywhere is usage on stdout and exit 0; an
+# unknown option is one line on stderr and exit 2.
+for sub in validate-config config-doc decode tail; do
+  run 0 "$BIN/heraldctl" "$sub" --help
+  grep -q "^Usage: heraldctl $sub" "$T/out" && ok || bad "heraldctl $sub --help: no usage: $(head -2 "$T/out")"
+  for o in --no-such-option -Z; do
+    run 2 "$BIN/heraldctl" "$sub" "$o"
+    one_line_err "heraldctl $sub $o"
+    err_matches "heraldctl $sub $o" "^heraldctl $sub: unknown option '$o'"
+  done
+done
+run 0 "$BIN/heraldctl" config-doc relay --help
+run 0 "$BIN/heraldctl" validate-config "$SRC/config/relay.yaml" --help
+run 2 "$BIN/heraldctl" config-doc relay agent
+one_line_err "config-doc relay agent"
+run 2 "$BIN/heraldctl" config-doc nosuchkind
+err_matches "config-doc nosuchkind" "unknown kind 'nosuchkind'"
+run 0 "$BIN/heraldctl" config-doc coordinator
+grep -q '^# coordinator configuration' "$T/out" && ok || bad "config-doc coordinator: $(head -1 "$T/out")"
+run 2 "$BIN/heraldctl" tail --relay 127.0.0.1:1 stray
+one_line_err "tail with a stray argument"
+run 2 "$BIN/heraldctl" validate-config
+one_line_err "validate-config without FILE"
+
+# The scripts (scripts/test aside): --help is usage on stdout and exit 0;
+# an unknown argument is one line on stderr and exit 2, before any work.
+for s in sandbox setup demo; do
+  run 0 "$SRC/scripts/$s" --help
+  grep -q "^Usage: scripts/$s" "$T/out" && ok || bad "scripts/$s --help: no usage: $(head -2 "$T/out")"
+  run 2 "$SRC/scripts/$s" --no-such-option
+  one_line_err "scripts/$s --no-such-option"
+done
+run 2 "$SRC/scripts/setup" --build-dir
+one_line_err "setup --build-dir without DIR"
+run 2 "$SRC/scripts/setup" stray
+one_line_err "setup stray"
+for a in --seconds "--seconds 0" "--seconds x" "--seconds 10 stray" --bin "--bin $T/nobin"; do
+  # shellcheck disable=SC2086
+  run 2 "$SRC/scripts/demo" $a
+  one_line_err "demo $a"
+done
+run 2 "$SRC/scripts/sandbox"
+one_line_err "sandbox without COMMAND"
+run 2 "$SRC/scripts/sandbox" frobnicate
+one_line_err "sandbox frobnicate"
+for c in start stop status env dir sql zk-stop zk-start mdb-stop mdb-start; do
+  run 0 "$SRC/scripts/sandbox" "$c" --help
+  grep -q '^Usage: scripts/sandbox' "$T/out" && ok || bad "sandbox $c --help: no usage"
+done
+for c in start stop status env dir mdb-stop mdb-start; do
+  run 2 "$SRC/scripts/sandbox" "$c" --bogus --dir "$T/nosb"
+  one_line_err "sandbox $c --bogus"
+  err_matches "sandbox $c --bogus" "^sandbox: $c: unknown argument '--bogus'"
+done
+run 2 "$SRC/scripts/sandbox" start --zk 2 --dir "$T/nosb"
+one_line_err "sandbox start --zk 2"
+run 2 "$SRC/scripts/sandbox" start --dir
+one_line_err "sandbox start --dir without DIR"
+run 2 "$SRC/scripts/sandbox" stop --zk 3 --dir "$T/nosb"
+one_line_err "sandbox stop --zk 3"
+run 2 "$SRC/scripts/sandbox" zk-stop --dir "$T/nosb"
+one_line_err "sandbox zk-stop without N"
+run 2 "$SRC/scripts/sandbox" zk-stop one --dir "$T/nosb"
+one_line_err "sandbox zk-stop one"
+[ ! -e "$T/nosb" ] && ok || bad "a refused sandbox command made $T/nosb"
+
+# Each checkout has its own default sandbox directory (two copies of the
+# script stand for two checkouts); --dir and HERALD_SANDBOX_DIR still win.
+for co in co1 co2; do
+  mkdir -p "$T/$co/scripts"
+  cp "$SRC/scripts/sandbox" "$T/$co/scripts/"
+done
+d1=$(env -u HERALD_SANDBOX_DIR "$T/co1/scripts/sandbox" dir)
+d2=$(env -u HERALD_SANDBOX_DIR "$T/co2/scripts/sandbox" dir)
+d0=$(env -u HERALD_SANDBOX_DIR "$SRC/scripts/sandbox" dir)
+[ -n "$d1" ] && [ "$d1" != "$d2" ] && [ "$d1" != "$d0" ] && [ "$d2" != "$d0" ] && ok ||
+  bad "default sandbox dirs are not per checkout: '$d0' '$d1' '$d2'"
+[ "$(env -u HERALD_SANDBOX_DIR "$T/co1/scripts/sandbox" dir)" = "$d1" ] && ok || bad "default sandbox dir is not stable"
+[ "$("$T/co1/scripts/sandbox" dir --dir "$T/x")" = "$T/x" ] && ok || bad "sandbox dir --dir"
+[ "$(HERALD_SANDBOX_DIR=$T/y "$T/co1/scripts/sandbox" dir)" = "$T/y" ] && ok || bad "HERALD_SANDBOX_DIR"
+
+# stop refuses a sandbox that another checkout made: its "MariaDB" (a
+# sleep) must survive, and its files stay; --force stops it.
+mkdir -p "$T/other/mariadb"
+printf 'checkout=/elsewhere/herald\n' >"$T/other/.herald-sandbox"
+printf 'HERALD_MDB_PORT=1\n' >"$T/other/sandbox.env"
+sleep 60 &
+victim=$!
+echo "$victim" >"$T/other/mariadb/mysqld.pid"
+for c in stop mdb-stop; do
+  run 1 "$SRC/scripts/sandbox" "$c" --dir "$T/other"
+  one_line_err "sandbox $c of another checkout's sandbox"
+  err_matches "sandbox $c of another checkout's" "belongs to the checkout /elsewhere/herald, not to "
+done
+kill -0 "$victim" 2>/dev/null && [ -f "$T/other/sandbox.env" ] && ok || bad "sandbox stop touched another checkout's sandbox"
+run 0 "$SRC/scripts/sandbox" stop --force --dir "$T/other"
+sleep 0.2
+! kill -0 "$victim" 2>/dev/null && [ ! -e "$T/other" ] && ok || bad "sandbox stop --force did not stop it"
+kill "$victim" 2>/dev/null
+wait "$victim" 2>/dev/null
+# A stale one (its servers gone) is not start's to clear away either.
+mkdir -p "$T/other"
+printf 'checkout=/elsewhere/herald\n' >"$T/other/.herald-sandbox"
+printf 'HERALD_MDB_PORT=1\n' >"$T/other/sandbox.env"
+run 1 "$SRC/scripts/sandbox" start --dir "$T/other"
+err_matches "sandbox start over another checkout's stale sandbox" "belongs to the checkout /elsewhere/herald"
+[ -f "$T/other/sandbox.env" ] && ok || bad "sandbox start removed another checkout's sandbox"
+
+# Nor does it remove a directory that is not a sandbox at all.
+mkdir -p "$T/notsb"
+echo precious >"$T/notsb/file"
+for c in stop start; do
+  run 1 "$SRC/scripts/sandbox" "$c" --dir "$T/notsb"
+  err_matches "sandbox $c of a plain directory" "has no .herald-sandbox marker"
+done
+[ -f "$T/notsb/file" ] && ok || bad "sandbox removed a directory that was not a sandbox"
+
 check_bad() { # NAME EXPECTED_REGEX CONTENT
   printf '%b' "$3" >"$T/$1.yaml"
   run 2 "$BIN/heraldctl" validate-config "$T/$1.yaml"
