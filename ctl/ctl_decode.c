@@ -24,6 +24,7 @@
 #include "hb_file.h"
 #include "hb_json.h"
 #include "hd_cli.h"
+#include "hd_log.h"
 #include "hd_mem.h"
 #include "hd_parse.h"
 
@@ -191,10 +192,17 @@ typedef struct {
   pthread_cond_t cv;
 } par_t;
 
+/* A worker thread; it counts its pieces for the -v report. */
+typedef struct {
+  par_t *p;
+  size_t pieces;
+} par_thr_t;
+
 /* One decoder per thread, reset between pieces: a new decoder per piece
  * would pay again for its memory (arenas grow to the largest window). */
 static void *par_worker(void *arg) {
-  par_t *p = arg;
+  par_thr_t *w = arg;
+  par_t *p = w->p;
   hb_decoder_t *dec = NULL;
   for (;;) {
     size_t i = atomic_fetch_add(&p->next, 1);
@@ -225,6 +233,7 @@ static void *par_worker(void *arg) {
       pc->st.windows = after.windows - before.windows;
       pc->st.rows = after.rows - before.rows;
       pc->st.ddls = after.ddls - before.ddls;
+      w->pieces++;
       if (pc->rc < 0) { /* a failed decoder is not fed again */
         hb_decoder_free(dec);
         dec = NULL;
@@ -244,10 +253,19 @@ static uint32_t le32(const uint8_t *b) {
          (uint32_t)b[3] << 24;
 }
 
+/* Why a file is read in one piece, at debug level (-v -v): whether the
+ * pieces were used is otherwise visible only in the timing. */
+static int one_piece(const char *path, const char *why) {
+  hd_log(HD_LL_DEBUG, "decode", "one piece", "file=\"%s\" reason=\"%s\"", path,
+         why);
+  return 0;
+}
+
 /* Reads path in pieces on two threads when it is large, plain (not gzip)
  * and has GTID events to cut at. Returns what hb_read_file() would, with
  * the message in errmsg and the counters added to *acc; *used = 0 when it
- * declined (then nothing was read). */
+ * declined (then nothing was read). With -v it reports the pieces and the
+ * threads that decoded them. */
 static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
                          hb_stats_t *acc, char *errmsg, size_t errlen,
                          int *used) {
@@ -255,8 +273,10 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
   /* HERALD_DECODE_THREADS=1 reads every file in one piece (the tests
    * compare both ways). */
   const char *env = getenv("HERALD_DECODE_THREADS");
-  if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || (env && strcmp(env, "1") == 0))
-    return 0;
+  if (env && strcmp(env, "1") == 0)
+    return one_piece(path, "HERALD_DECODE_THREADS=1");
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+    return one_piece(path, "one CPU online");
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return 0; /* the plain reader says why */
@@ -264,20 +284,20 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
   if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
       (size_t)sb.st_size < PAR_MIN_BYTES) {
     close(fd);
-    return 0;
+    return one_piece(path, "not a regular file of 16 MiB or more");
   }
   size_t len = (size_t)sb.st_size;
   uint8_t *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
   if (map == MAP_FAILED)
-    return 0;
+    return one_piece(path, "mmap failed");
   if (memcmp(map,
              "\xfe"
              "bin",
              4) != 0 ||
       len < 4 + 19) {
     munmap(map, len);
-    return 0;
+    return one_piece(path, "not a plain binlog (gzip?)");
   }
   /* Cut points: GTID events (MariaDB 162, MySQL 33 and 34) at least
    * PAR_CHUNK apart, found by walking the event sizes. Where the walk
@@ -325,7 +345,7 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
   if (n == 0) { /* nowhere to cut */
     free(pc);
     munmap(map, len);
-    return 0;
+    return one_piece(path, "no GTID event 2 MiB or more into the file");
   }
   pc[0].start = 0;
   pc[n].end = len;
@@ -344,10 +364,28 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
     pc[i].ctx.hold = 1;
   }
   pthread_t thr[PAR_THREADS];
-  int nthr = 0;
-  for (int t = 0; t < PAR_THREADS; t++)
-    if (pthread_create(&thr[nthr], NULL, par_worker, &p) == 0)
+  par_thr_t w[PAR_THREADS];
+  int nthr = 0, terr = 0;
+  for (int t = 0; t < PAR_THREADS; t++) {
+    w[nthr] = (par_thr_t){.p = &p};
+    int e = pthread_create(&thr[nthr], NULL, par_worker, &w[nthr]);
+    if (e == 0)
       nthr++;
+    else
+      terr = e;
+  }
+  if (nthr == 0) {
+    /* Nothing was read yet: the plain reader takes the file, rather than
+     * waiting for pieces no thread will decode. */
+    hd_log(HD_LL_WARN, "decode", "no decoder thread, one piece",
+           "file=\"%s\" error=\"%s\"", path, strerror(terr));
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
+    free(pc);
+    munmap(map, len);
+    *used = 0;
+    return 0;
+  }
   int rc = 0;
   size_t i = 0;
   for (; i < n; i++) {
@@ -397,6 +435,19 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
   pthread_mutex_unlock(&p.mu);
   for (int t = 0; t < nthr; t++)
     pthread_join(thr[t], NULL);
+  /* Pieces decoded (after an error, pieces ahead of it may be decoded and
+   * not printed, or not decoded at all). */
+  char per[64] = "";
+  size_t decoded = 0;
+  for (int t = 0; t < nthr; t++) {
+    size_t l = strlen(per);
+    snprintf(per + l, sizeof(per) - l, "%s%zu", t ? "," : "", w[t].pieces);
+    decoded += w[t].pieces;
+  }
+  hd_log(HD_LL_INFO, "decode", "decoded in pieces",
+         "file=\"%s\" bytes=%zu pieces=%zu decoded=%zu threads=%d "
+         "per_thread=%s",
+         path, len, n, decoded, nthr, per);
   for (size_t k = i + 1; k < n; k++) {
     hb_buf_free(&pc[k].ctx.out);
     hb_buf_free(&pc[k].ctx.name);
@@ -430,7 +481,9 @@ static const char usage_text[] =
     "  -h, --help         this help\n"
     "\n"
     "Files of 16 MiB and more are decoded in pieces on two threads and\n"
-    "printed in order (HERALD_DECODE_THREADS=1: one piece).\n"
+    "printed in order (HERALD_DECODE_THREADS=1: one piece); `heraldctl -v\n"
+    "decode` logs the pieces and threads used, -v -v why a file was read\n"
+    "in one piece.\n"
     "\n"
     "A summary goes to stderr. Exit status: 0 ok (also when the last file\n"
     "ends inside a transaction, as the newest binlog of a running server\n"

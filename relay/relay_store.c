@@ -521,8 +521,12 @@ static int rs__idx_parse(const uint8_t *b, size_t n, uint64_t prev_scn,
 }
 
 /* Reads a whole index file. @returns 0 with a buffer the caller frees, 1 if
- * the file is missing or unreasonably large, or -errno. */
+ * the file is missing or unreasonably large, or -errno. *buf and *n are set
+ * on every path (NULL and 0 when nothing was read): a caller that tests only
+ * for 0 never sees stale values, and the compiler can prove it at -O3. */
 static int rs__idx_read(const char *path, uint8_t **buf, size_t *n) {
+  *buf = NULL;
+  *n = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return errno == ENOENT ? 1 : -errno;

@@ -386,39 +386,122 @@ def test_partitions(tmp):
         r.stop()
 
 
+def pb_fields(b):
+    """(field number, wire type, value) of a protobuf message; value is an
+    int for varints and bytes for length-delimited fields. Raises
+    ValueError on anything else or on a cut-off field."""
+    def varint(i):
+        v = shift = 0
+        while True:
+            if i >= len(b) or shift > 63:
+                raise ValueError("bad varint")
+            v |= (b[i] & 0x7f) << shift
+            shift += 7
+            i += 1
+            if not b[i - 1] & 0x80:
+                return v, i
+    out, i = [], 0
+    while i < len(b):
+        key, i = varint(i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = varint(i)
+        elif wt == 2:
+            n, i = varint(i)
+            if i + n > len(b):
+                raise ValueError("field %d cut off" % num)
+            v, i = b[i:i + n], i + n
+        else:
+            raise ValueError("wire type %d" % wt)
+        out.append((num, wt, v))
+    return out
+
+
+def error_frames(data):
+    """The relay's bytes on a refused connection as [(code, message)]:
+    every frame must be a whole Frame holding an Error (field 4)."""
+    errs, i = [], 0
+    while i < len(data):
+        assert i + 4 <= len(data), "cut-off frame header: %r" % data[i:]
+        n = struct.unpack(">I", data[i:i + 4])[0]
+        body = data[i + 4:i + 4 + n]
+        assert len(body) == n, "cut-off frame: %r" % data[i:]
+        i += 4 + n
+        fields = pb_fields(body)
+        assert [f[0] for f in fields] == [4], "not an Error frame: %r" % body
+        err = dict((f[0], f[2]) for f in pb_fields(fields[0][2]))
+        errs.append((err.get(1, 0), err.get(2, b"").decode()))
+    return errs
+
+
+GARBAGE_CLOSE_S = 10
+
+
 def test_garbage(tmp):
-    """Garbage on the port closes that connection only; the relay goes on."""
+    """Garbage on the port: the relay closes that connection by itself,
+    after an Error frame saying why, and goes on serving."""
     db = "it_garbage"
     start = setup_db(db, "CREATE TABLE %s.t (id INT PRIMARY KEY);" % db)
     r = Relay(tmp, "garbage", 108, tables=db + ".*").start()
     rnd = random.Random(42)
+    # (what, bytes, text the Error must hold). Each is complete as sent:
+    # the relay must act on it without waiting for more input, so the
+    # socket is not half-closed (the relay would then close on EOF, and
+    # that is not what is tested).
+    payloads = [
+        ("HTTP request", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "exceeds the maximum"),
+        ("4 GiB frame length", b"\xff\xff\xff\xff", "exceeds the maximum"),
+        ("empty frame", b"\x00\x00\x00\x00", "frame length is 0"),
+        ("not a protobuf", b"\x00\x00\x00\x03\x0f\x01\x02", "not a valid"),
+        ("heartbeat first", struct.pack(">I", 2) + b"\x1a\x00",
+         "first frame must be Subscribe"),
+        # A Subscribe whose length says one byte more than the frame holds.
+        ("Subscribe cut short inside its frame",
+         struct.pack(">I", 5) + b"\x0a\x04\x08\x01\x18", "not a valid"),
+        # Starts 0xa31c06bd: a length far over the limit.
+        ("5000 random bytes", bytes(rnd.getrandbits(8) for _ in range(5000)),
+         "exceeds the maximum"),
+    ]
     try:
-        payloads = [
-            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"\xff\xff\xff\xff",                      # 4 GiB frame length
-            b"\x00\x00\x00\x00",                      # empty frame
-            b"\x00\x00\x00\x03\x0f\x01\x02",          # not a protobuf
-            struct.pack(">I", 2) + b"\x1a\x00",       # a heartbeat first
-            subscribe_frame(mode=2)[:-1] + b"\x05",   # bad mode/garbled
-            bytes(rnd.getrandbits(8) for _ in range(5000)),
-        ]
-        for p in payloads:
+        for what, p, want in payloads:
             s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+            data, how = b"", None
+            deadline = time.time() + GARBAGE_CLOSE_S
             try:
                 s.sendall(p)
-                s.shutdown(socket.SHUT_WR)
-                while s.recv(65536):
-                    pass
-            except OSError:
-                pass
+                while how is None:
+                    s.settimeout(max(0.01, deadline - time.time()))
+                    try:
+                        chunk = s.recv(65536)
+                    except socket.timeout:
+                        raise AssertionError(
+                            "%s: the relay left the connection open for %d s "
+                            "(got %r)" % (what, GARBAGE_CLOSE_S, data[:200]))
+                    except ConnectionResetError:
+                        # Closing with unread input resets: still the relay.
+                        how = "reset"
+                        break
+                    if not chunk:
+                        how = "EOF"
+                    data += chunk
             finally:
                 s.close()
+            errs = error_frames(data)
+            # A reset may discard the Error before it is read; an orderly
+            # close must come after one.
+            assert how == "reset" or errs, "%s: closed without an Error" % what
+            for code, msg in errs:
+                assert code == 1 and want in msg, \
+                    "%s: Error %d %r, want ERR_BAD_REQUEST with %r" % (
+                        what, code, msg, want)
+            assert r.proc.poll() is None, "%s: the relay exited" % what
         sql("INSERT INTO %s.t VALUES (1),(2);" % db)
         got, _ = tail(r, ["--from", str(start), "--tables", db + ".*"], 2)
         assert len(got) == 2
         with open(r.log) as f:
             log = f.read()
         assert "malformed frame" in log and "exceeds the maximum" in log
+        assert "unexpected frame" in log
         assert r.proc.poll() is None
     finally:
         r.stop()
