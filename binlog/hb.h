@@ -174,6 +174,12 @@ typedef struct {
   size_t nddl;         /* statements logged inside the transaction */
   const hb_ddl_t *ddl; /*   (CREATE ... SELECT, statement-format
                                DML), in order; scn is the window's */
+  uint32_t chunk;      /* with hb_config_t.chunk_bytes: how many chunks of
+                          this transaction came before (0: none) */
+  uint8_t more;        /* 1 in a chunk (on_chunk): the transaction goes on;
+                          scn, end_pos, ts_ms and server_id are not known
+                          yet (0) */
+  uint64_t row_base;   /* row changes of the transaction before these */
 } hb_window_t;
 
 /* An INCIDENT event: the source says changes may be missing here. */
@@ -238,6 +244,20 @@ typedef struct {
   /** Largest decompressed transaction payload or compressed event
    *  accepted, in bytes; 0 means 1 GiB. */
   size_t max_payload;
+  /**
+   * @brief With chunk_bytes > 0: called whenever the open transaction's
+   *        decoded row changes take chunk_bytes or more (checked after
+   *        each rows event), with those rows as a window with more = 1;
+   *        they are then forgotten, so memory stays bounded whatever the
+   *        transaction's size. on_window then gets the rest, with chunk =
+   *        the number of chunks before it. A transaction that is dropped
+   *        (rolled back, or cut off by a crash of the source) after chunks
+   *        were handed out is not announced: the next chunk or window with
+   *        chunk == 0 starts another transaction, and the caller discards
+   *        what it kept. Same return rule as on_window.
+   */
+  int (*on_chunk)(void *ud, const hb_window_t *w);
+  size_t chunk_bytes;
 } hb_config_t;
 
 typedef struct hb_decoder hb_decoder_t;

@@ -118,6 +118,8 @@ hb_decoder_t *hb_decoder_new(const hb_config_t *cfg) {
 static void window_clear(hb_decoder_t *dec) {
   dec->nrows = 0;
   dec->nddl = 0;
+  dec->chunk = 0;
+  dec->rows_emitted = 0;
   dec->in_txn = 0;
   dec->txn_by_gtid = 0;
   dec->have_gtid = 0;
@@ -243,6 +245,8 @@ static int emit_window(hb_decoder_t *dec) {
       .rows = dec->rows,
       .nddl = dec->nddl,
       .ddl = dec->ddls,
+      .chunk = dec->chunk,
+      .row_base = dec->rows_emitted,
   };
   for (size_t i = 0; i < dec->nddl; i++)
     dec->ddls[i].scn = scn;
@@ -253,6 +257,36 @@ static int emit_window(hb_decoder_t *dec) {
   if (r != 0)
     return hb__fail(dec, r < 0 ? r : HB_ESTOPPED,
                     "stopped by the window callback (%d)", r);
+  return 0;
+}
+
+/* The open window holds more than chunk_bytes: hand its rows over as a
+ * chunk (no SCN yet: the commit is still ahead) and go on with empty
+ * memory, so a transaction of any size is decoded in bounded memory. */
+static int emit_chunk(hb_decoder_t *dec) {
+  hb_window_t w = {
+      .file = dec->file ? dec->file : "",
+      .file_index = (uint32_t)dec->file_index,
+      .begin_pos = dec->txn_begin,
+      .gtid = dec->have_gtid ? dec->gtid : NULL,
+      .nrows = dec->nrows,
+      .rows = dec->rows,
+      .nddl = dec->nddl,
+      .ddl = dec->ddls,
+      .chunk = dec->chunk,
+      .more = 1,
+      .row_base = dec->rows_emitted,
+  };
+  int r = dec->cfg.on_chunk(dec->cfg.ud, &w);
+  if (r != 0)
+    return hb__fail(dec, r < 0 ? r : HB_ESTOPPED,
+                    "stopped by the chunk callback (%d)", r);
+  dec->chunk++;
+  dec->rows_emitted += dec->nrows;
+  dec->nrows = 0;
+  dec->nddl = 0;
+  hb__arena_reset(&dec->arena);
+  hb__tables_retire_flush(dec);
   return 0;
 }
 
@@ -294,7 +328,7 @@ static int emit_ddl(hb_decoder_t *dec, const char *db, size_t dblen,
     memcpy(text, b->p, b->len);
     d.statement = text;
     d.db = text + slen;
-    d.row_index = dec->nrows;
+    d.row_index = dec->rows_emitted + dec->nrows;
     if (dec->nddl == dec->capddl) {
       dec->capddl = dec->capddl ? dec->capddl * 2 : 4;
       dec->ddls = hd_realloc(dec->ddls, dec->capddl * sizeof(*dec->ddls));
@@ -625,9 +659,24 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
     return 0;
   case QK_ROLLBACK:
   case QK_XA_ROLLBACK:
+    if (dec->in_txn && dec->chunk > 0) {
+      /* Chunks of it were handed out: an empty window at chunk 0 tells the
+       * caller to discard them, and keeps the SCN moving. */
+      hd_log(HD_LL_WARN, "binlog", "transaction dropped",
+             "file=%s begin=%llu pos=%llu rows=%llu chunks=%u "
+             "reason=\"rolled back\"",
+             dec->file ? dec->file : "", (unsigned long long)dec->txn_begin,
+             (unsigned long long)dec->ev_pos,
+             (unsigned long long)(dec->rows_emitted + dec->nrows), dec->chunk);
+      dec->chunk = 0;
+      dec->rows_emitted = 0;
+      dec->nrows = 0;
+      dec->nddl = 0;
+      return emit_window(dec);
+    }
     if (dec->in_txn && dec->nrows == 0)
       return emit_window(dec); /* an empty group keeps the SCN moving */
-    if (dec->in_txn && dec->nddl > 0) {
+    if (dec->in_txn && dec->nddl > 0 && dec->chunk == 0) {
       /* The statements were executed whatever the rollback undid. */
       hd_log(HD_LL_WARN, "binlog", "row changes rolled back",
              "file=%s begin=%llu pos=%llu rows=%zu statements=%zu",
@@ -919,6 +968,17 @@ static int ev_incident(hb_decoder_t *dec, const uint8_t *body, size_t len) {
 
 /* One event: checksum (outer events only: the inner events of a
  * transaction payload carry none), then the handler of its type. */
+/* A rows event, then a chunk when the window has grown past chunk_bytes
+ * (between events, so a rows event's changes stay in one chunk). */
+static int rows_then_chunk(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
+                           size_t blen) {
+  int r = hb__rows_event(dec, type, body, blen);
+  if (r == 0 && dec->cfg.on_chunk && dec->cfg.chunk_bytes && dec->in_txn &&
+      hb__arena_used(&dec->arena) >= dec->cfg.chunk_bytes)
+    r = emit_chunk(dec);
+  return r;
+}
+
 static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
                     int outer) {
   uint8_t type = ev[4];
@@ -990,7 +1050,7 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
   case 171:
     if (dec->resync && !dec->in_txn)
       return 0;
-    return hb__rows_event(dec, type, body, blen);
+    return rows_then_chunk(dec, type, body, blen);
   case EV_GTID:
   case EV_ANONYMOUS_GTID:
     /* flags 1, source uuid 16, sequence number 8, then logical clocks and
@@ -1179,6 +1239,8 @@ void *hb__arena_slow(hb__arena_t *a, size_t n) {
     b->next = a->first;
     a->first = b;
   }
+  if (a->cur)
+    a->full += a->cur->used;
   b->used = n;
   a->cur = b;
   return b->data;
@@ -1202,6 +1264,7 @@ void hb__arena_reset(hb__arena_t *a) {
     pp = &b->next;
   }
   a->cur = NULL;
+  a->full = 0;
 }
 
 void hb__arena_free(hb__arena_t *a) {
@@ -1212,4 +1275,5 @@ void hb__arena_free(hb__arena_t *a) {
   }
   a->cur = NULL;
   a->total = 0;
+  a->full = 0;
 }

@@ -102,7 +102,13 @@ typedef struct hb__ablk {
 typedef struct {
   hb__ablk_t *first, *cur;
   size_t total; /* bytes allocated in blocks */
+  size_t full;  /* bytes used in blocks before cur (since the reset) */
 } hb__arena_t;
+
+/* Bytes handed out since the last reset (block slack not counted). */
+static inline size_t hb__arena_used(const hb__arena_t *a) {
+  return a->full + (a->cur ? a->cur->used : 0);
+}
 
 void *hb__arena_slow(hb__arena_t *a, size_t n);
 void hb__arena_reset(hb__arena_t *a);
@@ -240,6 +246,8 @@ struct hb_decoder {
                             that follows belongs to it) */
   hb_ddl_t *ddls;        /* statements of the open window; their texts */
   size_t nddl, capddl;   /*   live in the arena */
+  uint32_t chunk;        /* chunks of the open window already emitted */
+  uint64_t rows_emitted; /*   and the row changes they held */
   hb__arena_t arena;
 
   /* tables, by table id */

@@ -387,8 +387,8 @@ static void render_rows(const hb_window_t *w, size_t from, size_t to,
     else
       hb_buf_lit(out, "null");
     hb_buf_lit(out, ",\"txn\":{\"index\":");
-    hb_buf_u64(out, i);
-    if (i + 1 == w->nrows)
+    hb_buf_u64(out, w->row_base + i);
+    if (i + 1 == w->nrows && !w->more)
       hb_buf_lit(out, ",\"last\":true}}\n");
     else
       hb_buf_lit(out, ",\"last\":false}}\n");

@@ -284,7 +284,7 @@ static void canon_value(gbuf_t *b, const Herald__Value *v) {
   b->len += n;
 }
 
-void relay_key_of(relay_key_t *k, const Herald__Value *const *vals, size_t n,
+void relay_key_of(relay_key_t *k, Herald__Column *const *cols, size_t n,
                   uint8_t **tmp, size_t *tmpcap) {
   memset(k, 0, sizeof(*k));
   k->has_pk = n > 0;
@@ -292,11 +292,11 @@ void relay_key_of(relay_key_t *k, const Herald__Value *const *vals, size_t n,
     return;
   gbuf_t b = {*tmp, 0, *tmpcap};
   for (size_t i = 0; i < n; i++)
-    canon_value(&b, vals[i]);
+    canon_value(&b, cols[i]->value);
   k->hash = XXH64(b.p, b.len, 0);
   *tmp = b.p;
   *tmpcap = b.cap;
-  const Herald__Value *k0 = vals[0];
+  const Herald__Value *k0 = cols[0]->value;
   if (k0->kind_case == HERALD__VALUE__KIND_INT) {
     k->ikind = RELAY_IKEY_SIGNED;
     k->ival = (uint64_t)k0->int_;
@@ -310,22 +310,11 @@ void relay_key_of(relay_key_t *k, const Herald__Value *const *vals, size_t n,
  * old key is the row's key before an UPDATE that moved it. */
 static void index_keys(relay_row_t *ri, Herald__Column *const *key, size_t n,
                        Herald__Column *const *old, size_t nold, gbuf_t *tmp) {
-  const Herald__Value *v[64], **vp = v;
-  size_t most = n > nold ? n : nold;
-  if (most > 64)
-    vp = hd_malloc(most * sizeof(*vp));
-  for (size_t i = 0; i < n; i++)
-    vp[i] = key[i]->value;
-  relay_key_of(&ri->key, vp, n, &tmp->p, &tmp->cap);
+  relay_key_of(&ri->key, key, n, &tmp->p, &tmp->cap);
   ri->moved = nold > 0;
   memset(&ri->old_key, 0, sizeof(ri->old_key));
-  if (nold) {
-    for (size_t i = 0; i < nold; i++)
-      vp[i] = old[i]->value;
-    relay_key_of(&ri->old_key, vp, nold, &tmp->p, &tmp->cap);
-  }
-  if (vp != v)
-    free(vp);
+  if (nold)
+    relay_key_of(&ri->old_key, old, nold, &tmp->p, &tmp->cap);
 }
 
 /* Whether two values are the same key value (the canonical bytes). */

@@ -42,11 +42,11 @@ typedef struct {
 } relay_row_t;
 
 /**
- * @brief The partition facts of a key given as its columns' values, in
- *        primary key order (the canonical encoding of docs/relay.md).
- *        tmp is scratch memory kept by the caller (may start {NULL, 0}).
+ * @brief The partition facts of a key given as its columns, in primary
+ *        key order (the canonical encoding of docs/relay.md). tmp is
+ *        scratch memory kept by the caller (may start {NULL, 0}).
  */
-void relay_key_of(relay_key_t *k, const Herald__Value *const *vals, size_t n,
+void relay_key_of(relay_key_t *k, Herald__Column *const *cols, size_t n,
                   uint8_t **tmp, size_t *tmpcap);
 
 typedef struct {

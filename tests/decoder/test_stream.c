@@ -15,9 +15,11 @@
  * that ASan catches any read past the end.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "hb.h"
@@ -616,6 +618,140 @@ START_TEST(statement_kinds) {
 }
 END_TEST
 
+/* Chunks: a transaction decoded with chunk_bytes comes out in pieces whose
+ * lines, put together, are the lines of the same transaction decoded whole
+ * (txn.index counting on across chunks, last only at the end); a chunked
+ * transaction that is rolled back is never completed, and the next one
+ * starts at chunk 0. */
+typedef struct {
+  hb_buf_t out;
+  int chunks, windows;
+  uint32_t next_chunk; /* what the next chunk or window must say */
+  uint64_t rows;
+} chunk_ctx_t;
+
+static int on_chunk_rec(void *ud, const hb_window_t *w) {
+  chunk_ctx_t *c = ud;
+  if (w->chunk == 0) { /* a new transaction: forget an unfinished one */
+    c->out.len = 0;
+    c->rows = 0;
+  }
+  ck_assert_uint_eq(w->chunk, c->next_chunk == 0 ? 0 : w->chunk);
+  ck_assert_uint_eq(w->row_base, c->rows);
+  ck_assert_int_eq(w->more, 1);
+  ck_assert_uint_eq(w->scn, 0);
+  hb_render_window(w, &c->out);
+  c->rows += w->nrows;
+  c->chunks++;
+  c->next_chunk = w->chunk + 1;
+  return 0;
+}
+
+static int on_window_rec(void *ud, const hb_window_t *w) {
+  chunk_ctx_t *c = ud;
+  if (w->chunk == 0) {
+    c->out.len = 0;
+    c->rows = 0;
+  }
+  ck_assert_uint_eq(w->row_base, c->rows);
+  ck_assert_int_eq(w->more, 0);
+  hb_render_window(w, &c->out);
+  /* The last chunk's last row was not known to be the transaction's last
+   * when it was handed out: a consumer marks it when the window ends with
+   * no rows of its own. */
+  static const char lf[] = "\"last\":false}}\n";
+  if (w->nrows == 0 && w->chunk > 0 && c->out.len >= sizeof(lf) - 1 &&
+      memcmp(c->out.p + c->out.len - (sizeof(lf) - 1), lf, sizeof(lf) - 1) ==
+          0) {
+    c->out.len -= sizeof(lf) - 1;
+    hb_buf_put(&c->out, "\"last\":true}}\n", sizeof(lf) - 2);
+  }
+  c->rows += w->nrows;
+  c->windows++;
+  c->next_chunk = 0;
+  return 0;
+}
+
+/* Lines with the numbers chunks do not know yet (the commit's SCN, time
+ * and server id) made 0. */
+static void zero_scns(hb_buf_t *b) {
+  static const char *keys[] = {"\"scn\":", "\"ts_ms\":", "\"server_id\":"};
+  hb_buf_putc(b, '\0');
+  char *p = b->p;
+  size_t o = 0;
+  while (*p) {
+    int hit = 0;
+    for (int k = 0; k < 3 && !hit; k++) {
+      size_t kl = strlen(keys[k]);
+      if (strncmp(p, keys[k], kl) == 0) {
+        memcpy(b->p + o, keys[k], kl);
+        o += kl;
+        b->p[o++] = '0';
+        p += kl;
+        while (*p >= '0' && *p <= '9')
+          p++;
+        hit = 1;
+      }
+    }
+    if (!hit)
+      b->p[o++] = *p++;
+  }
+  b->len = o;
+}
+
+START_TEST(chunked_transactions) {
+  static uint8_t ev[65536];
+  size_t n = 0;
+  uint8_t xid[8] = {9};
+  /* rolled back after several chunks */
+  n += mkquery(ev + n, "d", "BEGIN");
+  for (int i = 0; i < 40; i++)
+    n += mkinsert(ev + n, 1000 + i);
+  n += mkquery(ev + n, "d", "ROLLBACK");
+  /* committed: 60 rows */
+  n += mkquery(ev + n, "d", "BEGIN");
+  for (int i = 0; i < 60; i++)
+    n += mkinsert(ev + n, i);
+  n += mkevent(ev + n, 16, 0, xid, 8);
+  blob_t s = stream(ev, n);
+  /* the committed transaction decoded whole */
+  chunk_ctx_t a = {0};
+  hb_config_t cfg = {.on_window = on_window_rec, .ud = &a};
+  int devnull = open("/dev/null", O_WRONLY), saved = dup(2);
+  dup2(devnull, 2); /* the rollback's warning */
+  ck_assert_int_eq(decode(&cfg, "b.000002", s.p, s.n, NULL, 0), 0);
+  dup2(saved, 2);
+  ck_assert_int_eq(a.windows, 1);
+  ck_assert_uint_eq(a.rows, 60);
+  zero_scns(&a.out);
+  /* and in chunks of about one rows event (each insert is ~60 bytes of
+   * decoded values) */
+  for (size_t cb = 1; cb <= 512; cb *= 8) {
+    chunk_ctx_t b = {0};
+    hb_config_t cc = {.on_window = on_window_rec,
+                      .on_chunk = on_chunk_rec,
+                      .chunk_bytes = cb,
+                      .ud = &b};
+    dup2(devnull, 2);
+    ck_assert_int_eq(decode(&cc, "b.000002", s.p, s.n, NULL, 0), 0);
+    dup2(saved, 2);
+    /* the rolled back one: an empty window at chunk 0, then the other */
+    ck_assert(b.windows == 2 || (cb > 1 && b.windows == 1));
+    ck_assert_uint_eq(b.rows, 60);
+    int want = cb == 1 ? 40 + 60 : 1;
+    ck_assert_int_ge(b.chunks, want);
+    zero_scns(&b.out);
+    ck_assert_uint_eq(b.out.len, a.out.len);
+    ck_assert_int_eq(memcmp(b.out.p, a.out.p, a.out.len), 0);
+    hb_buf_free(&b.out);
+  }
+  close(devnull);
+  close(saved);
+  hb_buf_free(&a.out);
+  free(s.p);
+}
+END_TEST
+
 /* PARTIAL_UPDATE_ROWS with the before document in the before image (the
  * diffs are applied) and without it (the diffs are shown). Table d.j (id
  * 8): id INT, j JSON. */
@@ -774,6 +910,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, unknown_and_unsupported_events);
   tcase_add_test(tc, fde_checks);
   tcase_add_test(tc, statement_kinds);
+  tcase_add_test(tc, chunked_transactions);
   tcase_add_test(tc, partial_json_rows);
   tcase_add_test(tc, event_api);
   /* ASan builds run the mutation loops several times slower */

@@ -48,7 +48,7 @@ static const tkey_t keys[] = {
 
 static void make_key(const tkey_t *t, relay_key_t *k) {
   Herald__Value v[2];
-  const Herald__Value *vp[2];
+  Herald__Column col[2], *cp[2];
   size_t n = 0;
   for (int c = 0; c < 2 && t->kinds[c]; c++) {
     herald__value__init(&v[c]);
@@ -71,11 +71,13 @@ static void make_key(const tkey_t *t, relay_key_t *k) {
       v[c].bin.len = strlen(t->s[c]);
       break;
     }
-    vp[n++] = &v[c];
+    herald__column__init(&col[c]);
+    col[c].value = &v[c];
+    cp[n++] = &col[c];
   }
   uint8_t *tmp = NULL;
   size_t cap = 0;
-  relay_key_of(k, vp, n, &tmp, &cap);
+  relay_key_of(k, cp, n, &tmp, &cap);
   free(tmp);
 }
 
