@@ -405,7 +405,9 @@ void hb_render_window_ddl(const hb_window_t *w,
   size_t at = 0;
   for (size_t i = 0; i < w->nddl; i++) {
     const hb_ddl_t *d = &w->ddl[i];
-    size_t upto = d->row_index < w->nrows ? d->row_index : w->nrows;
+    /* row_index counts the whole transaction; w may be one chunk of it */
+    size_t rel = d->row_index > w->row_base ? d->row_index - w->row_base : 0;
+    size_t upto = rel < w->nrows ? rel : w->nrows;
     if (want != NULL && !want(ud, d))
       continue;
     render_rows(w, at, upto > at ? upto : at, out);

@@ -35,6 +35,7 @@ typedef struct {
     uint64_t fsync_interval_ms;
     int64_t max_connections;
     uint64_t max_frame_bytes;
+    uint64_t chunk_bytes;
     uint64_t heartbeat_ms;
     char *token_file;
   } relay;

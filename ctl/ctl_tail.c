@@ -56,6 +56,11 @@ static const char usage[] =
     "                           the relay sends no first frame, within this\n"
     "                           long (default 10; a relay sends a heartbeat\n"
     "                           every relay.heartbeat, 1 s by default)\n"
+    "  --max-frame BYTES        largest frame to accept (default 64MiB,\n"
+    "                           at least 64KiB): the relay sends larger\n"
+    "                           windows in chunks, and tail's memory stays\n"
+    "                           about this size whatever a transaction's\n"
+    "                           size\n"
     "  -h, --help               this help\n"
     "\n"
     "Exit status: 0 after --max changes or at --until; 1 on an error (the\n"
@@ -333,7 +338,7 @@ static hb_table_t *row_table(tcache_list_t *tc, const Herald__RowChange *rc,
 /* Renders the row changes of one window, one line each, and with ddl its
  * statements where they stand among them. */
 static size_t render(const Herald__Window *pw, tcache_list_t *tc, int ddl,
-                     hb_buf_t *out) {
+                     uint64_t row_base, hb_buf_t *out) {
   size_t n = pw->n_changes;
   hb_row_t *rows = hd_calloc(n + 1, sizeof(hb_row_t));
   hb_value_t **imgs = hd_calloc(2 * n + 1, sizeof(hb_value_t *));
@@ -381,6 +386,8 @@ static size_t render(const Herald__Window *pw, tcache_list_t *tc, int ddl,
   w.server_id = pw->server_id;
   w.nrows = n;
   w.rows = rows;
+  w.row_base = row_base;
+  w.more = pw->more_chunks;
   hb_ddl_t *dv = NULL;
   if (ddl && pw->n_ddl) {
     dv = hd_calloc(pw->n_ddl, sizeof(hb_ddl_t));
@@ -426,12 +433,14 @@ int ctl_tail(int argc, char **argv) {
       {"timeout", required_argument, NULL, 'T'},
       {"connect-timeout", required_argument, NULL, 'c'},
       {"until", required_argument, NULL, 'u'},
+      {"max-frame", required_argument, NULL, 'F'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   const char *relay = NULL, *from = "latest", *tables = NULL, *parts = NULL;
   const char *token_file = NULL;
   int ddl = 0, pfn = HERALD__PARTITION_FUNCTION__PART_HASH, c;
   uint64_t max = 0, timeout_s = 0, until = 0, handshake_s = 10;
+  uint64_t max_frame = 64ull << 20;
   char **proj_specs = NULL;
   size_t nproj_specs = 0;
   opterr = 0;
@@ -493,6 +502,16 @@ int ctl_tail(int argc, char **argv) {
             optarg);
       }
       break;
+    case 'F':
+      if (hd_parse_size(optarg, &max_frame) < 0 || max_frame < (64u << 10) ||
+          max_frame > (1u << 30)) {
+        free(proj_specs);
+        return hd_cli_usage(PROG,
+                            "--max-frame: '%s' is not a size from 64KiB to "
+                            "1GiB",
+                            optarg);
+      }
+      break;
     case 'u':
       if (hd_parse_u64(optarg, &until) < 0 || until == 0) {
         free(proj_specs);
@@ -519,6 +538,9 @@ int ctl_tail(int argc, char **argv) {
 
   /* The subscription. */
   Herald__Subscribe sub = HERALD__SUBSCRIBE__INIT;
+  sub.max_frame_bytes = (uint32_t)max_frame;
+  hb_buf_t held = {0}; /* the batch loop's held-back line */
+  uint64_t win_rows = 0;
   Herald__PartitionFilter pf = HERALD__PARTITION_FILTER__INIT;
   sub.protocol_version = 1;
   sub.client_id = "heraldctl-tail";
@@ -665,7 +687,7 @@ int ctl_tail(int argc, char **argv) {
   free(fb);
 
   hd_frame_dec_t dec;
-  hd_frame_dec_init(&dec, 1u << 30);
+  hd_frame_dec_init(&dec, (uint32_t)max_frame);
   static uint8_t rbuf[1 << 20];
   uint64_t printed = 0;
   /* Until its first whole frame the peer has not shown that it is a relay:
@@ -782,12 +804,41 @@ int ctl_tail(int argc, char **argv) {
         for (size_t i = 0; i < fr->batch->n_windows && !stop; i++) {
           const Herald__Window *pw = fr->batch->windows[i];
           out.len = 0;
-          render(pw, &tc, ddl, &out);
+          /* A window in chunks: the lines before this chunk's were printed
+           * already, but for the last one (held): only the next chunk
+           * tells whether it was the transaction's last. */
+          if (held.len && pw->chunk == 0) /* cannot happen: a lost end */
+            held.len = 0;
+          win_rows += render(pw, &tc, ddl, win_rows, &out);
+          if (held.len) {
+            static const char lf[] = "\"last\":false}}\n";
+            size_t k = sizeof(lf) - 1;
+            if (!pw->more_chunks && out.len == 0 && held.len >= k &&
+                memcmp(held.p + held.len - k, lf, k) == 0) {
+              held.len -= k;
+              hb_buf_put(&held, "\"last\":true}}\n", k - 1);
+            }
+            hb_buf_put(&held, out.p, out.len);
+            hb_buf_t t = out;
+            out = held;
+            held = t;
+          }
+          held.len = 0;
+          size_t keep = out.len;
+          if (pw->more_chunks && out.len) {
+            /* hold the chunk's last line back */
+            keep = out.len - 1;
+            while (keep > 0 && out.p[keep - 1] != '\n')
+              keep--;
+            hb_buf_put(&held, out.p + keep, out.len - keep);
+          }
+          if (!pw->more_chunks)
+            win_rows = 0;
           /* --max counts row changes: cut the window's lines there. */
           size_t off = 0;
-          while (off < out.len) {
-            char *nl = memchr(out.p + off, '\n', out.len - off);
-            size_t end = nl ? (size_t)(nl - out.p) + 1 : out.len;
+          while (off < keep) {
+            char *nl = memchr(out.p + off, '\n', keep - off);
+            size_t end = nl ? (size_t)(nl - out.p) + 1 : keep;
             fwrite(out.p + off, 1, end - off, stdout);
             off = end;
             if (max && ++printed >= max) {
@@ -797,7 +848,7 @@ int ctl_tail(int argc, char **argv) {
             }
           }
           fflush(stdout);
-          if (!stop && until && pw->scn >= until) {
+          if (!stop && until && !pw->more_chunks && pw->scn >= until) {
             stop = 1;
             rc = HD_EXIT_OK;
           }
@@ -818,6 +869,7 @@ done:
   }
   free(tc.v);
   free(out.p);
+  free(held.p);
   free(tables_copy);
   free(tabv);
   free(parts_copy);

@@ -69,10 +69,20 @@ struct relay_fetch {
   size_t last_segments;
   int crc;         /* the stream's events end in a CRC32 */
   int start_saved; /* start-position file written, no window stored yet */
+  /* The chunks of the open transaction when it outgrew relay.chunk_bytes:
+   * their encoded bodies wait in DATA_DIR/capture.spool until its commit,
+   * then go to the store with the commit's SCN (see on_chunk). */
+  int spool_fd;
+  uint64_t spool_len;    /* bytes written */
+  uint32_t spool_chunks; /* chunks in it */
+  uint64_t spool_rows;
+  uint8_t *cbuf; /* one chunk being stored */
+  size_t ccap;
 #ifdef HD_TEST_HOOKS
   struct {
     int armed, fired, exit, wait; /* action: exit (SIGKILL) or drop */
     long events;                  /* trigger: after N events of a session */
+    long chunks;                  /*   or N chunks of a window stored */
     char query[256];              /*   or after a QUERY holding this text */
     char wait_path[512];
   } fault;
@@ -243,9 +253,178 @@ static int store_and_publish(relay_fetch_t *f, relay_win_t *rw,
   return 0;
 }
 
+/* ------------------------------------------------------------- chunks */
+
+/* A transaction larger than relay.chunk_bytes arrives in chunks (the
+ * decoder forgets each one's rows once handed over). Their SCN is the
+ * commit's, unknown until the commit: so each chunk's encoded rows go to
+ * a spool file, and at the commit every chunk gets its header and is
+ * appended to the log store (published with the last); the ring gets a
+ * marker, and consumers read the window from the store. Memory stays at
+ * about one chunk whatever the transaction's size. */
+
+static void spool_reset(relay_fetch_t *f) {
+  if (f->spool_chunks == 0 && f->spool_len == 0)
+    return;
+  if (ftruncate(f->spool_fd, 0) != 0)
+    hd_log(HD_LL_WARN, "fetch", "cannot truncate the spool", "error=\"%s\"",
+           strerror(errno));
+  f->spool_len = 0;
+  f->spool_chunks = 0;
+  f->spool_rows = 0;
+}
+
+static int spool_open(relay_fetch_t *f) {
+  char path[700];
+  snprintf(path, sizeof(path), "%s/capture.spool", f->o.conf->relay.data_dir);
+  /* What a previous process left is a transaction that never reached the
+   * store: it is fetched again from the binlog. */
+  f->spool_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (f->spool_fd < 0) {
+    snprintf(f->errmsg, sizeof(f->errmsg), "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+static void put32le(uint8_t *b, uint32_t v) {
+  for (int i = 0; i < 4; i++)
+    b[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A spooled chunk: its body's length, its row count, the body. */
+static int spool_write(relay_fetch_t *f, const uint8_t *p, size_t n,
+                       uint32_t rows) {
+  uint8_t hdr[8];
+  put32le(hdr, (uint32_t)n);
+  put32le(hdr + 4, rows);
+  if (pwrite(f->spool_fd, hdr, 8, (off_t)f->spool_len) != 8 ||
+      (n && pwrite(f->spool_fd, p, n, (off_t)f->spool_len + 8) != (ssize_t)n))
+    return -1;
+  f->spool_len += 8 + n;
+  return 0;
+}
+
+/* Encodes a chunk's rows and statements (the body: the header comes at
+ * the commit) and spools them. */
+static int spool_chunk(relay_fetch_t *f, const hb_window_t *w) {
+  if (w->chunk != f->spool_chunks) {
+    /* chunk 0 of a new transaction: the spooled one was dropped by the
+     * decoder (rolled back, or cut off by a crash of the source) */
+    if (f->spool_chunks)
+      hd_log(HD_LL_INFO, "fetch", "spooled chunks discarded",
+             "chunks=%u rows=%" PRIu64, f->spool_chunks, f->spool_rows);
+    spool_reset(f);
+    if (w->chunk != 0)
+      return fatal(f, "chunk %u of a transaction without chunk %u", w->chunk,
+                   f->spool_chunks);
+  }
+  relay_win_t *rw = relay_win_build(f->wb, w, w->ddl, w->nddl);
+  int rc = spool_write(f, rw->buf + rw->hdr_len, rw->len - rw->hdr_len,
+                       (uint32_t)w->nrows);
+  size_t len = rw->len;
+  relay_win_release(rw);
+  if (rc != 0) {
+    RM_ERR(f->o.m, STORE);
+    return fatal(f, "cannot spool a chunk of %zu bytes: %s", len,
+                 strerror(errno));
+  }
+  f->spool_chunks++;
+  f->spool_rows += w->nrows;
+  return 0;
+}
+
+static int on_chunk(void *ud, const hb_window_t *w) {
+  relay_fetch_t *f = ud;
+  int rc = spool_chunk(f, w);
+  if (rc == 0 && f->spool_chunks == 1)
+    hd_log(HD_LL_INFO, "fetch", "large transaction: captured in chunks",
+           "file=%s begin=%" PRIu64 " chunk_bytes=%" PRIu64, w->file,
+           w->begin_pos, f->o.conf->relay.chunk_bytes);
+  return rc;
+}
+
+/* The commit of a transaction in chunks: every chunk to the store with
+ * its header, the last one publishing the window, then a ring marker. */
+static int store_chunks(relay_fetch_t *f, const hb_window_t *w) {
+  int rc = spool_chunk(f, w);
+  if (rc != 0)
+    return rc;
+  uint64_t off = 0, nrows = f->spool_rows;
+  uint8_t *body = NULL;
+  size_t bcap = 0;
+  for (uint32_t i = 0; i < f->spool_chunks; i++) {
+    uint8_t lb[8];
+    if (pread(f->spool_fd, lb, 8, (off_t)off) != 8)
+      goto io;
+    size_t n = rd32(lb);
+    uint32_t crows = rd32(lb + 4);
+    if (bcap < n) {
+      free(body);
+      body = hd_malloc(n);
+      bcap = n;
+    }
+    if (n && pread(f->spool_fd, body, n, (off_t)off + 8) != (ssize_t)n)
+      goto io;
+    off += 8 + n;
+    int more = i + 1 < f->spool_chunks;
+    size_t hl = relay_win_chunk_header(w, crows, i, more, &f->cbuf, &f->ccap);
+    if (f->ccap < hl + n) {
+      f->cbuf = hd_realloc(f->cbuf, hl + n);
+      f->ccap = hl + n;
+    }
+    if (n)
+      memcpy(f->cbuf + hl, body, n);
+    rc = relay_store_append_chunk(f->o.store, w->scn, w->ts_ms, f->cbuf, hl + n,
+                                  more);
+#ifdef HD_TEST_HOOKS
+    if (rc == 0 && more && f->fault.armed && !f->fault.fired &&
+        f->fault.chunks == (long)i + 1) {
+      f->fault.fired = 1;
+      hd_log(HD_LL_WARN, "fetch", "test fault fired",
+             "action=exit at=chunk:%u scn=%" PRIu64, i + 1, w->scn);
+      raise(SIGKILL);
+    }
+#endif
+    if (rc < 0) {
+      free(body);
+      RM_ERR(f->o.m, STORE);
+      return fatal(
+          f, "log store append failed at scn %" PRIu64 " (chunk %u of %u): %s",
+          w->scn, i, f->spool_chunks, relay_store_errmsg(f->o.store));
+    }
+  }
+  free(body);
+  hd_log(HD_LL_INFO, "fetch", "large transaction stored",
+         "scn=%" PRIu64 " chunks=%u rows=%" PRIu64 " bytes=%" PRIu64, w->scn,
+         f->spool_chunks, nrows, f->spool_len);
+  spool_reset(f);
+  if (f->start_saved)
+    start_forget(f);
+  RM_ADD(f->o.m, windows, 1);
+  RM_ADD(f->o.m, rows, nrows);
+  RM_SET(f->o.m, newest_scn, w->scn);
+  RM_SET(f->o.m, newest_ts_ms, w->ts_ms);
+  RM_SET(f->o.m, disk_bytes, relay_store_bytes(f->o.store));
+  if (RM_GET(f->o.m, oldest_scn) == 0)
+    RM_SET(f->o.m, oldest_scn, relay_store_first_scn(f->o.store));
+  f->o.on_window(f->o.ud, relay_win_marker(w->scn, w->ts_ms));
+  maybe_retain(f);
+  return 0;
+io:
+  free(body);
+  RM_ERR(f->o.m, STORE);
+  return fatal(f, "cannot read the spool back: %s",
+               errno ? strerror(errno) : "short read");
+}
+
 /* A transaction from the decoder. */
 static int on_window(void *ud, const hb_window_t *w) {
   relay_fetch_t *f = ud;
+  if (w->chunk > 0)
+    return store_chunks(f, w);
+  if (f->spool_chunks)
+    spool_reset(f); /* a dropped transaction's chunks */
   return store_and_publish(f, relay_win_build(f->wb, w, w->ddl, w->nddl),
                            w->nrows);
 }
@@ -611,12 +790,15 @@ static int dump_error(relay_fetch_t *f, unsigned code, const char *msg) {
 
 #ifdef HD_TEST_HOOKS
 /* Fault injection for the tests, compiled in only with HD_TEST_HOOKS:
- *   HERALD_TEST_FAULT="events=N,ACTION" or "query=TEXT,ACTION"
- * fires once, right after the decoder took the N-th event of a session or
- * a QUERY event containing TEXT. ACTION "exit" kills the relay with
- * SIGKILL (a crash at that exact point); "drop" closes the source
- * connection, and with HERALD_TEST_FAULT_WAIT=PATH creates PATH and waits
- * (at most 60 s) until the test removes it before reconnecting. */
+ *   HERALD_TEST_FAULT="events=N,ACTION", "query=TEXT,ACTION" or
+ *   "chunks=N,exit"
+ * fires once, right after the decoder took the N-th event of a session, a
+ * QUERY event containing TEXT, or after the N-th chunk of a window in
+ * chunks was appended to the log store (before the window is complete). ACTION
+ * "exit" kills the relay with SIGKILL (a crash at that exact point); "drop"
+ * closes the source connection, and with HERALD_TEST_FAULT_WAIT=PATH creates
+ * PATH and waits (at most 60 s) until the test removes it before reconnecting.
+ */
 static void fault_init(relay_fetch_t *f) {
   const char *spec = getenv("HERALD_TEST_FAULT");
   if (spec == NULL || *spec == '\0')
@@ -630,13 +812,15 @@ static void fault_init(relay_fetch_t *f) {
     tl = 0;
   if (tl > 7 && strncmp(spec, "events=", 7) == 0) {
     f->fault.events = strtol(spec + 7, NULL, 10);
+  } else if (tl > 7 && strncmp(spec, "chunks=", 7) == 0) {
+    f->fault.chunks = strtol(spec + 7, NULL, 10);
   } else if (tl > 6 && tl - 6 < sizeof(f->fault.query) &&
              strncmp(spec, "query=", 6) == 0) {
     memcpy(f->fault.query, spec + 6, tl - 6);
     f->fault.query[tl - 6] = '\0';
   } else {
     hd_log(HD_LL_ERROR, "fetch", "HERALD_TEST_FAULT not understood",
-           "value=\"%s\" want=\"events=N,exit|drop or query=TEXT,exit|drop\"",
+           "value=\"%s\" want=\"events=N|chunks=N|query=TEXT,exit|drop\"",
            spec);
     return;
   }
@@ -650,7 +834,7 @@ static void fault_init(relay_fetch_t *f) {
 
 static int fault_hit(relay_fetch_t *f, uint8_t type, const uint8_t *ev,
                      size_t len) {
-  if (!f->fault.armed || f->fault.fired)
+  if (!f->fault.armed || f->fault.fired || f->fault.chunks)
     return 0;
   if (f->fault.events > 0)
     return (long)f->session_events + 1 >= f->fault.events;
@@ -804,6 +988,7 @@ static int session(relay_fetch_t *f) {
   }
   if (rc == 0) {
     hb_decoder_reset(f->dec);
+    spool_reset(f); /* a transaction cut off with the old session */
     hb_decoder_resync(f->dec);
     if (f->file[0])
       hb_decoder_set_file(f->dec, f->file);
@@ -896,11 +1081,21 @@ int relay_fetch_start(const relay_fetch_opts_t *o, relay_fetch_t **out) {
   pthread_cond_init(&f->cv, NULL);
   hb_config_t cfg = {0};
   cfg.on_window = on_window;
+  cfg.on_chunk = on_chunk;
+  cfg.chunk_bytes = (size_t)o->conf->relay.chunk_bytes;
   cfg.on_ddl = on_ddl;
   cfg.on_incident = on_incident;
   cfg.schema = schema_cb;
   cfg.table_filter = table_filter;
   cfg.ud = f;
+  if (spool_open(f) != 0) {
+    hd_log(HD_LL_ERROR, "fetch", "cannot open the spool", "error=\"%s\"",
+           f->errmsg);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    free(f);
+    return -EIO;
+  }
   f->dec = hb_decoder_new(&cfg);
   f->wb = relay_wb_new();
 #ifdef HD_TEST_HOOKS
@@ -914,6 +1109,7 @@ int relay_fetch_start(const relay_fetch_opts_t *o, relay_fetch_t **out) {
   if (rc != 0) {
     hb_decoder_free(f->dec);
     relay_wb_free(f->wb);
+    close(f->spool_fd);
     free(f);
     return -rc;
   }
@@ -938,6 +1134,8 @@ void relay_fetch_stop(relay_fetch_t *f) {
   pthread_join(f->thr, NULL);
   hb_decoder_free(f->dec);
   relay_wb_free(f->wb);
+  close(f->spool_fd);
+  free(f->cbuf);
   pthread_mutex_destroy(&f->mu);
   pthread_cond_destroy(&f->cv);
   free(f);

@@ -24,6 +24,9 @@
  * the memory a stalled consumer can pin. */
 #define HIGH_WATER (4u << 20)
 #define DEFAULT_BATCH (1u << 20)
+/* The smallest max_frame_bytes a consumer may ask for: room for a window
+ * header and a row of ordinary size. */
+#define MIN_CONSUMER_FRAME (64u << 10)
 #define DISK_BATCH_BYTES (1u << 20)
 #define DISK_BATCH_WINDOWS 4096
 /* Windows read back from disk are not in the ring, so they are memory on
@@ -53,6 +56,9 @@ struct relay_conn {
   char *client_id;
   relay_filter_t filt;
   uint32_t max_batch;
+  uint32_t max_frame;  /* the consumer's, at most relay.max_frame_bytes */
+  int mid_window;      /* sent chunks of a window, not yet its last */
+  uint32_t chunk_next; /* the chunk number the consumer sees next */
   /* position */
   uint64_t cursor;   /* ring sequence number of the next window (C_RING) */
   uint64_t last_scn; /* newest SCN sent */
@@ -246,9 +252,10 @@ static void send_error(relay_conn_t *c, int err, uint64_t oldest,
 
 /* ------------------------------------------------------------ batching */
 
-/* One window as this consumer gets it: [start,len) ranges of w->buf or
- * arena offsets, collected into plan arrays before the batch header
- * (which needs the total length) is written. */
+/* What goes on the wire for this consumer is a list of Window messages,
+ * each a list of pieces: ranges of a window's buffer (w->buf) or of the
+ * write's arena (re-encoded rows, chunk fields), collected as offsets and
+ * turned into uv bufs only once the arena has stopped moving. */
 typedef struct {
   int arena; /* 1: off is in the arena */
   size_t off;
@@ -258,42 +265,83 @@ typedef struct {
 typedef struct {
   piece_t *v;
   size_t n, cap;
-} plan_t;
+  size_t len; /* bytes of the message */
+  size_t win; /* index of its window in the batch */
+} msg_t;
 
-static void plan_add(plan_t *pl, int arena, size_t off, size_t len) {
+typedef struct {
+  msg_t *v;
+  size_t n, cap;
+} msgs_t;
+
+static void plan_add(msg_t *m, int arena, size_t off, size_t len) {
   if (len == 0)
     return;
-  if (pl->n && !arena && !pl->v[pl->n - 1].arena &&
-      pl->v[pl->n - 1].off + pl->v[pl->n - 1].len == off) {
-    pl->v[pl->n - 1].len += len;
+  m->len += len;
+  if (m->n && !arena && !m->v[m->n - 1].arena &&
+      m->v[m->n - 1].off + m->v[m->n - 1].len == off) {
+    m->v[m->n - 1].len += len;
     return;
   }
-  if (pl->n == pl->cap) {
-    pl->cap = pl->cap ? pl->cap * 2 : 16;
-    pl->v = hd_realloc(pl->v, pl->cap * sizeof(piece_t));
+  if (m->n == m->cap) {
+    m->cap = m->cap ? m->cap * 2 : 8;
+    m->v = hd_realloc(m->v, m->cap * sizeof(piece_t));
   }
-  pl->v[pl->n++] = (piece_t){arena, off, len};
+  m->v[m->n++] = (piece_t){arena, off, len};
 }
 
-/* Plans window w for this consumer; returns its encoded length. */
-static size_t plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
-                          plan_t *pl) {
-  relay_filter_t *f = &c->filt;
-  if (relay_filter_all(f)) {
-    plan_add(pl, 0, 0, w->len);
-    return w->len;
+static msg_t *msg_new(msgs_t *ms, size_t win) {
+  if (ms->n == ms->cap) {
+    ms->cap = ms->cap ? ms->cap * 2 : 16;
+    ms->v = hd_realloc(ms->v, ms->cap * sizeof(msg_t));
   }
-  relay_filter_window(f, w);
-  size_t total = w->hdr_len;
-  plan_add(pl, 0, 0, w->hdr_len);
+  msg_t *m = &ms->v[ms->n++];
+  memset(m, 0, sizeof(*m));
+  m->win = win;
+  return m;
+}
+
+static void msgs_free(msgs_t *ms) {
+  for (size_t i = 0; i < ms->n; i++)
+    free(ms->v[i].v);
+  free(ms->v);
+}
+
+/* Largest Window message that fits a frame of max_frame bytes with its
+ * Frame.batch and WindowBatch.windows prefixes (tag + 5-byte length
+ * each). */
+#define MSG_OVERHEAD 12u
+
+/* Plans window w for this consumer as one message, or, when it is too
+ * large for the consumer's frames or is one chunk of a window the store
+ * holds in chunks, as chunk messages numbered per connection (each with
+ * the header and chunk fields that override the stored ones). Updates the
+ * connection's position: last_scn moves only when a window is complete.
+ * @returns 0, or -1 when one row is too large for the consumer's frames
+ *          (msg says so). */
+static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
+                       size_t win, msgs_t *ms, char *msg, size_t msglen) {
+  relay_filter_t *f = &c->filt;
+  size_t budget = c->max_frame - MSG_OVERHEAD;
+  int whole = !w->chunk && !w->more;
+  if (whole && relay_filter_all(f) && w->len <= budget) {
+    plan_add(msg_new(ms, win), 0, 0, w->len);
+    c->last_scn = w->scn;
+    return 0;
+  }
+  /* The row (and statement) pieces this consumer wants. */
+  msg_t body = {0};
+  size_t *ends = hd_malloc((w->nrows + 2) * sizeof(size_t));
+  size_t nends = 0;
+  if (!relay_filter_all(f))
+    relay_filter_window(f, w);
   for (uint32_t i = 0; i < w->nrows; i++) {
     const relay_row_t *r = &w->rows[i];
-    if (!relay_filter_row(f, r))
+    if (!relay_filter_all(f) && !relay_filter_row(f, r))
       continue;
     int pj = f->nproj ? relay_filter_proj(f, w->tables[r->table]) : -1;
     if (pj < 0) {
-      plan_add(pl, 0, r->off, r->len);
-      total += r->len;
+      plan_add(&body, 0, r->off, r->len);
     } else {
       size_t len;
       relay_bytes_t ab = {wr->arena, wr->alen, wr->acap};
@@ -302,66 +350,199 @@ static size_t plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
       wr->arena = ab.p;
       wr->alen = ab.len;
       wr->acap = ab.cap;
-      plan_add(pl, 1, off, len);
-      total += len;
+      plan_add(&body, 1, off, len);
+    }
+    ends[nends++] = body.len;
+  }
+  if (w->len > w->ddl_off) {
+    plan_add(&body, 0, w->ddl_off, w->len - w->ddl_off);
+    ends[nends++] = body.len;
+  }
+  if (whole && w->hdr_len + body.len <= budget) {
+    msg_t *m = msg_new(ms, win);
+    plan_add(m, 0, 0, w->hdr_len);
+    for (size_t k = 0; k < body.n; k++)
+      plan_add(m, body.v[k].arena, body.v[k].off, body.v[k].len);
+    free(body.v);
+    free(ends);
+    c->last_scn = w->scn;
+    return 0;
+  }
+  if (nends == 0 && w->more) {
+    /* Nothing of this chunk for this consumer: the window's last chunk
+     * says it is complete. */
+    free(body.v);
+    free(ends);
+    c->mid_window = 1;
+    return 0;
+  }
+  /* Cut the body at row boundaries into parts that fit. */
+  size_t room = budget - w->hdr_len - 16; /* chunk fields */
+  size_t nparts = 0, *cuts = hd_malloc((nends + 1) * sizeof(size_t));
+  size_t from = 0;
+  for (size_t e = 0; e < nends; e++) {
+    size_t prev = e ? ends[e - 1] : 0;
+    if (ends[e] - prev > room) {
+      snprintf(msg, msglen,
+               "window at SCN %" PRIu64 " holds a row of %zu bytes, more "
+               "than this consumer's max_frame_bytes (%u) allows",
+               w->scn, ends[e] - prev, c->max_frame);
+      free(cuts);
+      free(body.v);
+      free(ends);
+      return -1;
+    }
+    if (ends[e] - from > room) {
+      cuts[nparts++] = prev;
+      from = prev;
     }
   }
-  plan_add(pl, 0, w->ddl_off, w->len - w->ddl_off);
-  total += w->len - w->ddl_off;
-  return total;
+  cuts[nparts++] = body.len;
+  /* Lay the parts out: header, chunk fields, their share of the body. */
+  size_t k = 0, at = 0; /* piece index and offset inside it */
+  size_t pos = 0;       /* body offset reached */
+  for (size_t p = 0; p < nparts; p++) {
+    msg_t *m = msg_new(ms, win);
+    int more = p + 1 < nparts || w->more;
+    uint8_t t[16];
+    size_t tl = 0;
+    t[tl++] = (uint8_t)HD_PB_TAG(10, HD_PB_VARINT);
+    tl += hd_pb_varint(t + tl, c->chunk_next++);
+    t[tl++] = (uint8_t)HD_PB_TAG(11, HD_PB_VARINT);
+    t[tl++] = (uint8_t)more;
+    plan_add(m, 0, 0, w->hdr_len);
+    plan_add(m, 1, ar_put(wr, t, tl), tl);
+    while (pos < cuts[p]) {
+      piece_t *pc = &body.v[k];
+      size_t take = pc->len - at;
+      if (take > cuts[p] - pos)
+        take = cuts[p] - pos;
+      plan_add(m, pc->arena, pc->off + at, take);
+      pos += take;
+      at += take;
+      if (at == pc->len) {
+        k++;
+        at = 0;
+      }
+    }
+  }
+  free(cuts);
+  free(body.v);
+  free(ends);
+  if (w->more) {
+    c->mid_window = 1;
+  } else {
+    c->mid_window = 0;
+    c->chunk_next = 0;
+    c->last_scn = w->scn;
+  }
+  return 0;
 }
 
-/* Sends wins[0..n) (references pass to the write) as one WindowBatch;
- * disk_mem is their memory when they were read from disk (freed from the
- * disk budget once written). */
+/* Sends wins[0..n) (references pass to the write) as frames of at most
+ * the consumer's max_frame bytes; disk_mem is their memory when they were
+ * read from disk (freed from the disk budget once written). */
 static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n,
                        size_t disk_mem) {
   wreq_t *wr = hd_calloc(1, sizeof(*wr));
   wr->disk_mem = disk_mem;
-  plan_t *plans = hd_calloc(n, sizeof(plan_t));
-  size_t *lens = hd_malloc(n * sizeof(size_t));
-  size_t batch = 0;
+  msgs_t ms = {0};
+  char err[300];
   for (size_t i = 0; i < n; i++) {
-    lens[i] = plan_window(c, wr, wins[i], &plans[i]);
-    batch += 1 + hd_pb_varint_len(lens[i]) + lens[i];
+    if (plan_window(c, wr, wins[i], i, &ms, err, sizeof(err)) < 0) {
+      msgs_free(&ms);
+      wr->wins = wins;
+      wr->nwins = n;
+      /* nothing was sent of it: give the references and budget back */
+      for (size_t k = 0; k < n; k++)
+        relay_win_release(wins[k]);
+      free(wins);
+      if (disk_mem) {
+        c->disk_held -= disk_mem;
+        disk_budget_free(c->srv, disk_mem);
+      }
+      free(wr->arena);
+      free(wr);
+      send_error(c, HD_EBAD_REQUEST, 0, err);
+      conn_close(c, err);
+      return;
+    }
   }
-  size_t frame = 1 + hd_pb_varint_len(batch) + batch;
+  /* Messages into frames, in order. */
+  size_t *fstart = hd_malloc((ms.n + 1) * sizeof(size_t)), nf = 0;
+  size_t *fbytes = hd_malloc((ms.n + 1) * sizeof(size_t));
+  size_t cur = 0;
+  for (size_t i = 0; i < ms.n; i++) {
+    size_t one = 1 + hd_pb_varint_len(ms.v[i].len) + ms.v[i].len;
+    if (nf == 0 || cur + one + MSG_OVERHEAD > c->max_frame) {
+      fstart[nf] = i;
+      fbytes[nf++] = 0;
+      cur = 0;
+    }
+    fbytes[nf - 1] += one;
+    cur += one;
+  }
+  fstart[nf] = ms.n;
   /* Prefixes first, into the arena, so its final address is known before
    * any buf points into it. */
-  uint8_t tmp[16];
-  size_t hoff = wr->alen;
-  tmp[0] = (uint8_t)(frame >> 24);
-  tmp[1] = (uint8_t)(frame >> 16);
-  tmp[2] = (uint8_t)(frame >> 8);
-  tmp[3] = (uint8_t)frame;
-  tmp[4] = (2u << 3) | 2; /* Frame.batch */
-  size_t hl = 5 + hd_pb_varint(tmp + 5, batch);
-  ar_put(wr, tmp, hl);
-  size_t *poff = hd_malloc(n * sizeof(size_t));
-  for (size_t i = 0; i < n; i++) {
-    tmp[0] = (1u << 3) | 2; /* WindowBatch.windows */
-    size_t l = 1 + hd_pb_varint(tmp + 1, lens[i]);
-    poff[i] = ar_put(wr, tmp, l);
-  }
-  /* Now lay out the bufs. */
-  wr_buf(wr, wr->arena + hoff, hl);
-  for (size_t i = 0; i < n; i++) {
-    wr_buf(wr, wr->arena + poff[i], 1 + hd_pb_varint_len(lens[i]));
-    for (size_t k = 0; k < plans[i].n; k++) {
-      piece_t *pc = &plans[i].v[k];
-      wr_buf(wr, pc->arena ? wr->arena + pc->off : wins[i]->buf + pc->off,
-             pc->len);
+  size_t *foff = hd_malloc((nf + 1) * sizeof(size_t));
+  size_t *flen = hd_malloc((nf + 1) * sizeof(size_t));
+  size_t *moff = hd_malloc((ms.n + 1) * sizeof(size_t));
+  size_t total = 0;
+  for (size_t fi = 0; fi < nf; fi++) {
+    uint8_t tmp[16];
+    size_t frame = 1 + hd_pb_varint_len(fbytes[fi]) + fbytes[fi];
+    tmp[0] = (uint8_t)(frame >> 24);
+    tmp[1] = (uint8_t)(frame >> 16);
+    tmp[2] = (uint8_t)(frame >> 8);
+    tmp[3] = (uint8_t)frame;
+    tmp[4] = (uint8_t)HD_PB_TAG(2, HD_PB_LEN); /* Frame.batch */
+    size_t hl = 5 + hd_pb_varint(tmp + 5, fbytes[fi]);
+    foff[fi] = ar_put(wr, tmp, hl);
+    flen[fi] = hl;
+    total += 4 + frame;
+    for (size_t i = fstart[fi]; i < fstart[fi + 1]; i++) {
+      tmp[0] = (uint8_t)HD_PB_TAG(1, HD_PB_LEN); /* WindowBatch.windows */
+      size_t l = 1 + hd_pb_varint(tmp + 1, ms.v[i].len);
+      moff[i] = ar_put(wr, tmp, l);
     }
-    free(plans[i].v);
   }
-  free(plans);
-  free(lens);
-  free(poff);
+  for (size_t fi = 0; fi < nf; fi++) {
+    wr_buf(wr, wr->arena + foff[fi], flen[fi]);
+    for (size_t i = fstart[fi]; i < fstart[fi + 1]; i++) {
+      msg_t *m = &ms.v[i];
+      wr_buf(wr, wr->arena + moff[i], 1 + hd_pb_varint_len(m->len));
+      for (size_t k = 0; k < m->n; k++) {
+        piece_t *pc = &m->v[k];
+        wr_buf(wr,
+               pc->arena ? wr->arena + pc->off : wins[m->win]->buf + pc->off,
+               pc->len);
+      }
+    }
+  }
+  free(fstart);
+  free(fbytes);
+  free(foff);
+  free(flen);
+  free(moff);
+  msgs_free(&ms);
   wr->wins = wins;
   wr->nwins = n;
-  c->last_scn = wins[n - 1]->scn;
   RM_ADD(c->srv->o.m, sent_windows, n);
-  RM_ADD(c->srv->o.m, sent_bytes, 4 + frame);
+  RM_ADD(c->srv->o.m, sent_bytes, total);
+  if (wr->nbufs == 0) { /* chunks this consumer wants nothing of */
+    for (size_t k = 0; k < n; k++)
+      relay_win_release(wins[k]);
+    free(wins);
+    if (disk_mem) {
+      c->disk_held -= disk_mem;
+      disk_budget_free(c->srv, disk_mem);
+    }
+    free(wr->bufs);
+    free(wr->arena);
+    free(wr);
+    return;
+  }
   wr_send(c, wr);
 }
 
@@ -471,7 +652,8 @@ static void disk_done(uv_work_t *req, int status) {
   /* Back to the ring when it covers what comes next. */
   uint64_t seq;
   (void)at_end;
-  if (relay_ring_seek(c->srv->o.ring, c->last_scn, &seq) == 0) {
+  if (!c->mid_window &&
+      relay_ring_seek(c->srv->o.ring, c->last_scn, &seq) == 0) {
     relay_store_reader_close(c->reader);
     c->reader = NULL;
     c->state = C_RING;
@@ -558,18 +740,38 @@ static void conn_pump(relay_conn_t *c) {
       return; /* caught up: relay_server_notify() wakes us */
     size_t cap = 64, n = 0, bytes = 0;
     relay_win_t **wins = hd_malloc(cap * sizeof(relay_win_t *));
+    int to_store = 0;
     while (c->cursor < r->end && bytes < c->max_batch) {
-      relay_win_t *w = relay_ring_at(r, c->cursor++);
+      relay_win_t *w = relay_ring_at(r, c->cursor);
       /* A window read from disk may reach the ring afterwards (the
        * fetcher stores before it publishes): never send it twice. */
-      if (w->scn <= c->last_scn)
+      if (w->scn <= c->last_scn) {
+        c->cursor++;
         continue;
+      }
+      /* A window stored in chunks is read from the log store. */
+      if (w->disk_only) {
+        to_store = 1;
+        break;
+      }
+      c->cursor++;
       if (n == cap) {
         cap *= 2;
         wins = hd_realloc(wins, cap * sizeof(relay_win_t *));
       }
       wins[n++] = relay_win_ref(w);
       bytes += w->len;
+    }
+    if (n == 0 && to_store) {
+      free(wins);
+      int rc = to_disk(c);
+      if (rc < 0) {
+        send_error(c, HD_ESCN_TOO_OLD, relay_store_first_scn(s->o.store),
+                   "windows after the consumer's position are gone");
+        conn_close(c, "position lost");
+        return;
+      }
+      continue;
     }
     if (n == 0) {
       free(wins);
@@ -632,13 +834,32 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
     reject(c, HD_EBAD_REQUEST, 0, msg);
     return;
   }
+  c->max_frame = (uint32_t)s->o.conf->relay.max_frame_bytes;
+  if (sub->max_frame_bytes) {
+    if (sub->max_frame_bytes < MIN_CONSUMER_FRAME) {
+      snprintf(msg, sizeof(msg),
+               "max_frame_bytes %u is below the relay's minimum %u",
+               sub->max_frame_bytes, MIN_CONSUMER_FRAME);
+      reject(c, HD_EBAD_REQUEST, 0, msg);
+      return;
+    }
+    if (sub->max_frame_bytes < c->max_frame)
+      c->max_frame = sub->max_frame_bytes;
+  }
   c->max_batch = sub->max_batch_bytes ? sub->max_batch_bytes : DEFAULT_BATCH;
-  if (c->max_batch > s->o.conf->relay.max_frame_bytes / 2)
-    c->max_batch = (uint32_t)(s->o.conf->relay.max_frame_bytes / 2);
+  if (c->max_batch > c->max_frame / 2)
+    c->max_batch = c->max_frame / 2;
 
   /* Where to start. */
   relay_ring_t *r = s->o.ring;
   uint64_t after = 0;
+  if (sub->mode != HERALD__START_MODE__START_SCN &&
+      sub->mode != HERALD__START_MODE__START_EARLIEST &&
+      sub->mode != HERALD__START_MODE__START_LATEST) {
+    snprintf(msg, sizeof(msg), "unknown start mode %d", (int)sub->mode);
+    reject(c, HD_EBAD_REQUEST, 0, msg);
+    return;
+  }
   switch (sub->mode) {
   case HERALD__START_MODE__START_LATEST:
     c->state = C_RING;
@@ -743,7 +964,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->id = ++s->next_id;
   c->state = C_HANDSHAKE;
   c->last_progress_ms = hd_now_ms();
-  hd_frame_dec_init(&c->dec, 1u << 20); /* consumers send small frames */
+  hd_frame_dec_init(&c->dec, (uint32_t)s->o.conf->relay.max_frame_bytes);
   uv_tcp_init(s->o.loop, &c->tcp);
   c->tcp.data = c;
   s->open_handles++;

@@ -360,6 +360,8 @@ static void pack_header(gbuf_t *b, const hb_window_t *w, const hb_ddl_t *d,
     hw.server_id = w->server_id;
     hw.file = (char *)w->file;
     hw.pos = w->end_pos;
+    hw.chunk = w->chunk;
+    hw.more_chunks = w->more;
     gtid = (char *)w->gtid;
   } else {
     hw.scn = d->scn;
@@ -404,6 +406,8 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
   size_t tabcap = 0;
   rw->scn = w->scn;
   rw->ts_ms = w->ts_ms;
+  rw->chunk = w->chunk;
+  rw->more = w->more;
   pack_header(&b, w, NULL, (uint32_t)w->nrows);
   rw->hdr_len = (uint32_t)b.len;
   rw->nrows = (uint32_t)w->nrows;
@@ -482,6 +486,30 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
   rw->nddl = (uint32_t)nddl;
   sc_reset(sc);
   return finish(rw, &b);
+}
+
+size_t relay_win_chunk_header(const hb_window_t *w, uint32_t rows_total,
+                              uint32_t chunk, int more, uint8_t **out,
+                              size_t *cap) {
+  hb_window_t cw = *w;
+  cw.chunk = chunk;
+  cw.more = (uint8_t)more;
+  gbuf_t b = {*out, 0, *cap};
+  pack_header(&b, &cw, NULL, rows_total);
+  *out = b.p;
+  *cap = b.cap;
+  return b.len;
+}
+
+relay_win_t *relay_win_marker(uint64_t scn, uint64_t ts_ms) {
+  relay_win_t *rw = hd_calloc(1, sizeof(*rw));
+  rw->scn = scn;
+  rw->ts_ms = ts_ms;
+  rw->disk_only = 1;
+  rw->refs = 1;
+  rw->rows = hd_calloc(1, sizeof(relay_row_t));
+  rw->mem = sizeof(*rw);
+  return rw;
 }
 
 relay_win_t *relay_win_build_ddl(relay_wb_t *wb, const hb_ddl_t *ddl) {
@@ -567,6 +595,8 @@ relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
     goto bad;
   rw->scn = hdr->scn;
   rw->ts_ms = hdr->ts_ms;
+  rw->chunk = hdr->chunk;
+  rw->more = hdr->more_chunks;
   herald__window__free_unpacked(hdr, NULL);
   if (rw->rows == NULL)
     rw->rows = hd_calloc(1, sizeof(relay_row_t));

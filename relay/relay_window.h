@@ -52,6 +52,10 @@ void relay_key_of(relay_key_t *k, Herald__Column *const *cols, size_t n,
 typedef struct {
   uint64_t scn;
   uint64_t ts_ms;
+  uint32_t chunk;    /* of a window in chunks: this one's index */
+  uint8_t more;      /*   and whether more chunks follow */
+  uint8_t disk_only; /* a marker in the ring: the window (stored in chunks)
+                        is read from the log store, buf is empty */
   _Atomic uint32_t refs;
   uint32_t hdr_len; /* window-level fields at the start of buf */
   uint32_t nrows;
@@ -80,6 +84,19 @@ void relay_wb_free(relay_wb_t *wb);
  */
 relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
                              const hb_ddl_t *ddl, size_t nddl);
+
+/**
+ * @brief The header of one chunk of a window stored in chunks: the
+ *        window-level fields of w (known at its commit) with rows_total of
+ *        the chunk, its index and whether more follow. Appended to out.
+ * @returns the header's length
+ */
+size_t relay_win_chunk_header(const hb_window_t *w, uint32_t rows_total,
+                              uint32_t chunk, int more, uint8_t **out,
+                              size_t *cap);
+
+/** @brief A ring marker for a window the log store holds in chunks. */
+relay_win_t *relay_win_marker(uint64_t scn, uint64_t ts_ms);
 
 /** @brief A window holding only DDL (a statement outside a transaction). */
 relay_win_t *relay_win_build_ddl(relay_wb_t *wb, const hb_ddl_t *ddl);
