@@ -106,6 +106,50 @@ static unsigned coll_charset(unsigned id) {
   return 0;
 }
 
+/* Bytes per character at most, for the charsets whose width is fixed
+ * knowledge; 0 when not known. utf8 is told apart by collation id:
+ * utf8mb3 (3) or utf8mb4 (4). */
+static unsigned cs_width(unsigned cs, unsigned id) {
+  static const struct {
+    const char *name;
+    unsigned width;
+  } w[] = {{"latin1", 1},   {"ascii", 1},   {"binary", 1}, {"big5", 2},
+           {"latin2", 1},   {"dec8", 1},    {"cp850", 1},  {"hp8", 1},
+           {"koi8r", 1},    {"swe7", 1},    {"ujis", 3},   {"sjis", 2},
+           {"cp1251", 1},   {"hebrew", 1},  {"tis620", 1}, {"euckr", 2},
+           {"latin7", 1},   {"koi8u", 1},   {"gb2312", 2}, {"greek", 1},
+           {"cp1250", 1},   {"gbk", 2},     {"cp1257", 1}, {"latin5", 1},
+           {"armscii8", 1}, {"ucs2", 2},    {"cp866", 1},  {"macce", 1},
+           {"macroman", 1}, {"cp852", 1},   {"utf16", 4},  {"utf16le", 4},
+           {"cp1256", 1},   {"utf32", 4},   {"cp932", 2},  {"eucjpms", 3},
+           {"gb18030", 4},  {"keybcs2", 1}, {"geostd8", 1}};
+  if (cs == CS_UTF8) {
+    unsigned b = id >= 1024 && id < 2048 ? id - 1024 : id;
+    if (b == 33 || b == 83 || b == 76 || (b >= 192 && b <= 215) || b == 223 ||
+        (b >= 576 && b <= 578) || (id >= 2048 && id < 2304))
+      return 3;
+    if (b == 45 || b == 46 || (b >= 224 && b <= 247) ||
+        (b >= 255 && b <= 323) || (b >= 608 && b <= 610) ||
+        (id >= 2304 && id < 2560))
+      return 4;
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+    if (strcmp(w[i].name, charsets[cs].name) == 0)
+      return w[i].width;
+  return 0;
+}
+
+const char *hb__charset_name(unsigned collation, unsigned *width) {
+  unsigned cs = coll_charset(collation);
+  *width = cs ? cs_width(cs, collation) : 0;
+  if (cs == 0)
+    return NULL;
+  if (cs == CS_UTF8)
+    return *width == 3 ? "utf8mb3" : *width == 4 ? "utf8mb4" : "utf8";
+  return charsets[cs].name;
+}
+
 int hb__cs_class(unsigned collation, const char **iconv_name) {
   unsigned cs = coll_charset(collation);
   *iconv_name = NULL;

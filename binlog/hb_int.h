@@ -142,6 +142,9 @@ enum {
  * iconv name. Unknown ids give HB_CS_UNKNOWN.
  */
 int hb__cs_class(unsigned collation, const char **iconv_name);
+/* MySQL's name of a collation's charset ("utf8mb4", "latin1", ...) and its
+ * widest character in bytes (0 when unknown); NULL for unknown ids. */
+const char *hb__charset_name(unsigned collation, unsigned *width);
 
 /** Whether p[0..n) is valid UTF-8 (no overlongs, surrogates, > U+10FFFF). */
 int hb__utf8_valid(const uint8_t *p, size_t n);

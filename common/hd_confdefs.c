@@ -94,8 +94,8 @@ static const hd_prop_t relay_props[] = {
      "1024", "consumer connections accepted at once", NULL},
     {"relay.max_frame_bytes", HD_T_SIZE, R(relay.max_frame_bytes), 64 * 1024,
      1LL << 30, 0, "16MiB", "largest protocol frame sent or accepted", NULL},
-    {"relay.chunk_bytes", HD_T_SIZE, R(relay.chunk_bytes), 64 * 1024,
-     64 * MIB, 0, "4MiB",
+    {"relay.chunk_bytes", HD_T_SIZE, R(relay.chunk_bytes), 64 * 1024, 64 * MIB,
+     0, "4MiB",
      "a transaction whose decoded rows pass this is captured, stored and "
      "sent in chunks of about this size (memory stays bounded whatever its "
      "size)",

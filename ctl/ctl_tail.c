@@ -19,6 +19,7 @@
 #include "ctl.h"
 #include "hb.h"
 #include "hb_json.h"
+#include "hb_schema.h"
 #include "hb_synth.h"
 #include "hd_cli.h"
 #include "hd_err.h"
@@ -56,6 +57,8 @@ static const char usage[] =
     "                           the relay sends no first frame, within this\n"
     "                           long (default 10; a relay sends a heartbeat\n"
     "                           every relay.heartbeat, 1 s by default)\n"
+    "  --schemas                also print each table's schema (an\n"
+    "                           \"op\":\"schema\" line) before its first row\n"
     "  --max-frame BYTES        largest frame to accept (default 64MiB,\n"
     "                           at least 64KiB): the relay sends larger\n"
     "                           windows in chunks, and tail's memory stays\n"
@@ -419,6 +422,24 @@ static size_t render(const Herald__Window *pw, tcache_list_t *tc, int ddl,
   return n;
 }
 
+/* The schema line of a TableSchema the relay sent. */
+static void render_schema(const Herald__TableSchema *ts, hb_buf_t *out) {
+  hb_coldesc_t *d = hd_calloc(ts->n_columns + 1, sizeof(*d));
+  for (size_t i = 0; i < ts->n_columns; i++) {
+    const Herald__ColumnSchema *c = ts->columns[i];
+    d[i].name = c->name ? c->name : "";
+    d[i].sql_type = c->sql_type ? c->sql_type : "";
+    d[i].nullable = c->nullable;
+    d[i].charset = c->charset && *c->charset ? c->charset : NULL;
+    d[i].collation = c->collation_id;
+    d[i].max_bytes = c->max_bytes;
+    d[i].pk = c->pk_position;
+  }
+  hb_render_schema(ts->db ? ts->db : "", ts->table ? ts->table : "",
+                   ts->schema_version, d, (uint32_t)ts->n_columns, out);
+  free(d);
+}
+
 int ctl_tail(int argc, char **argv) {
   static const struct option opts[] = {
       {"relay", required_argument, NULL, 'r'},
@@ -434,6 +455,7 @@ int ctl_tail(int argc, char **argv) {
       {"connect-timeout", required_argument, NULL, 'c'},
       {"until", required_argument, NULL, 'u'},
       {"max-frame", required_argument, NULL, 'F'},
+      {"schemas", no_argument, NULL, 'S'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   const char *relay = NULL, *from = "latest", *tables = NULL, *parts = NULL;
@@ -441,6 +463,7 @@ int ctl_tail(int argc, char **argv) {
   int ddl = 0, pfn = HERALD__PARTITION_FUNCTION__PART_HASH, c;
   uint64_t max = 0, timeout_s = 0, until = 0, handshake_s = 10;
   uint64_t max_frame = 64ull << 20;
+  int schemas = 0;
   char **proj_specs = NULL;
   size_t nproj_specs = 0;
   opterr = 0;
@@ -501,6 +524,9 @@ int ctl_tail(int argc, char **argv) {
             "--connect-timeout: '%s' is not a number of seconds (1-86400)",
             optarg);
       }
+      break;
+    case 'S':
+      schemas = 1;
       break;
     case 'F':
       if (hd_parse_size(optarg, &max_frame) < 0 || max_frame < (64u << 10) ||
@@ -809,6 +835,9 @@ int ctl_tail(int argc, char **argv) {
            * tells whether it was the transaction's last. */
           if (held.len && pw->chunk == 0) /* cannot happen: a lost end */
             held.len = 0;
+          if (schemas)
+            for (size_t k = 0; k < pw->n_schemas; k++)
+              render_schema(pw->schemas[k], &out);
           win_rows += render(pw, &tc, ddl, win_rows, &out);
           if (held.len) {
             static const char lf[] = "\"last\":false}}\n";

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "hd_cli.h"
+#include "relay_schema.h"
 #include "hd_confdefs.h"
 #include "hd_log.h"
 #include "hd_time.h"
@@ -68,6 +69,7 @@ typedef struct {
   hd_opq_t opq;
   relay_ring_t ring;
   relay_store_t *store;
+  relay_schemas_t *schemas;
   relay_server_t *server;
   relay_fetch_t *fetch;
   relay_http_t *http;
@@ -266,6 +268,12 @@ static int run(relay_t *r) {
     RM_SET(&r->m, newest_scn, relay_store_last_scn(r->store));
     RM_SET(&r->m, newest_ts_ms, relay_store_last_ts(r->store));
   }
+  r->schemas = relay_schemas_open(c->relay.data_dir, err, sizeof(err));
+  if (r->schemas == NULL) {
+    fprintf(stderr, "herald-relay: table schemas: %s\n", err);
+    relay_store_close(r->store);
+    return 1;
+  }
   hd_log(HD_LL_INFO, "relay", "log store open",
          "dir=%s windows=%" PRIu64 " first_scn=%" PRIu64 " last_scn=%" PRIu64,
          c->relay.data_dir, relay_store_count(r->store),
@@ -289,7 +297,13 @@ static int run(relay_t *r) {
     r->sync_started = 1;
   signal(SIGPIPE, SIG_IGN);
 
-  relay_server_opts_t sopt = {&r->loop, c, &r->ring, r->store, &r->m, r->token};
+  relay_server_opts_t sopt = {.loop = &r->loop,
+                              .conf = c,
+                              .ring = &r->ring,
+                              .store = r->store,
+                              .m = &r->m,
+                              .token = r->token,
+                              .schemas = r->schemas};
   rc = relay_server_start(&sopt, &r->server, err, sizeof(err));
   if (rc < 0) {
     hd_log(HD_LL_ERROR, "relay", "cannot listen", "error=\"%s\"", err);
@@ -306,8 +320,14 @@ static int run(relay_t *r) {
   if (!r->stopping && c->zk.hosts)
     r->zk = relay_zk_start(c, &r->m);
   if (!r->stopping) {
-    relay_fetch_opts_t fo = {c,         r->password, r->store, &r->m,
-                             on_window, on_fatal,    r};
+    relay_fetch_opts_t fo = {.conf = c,
+                             .password = r->password,
+                             .store = r->store,
+                             .schemas = r->schemas,
+                             .m = &r->m,
+                             .on_window = on_window,
+                             .on_fatal = on_fatal,
+                             .ud = r};
     rc = relay_fetch_start(&fo, &r->fetch);
     if (rc < 0) {
       fprintf(stderr, "herald-relay: cannot start the fetcher: %s\n",
@@ -326,6 +346,7 @@ static int run(relay_t *r) {
   pthread_cond_destroy(&r->scv);
   relay_ring_free(&r->ring);
   relay_store_close(r->store);
+  relay_schemas_free(r->schemas);
   if (uv_loop_close(&r->loop) != 0)
     hd_log(HD_LL_WARN, "relay", "loop closed with handles open", NULL);
   pthread_mutex_destroy(&r->qmu);

@@ -320,6 +320,14 @@ static int spool_chunk(relay_fetch_t *f, const hb_window_t *w) {
                    f->spool_chunks);
   }
   relay_win_t *rw = relay_win_build(f->wb, w, w->ddl, w->nddl);
+  if (relay_wb_failed(f->wb)) {
+    relay_win_release(rw);
+    RM_ERR(f->o.m, STORE);
+    return fatal(f,
+                 "cannot keep a table schema in %s/schemas (see the "
+                 "log); the window is not stored",
+                 f->o.conf->relay.data_dir);
+  }
   int rc = spool_write(f, rw->buf + rw->hdr_len, rw->len - rw->hdr_len,
                        (uint32_t)w->nrows);
   size_t len = rw->len;
@@ -425,8 +433,16 @@ static int on_window(void *ud, const hb_window_t *w) {
     return store_chunks(f, w);
   if (f->spool_chunks)
     spool_reset(f); /* a dropped transaction's chunks */
-  return store_and_publish(f, relay_win_build(f->wb, w, w->ddl, w->nddl),
-                           w->nrows);
+  relay_win_t *rw = relay_win_build(f->wb, w, w->ddl, w->nddl);
+  if (relay_wb_failed(f->wb)) {
+    relay_win_release(rw);
+    RM_ERR(f->o.m, STORE);
+    return fatal(f,
+                 "cannot keep a table schema in %s/schemas (see the "
+                 "log); the window at scn %" PRIu64 " is not stored",
+                 f->o.conf->relay.data_dir, w->scn);
+  }
+  return store_and_publish(f, rw, w->nrows);
 }
 
 /* A statement outside a transaction: a window of its own, at the end of
@@ -1098,6 +1114,7 @@ int relay_fetch_start(const relay_fetch_opts_t *o, relay_fetch_t **out) {
   }
   f->dec = hb_decoder_new(&cfg);
   f->wb = relay_wb_new();
+  relay_wb_set_schemas(f->wb, o->schemas);
 #ifdef HD_TEST_HOOKS
   fault_init(f);
 #else

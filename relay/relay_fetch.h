@@ -24,7 +24,8 @@ typedef struct relay_fetch relay_fetch_t;
 typedef struct {
   const hd_relay_conf_t *conf;
   const char *password;
-  relay_store_t *store; /* appended by the fetcher thread only */
+  relay_store_t *store;          /* appended by the fetcher thread only */
+  struct relay_schemas *schemas; /* table schema versions it registers */
   relay_metrics_t *m;
   /**
    * @brief Each stored window, in SCN order; one reference passes to the

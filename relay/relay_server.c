@@ -17,6 +17,7 @@
 #include "hd_parse.h"
 #include "hd_pbwire.h"
 #include "relay_filter.h"
+#include "relay_schema.h"
 #include "herald.pb-c.h"
 
 /* A connection keeps writing while less than this is queued in the kernel
@@ -59,6 +60,10 @@ struct relay_conn {
   uint32_t max_frame;  /* the consumer's, at most relay.max_frame_bytes */
   int mid_window;      /* sent chunks of a window, not yet its last */
   uint32_t chunk_next; /* the chunk number the consumer sees next */
+  /* (table, schema version) pairs sent on this connection: an open
+   * addressing set of their hashes */
+  uint64_t *sent;
+  size_t nsent, sent_cap;
   /* position */
   uint64_t cursor;   /* ring sequence number of the next window (C_RING) */
   uint64_t last_scn; /* newest SCN sent */
@@ -91,6 +96,7 @@ static void conn_free(relay_conn_t *c) {
   if (c->reader)
     relay_store_reader_close(c->reader);
   relay_filter_free(&c->filt);
+  free(c->sent);
   free(c->client_id);
   free(c);
   if (--s->open_handles == 0 && s->closing)
@@ -307,6 +313,98 @@ static void msgs_free(msgs_t *ms) {
   free(ms->v);
 }
 
+/* ------------------------------------------------------------- schemas */
+
+static uint64_t sch_key(const char *dbtable, uint32_t version) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a, then the version */
+  for (const char *p = dbtable; *p; p++)
+    h = (h ^ (uint8_t)*p) * 1099511628211ull;
+  h ^= (uint64_t)version << 17 | version;
+  return h ? h : 1;
+}
+
+/* Marks the key sent; 1 if it was not before. */
+static int sent_add(relay_conn_t *c, uint64_t k) {
+  if ((c->nsent + 1) * 2 > c->sent_cap) {
+    size_t ncap = c->sent_cap ? c->sent_cap * 2 : 16;
+    uint64_t *nv = hd_calloc(ncap, sizeof(uint64_t));
+    for (size_t i = 0; i < c->sent_cap; i++) {
+      if (!c->sent[i])
+        continue;
+      size_t j = (size_t)(c->sent[i] & (ncap - 1));
+      while (nv[j])
+        j = (j + 1) & (ncap - 1);
+      nv[j] = c->sent[i];
+    }
+    free(c->sent);
+    c->sent = nv;
+    c->sent_cap = ncap;
+  }
+  size_t i = (size_t)(k & (c->sent_cap - 1));
+  while (c->sent[i]) {
+    if (c->sent[i] == k)
+      return 0;
+    i = (i + 1) & (c->sent_cap - 1);
+  }
+  c->sent[i] = k;
+  c->nsent++;
+  return 1;
+}
+
+static int sent_has(const relay_conn_t *c, uint64_t k) {
+  if (c->sent_cap == 0)
+    return 0;
+  size_t i = (size_t)(k & (c->sent_cap - 1));
+  while (c->sent[i]) {
+    if (c->sent[i] == k)
+      return 1;
+    i = (i + 1) & (c->sent_cap - 1);
+  }
+  return 0;
+}
+
+/* Adds to m the TableSchema field (Window.schemas) of a table version the
+ * consumer was not sent yet. */
+static void plan_schema(relay_conn_t *c, wreq_t *wr, msg_t *m,
+                        const char *dbtable, uint32_t version) {
+  relay_schemas_t *reg = c->srv->o.schemas;
+  if (version == 0 || reg == NULL || !sent_add(c, sch_key(dbtable, version)))
+    return;
+  relay_bytes_t ab = {wr->arena, wr->alen, wr->acap};
+  size_t at = ab.len;
+  /* room for the tag and length, filled in once the size is known */
+  uint8_t pre[12] = {0};
+  size_t off = ar_put(wr, pre, sizeof(pre));
+  ab = (relay_bytes_t){wr->arena, wr->alen, wr->acap};
+  if (!relay_schemas_get(reg, dbtable, version, &ab.p, &ab.len, &ab.cap)) {
+    wr->alen = at;
+    hd_log(HD_LL_WARN, "server", "table schema unknown",
+           "conn=%" PRIu64 " table=%s version=%u", c->id, dbtable, version);
+    return;
+  }
+  wr->arena = ab.p;
+  wr->acap = ab.cap;
+  size_t body = ab.len - off - sizeof(pre);
+  uint8_t t[12];
+  size_t tl = 0;
+  t[tl++] = (uint8_t)HD_PB_TAG(12, HD_PB_LEN);
+  tl += hd_pb_varint(t + tl, body);
+  /* the prefix ends right before the body: shift it into the slot's end */
+  memcpy(wr->arena + off + sizeof(pre) - tl, t, tl);
+  wr->alen = ab.len;
+  plan_add(m, 1, off + sizeof(pre) - tl, tl + body);
+}
+
+/* Whether every schema of w's rows was sent (the fast path's test). */
+static int schemas_sent(const relay_conn_t *c, const relay_win_t *w) {
+  if (c->srv->o.schemas == NULL)
+    return 1;
+  for (uint32_t i = 0; i < w->nsch; i++)
+    if (!sent_has(c, sch_key(w->tables[w->sch[i].table], w->sch[i].version)))
+      return 0;
+  return 1;
+}
+
 /* Largest Window message that fits a frame of max_frame bytes with its
  * Frame.batch and WindowBatch.windows prefixes (tag + 5-byte length
  * each). */
@@ -324,7 +422,7 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
   relay_filter_t *f = &c->filt;
   size_t budget = c->max_frame - MSG_OVERHEAD;
   int whole = !w->chunk && !w->more;
-  if (whole && relay_filter_all(f) && w->len <= budget) {
+  if (whole && relay_filter_all(f) && w->len <= budget && schemas_sent(c, w)) {
     plan_add(msg_new(ms, win), 0, 0, w->len);
     c->last_scn = w->scn;
     return 0;
@@ -339,6 +437,9 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
     const relay_row_t *r = &w->rows[i];
     if (!relay_filter_all(f) && !relay_filter_row(f, r))
       continue;
+    /* the table's schema goes with (before) its first row on this
+     * connection, in the same part of the window */
+    plan_schema(c, wr, &body, w->tables[r->table], r->schema_version);
     int pj = f->nproj ? relay_filter_proj(f, w->tables[r->table]) : -1;
     if (pj < 0) {
       plan_add(&body, 0, r->off, r->len);

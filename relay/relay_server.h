@@ -29,6 +29,7 @@ typedef struct {
   relay_store_t *store; /* readers only */
   relay_metrics_t *m;
   const char *token; /* shared token consumers must present; NULL: none */
+  struct relay_schemas *schemas; /* table schemas sent to consumers */
 } relay_server_opts_t;
 
 /**

@@ -10,6 +10,7 @@
 
 #include "hd_mem.h"
 #include "hd_pbwire.h"
+#include "relay_schema.h"
 #include "herald.pb-c.h"
 
 /* Field tags of herald.Window used when composing by hand:
@@ -106,10 +107,37 @@ static void sc_reset(scratch_t *sc) {
 struct relay_wb {
   scratch_t sc;
   gbuf_t tmp; /* canonical key bytes */
+  relay_schemas_t *schemas;
+  int failed;
 };
 
 relay_wb_t *relay_wb_new(void) {
   return hd_calloc(1, sizeof(relay_wb_t));
+}
+
+void relay_wb_set_schemas(relay_wb_t *wb, relay_schemas_t *s) {
+  wb->schemas = s;
+}
+
+int relay_wb_failed(const relay_wb_t *wb) {
+  return wb->failed;
+}
+
+/* Notes (table, version) among the window's distinct pairs. */
+static void sch_add(relay_win_t *rw, size_t *cap, uint32_t table,
+                    uint32_t version) {
+  if (version == 0)
+    return;
+  for (uint32_t i = 0; i < rw->nsch; i++)
+    if (rw->sch[i].table == table && rw->sch[i].version == version)
+      return;
+  if (rw->nsch == *cap) {
+    *cap = *cap ? *cap * 2 : 4;
+    rw->sch = hd_realloc(rw->sch, *cap * sizeof(*rw->sch));
+  }
+  rw->sch[rw->nsch].table = table;
+  rw->sch[rw->nsch].version = version;
+  rw->nsch++;
 }
 
 void relay_wb_free(relay_wb_t *wb) {
@@ -403,7 +431,10 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
   scratch_t *sc = &wb->sc;
   relay_win_t *rw = hd_calloc(1, sizeof(*rw));
   gbuf_t b = {0};
-  size_t tabcap = 0;
+  size_t tabcap = 0, schcap = 0;
+  const hb_table_t *last_t = NULL;
+  uint32_t version = 0;
+  wb->failed = 0;
   rw->scn = w->scn;
   rw->ts_ms = w->ts_ms;
   rw->chunk = w->chunk;
@@ -424,6 +455,12 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
     rc.db = (char *)t->db;
     rc.table = (char *)t->name;
     rc.pos = r->pos;
+    if (wb->schemas && t != last_t) {
+      last_t = t;
+      if (relay_schemas_note(wb->schemas, t, &version) < 0)
+        wb->failed = 1;
+    }
+    rc.schema_version = version;
     rc.op = r->op == 'c'   ? HERALD__OP__OP_INSERT
             : r->op == 'u' ? HERALD__OP__OP_UPDATE
                            : HERALD__OP__OP_DELETE;
@@ -478,6 +515,8 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
     gb_field(&b, TAG_WINDOW_CHANGES, &rc.base);
     ri->len = (uint32_t)(b.len - ri->off);
     ri->table = table_index(rw, &tabcap, t->db, t->name);
+    ri->schema_version = version;
+    sch_add(rw, &schcap, ri->table, version);
     index_keys(ri, rc.key, rc.n_key, rc.old_key, rc.n_old_key, &wb->tmp);
   }
   rw->ddl_off = (uint32_t)b.len;
@@ -533,7 +572,7 @@ relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
    * precede DDL. Walk the top-level fields to find them. */
   gbuf_t *tmp = &wb->tmp;
   relay_win_t *rw = hd_calloc(1, sizeof(*rw));
-  size_t tabcap = 0, rowcap = 0;
+  size_t tabcap = 0, rowcap = 0, schcap = 0;
   const uint8_t *p = buf, *end = buf + len;
   int seen_body = 0;
   Herald__Window *hdr = NULL;
@@ -584,6 +623,8 @@ relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
       ri->len = (uint32_t)(p + flen - fstart);
       ri->table = table_index(rw, &tabcap, rc->db, rc->table);
       index_keys(ri, rc->key, rc->n_key, rc->old_key, rc->n_old_key, tmp);
+      ri->schema_version = rc->schema_version;
+      sch_add(rw, &schcap, ri->table, rc->schema_version);
       herald__row_change__free_unpacked(rc, NULL);
     } else if (fn == 8) {
       rw->nddl++;
@@ -607,6 +648,7 @@ bad:
     free(rw->tables[i]);
   free(rw->tables);
   free(rw->rows);
+  free(rw->sch);
   free(rw);
   return NULL;
 }
@@ -625,6 +667,7 @@ void relay_win_release(relay_win_t *w) {
     free(w->tables[i]);
   free(w->tables);
   free(w->rows);
+  free(w->sch);
   free(w->buf);
   free(w);
 }

@@ -32,11 +32,12 @@ typedef struct {
 
 /* One row change inside the packed window. */
 typedef struct {
-  uint32_t off;   /* of its field (tag + length + RowChange bytes) */
-  uint32_t len;   /* of the whole field */
-  uint32_t table; /* index into relay_win_t.tables */
-  uint8_t moved;  /* an UPDATE that changed the primary key: old_key is
-                     the key before it */
+  uint32_t off;            /* of its field (tag + length + RowChange bytes) */
+  uint32_t len;            /* of the whole field */
+  uint32_t table;          /* index into relay_win_t.tables */
+  uint8_t moved;           /* an UPDATE that changed the primary key: old_key is
+                              the key before it */
+  uint32_t schema_version; /* of its table's TableSchema (0: none) */
   relay_key_t key;
   relay_key_t old_key;
 } relay_row_t;
@@ -63,6 +64,10 @@ typedef struct {
   uint32_t ddl_off; /* DDL fields follow the rows: [ddl_off, len) */
   uint32_t ntables;
   char **tables; /* "db.table" of the rows, deduplicated */
+  uint32_t nsch; /* the distinct (table, schema version) pairs of its rows */
+  struct relay_sch {
+    uint32_t table, version;
+  } * sch;
   relay_row_t *rows;
   uint8_t *buf; /* packed herald.Window */
   size_t len;
@@ -72,8 +77,18 @@ typedef struct {
 /* Scratch memory reused from window to window by one thread. */
 typedef struct relay_wb relay_wb_t;
 
+struct relay_schemas;
+
 /** @brief A builder for one thread; free with relay_wb_free(). */
 relay_wb_t *relay_wb_new(void);
+
+/** @brief Register each table's schema version with s while building
+ *         (the fetcher's builder); without it rows carry no version. */
+void relay_wb_set_schemas(relay_wb_t *wb, struct relay_schemas *s);
+
+/** @brief Whether the last relay_win_build() could not keep a schema
+ *         (then the window must not be stored). */
+int relay_wb_failed(const relay_wb_t *wb);
 void relay_wb_free(relay_wb_t *wb);
 
 /**
