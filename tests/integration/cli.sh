@@ -79,6 +79,10 @@ run 2 "$BIN/heraldctl" config-doc nosuchkind
 err_matches "config-doc nosuchkind" "unknown kind 'nosuchkind'"
 run 0 "$BIN/heraldctl" config-doc coordinator
 grep -q '^# coordinator configuration' "$T/out" && ok || bad "config-doc coordinator: $(head -1 "$T/out")"
+# docs/configuration.md is config-doc's output, unedited.
+run 0 "$BIN/heraldctl" config-doc
+cmp -s "$T/out" "$SRC/docs/configuration.md" && ok ||
+  bad "docs/configuration.md differs from heraldctl config-doc (regenerate it): $(diff "$T/out" "$SRC/docs/configuration.md" | head -5)"
 run 2 "$BIN/heraldctl" tail --relay 127.0.0.1:1 stray
 one_line_err "tail with a stray argument"
 run 2 "$BIN/heraldctl" validate-config
