@@ -1,7 +1,10 @@
 #include "hd_confdefs.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <string.h>
+
+#include "hd_parse.h"
 
 #define R(f) offsetof(hd_relay_conf_t, f)
 #define A(f) offsetof(hd_agent_conf_t, f)
@@ -72,6 +75,11 @@ static const hd_prop_t relay_props[] = {
      "this relay's id, unique among the relays of its source", NULL},
     {"relay.listen", HD_T_HOSTPORT, R(relay.listen), 0, 0, 1, NULL,
      "address for consumer connections", NULL},
+    {"relay.advertise", HD_T_HOSTPORT, R(relay.advertise), 0, 0, 0, NULL,
+     "address clients dial, registered in ZooKeeper and shown on /status; "
+     "default relay.listen, which must then not be a wildcard (0.0.0.0, ::) "
+     "when zookeeper is set",
+     NULL},
     {"relay.http", HD_T_HOSTPORT, R(relay.http), 0, 0, 1, NULL,
      "address for /metrics and /status", NULL},
     {"relay.data_dir", HD_T_STR, R(relay.data_dir), 0, 0, 1, NULL,
@@ -102,6 +110,26 @@ static const hd_prop_t relay_props[] = {
      NULL},
     {"relay.heartbeat", HD_T_DURATION, R(relay.heartbeat_ms), 100, 600000, 0,
      "1s", "heartbeat period to idle consumers", NULL},
+    {"relay.handshake_timeout", HD_T_DURATION, R(relay.handshake_timeout_ms),
+     100, 600000, 0, "10s",
+     "a connection that has not sent Subscribe by then gets ERR_BAD_REQUEST "
+     "and is closed",
+     NULL},
+    {"relay.inflight_bytes", HD_T_SIZE, R(relay.inflight_bytes), 64 * 1024,
+     1LL << 30, 0, "4MiB",
+     "bytes sent to one connection and not yet taken by it; above it the "
+     "relay waits for that consumer",
+     NULL},
+    {"relay.disk_read_budget", HD_T_SIZE, R(relay.disk_read_budget), 1 * MIB,
+     1LL << 40, 0, "32MiB",
+     "windows read back from the log store for consumers behind the ring, "
+     "all connections together (memory on top of buffer_bytes)",
+     NULL},
+    {"relay.stall_timeout", HD_T_DURATION, R(relay.stall_timeout_ms), 100,
+     3600000, 0, "10s",
+     "a consumer holding part of disk_read_budget that takes no byte for "
+     "this long while others wait for it is disconnected",
+     NULL},
     {"relay.token_file", HD_T_STR, R(relay.token_file), 0, 0, 0, NULL,
      "file holding the shared token consumers must present", NULL},
     {"source.name", HD_T_STR, R(source.name), 0, 0, 1, NULL,
@@ -132,13 +160,53 @@ static const hd_prop_t relay_props[] = {
      3600000, 0, "30s", "longest backoff between reconnect attempts", NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
 
+/* A host clients resolve or dial: a name or an IP address. The bound keeps
+ * it from carrying quotes or spaces into the registration or /status. */
+static int check_dial_host(hd_conf_ctx_t *ctx, const char *key,
+                           const hd_hostport_t *hp) {
+  char addr[264];
+  hd_fmt_hostport(hp->host, hp->port, addr, sizeof(addr));
+  if (hd_host_is_wildcard(hp->host))
+    return hd_conf_error(ctx, key,
+                         "%s: %s is a wildcard address, which no client can "
+                         "dial: give the host name or address clients use",
+                         key, addr);
+  for (const char *p = hp->host; *p; p++)
+    if (!isalnum((unsigned char)*p) && !strchr(".-_:%", *p))
+      return hd_conf_error(
+          ctx, key, "%s: '%s' is not a host name or IP address", key, hp->host);
+  return 0;
+}
+
+/* Clients find a relay by the address it registers. A wildcard listen
+ * address binds every interface but names none a client could dial, so
+ * with ZooKeeper it needs relay.advertise; without, it only shows on
+ * /status. */
+static int check_advertise(hd_conf_ctx_t *ctx, hd_relay_conf_t *c) {
+  if (hd_conf_has(ctx, "relay.advertise"))
+    return check_dial_host(ctx, "relay.advertise", &c->relay.advertise);
+  if (c->zk.hosts != NULL && hd_host_is_wildcard(c->relay.listen.host)) {
+    char addr[264];
+    hd_fmt_hostport(c->relay.listen.host, c->relay.listen.port, addr,
+                    sizeof(addr));
+    return hd_conf_error(ctx, "relay.listen",
+                         "relay.listen: %s is a wildcard address, which no "
+                         "client can dial: with zookeeper, set "
+                         "relay.advertise to the host:port clients use",
+                         addr);
+  }
+  c->relay.advertise = c->relay.listen;
+  return 0;
+}
+
 static int relay_validate(hd_conf_ctx_t *ctx, void *vc) {
   hd_relay_conf_t *c = vc;
   if (check_name(ctx, "cluster", c->cluster) < 0 ||
       check_name(ctx, "relay.id", c->relay.id) < 0 ||
       check_name(ctx, "source.name", c->source.name) < 0 ||
       check_zk(ctx, &c->zk, 0) < 0 ||
-      check_tables(ctx, "source.tables", &c->source.tables) < 0)
+      check_tables(ctx, "source.tables", &c->source.tables) < 0 ||
+      check_advertise(ctx, c) < 0)
     return -1;
   if ((c->source.password != NULL) == (c->source.password_file != NULL))
     return hd_conf_error(ctx,

@@ -25,6 +25,7 @@ typedef struct {
   struct {
     char *id;
     hd_hostport_t listen;
+    hd_hostport_t advertise; /* relay.listen when not set */
     hd_hostport_t http;
     char *data_dir;
     uint64_t buffer_bytes;
@@ -37,6 +38,10 @@ typedef struct {
     uint64_t max_frame_bytes;
     uint64_t chunk_bytes;
     uint64_t heartbeat_ms;
+    uint64_t handshake_timeout_ms;
+    uint64_t inflight_bytes;   /* per connection */
+    uint64_t disk_read_budget; /* all connections together */
+    uint64_t stall_timeout_ms;
     char *token_file;
   } relay;
   struct {

@@ -33,7 +33,8 @@
   XX(CONFIG, -12000)                                                           \
   XX(BINLOG, -13000)                                                           \
   XX(STORE, -14000)                                                            \
-  XX(PROTO, -15000)
+  XX(PROTO, -15000)                                                            \
+  XX(REG, -16000)
 
 #define HD_ERR_BLOCK 1000
 
@@ -86,7 +87,9 @@
   XX(PROTO, HD_ETOO_MANY, -15004, "the relay's connection limit is reached")   \
   XX(PROTO, HD_EUNAVAILABLE, -15005, "relay shutting down or not ready")       \
   XX(PROTO, HD_EVERSION, -15006, "protocol version not supported")             \
-  XX(PROTO, HD_EREMOTE, -15100, "the relay reported an error of unknown kind")
+  XX(PROTO, HD_EREMOTE, -15100, "the relay reported an error of unknown kind") \
+  /* reg: a relay's registration in ZooKeeper (hd_reg.h) */                    \
+  XX(REG, HD_EREG, -16001, "malformed relay registration")
 
 typedef enum {
 #define XX(m, name, v, s) name = (v),

@@ -1,6 +1,8 @@
 #include "hd_parse.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -159,6 +161,29 @@ int hd_parse_hostport(const char *s, char *host, size_t hostlen,
   memcpy(host, hb, hl);
   host[hl] = '\0';
   *port = (uint16_t)p;
+  return 0;
+}
+
+int hd_fmt_hostport(const char *host, uint16_t port, char *buf, size_t n) {
+  int v6 = strchr(host, ':') != NULL;
+  int len = snprintf(buf, n, v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+  if (len < 0 || (size_t)len >= n) {
+    if (n)
+      buf[0] = '\0';
+    return HD_ERANGE;
+  }
+  return 0;
+}
+
+int hd_host_is_wildcard(const char *host) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (host[0] == '\0')
+    return 1;
+  if (inet_pton(AF_INET, host, &a4) == 1)
+    return a4.s_addr == htonl(INADDR_ANY);
+  if (inet_pton(AF_INET6, host, &a6) == 1)
+    return IN6_IS_ADDR_UNSPECIFIED(&a6);
   return 0;
 }
 

@@ -41,6 +41,21 @@ int hd_parse_hostport(const char *s, char *host, size_t hostlen,
                       uint16_t *port);
 
 /**
+ * @brief The inverse of hd_parse_hostport(): "host:port", with an IPv6
+ *        address (a host holding ':') in brackets, into buf[n].
+ * @returns 0, or HD_ERANGE when it does not fit (buf then holds "").
+ */
+int hd_fmt_hostport(const char *host, uint16_t port, char *buf, size_t n);
+
+/**
+ * @brief Whether host (as hd_parse_hostport() leaves it) is a wildcard
+ *        address: empty, 0.0.0.0 or the IPv6 unspecified address (::).
+ *        A server binds to those; no client can dial one.
+ * @returns 1 or 0.
+ */
+int hd_host_is_wildcard(const char *host);
+
+/**
  * @brief Glob match of db.table patterns: '*' matches any run of characters
  *        (also none); everything else matches itself, case-sensitively.
  * @returns 1 on match, 0 otherwise.

@@ -653,6 +653,10 @@ static int check_source(relay_fetch_t *f, MYSQL *m) {
            mysql_error(m));
     return S_RETRY;
   }
+  /* Which server the source is: registered in ZooKeeper for clients. */
+  char sid[1][512];
+  if (query_row(m, "SELECT @@server_id", sid, 1) == 0)
+    RM_SET(f->o.m, source_server_id, strtoull(sid[0], NULL, 10));
   const char *problem = NULL;
   f->crc = strcmp(v[3], "CRC32") == 0;
   if (strcmp(v[0], "1") != 0)

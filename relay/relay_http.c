@@ -17,6 +17,7 @@
 #include "hd_log.h"
 #include "hd_time.h"
 #include "hd_mem.h"
+#include "hd_parse.h"
 
 struct relay_http {
   struct MHD_Daemon *d;
@@ -131,7 +132,13 @@ static void render_status(relay_http_t *h, sbuf_t *b) {
   for (int i = 0; i < RELAY_ERR__N; i++)
     sb_printf(b, "%s\"%s\":%" PRIu64, i ? "," : "", err_names[i],
               RM_GET(m, errors[i]));
-  sb_printf(b, "}}\n");
+  /* The advertise host is of a safe alphabet (checked with the config),
+   * like the names above, so it goes into the JSON as it is. */
+  char adv[264];
+  hd_fmt_hostport(c->relay.advertise.host, c->relay.advertise.port, adv,
+                  sizeof(adv));
+  sb_printf(b, "},\"advertise\":\"%s\",\"source_server_id\":%" PRIu64 "}\n",
+            adv, RM_GET(m, source_server_id));
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code,

@@ -49,6 +49,8 @@ typedef struct {
   _Atomic uint64_t sent_bytes;
   _Atomic uint64_t connected; /* 1 while the source stream is up */
   _Atomic uint64_t reconnects;
+  /* The source's @@server_id, read at each connect; 0 before the first. */
+  _Atomic uint64_t source_server_id;
   _Atomic uint64_t errors[RELAY_ERR__N];
 } relay_metrics_t;
 

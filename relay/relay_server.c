@@ -20,20 +20,19 @@
 #include "relay_schema.h"
 #include "herald.pb-c.h"
 
-/* A connection keeps writing while less than this is queued in the kernel
+/* The limits are keys (docs/relay.md, Flow control). relay.inflight_bytes:
+ * a connection keeps writing while less than this is queued in the kernel
  * and libuv; above it, it waits for write callbacks. This is what bounds
- * the memory a stalled consumer can pin. */
-#define HIGH_WATER (4u << 20)
+ * the memory a stalled consumer can pin. relay.disk_read_budget: windows
+ * read back from disk are not in the ring, so they are memory on top of
+ * relay.buffer_bytes: all connections together hold at most this much of
+ * them (read or in flight); the rest wait their turn. */
 #define DEFAULT_BATCH (1u << 20)
 /* The smallest max_frame_bytes a consumer may ask for: room for a window
  * header and a row of ordinary size. */
 #define MIN_CONSUMER_FRAME (64u << 10)
 #define DISK_BATCH_BYTES (1u << 20)
 #define DISK_BATCH_WINDOWS 4096
-/* Windows read back from disk are not in the ring, so they are memory on
- * top of relay.buffer_bytes: all connections together hold at most this
- * much of them (read or in flight); the rest wait their turn. */
-#define DISK_BUDGET (32u << 20)
 
 enum { C_HANDSHAKE, C_RING, C_DISK, C_CLOSED };
 
@@ -52,6 +51,7 @@ struct relay_conn {
   int disk_wait;             /* waiting for the disk budget */
   size_t disk_held;          /* its share of the disk budget */
   uint64_t last_progress_ms; /* when a write last completed */
+  uint64_t accept_ms;        /* relay.handshake_timeout counts from here */
   int subscribed;            /* counted in metrics */
   /* subscription */
   char *client_id;
@@ -770,7 +770,7 @@ static void disk_budget_free(relay_server_t *s, size_t n) {
   s->disk_mem -= n;
   for (relay_conn_t *c = s->conns, *next; c; c = next) {
     next = c->next;
-    if (s->disk_mem >= DISK_BUDGET)
+    if (s->disk_mem >= s->o.conf->relay.disk_read_budget)
       break;
     if (c->disk_wait && !c->closing) {
       c->disk_wait = 0;
@@ -783,7 +783,7 @@ static void disk_start(relay_conn_t *c) {
   relay_server_t *s = c->srv;
   if (c->work_busy)
     return;
-  if (s->disk_mem + DISK_BATCH_BYTES > DISK_BUDGET) {
+  if (s->disk_mem + DISK_BATCH_BYTES > s->o.conf->relay.disk_read_budget) {
     c->disk_wait = 1;
     return;
   }
@@ -818,7 +818,7 @@ static int to_disk(relay_conn_t *c) {
 
 static void conn_pump(relay_conn_t *c) {
   relay_server_t *s = c->srv;
-  while (!c->closing && c->inflight < HIGH_WATER) {
+  while (!c->closing && c->inflight < s->o.conf->relay.inflight_bytes) {
     if (c->state == C_DISK) {
       disk_start(c);
       return;
@@ -884,7 +884,7 @@ static void conn_pump(relay_conn_t *c) {
 
 void relay_server_notify(relay_server_t *s) {
   for (relay_conn_t *c = s->conns; c; c = c->next)
-    if (c->state == C_RING && c->inflight < HIGH_WATER)
+    if (c->state == C_RING && c->inflight < s->o.conf->relay.inflight_bytes)
       conn_pump(c);
 }
 
@@ -1064,7 +1064,7 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->srv = s;
   c->id = ++s->next_id;
   c->state = C_HANDSHAKE;
-  c->last_progress_ms = hd_now_ms();
+  c->accept_ms = c->last_progress_ms = hd_now_ms();
   hd_frame_dec_init(&c->dec, (uint32_t)s->o.conf->relay.max_frame_bytes);
   uv_tcp_init(s->o.loop, &c->tcp);
   c->tcp.data = c;
@@ -1098,11 +1098,9 @@ static void on_connection(uv_stream_t *ls, int status) {
   uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 }
 
-/* A consumer that holds disk-read memory and has not taken a byte for this
- * long is disconnected when others wait for that memory: it may come back
- * from its checkpoint, and the others go on. */
-#define STALL_MS 10000
-
+/* A consumer that holds disk-read memory and has not taken a byte for
+ * relay.stall_timeout is disconnected when others wait for that memory: it
+ * may come back from its checkpoint, and the others go on. */
 static void drop_stalled(relay_server_t *s, uint64_t now) {
   int waiting = 0;
   for (relay_conn_t *c = s->conns; c && !waiting; c = c->next)
@@ -1112,12 +1110,27 @@ static void drop_stalled(relay_server_t *s, uint64_t now) {
   for (relay_conn_t *c = s->conns, *next; c; c = next) {
     next = c->next;
     if (c->disk_held > 0 && c->inflight > 0 &&
-        now - c->last_progress_ms > STALL_MS)
+        now - c->last_progress_ms > s->o.conf->relay.stall_timeout_ms)
       conn_close(c, "stalled while holding disk reads others wait for");
   }
 }
 
-/* Idle consumers get a heartbeat with the relay's newest SCN. */
+/* A connection that has not subscribed within relay.handshake_timeout
+ * holds a slot of relay.max_connections for nothing: told why, closed. */
+static void handshake_expired(relay_conn_t *c) {
+  uint64_t ms = c->srv->o.conf->relay.handshake_timeout_ms;
+  char msg[64];
+  if (ms % 1000 == 0)
+    snprintf(msg, sizeof(msg), "no Subscribe within %" PRIu64 " s", ms / 1000);
+  else
+    snprintf(msg, sizeof(msg), "no Subscribe within %" PRIu64 " ms", ms);
+  hd_log(HD_LL_WARN, "server", "handshake timeout",
+         "conn=%" PRIu64 " peer=%s error=\"%s\"", c->id, c->peer, msg);
+  reject(c, HD_EBAD_REQUEST, 0, msg);
+}
+
+/* Idle consumers get a heartbeat with the relay's newest SCN; the same
+ * sweep closes connections that never subscribed. */
 static void hb_cb(uv_timer_t *t) {
   relay_server_t *s = t->data;
   uint64_t now = hd_now_ms();
@@ -1131,8 +1144,11 @@ static void hb_cb(uv_timer_t *t) {
   f.heartbeat = &hb;
   for (relay_conn_t *c = s->conns, *next; c; c = next) {
     next = c->next;
-    if (c->state != C_HANDSHAKE && c->inflight == 0 &&
-        now - c->last_send_ms >= s->o.conf->relay.heartbeat_ms)
+    if (c->state == C_HANDSHAKE &&
+        now - c->accept_ms >= s->o.conf->relay.handshake_timeout_ms)
+      handshake_expired(c);
+    else if (c->state != C_HANDSHAKE && c->inflight == 0 &&
+             now - c->last_send_ms >= s->o.conf->relay.heartbeat_ms)
       send_frame(c, &f);
   }
 }
@@ -1175,9 +1191,15 @@ int relay_server_start(const relay_server_opts_t *o, relay_server_t **out,
   uv_timer_init(o->loop, &s->hb_timer);
   s->hb_timer.data = s;
   s->open_handles++;
-  uint64_t hbms = o->conf->relay.heartbeat_ms;
-  uv_timer_start(&s->hb_timer, hb_cb, hbms / 2 ? hbms / 2 : 1,
-                 hbms / 2 ? hbms / 2 : 1);
+  /* Every timed rule runs in hb_cb: tick at half the shortest of them, so
+   * each acts within 1.5 times its time. */
+  uint64_t tick = o->conf->relay.heartbeat_ms;
+  if (o->conf->relay.handshake_timeout_ms < tick)
+    tick = o->conf->relay.handshake_timeout_ms;
+  if (o->conf->relay.stall_timeout_ms < tick)
+    tick = o->conf->relay.stall_timeout_ms;
+  tick = tick / 2 ? tick / 2 : 1;
+  uv_timer_start(&s->hb_timer, hb_cb, tick, tick);
   *out = s;
   return 0;
 }

@@ -6,7 +6,7 @@
  * SCN order: from the memory ring while its cursor is there, from the log
  * store (read on libuv's worker threads) when it is further behind, and
  * back to the ring once it catches up. Each connection has its own cursor
- * and at most `high water` bytes in flight, so a slow or stalled consumer
+ * and at most relay.inflight_bytes in flight, so a slow or stalled consumer
  * never holds up the fetcher or the others. Malformed input closes that
  * connection only, with a logged reason.
  */

@@ -10,6 +10,8 @@
 #include "hd_log.h"
 #include "hd_time.h"
 #include "hd_mem.h"
+#include "hd_parse.h"
+#include "hd_reg.h"
 #include "hd_zk.h"
 
 #define REFRESH_MS 1000
@@ -24,19 +26,36 @@ struct relay_zk {
   char path[768];
 };
 
-/* The node's content: one JSON object. */
-static int node_data(relay_zk_t *z, char *buf, size_t n) {
+/* The node's content (docs/zookeeper.md), built by hd_reg from the
+ * config and the metrics of the moment.
+ * @returns a string to free(), or NULL (logged) */
+static char *node_data(relay_zk_t *z) {
   const hd_relay_conf_t *c = z->conf;
-  return snprintf(buf, n,
-                  "{\"id\":\"%s\",\"source\":\"%s\",\"listen\":\"%s:%u\","
-                  "\"http\":\"%s:%u\",\"oldest_scn\":%" PRIu64
-                  ",\"newest_scn\":%" PRIu64 ",\"newest_ts_ms\":%" PRIu64
-                  ",\"connected\":%s,\"updated_ms\":%" PRIu64 "}",
-                  c->relay.id, c->source.name, c->relay.listen.host,
-                  c->relay.listen.port, c->relay.http.host, c->relay.http.port,
-                  RM_GET(z->m, oldest_scn), RM_GET(z->m, newest_scn),
-                  RM_GET(z->m, newest_ts_ms),
-                  RM_GET(z->m, connected) ? "true" : "false", hd_now_ms());
+  hd_reg_t r;
+  char *json, err[256];
+  memset(&r, 0, sizeof(r));
+  snprintf(r.id, sizeof(r.id), "%s", c->relay.id);
+  snprintf(r.source, sizeof(r.source), "%s", c->source.name);
+  hd_fmt_hostport(c->relay.advertise.host, c->relay.advertise.port, r.advertise,
+                  sizeof(r.advertise));
+  hd_fmt_hostport(c->relay.listen.host, c->relay.listen.port, r.listen,
+                  sizeof(r.listen));
+  hd_fmt_hostport(c->relay.http.host, c->relay.http.port, r.http,
+                  sizeof(r.http));
+  snprintf(r.version, sizeof(r.version), "%s", HD_VERSION);
+  r.source_server_id = RM_GET(z->m, source_server_id);
+  r.oldest_scn = RM_GET(z->m, oldest_scn);
+  r.newest_scn = RM_GET(z->m, newest_scn);
+  r.newest_ts_ms = RM_GET(z->m, newest_ts_ms);
+  r.connected = RM_GET(z->m, connected) != 0;
+  r.updated_ms = hd_now_ms();
+  if (hd_reg_build(&r, &json, err, sizeof(err)) < 0) {
+    RM_ERR(z->m, ZK);
+    hd_log(HD_LL_ERROR, "zk", "cannot build the registration",
+           "path=%s error=\"%s\"", z->path, err);
+    return NULL;
+  }
+  return json;
 }
 
 /* Sleeps up to ms; returns 1 if asked to stop. */
@@ -54,15 +73,18 @@ static int nap(relay_zk_t *z, uint64_t ms) {
  * an expiry, or a restart within the session timeout) is replaced; one
  * held by a live session of another process is a duplicate relay id. */
 static int register_node(relay_zk_t *z, hd_zk_t *zk) {
-  char data[1024], parent[768];
-  int len = node_data(z, data, sizeof(data));
+  char parent[768];
   snprintf(parent, sizeof(parent), "%s", z->path);
   *strrchr(parent, '/') = '\0';
   int rc = hd_zk_ensure_path(zk, parent);
   if (rc != ZOK)
     return rc;
-  rc = zoo_create(hd_zk_handle(zk), z->path, data, len, &ZOO_OPEN_ACL_UNSAFE,
-                  ZOO_EPHEMERAL, NULL, 0);
+  char *data = node_data(z);
+  if (data == NULL)
+    return ZBADARGUMENTS;
+  rc = zoo_create(hd_zk_handle(zk), z->path, data, (int)strlen(data),
+                  &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+  free(data);
   if (rc == ZNODEEXISTS) {
     struct Stat st;
     if (zoo_exists(hd_zk_handle(zk), z->path, 0, &st) == ZOK &&
@@ -109,9 +131,11 @@ static void *zk_main(void *arg) {
                  "path=%s error=\"%s\"", z->path, zerror(rc));
         }
       } else if (w == 0) {
-        char data[1024];
-        int len = node_data(z, data, sizeof(data));
-        int rc = zoo_set(hd_zk_handle(zk), z->path, data, len, -1);
+        char *data = node_data(z);
+        int rc = data ? zoo_set(hd_zk_handle(zk), z->path, data,
+                                (int)strlen(data), -1)
+                      : ZOK; /* node_data said why */
+        free(data);
         if (rc == ZNONODE) {
           registered = 0; /* removed under us: create it again */
           continue;

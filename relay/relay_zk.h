@@ -2,11 +2,13 @@
  * relay_zk.h - the relay's registration in ZooKeeper.
  *
  * An ephemeral node /herald/<cluster>/relays/<source>/<relay.id> holds the
- * relay's consumer and HTTP addresses and its oldest and newest SCN with
- * the newest window's commit time, rewritten every second from the
- * metrics. A thread of its own keeps it there: it re-registers after a
- * session expiry, and while ZooKeeper is away the relay goes on serving
- * consumers regardless.
+ * address clients dial (relay.advertise), the listen and HTTP addresses,
+ * the oldest and newest SCN with the newest window's commit time, the
+ * source's server id and the relay's version: docs/zookeeper.md, built by
+ * hd_reg (common/hd_reg.h), rewritten every second from the metrics. A
+ * thread of its own keeps it there: it re-registers after a session
+ * expiry, and while ZooKeeper is away the relay goes on serving consumers
+ * regardless.
  */
 #ifndef RELAY_ZK_H
 #define RELAY_ZK_H

@@ -79,6 +79,10 @@ run 2 "$BIN/heraldctl" config-doc nosuchkind
 err_matches "config-doc nosuchkind" "unknown kind 'nosuchkind'"
 run 0 "$BIN/heraldctl" config-doc coordinator
 grep -q '^# coordinator configuration' "$T/out" && ok || bad "config-doc coordinator: $(head -1 "$T/out")"
+# docs/configuration.md is config-doc's output, unedited.
+run 0 "$BIN/heraldctl" config-doc
+cmp -s "$T/out" "$SRC/docs/configuration.md" && ok ||
+  bad "docs/configuration.md differs from heraldctl config-doc (regenerate it): $(diff "$T/out" "$SRC/docs/configuration.md" | head -5)"
 run 2 "$BIN/heraldctl" tail --relay 127.0.0.1:1 stray
 one_line_err "tail with a stray argument"
 run 2 "$BIN/heraldctl" validate-config
@@ -192,6 +196,36 @@ check_bad unknown_key '3:3: unknown key .relay.idd.' 'cluster: x\nrelay:\n  idd:
 check_bad missing '2:1: missing required key .relay.id.' 'cluster: x\nrelay:\n  listen: 127.0.0.1:1\n'
 check_bad port '3:11: relay.listen: expected host:port' 'cluster: x\nrelay:\n  listen: 127.0.0.1:99999\n'
 check_bad binary '1:1: ' '\0\1\2'
+# A wildcard listen address with zookeeper needs relay.advertise: refused
+# by the validator and by the relay itself (exit 2, before it starts).
+relay_conf() { # ZK LISTEN [ADVERTISE]: a complete relay config on stdout
+  printf 'cluster: x\n'
+  [ "$1" = zk ] && printf 'zookeeper: {hosts: "127.0.0.1:2181"}\n'
+  printf 'relay:\n  id: r\n  listen: "%s"\n' "$2"
+  [ $# -ge 3 ] && printf '  advertise: "%s"\n' "$3"
+  printf '  http: 127.0.0.1:7480\n  data_dir: %s/nodata\n' "$T"
+  printf 'source: {name: s, host: h, user: u, password: p, server_id: 1}\n'
+}
+relay_conf zk 0.0.0.0:7400 >"$T/wild.yaml"
+for cmd in "$BIN/heraldctl validate-config" "$BIN/herald-relay --check-config -c" "$BIN/herald-relay -c"; do
+  # shellcheck disable=SC2086
+  run 2 $cmd "$T/wild.yaml"
+  one_line_err "$cmd with a wildcard listen and zookeeper"
+  err_matches "$cmd with a wildcard listen" "^$T/wild.yaml:5:3: relay.listen: 0.0.0.0:7400 is a wildcard address, which no client can dial: with zookeeper, set relay.advertise to the host:port clients use$"
+done
+[ ! -e "$T/nodata" ] && ok || bad "herald-relay made its data dir before refusing the config"
+relay_conf zk '[::]:7400' >"$T/wild6.yaml"
+run 2 "$BIN/heraldctl" validate-config "$T/wild6.yaml"
+err_matches "listen [::] with zookeeper" "relay.listen: \[::\]:7400 is a wildcard address.*relay.advertise"
+relay_conf zk 0.0.0.0:7400 relay1.example.com:7400 >"$T/advertised.yaml"
+run 0 "$BIN/heraldctl" validate-config "$T/advertised.yaml"
+relay_conf nozk 0.0.0.0:7400 >"$T/alone.yaml"
+run 0 "$BIN/heraldctl" validate-config "$T/alone.yaml"
+relay_conf nozk 127.0.0.1:7400 0.0.0.0:7400 >"$T/wildadv.yaml"
+run 2 "$BIN/heraldctl" validate-config "$T/wildadv.yaml"
+err_matches "a wildcard advertise" "^$T/wildadv.yaml:5:3: relay.advertise: 0.0.0.0:7400 is a wildcard address"
+check_bad handshake_range '4:22: relay.handshake_timeout: below the minimum of 100ms' 'cluster: x\nrelay:\n  id: r\n  handshake_timeout: 1ms\n'
+check_bad budget_range '4:21: relay.disk_read_budget: below the minimum of 1MiB' 'cluster: x\nrelay:\n  id: r\n  disk_read_budget: 1KiB\n'
 run 2 "$BIN/heraldctl" validate-config "$T/does-not-exist.yaml"
 err_matches "missing file" "does-not-exist.yaml: cannot open: No such file"
 

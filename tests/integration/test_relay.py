@@ -66,21 +66,23 @@ def free_port():
 class Relay:
     """One herald-relay process with its own config, ports and data dir."""
 
-    def __init__(self, tmp, name, server_id, extra="", zk=False, tables="*.*"):
+    def __init__(self, tmp, name, server_id, extra="", zk=False, tables="*.*",
+                 listen_host="127.0.0.1"):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.port, self.http = free_port(), free_port()
-        self.addr = "127.0.0.1:%d" % self.port
+        self.addr = "127.0.0.1:%d" % self.port  # what the tests dial
         self.conf = os.path.join(self.dir, "relay.yaml")
         self.log = os.path.join(self.dir, "relay.log")
         zkconf = 'zookeeper: {hosts: "%s"}\n' % ENV["HERALD_ZK_HOSTS"] if zk else ""
         with open(self.conf, "w") as f:
-            f.write("cluster: itest\n%srelay:\n  id: %s\n  listen: %s\n"
+            f.write("cluster: itest\n%srelay:\n  id: %s\n  listen: '%s'\n"
                     "  http: 127.0.0.1:%d\n  data_dir: %s/data\n%s"
                     "source:\n  name: sandbox\n  host: 127.0.0.1\n  port: %s\n"
                     "  user: %s\n  password_file: %s\n  server_id: %d\n"
                     "  start: earliest\n  tables: ['%s']\n"
-                    % (zkconf, name, self.addr, self.http, self.dir, extra,
+                    % (zkconf, name, "%s:%d" % (listen_host, self.port),
+                       self.http, self.dir, extra,
                        ENV["HERALD_MDB_PORT"], ENV["HERALD_MDB_REPL_USER"],
                        ENV["HERALD_MDB_REPL_PASSWORD_FILE"], server_id, tables))
         self.proc = None
@@ -532,35 +534,197 @@ def test_retention_bootstrap_error(tmp):
         r.stop()
 
 
+def zkcli():
+    return ["/usr/share/zookeeper/bin/zkCli.sh", "-server",
+            ENV["HERALD_ZK_HOSTS"].split(",")[0]]
+
+
+def zk_get(path):
+    """The data of a znode as zkCli prints it (the line that is the JSON),
+    or None when there is no such node."""
+    out = subprocess.run(zkcli() + ["get", path], capture_output=True,
+                         text=True, timeout=60).stdout
+    lines = [l for l in out.splitlines() if l.startswith("{")]
+    return lines[0] if lines else None
+
+
+def documented_node_fields():
+    """{field: python type} from the table of docs/zookeeper.md, so that
+    the node and its documentation cannot drift apart."""
+    types = {"string": str, "integer": int, "boolean": bool}
+    fields = {}
+    with open(os.path.join(SRC, "docs", "zookeeper.md")) as f:
+        for line in f:
+            cells = [c.strip() for c in line.split("|")]
+            if len(cells) > 3 and cells[1].startswith("`") and cells[1].endswith("`"):
+                kind = cells[2].split(",")[0]
+                if kind in types:
+                    fields[cells[1].strip("`")] = types[kind]
+    assert len(fields) >= 12, fields
+    return fields
+
+
 def test_zk_registration(tmp):
-    """The relay registers its address and SCNs in ZooKeeper, and leaves."""
-    r = Relay(tmp, "zkreg", 110, zk=True, tables="it_zk.*").start()
+    """The relay registers in ZooKeeper where clients dial it (advertise),
+    with every documented field of its type, and leaves on a clean stop."""
+    adv = "localhost:%d" % free_port()  # not the listen address: it must show
+    r = Relay(tmp, "zkreg", 110, zk=True, tables="it_zk.*", listen_host="0.0.0.0",
+              extra="  advertise: %s\n" % adv).start()
     path = "/herald/itest/relays/sandbox/zkreg"
-    zkcli = ["/usr/share/zookeeper/bin/zkCli.sh", "-server",
-             ENV["HERALD_ZK_HOSTS"].split(",")[0]]
     try:
         deadline = time.time() + 20
-        data = ""
+        node = None
         while time.time() < deadline:
-            out = subprocess.run(zkcli + ["get", path], capture_output=True,
-                                 text=True, timeout=60).stdout
+            data = zk_get(path)
             # Registered at once; the SCNs follow within a refresh (1 s).
-            if '"listen":"%s"' % r.addr in out and '"newest_scn":0,' not in out:
-                data = out
+            if data and '"newest_scn":0,' not in data and \
+                    '"source_server_id":0,' not in data:
+                node = json.loads(data)
                 break
             time.sleep(0.5)
-        assert data, "registration not found"
-        node = json.loads([l for l in data.splitlines() if l.startswith("{")][0])
-        assert node["newest_scn"] > 0 and node["http"].endswith(str(r.http))
+        assert node, "registration not found: %s" % zk_get(path)
+        for name, typ in documented_node_fields().items():
+            assert name in node, "field %s missing: %s" % (name, node)
+            assert type(node[name]) is typ, "field %s is %r, not %s" % (
+                name, node[name], typ.__name__)
+        assert node["advertise"] == adv, node
+        assert node["listen"] == "0.0.0.0:%d" % r.port, node
+        assert node["http"] == "127.0.0.1:%d" % r.http, node
+        assert node["id"] == "zkreg" and node["source"] == "sandbox", node
+        assert node["source_server_id"] == int(sql("SELECT @@server_id").strip()), node
+        assert node["connected"] is True and node["newest_scn"] > 0, node
+        assert node["oldest_scn"] <= node["newest_scn"], node
+        assert abs(node["updated_ms"] - time.time() * 1000) < 60000, node
+        out = subprocess.run([os.path.join(BIN, "herald-relay"), "--version"],
+                             capture_output=True, text=True).stdout
+        assert out.split()[-1] == node["version"], (out, node)
+        st = r.status()
+        assert st["advertise"] == adv and \
+            st["source_server_id"] == node["source_server_id"], st
+        # The node moves: updated_ms is rewritten about every second.
+        wait_for(lambda: json.loads(zk_get(path))["updated_ms"] > node["updated_ms"],
+                 15, "the registration to be refreshed")
     finally:
         r.stop()
     # Gone on a clean stop. A follower may serve the read a moment before it
     # has applied the delete, so look again for a while.
     def gone():
-        out = subprocess.run(zkcli + ["stat", path], capture_output=True,
+        out = subprocess.run(zkcli() + ["stat", path], capture_output=True,
                              text=True, timeout=60)
         return "Node does not exist" in out.stdout + out.stderr
     wait_for(gone, 15, "the registration to go")
+
+
+def read_frames(sock, timeout, t0=None):
+    """Frames (payload bytes) read until the peer closes or timeout;
+    returns (frames, closed, seconds since t0, by default since now)."""
+    t0 = t0 or time.time()
+    buf = b""
+    sock.settimeout(0.2)
+    closed = False
+    while time.time() - t0 < timeout:
+        try:
+            b = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except OSError:
+            closed = True
+            break
+        if not b:
+            closed = True
+            break
+        buf += b
+    frames = []
+    while len(buf) >= 4:
+        n = struct.unpack(">I", buf[:4])[0]
+        if len(buf) < 4 + n:
+            break
+        frames.append(buf[4:4 + n])
+        buf = buf[4 + n:]
+    return frames, closed, time.time() - t0
+
+
+def pb_dict(b):
+    """A protobuf message's fields: {number: value} (varints and bytes)."""
+    out, i = {}, 0
+    def varint():
+        nonlocal i
+        v = shift = 0
+        while True:
+            c = b[i]
+            i += 1
+            v |= (c & 0x7f) << shift
+            shift += 7
+            if not c & 0x80:
+                return v
+    while i < len(b):
+        key = varint()
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            out[num] = varint()
+        elif wt == 2:
+            n = varint()
+            out[num] = b[i:i + n]
+            i += n
+        else:
+            raise AssertionError("unexpected wire type %d" % wt)
+    return out
+
+
+def test_handshake_timeout(tmp):
+    """A connection that does not subscribe within relay.handshake_timeout
+    gets ERR_BAD_REQUEST and is closed; a subscribed idle one stays."""
+    r = Relay(tmp, "handshake", 116, tables="it_hs.*",
+              extra="  handshake_timeout: 1s\n").start()
+    try:
+        t0 = time.time()
+        silent = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+        partial = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+        partial.sendall(subscribe_frame(mode=2)[:5])  # half a Subscribe
+        sub = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+        sub.sendall(subscribe_frame(mode=2))  # latest, then idle
+        for s in (silent, partial):
+            frames, closed, secs = read_frames(s, 6, t0)
+            assert closed, "not closed after %.1f s" % secs
+            # 1 s, checked every half second: closed within 1.5 s (some
+            # slack for a loaded machine).
+            assert 0.9 <= secs <= 3.0, secs
+            assert len(frames) == 1, frames
+            err = pb_dict(pb_dict(frames[0])[4])  # Frame.error
+            assert err.get(1) == 1, err                # ERR_BAD_REQUEST
+            assert err[2] == b"no Subscribe within 1 s", err
+            s.close()
+        # The subscribed one stays, and gets heartbeats (Frame.heartbeat =
+        # 3), no Error.
+        frames, closed, _ = read_frames(sub, 2.5)
+        assert not closed, frames
+        kinds = [min(pb_dict(f)) for f in frames]
+        assert 3 in kinds and 4 not in kinds, kinds
+        sub.close()
+        with open(r.log) as f:
+            log = f.read()
+        assert log.count('msg="handshake timeout"') == 2, log[-2000:]
+        assert 'error="no Subscribe within 1 s"' in log
+        assert r.proc.poll() is None
+    finally:
+        r.stop()
+
+
+def test_wildcard_listen_needs_advertise(tmp):
+    """A wildcard listen address with zookeeper and no relay.advertise is
+    refused by validate-config and by the relay (exit 2), naming the key."""
+    for host in ("0.0.0.0", "[::]"):
+        r = Relay(tmp, "wild", 117, zk=True, listen_host=host)
+        v = subprocess.run([os.path.join(BIN, "heraldctl"), "validate-config",
+                            r.conf], capture_output=True, text=True, timeout=30)
+        assert v.returncode == 2, (v.returncode, v.stdout, v.stderr)
+        assert "relay.advertise" in v.stderr and "wildcard" in v.stderr, v.stderr
+        p = subprocess.run([os.path.join(BIN, "herald-relay"), "-c", r.conf],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2, (p.returncode, p.stderr)
+        assert "relay.advertise" in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert not os.path.exists(os.path.join(r.dir, "data")), "relay started"
 
 
 def wait_for(pred, timeout, what):
@@ -700,6 +864,7 @@ def test_limits_token_projection(tmp):
 TESTS = [test_live_equals_decode, test_two_relays_identical, test_kill9_resume,
          test_source_restart, test_slow_consumer, test_partitions, test_garbage,
          test_retention_bootstrap_error, test_zk_registration,
+         test_handshake_timeout, test_wildcard_listen_needs_advertise,
          test_source_not_row_format, test_missing_privilege,
          test_purged_binlog_is_fatal, test_schema_from_information_schema,
          test_limits_token_projection]

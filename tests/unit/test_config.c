@@ -45,6 +45,13 @@ START_TEST(relay_values) {
   ck_assert_uint_eq(c.relay.retention_ms, 5400000);
   ck_assert_int_eq(c.relay.fsync, HD_FSYNC_WINDOW);
   ck_assert_int_eq(c.relay.max_connections, 1024);
+  /* advertise defaults to listen; the server's limits to their defaults */
+  ck_assert_str_eq(c.relay.advertise.host, "127.0.0.1");
+  ck_assert_uint_eq(c.relay.advertise.port, 7400);
+  ck_assert_uint_eq(c.relay.handshake_timeout_ms, 10000);
+  ck_assert_uint_eq(c.relay.inflight_bytes, 4u << 20);
+  ck_assert_uint_eq(c.relay.disk_read_budget, 32u << 20);
+  ck_assert_uint_eq(c.relay.stall_timeout_ms, 10000);
   ck_assert_int_eq(c.source.port, 3306);
   ck_assert_int_eq(c.source.server_id, 4294967295LL);
   ck_assert_int_eq(c.source.start.kind, HD_START_FILEPOS);
@@ -127,6 +134,120 @@ START_TEST(relay_errors) {
   expect_error("  listen: 127.0.0.1:7400\n  http: 127.0.0.1:7480\n",
                "  listen: 127.0.0.1:7400\n  http: 127.0.0.1:7400\n",
                "t.yaml:7:3: relay.http: same address as relay.listen");
+}
+END_TEST
+
+/* relay_ok with its relay: section's listen line replaced by `lines`. */
+static int load_listen(const char *lines, hd_relay_conf_t *c, char *err) {
+  char text[2048];
+  const char *from = "  listen: 127.0.0.1:7400\n";
+  const char *at = strstr(relay_ok, from);
+  snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - relay_ok), relay_ok,
+           lines, at + strlen(from));
+  return load(text, c, err);
+}
+
+START_TEST(relay_advertise) {
+  hd_relay_conf_t c;
+  char err[512];
+  /* A wildcard listen with zookeeper needs advertise... */
+  ck_assert_int_eq(load_listen("  listen: 0.0.0.0:7400\n", &c, err),
+                   HD_ECONFIG);
+  ck_assert_str_eq(err, "t.yaml:6:3: relay.listen: 0.0.0.0:7400 is a wildcard "
+                        "address, which no client can dial: with zookeeper, "
+                        "set relay.advertise to the host:port clients use");
+  hd_config_free(&hd_relay_schema, &c);
+  ck_assert_int_eq(load_listen("  listen: '[::]:7400'\n", &c, err), HD_ECONFIG);
+  ck_assert_str_eq(err, "t.yaml:6:3: relay.listen: [::]:7400 is a wildcard "
+                        "address, which no client can dial: with zookeeper, "
+                        "set relay.advertise to the host:port clients use");
+  hd_config_free(&hd_relay_schema, &c);
+  /* ...and with it, it is what the relay registers. */
+  ck_assert_int_eq(load_listen("  listen: 0.0.0.0:7400\n"
+                               "  advertise: relay1.example.com:17400\n",
+                               &c, err),
+                   0);
+  ck_assert_str_eq(c.relay.advertise.host, "relay1.example.com");
+  ck_assert_uint_eq(c.relay.advertise.port, 17400);
+  ck_assert_str_eq(c.relay.listen.host, "0.0.0.0");
+  hd_config_free(&hd_relay_schema, &c);
+  /* Without zookeeper a wildcard listen is fine, and advertised as is. */
+  char text[2048];
+  const char *zk = strstr(relay_ok, "zookeeper:");
+  const char *rel = strstr(relay_ok, "relay:");
+  snprintf(text, sizeof(text), "%.*s%s", (int)(zk - relay_ok), relay_ok, rel);
+  char *l = strstr(text, "127.0.0.1:7400");
+  memcpy(l, "0.0.0.0:7400  ", 14);
+  ck_assert_int_eq(load(text, &c, err), 0);
+  ck_assert_str_eq(c.relay.advertise.host, "0.0.0.0");
+  hd_config_free(&hd_relay_schema, &c);
+  /* An advertise address is one a client can dial. */
+  ck_assert_int_eq(load_listen("  listen: 127.0.0.1:7400\n"
+                               "  advertise: 0.0.0.0:7400\n",
+                               &c, err),
+                   HD_ECONFIG);
+  ck_assert_str_eq(err, "t.yaml:7:3: relay.advertise: 0.0.0.0:7400 is a "
+                        "wildcard address, which no client can dial: give "
+                        "the host name or address clients use");
+  hd_config_free(&hd_relay_schema, &c);
+  ck_assert_int_eq(load_listen("  listen: 127.0.0.1:7400\n"
+                               "  advertise: 'a\"b:7400'\n",
+                               &c, err),
+                   HD_ECONFIG);
+  ck_assert_str_eq(err, "t.yaml:7:3: relay.advertise: 'a\"b' is not a host "
+                        "name or IP address");
+  hd_config_free(&hd_relay_schema, &c);
+  ck_assert_int_eq(load_listen("  listen: 127.0.0.1:7400\n"
+                               "  advertise: relay1\n",
+                               &c, err),
+                   HD_ECONFIG);
+  ck_assert_str_eq(err, "t.yaml:7:14: relay.advertise: expected host:port "
+                        "(port 1-65535, IPv6 in brackets), got 'relay1'");
+  hd_config_free(&hd_relay_schema, &c);
+}
+END_TEST
+
+START_TEST(relay_server_limits) {
+  hd_relay_conf_t c;
+  char err[512];
+  ck_assert_int_eq(load_listen("  listen: 127.0.0.1:7400\n"
+                               "  handshake_timeout: 1s\n"
+                               "  inflight_bytes: 256KiB\n"
+                               "  disk_read_budget: 1GiB\n"
+                               "  stall_timeout: 2m\n",
+                               &c, err),
+                   0);
+  ck_assert_uint_eq(c.relay.handshake_timeout_ms, 1000);
+  ck_assert_uint_eq(c.relay.inflight_bytes, 256u << 10);
+  ck_assert_uint_eq(c.relay.disk_read_budget, 1u << 30);
+  ck_assert_uint_eq(c.relay.stall_timeout_ms, 120000);
+  hd_config_free(&hd_relay_schema, &c);
+  static const struct {
+    const char *line, *msg;
+  } bad[] = {
+      {"  handshake_timeout: 50ms\n",
+       "t.yaml:7:22: relay.handshake_timeout: below the minimum of 100ms"},
+      {"  handshake_timeout: 11m\n",
+       "t.yaml:7:22: relay.handshake_timeout: above the maximum of 10m"},
+      {"  inflight_bytes: 1KiB\n",
+       "t.yaml:7:19: relay.inflight_bytes: below the minimum of 64KiB"},
+      {"  inflight_bytes: 2GiB\n",
+       "t.yaml:7:19: relay.inflight_bytes: above the maximum of 1GiB"},
+      {"  disk_read_budget: 512KiB\n",
+       "t.yaml:7:21: relay.disk_read_budget: below the minimum of 1MiB"},
+      {"  stall_timeout: 2h\n",
+       "t.yaml:7:18: relay.stall_timeout: above the maximum of 1h"},
+      {"  stall_timeout: soon\n",
+       "t.yaml:7:18: relay.stall_timeout: expected a duration such as "
+       "500ms, 30s, 72h or 1h30m, got 'soon'"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char lines[256];
+    snprintf(lines, sizeof(lines), "  listen: 127.0.0.1:7400\n%s", bad[i].line);
+    ck_assert_int_eq(load_listen(lines, &c, err), HD_ECONFIG);
+    ck_assert_str_eq(err, bad[i].msg);
+    hd_config_free(&hd_relay_schema, &c);
+  }
 }
 END_TEST
 
@@ -220,6 +341,8 @@ static Suite *suite(void) {
   TCase *tc = tcase_create("core");
   tcase_add_test(tc, relay_values);
   tcase_add_test(tc, relay_errors);
+  tcase_add_test(tc, relay_advertise);
+  tcase_add_test(tc, relay_server_limits);
   tcase_add_test(tc, yaml_syntax);
   tcase_add_test(tc, aliases_refused);
   tcase_add_test(tc, newline_in_value_stays_one_line);

@@ -110,6 +110,34 @@ START_TEST(hostport) {
 }
 END_TEST
 
+START_TEST(hostport_format_and_wildcards) {
+  char b[32];
+  ck_assert_int_eq(hd_fmt_hostport("127.0.0.1", 7400, b, sizeof(b)), 0);
+  ck_assert_str_eq(b, "127.0.0.1:7400");
+  ck_assert_int_eq(hd_fmt_hostport("::1", 1, b, sizeof(b)), 0);
+  ck_assert_str_eq(b, "[::1]:1");
+  ck_assert_int_eq(hd_fmt_hostport("relay1.example.com", 65535, b, 15),
+                   HD_ERANGE);
+  ck_assert_str_eq(b, "");
+  /* What it writes, hd_parse_hostport reads back. */
+  char h[64];
+  uint16_t p;
+  ck_assert_int_eq(hd_fmt_hostport("fe80::1%eth0", 80, b, sizeof(b)), 0);
+  ck_assert_int_eq(hd_parse_hostport(b, h, sizeof(h), &p), 0);
+  ck_assert_str_eq(h, "fe80::1%eth0");
+  ck_assert_uint_eq(p, 80);
+
+  ck_assert(hd_host_is_wildcard(""));
+  ck_assert(hd_host_is_wildcard("0.0.0.0"));
+  ck_assert(hd_host_is_wildcard("::"));
+  ck_assert(hd_host_is_wildcard("0:0::0"));
+  ck_assert(!hd_host_is_wildcard("127.0.0.1"));
+  ck_assert(!hd_host_is_wildcard("::1"));
+  ck_assert(!hd_host_is_wildcard("localhost"));
+  ck_assert(!hd_host_is_wildcard("0.0.0.0.example.com"));
+}
+END_TEST
+
 START_TEST(globs) {
   ck_assert(hd_glob_match("*.*", "shop.orders"));
   ck_assert(hd_glob_match("shop.*", "shop.orders"));
@@ -132,6 +160,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, durations);
   tcase_add_test(tc, integers);
   tcase_add_test(tc, hostport);
+  tcase_add_test(tc, hostport_format_and_wildcards);
   tcase_add_test(tc, globs);
   suite_add_tcase(s, tc);
   return s;
