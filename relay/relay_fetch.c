@@ -224,6 +224,22 @@ static void start_forget(relay_fetch_t *f) {
 
 /* ------------------------------------------------------------ decoding */
 
+/* A window is in the store: count it and hand it (or its ring marker)
+ * over. */
+static void publish(relay_fetch_t *f, relay_win_t *rw, uint64_t nrows) {
+  if (f->start_saved)
+    start_forget(f);
+  RM_ADD(f->o.m, windows, 1);
+  RM_ADD(f->o.m, rows, nrows);
+  RM_SET(f->o.m, newest_scn, rw->scn);
+  RM_SET(f->o.m, newest_ts_ms, rw->ts_ms);
+  RM_SET(f->o.m, disk_bytes, relay_store_bytes(f->o.store));
+  if (RM_GET(f->o.m, oldest_scn) == 0)
+    RM_SET(f->o.m, oldest_scn, relay_store_first_scn(f->o.store));
+  f->o.on_window(f->o.ud, rw);
+  maybe_retain(f);
+}
+
 /* Store a built window, then hand it over: a consumer never sees what a
  * crash could take back. */
 static int store_and_publish(relay_fetch_t *f, relay_win_t *rw,
@@ -239,17 +255,7 @@ static int store_and_publish(relay_fetch_t *f, relay_win_t *rw,
     return fatal(f, "log store append failed at scn %" PRIu64 ": %s", scn,
                  relay_store_errmsg(f->o.store));
   }
-  if (f->start_saved)
-    start_forget(f);
-  RM_ADD(f->o.m, windows, 1);
-  RM_ADD(f->o.m, rows, nrows);
-  RM_SET(f->o.m, newest_scn, rw->scn);
-  RM_SET(f->o.m, newest_ts_ms, rw->ts_ms);
-  RM_SET(f->o.m, disk_bytes, relay_store_bytes(f->o.store));
-  if (RM_GET(f->o.m, oldest_scn) == 0)
-    RM_SET(f->o.m, oldest_scn, relay_store_first_scn(f->o.store));
-  f->o.on_window(f->o.ud, rw);
-  maybe_retain(f);
+  publish(f, rw, nrows);
   return 0;
 }
 
@@ -407,17 +413,7 @@ static int store_chunks(relay_fetch_t *f, const hb_window_t *w) {
          "scn=%" PRIu64 " chunks=%u rows=%" PRIu64 " bytes=%" PRIu64, w->scn,
          f->spool_chunks, nrows, f->spool_len);
   spool_reset(f);
-  if (f->start_saved)
-    start_forget(f);
-  RM_ADD(f->o.m, windows, 1);
-  RM_ADD(f->o.m, rows, nrows);
-  RM_SET(f->o.m, newest_scn, w->scn);
-  RM_SET(f->o.m, newest_ts_ms, w->ts_ms);
-  RM_SET(f->o.m, disk_bytes, relay_store_bytes(f->o.store));
-  if (RM_GET(f->o.m, oldest_scn) == 0)
-    RM_SET(f->o.m, oldest_scn, relay_store_first_scn(f->o.store));
-  f->o.on_window(f->o.ud, relay_win_marker(w->scn, w->ts_ms));
-  maybe_retain(f);
+  publish(f, relay_win_marker(w->scn, w->ts_ms), nrows);
   return 0;
 io:
   free(body);

@@ -207,6 +207,21 @@ static void write_cb(uv_write_t *req, int status) {
     conn_pump(c);
 }
 
+/* Frees a write that will not be sent: its window references and its
+ * share of the disk-read budget go back. */
+static void wr_drop(relay_conn_t *c, wreq_t *w) {
+  if (w->disk_mem) {
+    c->disk_held -= w->disk_mem;
+    disk_budget_free(c->srv, w->disk_mem);
+  }
+  for (size_t i = 0; i < w->nwins; i++)
+    relay_win_release(w->wins[i]);
+  free(w->wins);
+  free(w->bufs);
+  free(w->arena);
+  free(w);
+}
+
 static int wr_send(relay_conn_t *c, wreq_t *w) {
   w->c = c;
   c->inflight += w->bytes;
@@ -215,16 +230,7 @@ static int wr_send(relay_conn_t *c, wreq_t *w) {
                     (unsigned)w->nbufs, write_cb);
   if (rc < 0) {
     c->inflight -= w->bytes;
-    if (w->disk_mem) {
-      c->disk_held -= w->disk_mem;
-      disk_budget_free(c->srv, w->disk_mem);
-    }
-    for (size_t i = 0; i < w->nwins; i++)
-      relay_win_release(w->wins[i]);
-    free(w->wins);
-    free(w->bufs);
-    free(w->arena);
-    free(w);
+    wr_drop(c, w);
     conn_close(c, uv_strerror(rc));
   }
   return rc;
@@ -554,16 +560,7 @@ static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n,
       msgs_free(&ms);
       wr->wins = wins;
       wr->nwins = n;
-      /* nothing was sent of it: give the references and budget back */
-      for (size_t k = 0; k < n; k++)
-        relay_win_release(wins[k]);
-      free(wins);
-      if (disk_mem) {
-        c->disk_held -= disk_mem;
-        disk_budget_free(c->srv, disk_mem);
-      }
-      free(wr->arena);
-      free(wr);
+      wr_drop(c, wr); /* nothing of it was sent */
       send_error(c, HD_EBAD_REQUEST, 0, err);
       conn_close(c, err);
       return;
@@ -632,16 +629,7 @@ static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n,
   RM_ADD(c->srv->o.m, sent_windows, n);
   RM_ADD(c->srv->o.m, sent_bytes, total);
   if (wr->nbufs == 0) { /* chunks this consumer wants nothing of */
-    for (size_t k = 0; k < n; k++)
-      relay_win_release(wins[k]);
-    free(wins);
-    if (disk_mem) {
-      c->disk_held -= disk_mem;
-      disk_budget_free(c->srv, disk_mem);
-    }
-    free(wr->bufs);
-    free(wr->arena);
-    free(wr);
+    wr_drop(c, wr);
     return;
   }
   wr_send(c, wr);

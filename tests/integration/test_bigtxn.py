@@ -19,16 +19,13 @@ Run by ctest like test_relay.py (same environment).
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import BIN, Relay, decode, setup_db, sql  # noqa: E402
-from test_resume import FaultRelay, Skip  # noqa: E402
+from test_relay import BIN, Relay, decode, run, setup_db, sql  # noqa: E402
+from test_resume import FaultRelay  # noqa: E402
 
 SKIP = 77
 MIB = 1 << 20
@@ -210,29 +207,8 @@ TESTS = [test_chunked_delivery, test_killed_while_capturing,
          test_killed_while_storing]
 
 
-def main():
-    tests = [test_big] if "--big" in sys.argv[1:] else TESTS
-    names = [a for a in sys.argv[1:] if not a.startswith("--")]
-    tests = [t for t in tests if not names or t.__name__ in names]
-    failed = 0
-    for t in tests:
-        tmp = tempfile.mkdtemp(prefix="herald-big-")
-        t0 = time.time()
-        try:
-            t(tmp)
-            print("ok   %-32s %.1f s" % (t.__name__, time.time() - t0), flush=True)
-        except Skip as e:
-            print("skipped: %s" % e, flush=True)
-            return SKIP
-        except Exception:
-            failed += 1
-            print("FAIL %-32s %.1f s" % (t.__name__, time.time() - t0), flush=True)
-            traceback.print_exc()
-        finally:
-            if not os.environ.get("HERALD_KEEP_TMP"):
-                shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    big = "--big" in sys.argv[1:]
+    sys.exit(run([test_big] if big else TESTS,
+                 [a for a in sys.argv[1:] if not a.startswith("--")],
+                 "herald-big-"))

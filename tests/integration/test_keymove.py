@@ -14,15 +14,11 @@ Run by ctest like test_relay.py (same environment).
 """
 import json
 import os
-import shutil
 import struct
 import sys
-import tempfile
-import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import Relay, decode, setup_db, sql, tail  # noqa: E402
+from test_relay import Relay, decode, run, setup_db, sql, tail  # noqa: E402
 
 N = 4
 M64 = (1 << 64) - 1
@@ -149,23 +145,5 @@ def test_key_moves(tmp):
 TESTS = [test_key_moves]
 
 
-def main():
-    failed = 0
-    for t in TESTS:
-        tmp = tempfile.mkdtemp(prefix="herald-keymove-")
-        t0 = time.time()
-        try:
-            t(tmp)
-            print("ok   %-32s %.1f s" % (t.__name__, time.time() - t0), flush=True)
-        except Exception:
-            failed += 1
-            print("FAIL %-32s %.1f s" % (t.__name__, time.time() - t0), flush=True)
-            traceback.print_exc()
-        finally:
-            if not os.environ.get("HERALD_KEEP_TMP"):
-                shutil.rmtree(tmp, ignore_errors=True)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(TESTS, sys.argv[1:], "herald-keymove-"))

@@ -18,14 +18,11 @@ the relay was built without HD_TEST_HOOKS.
 """
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import Relay, decode, setup_db, sql, tail  # noqa: E402
+from test_relay import Relay, Skip, decode, run, setup_db, sql, tail  # noqa: E402
 
 SKIP = 77
 
@@ -67,10 +64,6 @@ class FaultRelay(Relay):
             raise AssertionError("the fault did not fire: " + self.logtail())
         assert rc == -9, "relay exited %d, not by the fault: %s" % (rc, self.logtail())
         assert "test fault fired" in open(self.log).read(), self.logtail()
-
-
-class Skip(Exception):
-    pass
 
 
 def wait_file(path, relay, timeout=30):
@@ -181,30 +174,5 @@ TESTS = [test_ctas_relay_killed, test_ctas_source_dropped,
          test_latest_relay_killed, test_latest_source_dropped]
 
 
-def main():
-    names = sys.argv[1:]
-    tests = [t for t in TESTS if not names or t.__name__ in names]
-    passed = failed = 0
-    for t in tests:
-        tmp = tempfile.mkdtemp(prefix="herald-resume-")
-        t0 = time.time()
-        try:
-            t(tmp)
-            passed += 1
-            print("ok   %-32s %.1f s" % (t.__name__, time.time() - t0), flush=True)
-        except Skip as e:
-            print("skipped: %s" % e, flush=True)
-            return SKIP
-        except Exception:
-            failed += 1
-            print("FAIL %-32s %.1f s" % (t.__name__, time.time() - t0), flush=True)
-            traceback.print_exc()
-        finally:
-            if not os.environ.get("HERALD_KEEP_TMP"):
-                shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(TESTS, sys.argv[1:], "herald-resume-"))
