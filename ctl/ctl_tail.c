@@ -19,6 +19,7 @@
 #include "ctl.h"
 #include "hb.h"
 #include "hb_json.h"
+#include "hb_pb.h"
 #include "hb_schema.h"
 #include "hb_synth.h"
 #include "hd_cli.h"
@@ -221,66 +222,6 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return 0;
 }
 
-static void map_value(const Herald__Value *pv, hb_value_t *v) {
-  memset(v, 0, sizeof(*v));
-  switch (pv->kind_case) {
-  case HERALD__VALUE__KIND_NULL:
-    v->kind = HB_V_NULL;
-    break;
-  case HERALD__VALUE__KIND_INT:
-    v->kind = HB_V_INT;
-    v->n.i = pv->int_;
-    break;
-  case HERALD__VALUE__KIND_UINT:
-    v->kind = HB_V_UINT;
-    v->n.u = pv->uint;
-    break;
-  case HERALD__VALUE__KIND_DBL:
-    v->kind = HB_V_DOUBLE;
-    v->n.d = pv->dbl;
-    break;
-  case HERALD__VALUE__KIND_FLT:
-    v->kind = HB_V_FLOAT;
-    v->n.f = pv->flt;
-    break;
-  case HERALD__VALUE__KIND_STR:
-    v->kind = HB_V_STRING;
-    v->s = pv->str;
-    break;
-  case HERALD__VALUE__KIND_DECIMAL:
-    v->kind = HB_V_DECIMAL;
-    v->s = pv->decimal;
-    break;
-  case HERALD__VALUE__KIND_TEMPORAL:
-    v->kind = HB_V_DATETIME;
-    v->s = pv->temporal;
-    break;
-  case HERALD__VALUE__KIND_JSON:
-    v->kind = HB_V_JSON;
-    v->s = pv->json;
-    break;
-  case HERALD__VALUE__KIND_JSON_DIFF:
-    v->kind = HB_V_JSON_DIFF;
-    v->s = pv->json_diff;
-    break;
-  case HERALD__VALUE__KIND_BIN:
-    v->kind = HB_V_BYTES;
-    v->s = (const char *)pv->bin.data;
-    v->len = (uint32_t)pv->bin.len;
-    return;
-  case HERALD__VALUE__KIND_BADTEXT:
-    v->kind = HB_V_BADTEXT;
-    v->s = (const char *)pv->badtext.data;
-    v->len = (uint32_t)pv->badtext.len;
-    return;
-  default:
-    v->kind = HB_V_ABSENT;
-    return;
-  }
-  if (v->s)
-    v->len = (uint32_t)strlen(v->s);
-}
-
 /* The columns of a row change as the relay sent it: the after image's,
  * or the before image's for a delete; the other image is aligned to them
  * by name. */
@@ -371,7 +312,7 @@ static size_t render(const Herald__Window *pw, tcache_list_t *tc, int ddl,
           if (strcmp(src[im][k]->name, cols[c]->name) == 0)
             col = src[im][k];
         if (col && col->value)
-          map_value(col->value, &vals[c]);
+          hb_value_from_pb(col->value, &vals[c]);
       }
       if (im == 0)
         r->before = vals;

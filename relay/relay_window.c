@@ -10,6 +10,7 @@
 
 #include "hd_mem.h"
 #include "hd_pbwire.h"
+#include "hb_pb.h"
 #include "relay_schema.h"
 #include "herald.pb-c.h"
 
@@ -165,74 +166,15 @@ static void sc_need(scratch_t *sc, size_t n) {
  * column is not in this image (minimal row images), else 1. Text goes
  * through the scratch arena because protobuf-c wants NUL-terminated
  * strings and the decoder's are not. */
+static char *sc_copy(void *ud, const char *s, size_t n) {
+  return sc_str(ud, s, n);
+}
+
 static int fill_col(scratch_t *sc, size_t k, const hb_column_t *c,
                     const hb_value_t *v) {
   Herald__Value *pv = &sc->vals[k];
-  ProtobufCBinaryData bin = {v->len, (uint8_t *)v->s};
-  herald__value__init(pv);
-  switch ((hb_vkind_t)v->kind) {
-  case HB_V_ABSENT:
+  if (!hb_value_to_pb(v, pv, sc_copy, sc))
     return 0;
-  case HB_V_NULL:
-    pv->kind_case = HERALD__VALUE__KIND_NULL;
-    pv->null = 1;
-    break;
-  case HB_V_INT:
-    pv->kind_case = HERALD__VALUE__KIND_INT;
-    pv->int_ = v->n.i;
-    break;
-  case HB_V_UINT:
-    pv->kind_case = HERALD__VALUE__KIND_UINT;
-    pv->uint = v->n.u;
-    break;
-  case HB_V_FLOAT:
-    pv->kind_case = HERALD__VALUE__KIND_FLT;
-    pv->flt = v->n.f;
-    break;
-  case HB_V_DOUBLE:
-    pv->kind_case = HERALD__VALUE__KIND_DBL;
-    pv->dbl = v->n.d;
-    break;
-  case HB_V_BYTES:
-    pv->kind_case = HERALD__VALUE__KIND_BIN;
-    pv->bin = bin;
-    break;
-  case HB_V_BADTEXT:
-    pv->kind_case = HERALD__VALUE__KIND_BADTEXT;
-    pv->badtext = bin;
-    break;
-  case HB_V_DECIMAL:
-    pv->kind_case = HERALD__VALUE__KIND_DECIMAL;
-    pv->decimal = sc_str(sc, v->s, v->len);
-    break;
-  case HB_V_JSON:
-    pv->kind_case = HERALD__VALUE__KIND_JSON;
-    pv->json = sc_str(sc, v->s, v->len);
-    break;
-  case HB_V_JSON_DIFF:
-    pv->kind_case = HERALD__VALUE__KIND_JSON_DIFF;
-    pv->json_diff = sc_str(sc, v->s, v->len);
-    break;
-  case HB_V_DATE:
-  case HB_V_TIME:
-  case HB_V_DATETIME:
-  case HB_V_TIMESTAMP:
-    pv->kind_case = HERALD__VALUE__KIND_TEMPORAL;
-    pv->temporal = sc_str(sc, v->s, v->len);
-    break;
-  case HB_V_ENUM:
-  case HB_V_SET:
-    if (v->s == NULL) { /* labels unknown: the index or bitmask */
-      pv->kind_case = HERALD__VALUE__KIND_UINT;
-      pv->uint = v->n.u;
-      break;
-    }
-    /* fall through */
-  case HB_V_STRING:
-    pv->kind_case = HERALD__VALUE__KIND_STR;
-    pv->str = sc_str(sc, v->s, v->len);
-    break;
-  }
   Herald__Column *pc = &sc->cols[k];
   herald__column__init(pc);
   pc->name = (char *)c->name;
