@@ -2,7 +2,8 @@
  * hb_pb.h - the one conversion between the decoder's values (hb_value_t)
  * and the wire's (herald.Value): the relay encodes with it, and every
  * consumer that renders the change format (heraldctl tail, the client
- * library) decodes with it.
+ * library) decodes with it; and the renderer of windows received from a
+ * relay, which needs nothing of the decoder but its public types.
  */
 #ifndef HB_PB_H
 #define HB_PB_H
@@ -10,6 +11,7 @@
 #include <stddef.h>
 
 #include "hb.h"
+#include "hb_buf.h"
 #include "herald.pb-c.h"
 
 /** Returns a NUL-terminated copy of s[0..n) that lives as long as the
@@ -32,5 +34,25 @@ int hb_value_to_pb(const hb_value_t *v, Herald__Value *pv, hb_pb_copy_fn copy,
  *        same); an unset Value HB_V_ABSENT.
  */
 void hb_value_from_pb(const Herald__Value *pv, hb_value_t *v);
+
+/* Renders windows as they arrive from a relay into the change format,
+ * the same lines heraldctl decode prints for the same transactions. It
+ * keeps tables built from the column names it has seen; one per stream. */
+typedef struct hb_pbr hb_pbr_t;
+
+hb_pbr_t *hb_pbr_new(void);
+void hb_pbr_free(hb_pbr_t *r);
+
+/**
+ * @brief Append the lines of a window (or one chunk of it: row_base is the
+ *        row changes of its earlier chunks) and, with ddl, of its
+ *        statements where they stand among them.
+ * @returns the row changes rendered
+ */
+size_t hb_pbr_window(hb_pbr_t *r, const Herald__Window *pw, int ddl,
+                     uint64_t row_base, hb_buf_t *out);
+
+/** @brief Append the schema line of a TableSchema ("op":"schema"). */
+void hb_pbr_schema(const Herald__TableSchema *ts, hb_buf_t *out);
 
 #endif

@@ -20,8 +20,6 @@
 #include "hb.h"
 #include "hb_json.h"
 #include "hb_pb.h"
-#include "hb_schema.h"
-#include "hb_synth.h"
 #include "hd_cli.h"
 #include "hd_err.h"
 #include "hd_frame.h"
@@ -70,17 +68,6 @@ static const char usage[] =
     "Exit status: 0 after --max changes or at --until; 1 on an error (the\n"
     "relay's message is printed), when the relay closes the connection, or\n"
     "when the peer is not a relay; 2 bad usage.\n";
-
-typedef struct {
-  char *key; /* db \0 table \0 names... */
-  size_t klen;
-  hb_table_t *t;
-} tcache_t;
-
-typedef struct {
-  tcache_t *v;
-  size_t n, cap;
-} tcache_list_t;
 
 static char *split_dup(const char *s, char sep, size_t *n, char ***out) {
   char *copy = hd_strdup(s);
@@ -222,165 +209,6 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return 0;
 }
 
-/* The columns of a row change as the relay sent it: the after image's,
- * or the before image's for a delete; the other image is aligned to them
- * by name. */
-static hb_table_t *row_table(tcache_list_t *tc, const Herald__RowChange *rc,
-                             Herald__Column **cols, size_t ncols) {
-  /* The cache key: db, table, column names and key names, each with
-   * its NUL. */
-  size_t kl = strlen(rc->db) + strlen(rc->table) + 2;
-  for (size_t i = 0; i < ncols; i++)
-    kl += strlen(cols[i]->name) + 1;
-  for (size_t i = 0; i < rc->n_key; i++)
-    kl += strlen(rc->key[i]->name) + 1;
-  char *key = hd_malloc(kl), *kp = key;
-#define KPUT(s)                                                                \
-  do {                                                                         \
-    size_t l_ = strlen(s) + 1;                                                 \
-    memcpy(kp, s, l_);                                                         \
-    kp += l_;                                                                  \
-  } while (0)
-  KPUT(rc->db);
-  KPUT(rc->table);
-  for (size_t i = 0; i < ncols; i++)
-    KPUT(cols[i]->name);
-  for (size_t i = 0; i < rc->n_key; i++)
-    KPUT(rc->key[i]->name);
-#undef KPUT
-  for (size_t i = 0; i < tc->n; i++)
-    if (tc->v[i].klen == kl && memcmp(tc->v[i].key, key, kl) == 0) {
-      free(key);
-      return tc->v[i].t;
-    }
-  const char **names = hd_malloc((ncols + 1) * sizeof(char *));
-  uint32_t *pk = hd_malloc((rc->n_key + 1) * sizeof(uint32_t));
-  uint32_t npk = 0;
-  for (size_t i = 0; i < ncols; i++)
-    names[i] = cols[i]->name;
-  for (size_t k = 0; k < rc->n_key; k++)
-    for (size_t i = 0; i < ncols; i++)
-      if (strcmp(rc->key[k]->name, cols[i]->name) == 0) {
-        pk[npk++] = (uint32_t)i;
-        break;
-      }
-  hb_table_t *t =
-      hb_table_synth(rc->db, rc->table, (uint32_t)ncols, names, npk, pk);
-  free(names);
-  free(pk);
-  if (tc->n == tc->cap) {
-    tc->cap = tc->cap ? tc->cap * 2 : 16;
-    tc->v = hd_realloc(tc->v, tc->cap * sizeof(tcache_t));
-  }
-  tc->v[tc->n].key = key;
-  tc->v[tc->n].klen = kl;
-  tc->v[tc->n].t = t;
-  tc->n++;
-  return t;
-}
-
-/* Renders the row changes of one window, one line each, and with ddl its
- * statements where they stand among them. */
-static size_t render(const Herald__Window *pw, tcache_list_t *tc, int ddl,
-                     uint64_t row_base, hb_buf_t *out) {
-  size_t n = pw->n_changes;
-  hb_row_t *rows = hd_calloc(n + 1, sizeof(hb_row_t));
-  hb_value_t **imgs = hd_calloc(2 * n + 1, sizeof(hb_value_t *));
-  for (size_t i = 0; i < n; i++) {
-    const Herald__RowChange *rc = pw->changes[i];
-    Herald__Column **cols = rc->n_after ? rc->after : rc->before;
-    size_t ncols = rc->n_after ? rc->n_after : rc->n_before;
-    hb_row_t *r = &rows[i];
-    r->op = rc->op == HERALD__OP__OP_INSERT   ? 'c'
-            : rc->op == HERALD__OP__OP_UPDATE ? 'u'
-                                              : 'd';
-    r->pos = rc->pos;
-    r->table = row_table(tc, rc, cols, ncols);
-    Herald__Column **src[2] = {rc->before, rc->after};
-    size_t nsrc[2] = {rc->n_before, rc->n_after};
-    for (int im = 0; im < 2; im++) {
-      if (nsrc[im] == 0)
-        continue;
-      hb_value_t *vals = hd_calloc(ncols + 1, sizeof(hb_value_t));
-      imgs[2 * i + (size_t)im] = vals;
-      for (size_t c = 0; c < ncols; c++) {
-        /* Same position first (the usual case), else by name. */
-        Herald__Column *col = NULL;
-        if (c < nsrc[im] && strcmp(src[im][c]->name, cols[c]->name) == 0)
-          col = src[im][c];
-        for (size_t k = 0; !col && k < nsrc[im]; k++)
-          if (strcmp(src[im][k]->name, cols[c]->name) == 0)
-            col = src[im][k];
-        if (col && col->value)
-          hb_value_from_pb(col->value, &vals[c]);
-      }
-      if (im == 0)
-        r->before = vals;
-      else
-        r->after = vals;
-    }
-  }
-  hb_window_t w = {0};
-  w.scn = pw->scn;
-  w.file = pw->file ? pw->file : "";
-  w.end_pos = (uint32_t)pw->pos;
-  w.file_index = (uint32_t)hb_file_index(w.file);
-  w.gtid = pw->gtid && *pw->gtid ? pw->gtid : NULL;
-  w.ts_ms = pw->ts_ms;
-  w.server_id = pw->server_id;
-  w.nrows = n;
-  w.rows = rows;
-  w.row_base = row_base;
-  w.more = pw->more_chunks;
-  hb_ddl_t *dv = NULL;
-  if (ddl && pw->n_ddl) {
-    dv = hd_calloc(pw->n_ddl, sizeof(hb_ddl_t));
-    for (size_t i = 0; i < pw->n_ddl; i++) {
-      const Herald__SchemaChange *sc = pw->ddl[i];
-      hb_ddl_t *d = &dv[i];
-      d->scn = pw->scn;
-      d->file = w.file;
-      d->pos = sc->pos;
-      d->gtid = w.gtid;
-      d->ts_ms = pw->ts_ms;
-      d->server_id = pw->server_id;
-      d->db = sc->db ? sc->db : "";
-      d->statement = sc->statement ? sc->statement : "";
-      d->len = strlen(d->statement);
-      d->row_index = sc->row_index;
-    }
-    w.nddl = pw->n_ddl;
-    w.ddl = dv;
-    hb_render_window_ddl(&w, NULL, NULL, out);
-  } else {
-    hb_render_window(&w, out);
-  }
-  free(dv);
-  for (size_t i = 0; i < 2 * n; i++)
-    free(imgs[i]);
-  free(imgs);
-  free(rows);
-  return n;
-}
-
-/* The schema line of a TableSchema the relay sent. */
-static void render_schema(const Herald__TableSchema *ts, hb_buf_t *out) {
-  hb_coldesc_t *d = hd_calloc(ts->n_columns + 1, sizeof(*d));
-  for (size_t i = 0; i < ts->n_columns; i++) {
-    const Herald__ColumnSchema *c = ts->columns[i];
-    d[i].name = c->name ? c->name : "";
-    d[i].sql_type = c->sql_type ? c->sql_type : "";
-    d[i].nullable = c->nullable;
-    d[i].charset = c->charset && *c->charset ? c->charset : NULL;
-    d[i].collation = c->collation_id;
-    d[i].max_bytes = c->max_bytes;
-    d[i].pk = c->pk_position;
-  }
-  hb_render_schema(ts->db ? ts->db : "", ts->table ? ts->table : "",
-                   ts->schema_version, d, (uint32_t)ts->n_columns, out);
-  free(d);
-}
-
 int ctl_tail(int argc, char **argv) {
   static const struct option opts[] = {
       {"relay", required_argument, NULL, 'r'},
@@ -520,7 +348,7 @@ int ctl_tail(int argc, char **argv) {
   size_t ntab = 0, npart = 0;
   int fd = -1;
   hb_buf_t out = {0};
-  tcache_list_t tc = {0};
+  hb_pbr_t *pbr = hb_pbr_new();
   if (strcmp(from, "earliest") == 0) {
     sub.mode = HERALD__START_MODE__START_EARLIEST;
   } else if (strcmp(from, "latest") == 0) {
@@ -778,8 +606,8 @@ int ctl_tail(int argc, char **argv) {
             held.len = 0;
           if (schemas)
             for (size_t k = 0; k < pw->n_schemas; k++)
-              render_schema(pw->schemas[k], &out);
-          win_rows += render(pw, &tc, ddl, win_rows, &out);
+              hb_pbr_schema(pw->schemas[k], &out);
+          win_rows += hb_pbr_window(pbr, pw, ddl, win_rows, &out);
           if (held.len) {
             static const char lf[] = "\"last\":false}}\n";
             size_t k = sizeof(lf) - 1;
@@ -833,11 +661,7 @@ int ctl_tail(int argc, char **argv) {
 done:
   if (fd >= 0)
     close(fd);
-  for (size_t i = 0; i < tc.n; i++) {
-    free(tc.v[i].key);
-    hb_table_synth_free(tc.v[i].t);
-  }
-  free(tc.v);
+  hb_pbr_free(pbr);
   free(out.p);
   free(held.p);
   free(tables_copy);
