@@ -21,6 +21,7 @@
 
 #include "ctl.h"
 #include "hb.h"
+#include "hb_event.h"
 #include "hb_file.h"
 #include "hb_json.h"
 #include "hd_cli.h"
@@ -239,11 +240,6 @@ static void *par_worker(void *arg) {
   return NULL;
 }
 
-static uint32_t le32(const uint8_t *b) {
-  return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-         (uint32_t)b[3] << 24;
-}
-
 /* Reads path in pieces on two threads when it is large, plain (not gzip)
  * and has GTID events to cut at. Returns what hb_read_file() would, with
  * the message in errmsg and the counters added to *acc; *used = 0 when it
@@ -275,7 +271,7 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
              "\xfe"
              "bin",
              4) != 0 ||
-      len < 4 + 19) {
+      len < 4 + HB_EVENT_HEADER_LEN) {
     munmap(map, len);
     return 0;
   }
@@ -288,25 +284,26 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
   /* The walk reads the headers through a buffer rather than the mapping:
    * touching every mapped page would make the whole file resident. */
   size_t off = 4, last = 0;
-  uint32_t fde_size = le32(map + 4 + 9);
+  uint32_t fde_size = hb_event_size(map + 4);
   size_t wcap = (size_t)4 << 20, wbase = 0, wlen = 0;
   uint8_t *wbuf = hd_malloc(wcap);
   int wfd = open(path, O_RDONLY | O_CLOEXEC);
-  while (wfd >= 0 && off + 19 <= len) {
-    if (off < wbase || off + 19 > wbase + wlen) {
+  while (wfd >= 0 && off + HB_EVENT_HEADER_LEN <= len) {
+    if (off < wbase || off + HB_EVENT_HEADER_LEN > wbase + wlen) {
       ssize_t r = pread(wfd, wbuf, wcap, (off_t)off);
-      if (r < 19)
+      if (r < HB_EVENT_HEADER_LEN)
         break;
       wbase = off;
       wlen = (size_t)r;
     }
     const uint8_t *h = wbuf + (off - wbase);
-    uint32_t size = le32(h + 9);
-    if (size < 19 || size > len - off)
+    uint32_t size = hb_event_size(h);
+    if (size < HB_EVENT_HEADER_LEN || size > len - off)
       break;
-    uint8_t type = h[4];
-    if ((type == 162 || type == 33 || type == 34) && off - last >= PAR_CHUNK &&
-        last != 0) {
+    uint8_t type = hb_event_type(h);
+    if ((type == HB_EV_MARIA_GTID || type == HB_EV_GTID ||
+         type == HB_EV_ANONYMOUS_GTID) &&
+        off - last >= PAR_CHUNK && last != 0) {
       if (n + 1 >= cap) {
         cap *= 2;
         pc = hd_realloc(pc, cap * sizeof(piece_t));

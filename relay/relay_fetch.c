@@ -25,17 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hb_event.h"
 #include "hd_log.h"
 #include "hd_time.h"
 #include "hd_mem.h"
 #include "hd_parse.h"
 #include "herald.pb-c.h"
 
-#define EV_HDR 19
-#define EV_ROTATE 4
-#define EV_FDE 15
-#define EV_HEARTBEAT 27
-#define FL_ARTIFICIAL 0x20
 #define COM_BINLOG_DUMP_CMD 0x12
 #define ER_MASTER_FATAL_READING_BINLOG 1236
 #define ER_SPECIFIC_ACCESS_DENIED 1227
@@ -112,11 +108,6 @@ static void schema_release(relay_fetch_t *f) {
   if (f->schema_res)
     mysql_free_result(f->schema_res);
   f->schema_res = NULL;
-}
-
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
 }
 
 static int fatal(relay_fetch_t *f, const char *fmt, ...)
@@ -655,7 +646,8 @@ static int fault_hit(relay_fetch_t *f, uint8_t type, const uint8_t *ev,
   if (f->fault.events > 0)
     return (long)f->session_events + 1 >= f->fault.events;
   size_t ql = strlen(f->fault.query);
-  return type == 2 && ql && memmem(ev, len, f->fault.query, ql) != NULL;
+  return type == HB_EV_QUERY && ql &&
+         memmem(ev, len, f->fault.query, ql) != NULL;
 }
 
 static int fault_act(relay_fetch_t *f) {
@@ -686,15 +678,17 @@ static void fault_wait(relay_fetch_t *f) {
 
 /* One event from the stream: position bookkeeping, then the decoder. */
 static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
-  if (len < EV_HDR) {
+  if (len < HB_EVENT_HEADER_LEN) {
     RM_ERR(f->o.m, DECODE);
     fatal(f, "%s:%" PRIu64 ": event of %zu bytes is shorter than a header",
           f->file, f->pos, len);
     return S_FATAL;
   }
-  uint32_t ts = rd32(ev), size = rd32(ev + 9), log_pos = rd32(ev + 13);
-  uint8_t type = ev[4];
-  uint16_t flags = (uint16_t)(ev[17] | ev[18] << 8);
+  hb_event_header_t h;
+  hb_event_header(ev, &h);
+  uint32_t ts = h.ts, size = h.size, log_pos = h.log_pos;
+  uint8_t type = h.type;
+  uint16_t flags = h.flags;
   if (size != len) {
     RM_ERR(f->o.m, DECODE);
     fatal(f, "%s:%" PRIu64 ": event size %u but packet of %zu bytes", f->file,
@@ -706,12 +700,12 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
   hd_log(HD_LL_DEBUG, "fetch", "event",
          "type=%u size=%u log_pos=%u flags=0x%x ts=%u at=%s:%" PRIu64, type,
          size, log_pos, flags, ts, f->file, f->pos);
-  if (type == EV_ROTATE && (ts == 0 || (flags & FL_ARTIFICIAL))) {
+  if (type == HB_EV_ROTATE && (ts == 0 || (flags & HB_EV_F_ARTIFICIAL))) {
     /* The server's fake rotate names the file and position that follow;
      * it is not in the file. */
-    if (len >= EV_HDR + 8) {
-      uint64_t np = rd32(ev + EV_HDR) | (uint64_t)rd32(ev + EV_HDR + 4) << 32;
-      size_t k = len - EV_HDR - 8;
+    if (len >= HB_EVENT_HEADER_LEN + 8) {
+      uint64_t np = hb_le64(ev + HB_EVENT_HEADER_LEN);
+      size_t k = len - HB_EVENT_HEADER_LEN - 8;
       /* With checksums negotiated, the fake rotate ends in a CRC32 too. */
       if (f->crc) {
         if (k < 4) {
@@ -726,22 +720,22 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
         fatal(f, "fake ROTATE event names a file of %zu bytes", k);
         return S_FATAL;
       }
-      memcpy(f->file, ev + EV_HDR + 8, k);
+      memcpy(f->file, ev + HB_EVENT_HEADER_LEN + 8, k);
       f->file[k] = '\0';
       f->pos = np;
       hb_decoder_set_file(f->dec, f->file);
     }
     return 0; /* not fed: the decoder learns the file from set_file */
   }
-  if (type == EV_HEARTBEAT) {
+  if (type == HB_EV_HEARTBEAT) {
     RM_SET(f->o.m, source_ts_ms, hd_now_ms());
     RM_SET(f->o.m, source_seen_ms, hd_now_ms());
     maybe_retain(f);
     return 0;
   }
-  if (flags & FL_ARTIFICIAL)
+  if (flags & HB_EV_F_ARTIFICIAL)
     advance = 0;
-  else if (type == EV_FDE && log_pos == 0 && f->pos != 4)
+  else if (type == HB_EV_FDE && log_pos == 0 && f->pos != 4)
     advance = 0; /* the format description re-sent for a mid-file start */
   else if (log_pos >= size && log_pos != 0)
     pos = log_pos - size; /* the server's position wins when it gives one */
