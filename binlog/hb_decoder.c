@@ -19,6 +19,7 @@
 #include <zstd.h>
 
 #include "hb_int.h"
+#include "hb_sql.h"
 #include "hd_err.h"
 #include "hd_log.h"
 #include "hd_mem.h"
@@ -211,7 +212,8 @@ static int emit_window(hb_decoder_t *dec) {
 }
 
 static int emit_ddl(hb_decoder_t *dec, const char *db, size_t dblen,
-                    const uint8_t *q, size_t qlen, unsigned client_cs) {
+                    const uint8_t *q, size_t qlen, unsigned client_cs,
+                    uint64_t sql_mode) {
   uint64_t scn = 0;
   int r = scn_of(dec, &scn);
   if (r < 0)
@@ -227,6 +229,14 @@ static int emit_ddl(hb_decoder_t *dec, const char *db, size_t dblen,
   const char *iname = NULL;
   int cls = client_cs ? hb__cs_class(client_cs, &iname) : HB_CS_UTF8;
   hb__convert(dec, cls, iname, q, qlen, b);
+  /* Passwords never leave the decoder: what it hands out is stored by
+   * the relay, sent to every consumer and printed by decode. */
+  unsigned sqlf = hb_sql_mode_flags(sql_mode);
+  if (hb_sql_redact(b->p, b->len, sqlf, &dec->scratch2) > 0) {
+    hb_buf_t t = *b;
+    *b = dec->scratch2;
+    dec->scratch2 = t;
+  }
   size_t slen = b->len;
   hb__convert(dec, HB_CS_UTF8, NULL, (const uint8_t *)db, dblen, b);
   hb_buf_putc(b, '\0');
@@ -435,8 +445,10 @@ static int query_kind(const char *q, size_t n) {
 
 /* The client charset from the status variables; 0 when not found. The
  * variables have fixed layouts per code and no lengths, so parsing stops
- * at the first code it does not know. */
-static unsigned status_charset(const uint8_t *p, const uint8_t *e) {
+ * at the first code it does not know. The sql_mode, which comes before
+ * the charset, is stored in *sql_mode when present. */
+static unsigned status_charset(const uint8_t *p, const uint8_t *e,
+                               uint64_t *sql_mode) {
   while (p < e) {
     uint8_t code = *p++;
     size_t skip;
@@ -444,10 +456,12 @@ static unsigned status_charset(const uint8_t *p, const uint8_t *e) {
     case 0:
       skip = 4;
       break; /* flags2 */
-    case 1:
+    case 1:  /* sql_mode */
+      if (e - p >= 8)
+        *sql_mode = hb__u64(p);
       skip = 8;
-      break; /* sql_mode */
-    case 2:  /* catalog, old form */
+      break;
+    case 2: /* catalog, old form */
       if (p >= e)
         return 0;
       skip = (size_t)p[0] + 2;
@@ -538,7 +552,8 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
     return hb__fail(dec, HB_ECORRUPT,
                     "QUERY status variables or database name run past the "
                     "event");
-  unsigned cs = status_charset(p, p + svlen);
+  uint64_t sql_mode = 0;
+  unsigned cs = status_charset(p, p + svlen, &sql_mode);
   p += svlen;
   const char *db = (const char *)p;
   p += dblen + 1; /* the name is NUL-terminated */
@@ -617,7 +632,7 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
   /* CREATE ... START TRANSACTION opens the window it belongs to. */
   if (kind == QK_DDL_BEGIN && !dec->in_txn)
     window_open(dec);
-  int r = emit_ddl(dec, db, dblen, q, qlen, cs);
+  int r = emit_ddl(dec, db, dblen, q, qlen, cs, sql_mode);
   if (r < 0)
     return r;
   if (!dec->in_txn)

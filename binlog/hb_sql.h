@@ -1,0 +1,53 @@
+/*
+ * hb_sql.h - what herald reads in the text of a logged SQL statement:
+ * the secrets to take out before a statement is stored or shown.
+ *
+ * Statements reach herald as the text the server logged (a query event).
+ * They are tokenised as MySQL's lexer would: quoted strings with their
+ * escapes, `identifiers`, comments (whose executable forms, / *! ... * /
+ * and / *M! ... * /, are read as code), words and punctuation; nothing
+ * inside a string literal is ever taken for a keyword. This is not an SQL
+ * parser: it recognises the few clauses it is asked about and leaves the
+ * rest of the text alone.
+ */
+#ifndef HB_SQL_H
+#define HB_SQL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hb_buf.h"
+
+/* How the server read the statement: the sql_mode bits that change the
+ * lexer (the query event's status variables carry the mode). */
+enum {
+  HB_SQL_NO_BACKSLASH_ESCAPES = 1, /* '\' is an ordinary character */
+  HB_SQL_ANSI_QUOTES = 2           /* "x" is an identifier, not a string */
+};
+
+/** @brief The HB_SQL_* flags of a server sql_mode value. */
+unsigned hb_sql_mode_flags(uint64_t sql_mode);
+
+/** The text that stands in for a secret. */
+#define HB_SQL_REDACTED "'<redacted>'"
+
+/**
+ * @brief Copy the statement s[0..n) into out with every password literal
+ *        replaced by '<redacted>': the literal after IDENTIFIED BY,
+ *        IDENTIFIED WITH plugin BY | AS, IDENTIFIED VIA plugin USING (and
+ *        each OR alternative), IDENTIFIED BY PASSWORD, REPLACE (the current
+ *        password of ALTER USER and SET PASSWORD), every literal inside
+ *        PASSWORD(...) and OLD_PASSWORD(...), the value of SET PASSWORD
+ *        [FOR user] = ..., PASSWORD '...' (CREATE/ALTER SERVER ... OPTIONS)
+ *        and MASTER_PASSWORD/SOURCE_PASSWORD [=] '...'. A literal is a
+ *        quoted string (adjacent strings are one literal, a charset
+ *        introducer belongs to it) or a hex literal (0x..., X'...'). An
+ *        unterminated string is redacted to the end of the statement.
+ * @param flags  HB_SQL_* for the statement's sql_mode
+ * @param out    reset and filled only when something was redacted
+ * @returns the number of literals replaced; 0 leaves out untouched.
+ * @locality any thread; no state
+ */
+size_t hb_sql_redact(const char *s, size_t n, unsigned flags, hb_buf_t *out);
+
+#endif
