@@ -1,6 +1,7 @@
 /*
  * hb_sql.h - what herald reads in the text of a logged SQL statement:
- * the secrets to take out before a statement is stored or shown.
+ * the secrets to take out before a statement is stored or shown, and the
+ * tables it names, by which table filters select schema changes.
  *
  * Statements reach herald as the text the server logged (a query event).
  * They are tokenised as MySQL's lexer would: quoted strings with their
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hb.h"
 #include "hb_buf.h"
 
 /* How the server read the statement: the sql_mode bits that change the
@@ -49,5 +51,53 @@ unsigned hb_sql_mode_flags(uint64_t sql_mode);
  * @locality any thread; no state
  */
 size_t hb_sql_redact(const char *s, size_t n, unsigned flags, hb_buf_t *out);
+
+/* ---- the tables a statement names ---- */
+
+typedef struct {
+  char *name;   /* "db.table" */
+  size_t dblen; /* the length of its db part */
+} hb_sql_table_t;
+
+typedef struct {
+  hb_sql_table_t *tables; /* owned */
+  size_t ntables;
+  char *db; /* owned: the database a CREATE/ALTER/DROP DATABASE (or the
+               db qualifier of DROP TRIGGER) names, else the default one */
+} hb_sql_names_t;
+
+/**
+ * @brief The tables the statement s[0..n) names, unqualified ones in
+ *        default_db: the table of CREATE/ALTER/DROP TABLE, VIEW and
+ *        SEQUENCE (every one of a DROP list), of CREATE/DROP INDEX ... ON
+ *        and CREATE TRIGGER ... ON, both sides of RENAME TABLE and of
+ *        ALTER TABLE ... RENAME [TO] and EXCHANGE PARTITION ... WITH TABLE,
+ *        TRUNCATE, OPTIMIZE/ANALYZE/REPAIR/CHECK TABLE, and the table that
+ *        statement-format INSERT, REPLACE, UPDATE, DELETE and LOAD DATA
+ *        write. Any other statement names none.
+ * @param out  filled; free with hb_sql_names_free()
+ */
+void hb_sql_names(const char *s, size_t n, const char *default_db,
+                  hb_sql_names_t *out);
+
+void hb_sql_names_free(hb_sql_names_t *nm);
+
+/** @brief The heap bytes nm holds (for memory budgets). */
+size_t hb_sql_names_mem(const hb_sql_names_t *nm);
+
+/**
+ * @brief The one rule by which a consumer's table patterns select schema
+ *        changes (relay, heraldctl tail and decode): with no patterns,
+ *        every statement; a statement that names tables when one of them
+ *        matches a pattern ("db.table" globs; a pattern without a dot
+ *        stands for whole databases); a statement that names none when
+ *        its database (nm->db) matches the database part of a pattern.
+ * @returns 1 wanted, 0 not
+ */
+int hb_sql_names_wanted(const hb_sql_names_t *nm, char *const *pat,
+                        size_t npat);
+
+/** @brief hb_sql_names() and hb_sql_names_wanted() for one statement. */
+int hb_ddl_wanted(const hb_ddl_t *d, char *const *pat, size_t npat);
 
 #endif

@@ -24,6 +24,7 @@
 #include "hb_event.h"
 #include "hb_file.h"
 #include "hb_json.h"
+#include "hb_sql.h"
 #include "hd_cli.h"
 #include "hd_mem.h"
 #include "hd_parse.h"
@@ -56,29 +57,15 @@ static int flush_out(dec_ctx_t *c) {
   return 0;
 }
 
+/* With --tables, schema changes are selected by the tables they name, by
+ * the rule the relay and tail use (hb_sql.h). */
+static int want_ddl(void *ud, const hb_ddl_t *d) {
+  dec_ctx_t *c = ud;
+  return hb_ddl_wanted(d, c->pat, c->npat);
+}
+
 /* Render each transaction into the buffer and write in chunks of about
  * 1 MiB: one fwrite per chunk instead of one per line. */
-/* With --tables, a schema change is shown when its default database
- * matches the database part of a pattern. */
-static int ddl_wanted(dec_ctx_t *c, const char *db) {
-  if (c->npat == 0)
-    return 1;
-  for (size_t i = 0; i < c->npat; i++) {
-    const char *dot = strchr(c->pat[i], '.');
-    size_t n = dot ? (size_t)(dot - c->pat[i]) : strlen(c->pat[i]);
-    char *dbpat = hd_strndup(c->pat[i], n);
-    int m = hd_glob_match(dbpat, db);
-    free(dbpat);
-    if (m)
-      return 1;
-  }
-  return 0;
-}
-
-static int want_ddl(void *ud, const hb_ddl_t *d) {
-  return ddl_wanted(ud, d->db);
-}
-
 static int on_window(void *ud, const hb_window_t *w) {
   dec_ctx_t *c = ud;
   if (c->ddl && w->nddl)
@@ -92,7 +79,7 @@ static int on_window(void *ud, const hb_window_t *w) {
 
 static int on_ddl(void *ud, const hb_ddl_t *d) {
   dec_ctx_t *c = ud;
-  if (!c->ddl || !ddl_wanted(c, d->db))
+  if (!c->ddl || !want_ddl(c, d))
     return 0;
   hb_render_ddl(d, &c->out);
   if (c->out.len >= FLUSH_AT && flush_out(c) < 0)
@@ -423,7 +410,8 @@ static const char usage_text[] =
     "                     ('shop.*,crm.users'); a pattern without a dot\n"
     "                     matches whole databases\n"
     "  --ddl              also print one line per schema change (with\n"
-    "                     --tables, those of the matching databases)\n"
+    "                     --tables, those naming a matching table, or\n"
+    "                     naming none and in a matching database)\n"
     "  -h, --help         this help\n"
     "\n"
     "Files of 16 MiB and more are decoded in pieces on two threads and\n"

@@ -19,6 +19,7 @@
 #include "ctl.h"
 #include "hb.h"
 #include "hb_json.h"
+#include "hb_sql.h"
 #include "hb_synth.h"
 #include "hd_cli.h"
 #include "hd_err.h"
@@ -45,7 +46,9 @@ static const char usage[] =
     "  --partition-fn hash|mod  how rows map to partitions (default hash)\n"
     "  --columns DB.T:c1,c2     project a table to these columns (and its\n"
     "                           key); may be repeated\n"
-    "  --ddl                    also print schema changes\n"
+    "  --ddl                    also print schema changes (with --tables,\n"
+    "                           those naming a matching table, or naming\n"
+    "                           none and in a matching database)\n"
     "  --max N                  exit 0 after N row changes\n"
     "  --until SCN              exit 0 once the relay has sent everything up\n"
     "                           to SCN (filtered windows count too)\n"
@@ -330,10 +333,24 @@ static hb_table_t *row_table(tcache_list_t *tc, const Herald__RowChange *rc,
   return t;
 }
 
+/* --tables patterns, for selecting schema changes. */
+typedef struct {
+  char **v;
+  size_t n;
+} pats_t;
+
+/* With --tables the relay sends only the schema changes that concern the
+ * tables (the rule of hb_sql.h); tail applies the same rule, so that what
+ * it prints does not depend on the relay's version. */
+static int want_ddl(void *ud, const hb_ddl_t *d) {
+  const pats_t *p = ud;
+  return hb_ddl_wanted(d, p->v, p->n);
+}
+
 /* Renders the row changes of one window, one line each, and with ddl its
  * statements where they stand among them. */
 static size_t render(const Herald__Window *pw, tcache_list_t *tc, int ddl,
-                     hb_buf_t *out) {
+                     const pats_t *pats, hb_buf_t *out) {
   size_t n = pw->n_changes;
   hb_row_t *rows = hd_calloc(n + 1, sizeof(hb_row_t));
   hb_value_t **imgs = hd_calloc(2 * n + 1, sizeof(hb_value_t *));
@@ -400,7 +417,7 @@ static size_t render(const Herald__Window *pw, tcache_list_t *tc, int ddl,
     }
     w.nddl = pw->n_ddl;
     w.ddl = dv;
-    hb_render_window_ddl(&w, NULL, NULL, out);
+    hb_render_window_ddl(&w, pats->n ? want_ddl : NULL, (void *)pats, out);
   } else {
     hb_render_window(&w, out);
   }
@@ -664,6 +681,7 @@ int ctl_tail(int argc, char **argv) {
   }
   free(fb);
 
+  pats_t pats = {tabv, ntab};
   hd_frame_dec_t dec;
   hd_frame_dec_init(&dec, 1u << 30);
   static uint8_t rbuf[1 << 20];
@@ -782,7 +800,7 @@ int ctl_tail(int argc, char **argv) {
         for (size_t i = 0; i < fr->batch->n_windows && !stop; i++) {
           const Herald__Window *pw = fr->batch->windows[i];
           out.len = 0;
-          render(pw, &tc, ddl, &out);
+          render(pw, &tc, ddl, &pats, &out);
           /* --max counts row changes: cut the window's lines there. */
           size_t off = 0;
           while (off < out.len) {
