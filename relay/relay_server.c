@@ -306,8 +306,15 @@ static size_t plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
       total += len;
     }
   }
-  plan_add(pl, 0, w->ddl_off, w->len - w->ddl_off);
-  total += w->len - w->ddl_off;
+  /* Schema changes by the tables they name (adjacent ones merge into one
+   * piece, so an unfiltered run costs what one range did). */
+  for (uint32_t i = 0; i < w->nddl; i++) {
+    const relay_ddl_t *d = &w->ddls[i];
+    if (!relay_filter_ddl(f, d))
+      continue;
+    plan_add(pl, 0, d->off, d->len);
+    total += d->len;
+  }
   return total;
 }
 
