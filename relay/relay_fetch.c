@@ -36,6 +36,12 @@
 #define ER_MASTER_FATAL_READING_BINLOG 1236
 #define ER_SPECIFIC_ACCESS_DENIED 1227
 #define ER_ACCESS_DENIED 1045
+/* The reconnect backoff starts over (at BACKOFF_MIN_MS) only after a dump
+ * that streamed this long: a source that accepts connections and drops
+ * them soon after is then retried at source.reconnect_max, not every
+ * 100 ms. */
+#define BACKOFF_MIN_MS 100
+#define HEALTHY_MS 10000
 
 /* How a step of a session ended: S_OK goes on; the others end it. */
 enum { S_OK = 0, S_RETRY = 1, S_STOP = 2, S_FATAL = 3 };
@@ -55,6 +61,8 @@ struct relay_fetch {
   int fatal;
   char errmsg[2048];
   uint64_t session_events;
+  uint64_t stream_ms; /* how long the last session's dump streamed; 0 when
+                         it never started */
   /* The last schema lookup's result and ENUM/SET labels: they must stay
    * valid until the decoder has copied them, so they are freed at the
    * next lookup. */
@@ -765,6 +773,7 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
 static int session(relay_fetch_t *f) {
   char err[512];
   const char *gtid = NULL;
+  f->stream_ms = 0;
   MYSQL *m = open_conn(f, err, sizeof(err));
   if (m == NULL) {
     RM_ERR(f->o.m, CONNECT);
@@ -809,6 +818,7 @@ static int session(relay_fetch_t *f) {
   if (rc == 0) {
     RM_SET(f->o.m, connected, 1);
     f->session_events = 0;
+    uint64_t t0 = hd_now_ms();
     for (;;) {
       unsigned long n = mysql_net_read_packet(m);
       if (atomic_load(&f->stop)) {
@@ -834,6 +844,9 @@ static int session(relay_fetch_t *f) {
       if (rc != 0)
         break;
     }
+    f->stream_ms = hd_now_ms() - t0;
+    if (f->stream_ms == 0)
+      f->stream_ms = 1; /* it did start */
     RM_SET(f->o.m, connected, 0);
   }
   pthread_mutex_lock(&f->mu);
@@ -847,7 +860,7 @@ static int session(relay_fetch_t *f) {
 
 static void *fetch_main(void *arg) {
   relay_fetch_t *f = arg;
-  uint64_t backoff = 100, maxb = f->o.conf->source.reconnect_max_ms;
+  uint64_t backoff = BACKOFF_MIN_MS, maxb = f->o.conf->source.reconnect_max_ms;
   mysql_thread_init();
   while (!atomic_load(&f->stop)) {
     int rc = session(f);
@@ -861,11 +874,12 @@ static void *fetch_main(void *arg) {
 #ifdef HD_TEST_HOOKS
     fault_wait(f);
 #endif
-    /* A session that got somewhere starts the backoff over. */
-    if (f->session_events > 0)
-      backoff = 100;
+    /* Only a dump that streamed for a while starts the backoff over. */
+    if (f->stream_ms >= HEALTHY_MS)
+      backoff = BACKOFF_MIN_MS;
     RM_ADD(f->o.m, reconnects, 1);
-    hd_log(HD_LL_INFO, "fetch", "reconnecting", "in_ms=%" PRIu64, backoff);
+    hd_log(HD_LL_INFO, "fetch", "reconnecting",
+           "in_ms=%" PRIu64 " streamed_ms=%" PRIu64, backoff, f->stream_ms);
     struct timespec dl = hd_deadline_ms(backoff);
     pthread_mutex_lock(&f->mu);
     while (!atomic_load(&f->stop) &&

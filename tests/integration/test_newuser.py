@@ -7,6 +7,9 @@ surprise.
 - a consumer with table patterns gets the schema changes of its tables, a
   qualified ALTER TABLE db.t run from another database included, by the
   same rule in the relay, tail and decode;
+- a lost source is retried with a backoff that grows to
+  source.reconnect_max, and starts over only after a dump that streamed
+  for a while;
 
 Run by ctest like test_relay.py (same environment).
 
@@ -24,8 +27,8 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import (BIN, ENV, Relay, binlog_files, master_scn,  # noqa: E402
-                        setup_db, sql)
+from test_relay import (BIN, ENV, SRC, Relay, binlog_files,  # noqa: E402
+                        master_scn, setup_db, sql, wait_for)
 
 
 def tail_until(relay, args, until, timeout=30):
@@ -54,6 +57,33 @@ def files_holding(top, needle):
                 if needle.encode() in f.read():
                     found.append(p)
     return found
+
+
+def source_conf(relay, lines):
+    """Appends lines to the relay's source: section (the last one)."""
+    with open(relay.conf, "a") as f:
+        f.write(lines)
+
+
+def sandbox(cmd):
+    subprocess.run([os.path.join(SRC, "scripts", "sandbox"), cmd, "--dir",
+                    ENV["HERALD_SANDBOX_DIR"]], check=True, timeout=60)
+
+
+def log_from(relay, offset):
+    with open(relay.log) as f:
+        f.seek(offset)
+        return f.read()
+
+
+def reconnects(text):
+    """(in_ms, streamed_ms) of each "reconnecting" line of a relay log."""
+    out = []
+    for l in text.splitlines():
+        if "msg=reconnecting" in l:
+            kv = dict(w.split("=", 1) for w in l.split() if "=" in w)
+            out.append((int(kv["in_ms"]), int(kv.get("streamed_ms", 0))))
+    return out
 
 
 # A consumer by hand, to see what the relay itself sends (tail applies the
@@ -237,7 +267,45 @@ def test_ddl_by_table(tmp):
         sql("DROP DATABASE IF EXISTS nu_a; DROP DATABASE IF EXISTS nu_b;")
 
 
-TESTS = [test_ddl_passwords_redacted, test_ddl_by_table]
+def test_reconnect_backoff(tmp):
+    """The source gone for 5 s: attempts at 100, 200, 400 ms and then every
+    source.reconnect_max (800 ms), not every 100 ms; after a dump that
+    streamed for more than 10 s the backoff starts over at 100 ms."""
+    r = Relay(tmp, "backoff", 203, tables="nu_bo.*")
+    source_conf(r, "  reconnect_max: 800ms\n")
+    r.start()
+    try:
+        wait_for(lambda: r.status()["source_connected"], 20, "the first dump")
+        mark = os.path.getsize(r.log)
+        sandbox("mdb-stop")
+        try:
+            time.sleep(5)
+            gone = reconnects(log_from(r, mark))
+        finally:
+            sandbox("mdb-start")
+        waits = [w for w, _ in gone]
+        # 100 ms forever would be about 50 attempts.
+        assert 4 <= len(waits) <= 11, waits
+        assert waits[:4] == [100, 200, 400, 800], waits
+        assert max(waits) == 800, waits
+        wait_for(lambda: r.status()["source_connected"], 20, "reconnection")
+        # A dump that streams for more than 10 s counts as healthy.
+        time.sleep(11)
+        mark = os.path.getsize(r.log)
+        sandbox("mdb-stop")
+        try:
+            wait_for(lambda: reconnects(log_from(r, mark)), 10,
+                     "a reconnect after the second stop")
+        finally:
+            sandbox("mdb-start")
+        first = reconnects(log_from(r, mark))[0]
+        assert first[0] == 100 and first[1] >= 10000, first
+        wait_for(lambda: r.status()["source_connected"], 20, "reconnection")
+    finally:
+        r.stop()
+
+
+TESTS = [test_ddl_passwords_redacted, test_ddl_by_table, test_reconnect_backoff]
 
 
 def main():
