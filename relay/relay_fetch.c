@@ -36,12 +36,20 @@
 #define ER_MASTER_FATAL_READING_BINLOG 1236
 #define ER_SPECIFIC_ACCESS_DENIED 1227
 #define ER_ACCESS_DENIED 1045
+/* MariaDB's ER_SLAVE_SAME_ID: another dump with our server_id replaced
+ * ours. MySQL says so with 1236 and "A slave (replica) with the same
+ * server_uuid/server_id as this slave (replica) has connected". */
+#define ER_SLAVE_SAME_ID 4052
+
 /* The reconnect backoff starts over (at BACKOFF_MIN_MS) only after a dump
  * that streamed this long: a source that accepts connections and drops
- * them soon after is then retried at source.reconnect_max, not every
- * 100 ms. */
+ * them soon after, or another replica taking our server_id, is then
+ * retried at source.reconnect_max, not every 100 ms. */
 #define BACKOFF_MIN_MS 100
 #define HEALTHY_MS 10000
+/* This many dumps in a row that ended within HEALTHY_MS of starting get a
+ * hint that the server_id may be taken. */
+#define SHORT_DUMPS_HINT 3
 
 /* How a step of a session ended: S_OK goes on; the others end it. */
 enum { S_OK = 0, S_RETRY = 1, S_STOP = 2, S_FATAL = 3 };
@@ -63,6 +71,8 @@ struct relay_fetch {
   uint64_t session_events;
   uint64_t stream_ms; /* how long the last session's dump streamed; 0 when
                          it never started */
+  int same_id;        /* the last session was ended by another replica with
+                         our server_id */
   /* The last schema lookup's result and ENUM/SET labels: they must stay
    * valid until the decoder has copied them, so they are freed at the
    * next lookup. */
@@ -587,6 +597,21 @@ static int send_dump(relay_fetch_t *f, MYSQL *m) {
 
 /* The server's answer to a failed dump, by error number. */
 static int dump_error(relay_fetch_t *f, unsigned code, const char *msg) {
+  /* Before the 1236 test below: MySQL reports a duplicate server_id with
+   * the same code as a purged binlog, and that is not fatal. */
+  if (code == ER_SLAVE_SAME_ID ||
+      (code == ER_MASTER_FATAL_READING_BINLOG &&
+       strstr(msg, "same server_uuid/server_id") != NULL)) {
+    RM_ERR(f->o.m, SERVER_ID);
+    f->same_id = 1;
+    hd_log(HD_LL_ERROR, "fetch",
+           "the source gave this relay's server_id to another replica",
+           "server_id=%" PRId64 " error=\"%s\" code=%u hint=\"source.server_id "
+           "must be unique: one per relay, and different from every replica "
+           "of the source\"",
+           f->o.conf->source.server_id, msg, code);
+    return S_RETRY;
+  }
   if (code == ER_MASTER_FATAL_READING_BINLOG) {
     RM_ERR(f->o.m, PURGED);
     fatal(f,
@@ -774,6 +799,7 @@ static int session(relay_fetch_t *f) {
   char err[512];
   const char *gtid = NULL;
   f->stream_ms = 0;
+  f->same_id = 0;
   MYSQL *m = open_conn(f, err, sizeof(err));
   if (m == NULL) {
     RM_ERR(f->o.m, CONNECT);
@@ -861,6 +887,7 @@ static int session(relay_fetch_t *f) {
 static void *fetch_main(void *arg) {
   relay_fetch_t *f = arg;
   uint64_t backoff = BACKOFF_MIN_MS, maxb = f->o.conf->source.reconnect_max_ms;
+  unsigned short_dumps = 0;
   mysql_thread_init();
   while (!atomic_load(&f->stop)) {
     int rc = session(f);
@@ -874,9 +901,23 @@ static void *fetch_main(void *arg) {
 #ifdef HD_TEST_HOOKS
     fault_wait(f);
 #endif
-    /* Only a dump that streamed for a while starts the backoff over. */
-    if (f->stream_ms >= HEALTHY_MS)
+    /* Only a dump that streamed for a while starts the backoff over; one
+     * that a replica with our server_id ended never does, or the two
+     * would take turns at once. */
+    if (f->stream_ms >= HEALTHY_MS && !f->same_id)
       backoff = BACKOFF_MIN_MS;
+    if (f->stream_ms > 0 && f->stream_ms < HEALTHY_MS)
+      short_dumps++;
+    else if (f->stream_ms >= HEALTHY_MS)
+      short_dumps = 0;
+    if (short_dumps == SHORT_DUMPS_HINT && !f->same_id)
+      hd_log(HD_LL_WARN, "fetch",
+             "the source keeps ending the dump soon after it starts",
+             "count=%u server_id=%" PRId64 " hint=\"another replica or relay "
+             "using source.server_id %" PRId64 " would do this; it must be "
+             "unique\"",
+             short_dumps, f->o.conf->source.server_id,
+             f->o.conf->source.server_id);
     RM_ADD(f->o.m, reconnects, 1);
     hd_log(HD_LL_INFO, "fetch", "reconnecting",
            "in_ms=%" PRIu64 " streamed_ms=%" PRIu64, backoff, f->stream_ms);

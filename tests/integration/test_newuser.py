@@ -10,6 +10,8 @@ surprise.
 - a lost source is retried with a backoff that grows to
   source.reconnect_max, and starts over only after a dump that streamed
   for a while;
+- two relays with the same source.server_id say so and back off instead
+  of kicking each other off five times a second;
 
 Run by ctest like test_relay.py (same environment).
 
@@ -305,7 +307,39 @@ def test_reconnect_backoff(tmp):
         r.stop()
 
 
-TESTS = [test_ddl_passwords_redacted, test_ddl_by_table, test_reconnect_backoff]
+def test_duplicate_server_id(tmp):
+    """Two relays with one server_id: MariaDB 10.11 ends the older dump
+    with error 4052 ("A slave with the same server_uuid/server_id is
+    already connected"); each relay logs that server_id must be unique,
+    counts it, and backs off to reconnect_max instead of reconnecting
+    every 100 ms."""
+    relays = []
+    for name in ("dupa", "dupb"):
+        r = Relay(tmp, name, 204, tables="nu_dup.*")
+        source_conf(r, "  reconnect_max: 1s\n")
+        relays.append(r)
+    try:
+        for r in relays:
+            r.start()
+        time.sleep(8)
+        counts = [len(reconnects(log_from(r, 0))) for r in relays]
+        logs = [log_from(r, 0) for r in relays]
+        # 5 a second would be about 40 each.
+        assert all(c <= 12 for c in counts), counts
+        said = [l for l in logs if "gave this relay's server_id to another "
+                "replica" in l and "server_id=204" in l and
+                "must be unique" in l]
+        assert said, relays[0].logtail()
+        assert any('errors_total{kind="server_id"} 0' not in r.metrics()
+                   for r in relays)
+        assert all(r.proc.poll() is None for r in relays)
+    finally:
+        for r in relays:
+            r.stop()
+
+
+TESTS = [test_ddl_passwords_redacted, test_ddl_by_table, test_reconnect_backoff,
+         test_duplicate_server_id]
 
 
 def main():
