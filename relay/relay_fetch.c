@@ -180,17 +180,18 @@ static int start_load(relay_fetch_t *f) {
   return 1;
 }
 
-/* Writes f->file/pos durably (temp file, fsync, rename, fsync of the
- * directory); 0 or -1 with errmsg set. */
-static int start_save(relay_fetch_t *f) {
+/* Writes line as DATA_DIR/name durably (temp file, fsync, rename, fsync
+ * of the directory); 0, or -1 with errmsg saying which file (what) could
+ * not be kept. */
+static int keep_file(relay_fetch_t *f, const char *name, const char *what,
+                     const char *line) {
   char path[700], tmp[720];
-  start_path(f, path, sizeof(path));
+  snprintf(path, sizeof(path), "%s/%s", f->o.conf->relay.data_dir, name);
   snprintf(tmp, sizeof(tmp), "%s.tmp", path);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     goto fail;
-  char line[600];
-  int n = snprintf(line, sizeof(line), "%s %" PRIu64 "\n", f->file, f->pos);
+  ssize_t n = (ssize_t)strlen(line);
   if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
     int e = errno;
     close(fd);
@@ -204,12 +205,21 @@ static int start_save(relay_fetch_t *f) {
     fsync(dfd);
     close(dfd);
   }
-  f->start_saved = 1;
   return 0;
 fail:
-  snprintf(f->errmsg, sizeof(f->errmsg),
-           "cannot keep the start position: %s: %s", tmp, strerror(errno));
+  snprintf(f->errmsg, sizeof(f->errmsg), "cannot keep the %s: %s: %s", what,
+           tmp, strerror(errno));
   return -1;
+}
+
+/* Writes f->file/pos durably; 0 or -1 with errmsg set. */
+static int start_save(relay_fetch_t *f) {
+  char line[600];
+  snprintf(line, sizeof(line), "%s %" PRIu64 "\n", f->file, f->pos);
+  if (keep_file(f, START_FILE, "start position", line) != 0)
+    return -1;
+  f->start_saved = 1;
+  return 0;
 }
 
 static void start_forget(relay_fetch_t *f) {
@@ -484,6 +494,106 @@ static int check_source(relay_fetch_t *f, MYSQL *m) {
     return S_RETRY;
   }
   return S_OK;
+}
+
+/* ----------------------------------------------------- source identity */
+
+/* The windows in a data dir carry binlog positions of one server: resumed
+ * against another, the relay would read that server's binlog at those
+ * positions (mid-event, or past changes it never saw) without a word. So
+ * the first connect records the source's identity in the data dir, and
+ * every connect compares: a different source is refused.
+ *
+ * MySQL: its server_uuid, generated once and kept in its data directory
+ * (auto.cnf), unique and stable across restarts, upgrades, renames and
+ * moves. MariaDB 10.11 has no server UUID (@@server_uuid does not exist);
+ * its @@server_uid is a SHA1 of the first network card's MAC address and
+ * the port, so it changes each time a container is re-created and says
+ * nothing to a person; @@datadir is /var/lib/mysql almost everywhere and
+ * gtid_domain_id is 0 unless configured. Its identity is therefore
+ * server_id, hostname and port: server_id must differ between servers
+ * that replicate from one another, so a promoted replica is told apart;
+ * hostname and port tell apart unrelated servers that keep the default
+ * server_id 1; all three survive restarts and upgrades. A MariaDB server
+ * re-initialised in place (same host, port and server_id) is not told
+ * apart; one renamed or moved to another port is refused, and the message
+ * says how to accept it. */
+#define IDENTITY_FILE "source-identity"
+
+/* The identity line of the server behind m: S_OK, or S_RETRY with the
+ * reason logged. */
+static int source_identity(relay_fetch_t *f, MYSQL *m, char *out, size_t n) {
+  char v[4][512];
+  if (query_row(m,
+                "SELECT @@version, @@global.server_id, @@global.hostname, "
+                "@@global.port",
+                v, 4) != 0)
+    goto fail;
+  if (strstr(v[0], "MariaDB") != NULL) {
+    snprintf(out, n, "mariadb server_id=%s hostname=%s port=%s", v[1], v[2],
+             v[3]);
+    return S_OK;
+  }
+  char u[1][512];
+  if (query_row(m, "SELECT @@global.server_uuid", u, 1) != 0)
+    goto fail;
+  snprintf(out, n, "mysql server_uuid=%s", u[0]);
+  return S_OK;
+fail:
+  RM_ERR(f->o.m, SOURCE);
+  hd_log(HD_LL_ERROR, "fetch", "cannot read the source's identity",
+         "error=\"%s\"", mysql_error(m));
+  return S_RETRY;
+}
+
+/* Records the source's identity in a data dir that has none; refuses a
+ * source other than the recorded one (S_FATAL). */
+static int check_identity(relay_fetch_t *f, MYSQL *m) {
+  char id[1700], path[700], kept[1800];
+  int rc = source_identity(f, m, id, sizeof(id));
+  if (rc != S_OK)
+    return rc;
+  const char *dir = f->o.conf->relay.data_dir;
+  snprintf(path, sizeof(path), "%s/" IDENTITY_FILE, dir);
+  FILE *fp = fopen(path, "r");
+  if (fp == NULL && errno != ENOENT) {
+    fatal(f, "%s: %s", path, strerror(errno));
+    return S_FATAL;
+  }
+  if (fp == NULL) {
+    char line[1710];
+    snprintf(line, sizeof(line), "%s\n", id);
+    if (keep_file(f, IDENTITY_FILE, "source identity", line) != 0) {
+      f->fatal = 1; /* keep_file's message stands */
+      return S_FATAL;
+    }
+    if (relay_store_count(f->o.store) > 0)
+      hd_log(HD_LL_WARN, "fetch",
+             "source identity recorded for a data_dir that already holds "
+             "windows: they are taken to come from this source",
+             "path=%s identity=\"%s\"", path, id);
+    else
+      hd_log(HD_LL_INFO, "fetch", "source identity recorded",
+             "path=%s identity=\"%s\"", path, id);
+    return S_OK;
+  }
+  if (fgets(kept, sizeof(kept), fp) == NULL)
+    kept[0] = '\0';
+  fclose(fp);
+  kept[strcspn(kept, "\r\n")] = '\0';
+  if (strcmp(kept, id) == 0)
+    return S_OK;
+  RM_ERR(f->o.m, SOURCE);
+  fatal(f,
+        "relay.data_dir %s holds the changes of another source: it was made "
+        "with '%s' (%s), but %s:%" PRId64 " is '%s'; resuming would "
+        "read this server's binlog at the other's positions. Give this "
+        "source a data_dir of its own; if it is the same server under a new "
+        "name (another hostname or port, a new server_uuid), put its "
+        "identity in %s",
+        dir, kept, path, f->o.conf->source.host, f->o.conf->source.port, id,
+        path);
+  return S_FATAL;
 }
 
 static int first_binlog(relay_fetch_t *f, MYSQL *m) {
@@ -810,6 +920,8 @@ static int session(relay_fetch_t *f) {
   f->conn = m;
   pthread_mutex_unlock(&f->mu);
   int rc = check_source(f, m);
+  if (rc == S_OK)
+    rc = check_identity(f, m);
   if (rc == S_OK)
     rc = start_point(f, m, &gtid);
   if (rc == 0) {

@@ -12,6 +12,8 @@ surprise.
   for a while;
 - two relays with the same source.server_id say so and back off instead
   of kicking each other off five times a second;
+- a data_dir records the identity of its source and refuses another one
+  instead of resuming at positions of a different server's binlog.
 
 Run by ctest like test_relay.py (same environment).
 
@@ -338,8 +340,60 @@ def test_duplicate_server_id(tmp):
             r.stop()
 
 
+def test_source_identity(tmp):
+    """A fresh data_dir records the source's identity (MariaDB: server_id,
+    hostname, port); a relay whose data_dir names another source exits 1
+    with a message naming the data_dir and both identities, and stores
+    nothing; with its own identity back it resumes."""
+    db = "nu_ident"
+    start = setup_db(db, "CREATE TABLE %s.t (id INT PRIMARY KEY);" % db)
+    r = Relay(tmp, "ident", 205, tables=db + ".*")
+    path = os.path.join(r.dir, "data", "source-identity")
+    r.start()
+    try:
+        sql("INSERT INTO %s.t VALUES (1);" % db)
+        r.wait_scn(master_scn())
+    finally:
+        r.stop()
+    sid, host, port = sql("SELECT @@server_id, @@hostname, @@port").split()
+    with open(path) as f:
+        mine = f.read()
+    assert mine == "mariadb server_id=%s hostname=%s port=%s\n" % (sid, host, port), mine
+    # The same data_dir pointed at another server (the sandbox runs one
+    # MariaDB: the recorded identity stands for the other server).
+    other = "mariadb server_id=%d hostname=elsewhere port=3306" % (int(sid) + 7)
+    with open(path, "w") as f:
+        f.write(other + "\n")
+    sql("INSERT INTO %s.t VALUES (2);" % db)
+    logf = open(r.log, "a")
+    mark = os.path.getsize(r.log)
+    p = subprocess.run([os.path.join(BIN, "herald-relay"), "-c", r.conf],
+                       stdout=logf, stderr=logf, timeout=60)
+    logf.close()
+    log = log_from(r, mark)
+    assert p.returncode == 1, (p.returncode, log[-2000:])
+    said = [l for l in log.splitlines() if "another source" in l]
+    assert said, log[-2000:]
+    msg = said[0]
+    assert os.path.join(r.dir, "data") in msg and other in msg, msg
+    assert mine.strip() in msg and "data_dir of its own" in msg, msg
+    with open(path) as f:
+        assert f.read() == other + "\n", "the identity file was changed"
+    assert "msg=dump " not in log, "a dump started: " + log[-2000:]
+    # Its own identity back: it resumes, and the row it missed arrives.
+    with open(path, "w") as f:
+        f.write(mine)
+    r.start()
+    try:
+        end = master_scn()
+        lines = tail_until(r, ["--from", str(start), "--tables", db + ".*"], end)
+        assert [json.loads(l)["after"]["id"] for l in lines] == [1, 2], lines
+    finally:
+        r.stop()
+
+
 TESTS = [test_ddl_passwords_redacted, test_ddl_by_table, test_reconnect_backoff,
-         test_duplicate_server_id]
+         test_duplicate_server_id, test_source_identity]
 
 
 def main():
