@@ -207,41 +207,30 @@ static int introducer(const lex_t *lx, tok_t t) {
   return t.b - t.a == 1 && strchr("nNxXbB", lx->s[t.a]) != NULL;
 }
 
-/* If a literal starts at the next token, consumes it (and the strings
- * that follow it, which the server concatenates) and stores its extent;
- * otherwise consumes nothing. */
+/* If a literal starts at the next token, consumes it and stores the
+ * extent of its value: a hex number, or a string without its introducer,
+ * which stays in the text (_utf8mb4'<redacted>'): taking it too could
+ * leave a word before the replacement that reads as an introducer, and
+ * redacting the result again would change it. Otherwise consumes
+ * nothing. */
 static int take_literal(lex_t *lx, size_t *a, size_t *b) {
   lex_t save = *lx;
   tok_t t = lex_next(lx);
-  if (hex_word(lx, t)) {
+  if (hex_word(lx, t) || t.kind == TK_STR) {
     *a = t.a;
     *b = t.b;
     return 1;
   }
   if (introducer(lx, t)) {
     tok_t u = lex_next(lx);
-    if (u.kind != TK_STR) {
-      *lx = save;
-      return 0;
+    if (u.kind == TK_STR) {
+      *a = u.a;
+      *b = u.b;
+      return 1;
     }
-    *a = t.a;
-    *b = u.b;
-  } else if (t.kind == TK_STR) {
-    *a = t.a;
-    *b = t.b;
-  } else {
-    *lx = save;
-    return 0;
   }
-  for (;;) {
-    lex_t more = *lx;
-    tok_t u = lex_next(&more);
-    if (u.kind != TK_STR)
-      break;
-    *b = u.b;
-    *lx = more;
-  }
-  return 1;
+  *lx = save;
+  return 0;
 }
 
 /* ------------------------------------------------------------- redaction */
@@ -256,18 +245,34 @@ typedef struct {
 static void redact_span(redact_t *r, size_t a, size_t b) {
   if (r->count == 0)
     hb_buf_reset(r->out);
-  hb_buf_put(r->out, r->s + r->done, a - r->done);
-  hb_buf_lit(r->out, HB_SQL_REDACTED);
+  /* A literal right after the last one ('x'"y", 0x41'b') joins its
+   * replacement: two side by side would read as one string with a
+   * doubled quote. */
+  if (r->count == 0 || a != r->done) {
+    hb_buf_put(r->out, r->s + r->done, a - r->done);
+    hb_buf_lit(r->out, HB_SQL_REDACTED);
+  }
   r->done = b;
   r->count++;
 }
 
+/* Redacts the literal at the next token and the strings that follow it,
+ * which the server joins to it ('pa' 'ss'); each one is replaced on its
+ * own, so that comments between them, the end of an executable one
+ * included, stay where they are. */
 static int redact_literal(lex_t *lx, redact_t *r) {
   size_t a, b;
   if (!take_literal(lx, &a, &b))
     return 0;
   redact_span(r, a, b);
-  return 1;
+  for (;;) {
+    lex_t more = *lx;
+    tok_t u = lex_next(&more);
+    if (u.kind != TK_STR)
+      return 1;
+    redact_span(r, u.a, u.b);
+    *lx = more;
+  }
 }
 
 /* Whether the text can hold a secret at all: every rule needs one of
@@ -605,7 +610,7 @@ static void names_drop(np_t *np) {
       take_table(np);
   } else if (kw(&np->lx, o, "TRIGGER")) {
     /* DROP TRIGGER [db.]tr: no table named, but maybe a database. */
-    char *db, *name;
+    char *db = NULL, *name = NULL;
     skip_if_exists(np);
     if (take_qname(np, &db, &name) && db) {
       free(np->out->db);

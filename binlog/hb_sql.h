@@ -42,9 +42,11 @@ unsigned hb_sql_mode_flags(uint64_t sql_mode);
  *        PASSWORD(...) and OLD_PASSWORD(...), the value of SET PASSWORD
  *        [FOR user] = ..., PASSWORD '...' (CREATE/ALTER SERVER ... OPTIONS)
  *        and MASTER_PASSWORD/SOURCE_PASSWORD [=] '...'. A literal is a
- *        quoted string (adjacent strings are one literal, a charset
- *        introducer belongs to it) or a hex literal (0x..., X'...'). An
- *        unterminated string is redacted to the end of the statement.
+ *        quoted string (with the strings after it, which the server
+ *        joins to it; a charset introducer before it, _utf8mb4 or N, X,
+ *        B, is kept) or a hex number (0x...). An unterminated string is
+ *        redacted to the end of the statement. Redacting the result
+ *        again gives the same text.
  * @param flags  HB_SQL_* for the statement's sql_mode
  * @param out    reset and filled only when something was redacted
  * @returns the number of literals replaced; 0 leaves out untouched.

@@ -172,13 +172,25 @@ START_TEST(redact_tricky_quoting) {
        "CREATE USER u IDENTIFIED BY " R " COMMENT '\"'", 1},
       {"CREATE USER u IDENTIFIED BY ') , x IDENTIFIED BY'",
        "CREATE USER u IDENTIFIED BY " R, 1},
-      /* Adjacent strings are one literal; introducers belong to it. */
-      {"CREATE USER u IDENTIFIED BY 'pa' \"ss\" 'wd' ACCOUNT LOCK",
-       "CREATE USER u IDENTIFIED BY " R " ACCOUNT LOCK", 1},
+      /* Adjacent strings are one literal: each part is redacted, and
+       * what stands between them stays. Introducers stay. */
+      {"CREATE USER u IDENTIFIED BY 'pa' \"ss\"/**/'wd' ACCOUNT LOCK",
+       "CREATE USER u IDENTIFIED BY " R " " R "/**/" R " ACCOUNT LOCK", 3},
+      {"CREATE USER u /*!1 IDENTIFIED BY 'pa' */ 'ss'",
+       "CREATE USER u /*!1 IDENTIFIED BY " R " */ " R, 2},
       {"CREATE USER u IDENTIFIED BY _utf8mb4'p\xc3\xa4ss'",
-       "CREATE USER u IDENTIFIED BY " R, 1},
+       "CREATE USER u IDENTIFIED BY _utf8mb4" R, 1},
+      {"CREATE USER u IDENTIFIED BY _utf8mb4 'p''q'",
+       "CREATE USER u IDENTIFIED BY _utf8mb4 " R, 1},
       {"CREATE USER u IDENTIFIED WITH p AS X'0a0b'",
-       "CREATE USER u IDENTIFIED WITH p AS " R, 1},
+       "CREATE USER u IDENTIFIED WITH p AS X" R, 1},
+      /* Literals side by side become one replacement, not two that would
+       * read as one string with a doubled quote. */
+      {"SET PASSWORD = PASSWORD(0x41'b')", "SET PASSWORD = PASSWORD(" R ")", 2},
+      {"CREATE USER u IDENTIFIED BY 'a'\"b\"", "CREATE USER u IDENTIFIED BY " R,
+       2},
+      {"SET PASSWORD = PASSWORD(\"a\"b'c')",
+       "SET PASSWORD = PASSWORD(" R "b" R ")", 2},
       /* Comments between the keywords, comments that hide keywords, and
        * executable comments that hold code. */
       {"CREATE USER u IDENTIFIED /* by 'no' */ BY -- x\n 'pw'",
@@ -257,7 +269,8 @@ START_TEST(redact_sql_modes) {
 END_TEST
 
 /* Every prefix of a statement with secrets: never a read past the end,
- * never a secret's first character left in place. */
+ * never a secret's first characters left in place, the same text when
+ * redacted twice. */
 START_TEST(redact_every_prefix) {
   const char *s = "CREATE USER u IDENTIFIED BY 'sec\\'ret' /*!1 , v IDENTIFIED "
                   "VIA p USING PASSWORD('xyz') */";
@@ -270,6 +283,11 @@ START_TEST(redact_every_prefix) {
     if (c) {
       ck_assert_ptr_null(memmem(b.p, b.len, "sec", 3));
       ck_assert_ptr_null(memmem(b.p, b.len, "xyz", 3));
+      /* Redacting again changes nothing. */
+      hb_buf_t b2 = {0};
+      if (hb_sql_redact(b.p, b.len, 0, &b2))
+        ck_assert(b2.len == b.len && memcmp(b2.p, b.p, b.len) == 0);
+      hb_buf_free(&b2);
     }
     hb_buf_free(&b);
     free(copy);
@@ -360,6 +378,8 @@ START_TEST(names_of_statements) {
       {"ALTER TABLE `a", "s", "s.a|s"},
       {"RENAME TABLE a TO", "s", "s.a|s"},
       {"DROP TABLE a.", "s", "s.a|s"},
+      {"DROP TRIGGER IF EXISTS", "s", "|s"},
+      {"DROP TRIGGER (", "s", "|s"},
   };
   for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
     const char *got = names(v[i].stmt, v[i].defdb);
