@@ -292,8 +292,12 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
          type == HB_EV_ANONYMOUS_GTID) &&
         off - last >= PAR_CHUNK && last != 0) {
       if (n + 1 >= cap) {
+        /* Zeroed like the first ones: a piece's done flag, counters and
+         * message must start clear, or the printing loop takes a piece
+         * that is still being decoded (or never was) for finished. */
+        pc = hd_realloc(pc, 2 * cap * sizeof(piece_t));
+        memset(pc + cap, 0, cap * sizeof(piece_t));
         cap *= 2;
-        pc = hd_realloc(pc, cap * sizeof(piece_t));
       }
       pc[n].end = off;
       pc[++n].start = off;
