@@ -19,57 +19,12 @@
 #include <zstd.h>
 
 #include "hb_int.h"
+#include "hb_sql.h"
 #include "hd_err.h"
 #include "hd_log.h"
 #include "hd_mem.h"
 
-/* Event types (MySQL binlog_event.h, MariaDB log_event.h). */
-enum {
-  EV_START_V3 = 1,
-  EV_QUERY = 2,
-  EV_STOP = 3,
-  EV_ROTATE = 4,
-  EV_INTVAR = 5,
-  EV_LOAD = 6,
-  EV_SLAVE = 7,
-  EV_CREATE_FILE = 8,
-  EV_APPEND_BLOCK = 9,
-  EV_EXEC_LOAD = 10,
-  EV_DELETE_FILE = 11,
-  EV_NEW_LOAD = 12,
-  EV_RAND = 13,
-  EV_USER_VAR = 14,
-  EV_FDE = 15,
-  EV_XID = 16,
-  EV_BEGIN_LOAD_QUERY = 17,
-  EV_EXECUTE_LOAD_QUERY = 18,
-  EV_TABLE_MAP = 19,
-  EV_INCIDENT = 26,
-  EV_HEARTBEAT = 27,
-  EV_IGNORABLE = 28,
-  EV_ROWS_QUERY = 29,
-  EV_GTID = 33,
-  EV_ANONYMOUS_GTID = 34,
-  EV_PREVIOUS_GTIDS = 35,
-  EV_TRANSACTION_CONTEXT = 36,
-  EV_VIEW_CHANGE = 37,
-  EV_XA_PREPARE = 38,
-  EV_PARTIAL_UPDATE_ROWS = 39,
-  EV_TRANSACTION_PAYLOAD = 40,
-  EV_HEARTBEAT_V2 = 41,
-  EV_GTID_TAGGED = 42,
-  EV_MARIA_ANNOTATE_ROWS = 160,
-  EV_MARIA_BINLOG_CHECKPOINT = 161,
-  EV_MARIA_GTID = 162,
-  EV_MARIA_GTID_LIST = 163,
-  EV_MARIA_START_ENCRYPTION = 164,
-  EV_MARIA_QUERY_COMPRESSED = 165,
-  EV_MARIA_PARTIAL_ROW_DATA = 172
-};
-
-#define HDR_LEN 19
-#define F_IN_USE 0x0001
-#define F_IGNORABLE 0x0080
+/* Event types and the header: hb_event.h. */
 #define MARIA_FL_STANDALONE 1
 
 int hb__fail(hb_decoder_t *dec, int err, const char *fmt, ...) {
@@ -291,7 +246,8 @@ static int emit_chunk(hb_decoder_t *dec) {
 }
 
 static int emit_ddl(hb_decoder_t *dec, const char *db, size_t dblen,
-                    const uint8_t *q, size_t qlen, unsigned client_cs) {
+                    const uint8_t *q, size_t qlen, unsigned client_cs,
+                    uint64_t sql_mode) {
   uint64_t scn = 0;
   int r = scn_of(dec, &scn);
   if (r < 0)
@@ -307,6 +263,14 @@ static int emit_ddl(hb_decoder_t *dec, const char *db, size_t dblen,
   const char *iname = NULL;
   int cls = client_cs ? hb__cs_class(client_cs, &iname) : HB_CS_UTF8;
   hb__convert(dec, cls, iname, q, qlen, b);
+  /* Passwords never leave the decoder: what it hands out is stored by
+   * the relay, sent to every consumer and printed by decode. */
+  unsigned sqlf = hb_sql_mode_flags(sql_mode);
+  if (hb_sql_redact(b->p, b->len, sqlf, &dec->scratch2) > 0) {
+    hb_buf_t t = *b;
+    *b = dec->scratch2;
+    dec->scratch2 = t;
+  }
   size_t slen = b->len;
   hb__convert(dec, HB_CS_UTF8, NULL, (const uint8_t *)db, dblen, b);
   hb_buf_putc(b, '\0');
@@ -515,8 +479,10 @@ static int query_kind(const char *q, size_t n) {
 
 /* The client charset from the status variables; 0 when not found. The
  * variables have fixed layouts per code and no lengths, so parsing stops
- * at the first code it does not know. */
-static unsigned status_charset(const uint8_t *p, const uint8_t *e) {
+ * at the first code it does not know. The sql_mode, which comes before
+ * the charset, is stored in *sql_mode when present. */
+static unsigned status_charset(const uint8_t *p, const uint8_t *e,
+                               uint64_t *sql_mode) {
   while (p < e) {
     uint8_t code = *p++;
     size_t skip;
@@ -524,10 +490,12 @@ static unsigned status_charset(const uint8_t *p, const uint8_t *e) {
     case 0:
       skip = 4;
       break; /* flags2 */
-    case 1:
+    case 1:  /* sql_mode */
+      if (e - p >= 8)
+        *sql_mode = hb__u64(p);
       skip = 8;
-      break; /* sql_mode */
-    case 2:  /* catalog, old form */
+      break;
+    case 2: /* catalog, old form */
       if (p >= e)
         return 0;
       skip = (size_t)p[0] + 2;
@@ -608,7 +576,7 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
                     size_t len) {
   unsigned ph = dec->ph[type];
   if (ph < 11)
-    ph = type == EV_EXECUTE_LOAD_QUERY ? 26 : 13;
+    ph = type == HB_EV_EXECUTE_LOAD_QUERY ? 26 : 13;
   if (len < ph)
     return hb__fail(dec, HB_ECORRUPT, "QUERY event shorter than its header");
   uint8_t dblen = body[8];
@@ -618,13 +586,14 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
     return hb__fail(dec, HB_ECORRUPT,
                     "QUERY status variables or database name run past the "
                     "event");
-  unsigned cs = status_charset(p, p + svlen);
+  uint64_t sql_mode = 0;
+  unsigned cs = status_charset(p, p + svlen, &sql_mode);
   p += svlen;
   const char *db = (const char *)p;
   p += dblen + 1; /* the name is NUL-terminated */
   const uint8_t *q = p;
   size_t qlen = (size_t)(e - p);
-  if (type == EV_MARIA_QUERY_COMPRESSED) {
+  if (type == HB_EV_MARIA_QUERY_COMPRESSED) {
     int r = hb__mariadb_uncompress(dec, p, qlen, &q, &qlen);
     if (r < 0)
       return r;
@@ -712,7 +681,7 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
   /* CREATE ... START TRANSACTION opens the window it belongs to. */
   if (kind == QK_DDL_BEGIN && !dec->in_txn)
     window_open(dec);
-  int r = emit_ddl(dec, db, dblen, q, qlen, cs);
+  int r = emit_ddl(dec, db, dblen, q, qlen, cs, sql_mode);
   if (r < 0)
     return r;
   if (!dec->in_txn)
@@ -724,8 +693,8 @@ static int ev_query(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
  * 4, header length 1, one post-header length per event type, and for
  * checksum-aware servers the algorithm byte and the event's own CRC. */
 static int ev_fde(hb_decoder_t *dec, const uint8_t *ev, size_t len) {
-  const uint8_t *body = ev + HDR_LEN;
-  if (len < HDR_LEN + 57)
+  const uint8_t *body = ev + HB_EVENT_HEADER_LEN;
+  if (len < HB_EVENT_HEADER_LEN + 57)
     return hb__fail(dec, HB_ECORRUPT,
                     "FORMAT_DESCRIPTION event of %zu bytes is too short", len);
   unsigned ver = hb__u16(body);
@@ -738,7 +707,7 @@ static int ev_fde(hb_decoder_t *dec, const uint8_t *ev, size_t len) {
   memcpy(sv, body + 2, 50);
   sv[50] = '\0';
   uint32_t created = hb__u32(body + 52);
-  if (body[56] != HDR_LEN)
+  if (body[56] != HB_EVENT_HEADER_LEN)
     return hb__fail(dec, HB_EUNSUPPORTED,
                     "event header length %u (only 19 is known)", body[56]);
   unsigned a = 0, b = 0, c = 0;
@@ -748,7 +717,7 @@ static int ev_fde(hb_decoder_t *dec, const uint8_t *ev, size_t len) {
   /* Servers from these versions on end the FDE with the checksum
    * algorithm byte and a CRC32, whatever binlog_checksum says. */
   int aware = mariadb ? v >= 50300 : v >= 50601;
-  size_t nph = len - HDR_LEN - 57;
+  size_t nph = len - HB_EVENT_HEADER_LEN - 57;
   unsigned alg = 0;
   if (aware) {
     if (nph < 5)
@@ -764,11 +733,12 @@ static int ev_fde(hb_decoder_t *dec, const uint8_t *ev, size_t len) {
                       alg);
     if (alg == 1) {
       /* The CRC was computed before the server set the in-use flag. */
-      uint8_t hdr[HDR_LEN];
-      memcpy(hdr, ev, HDR_LEN);
-      hdr[17] &= (uint8_t)~F_IN_USE;
-      uint32_t crc = hb__crc32(0, hdr, HDR_LEN);
-      crc = hb__crc32(crc, ev + HDR_LEN, len - 4 - HDR_LEN);
+      uint8_t hdr[HB_EVENT_HEADER_LEN];
+      memcpy(hdr, ev, HB_EVENT_HEADER_LEN);
+      hdr[17] &= (uint8_t)~HB_EV_F_IN_USE;
+      uint32_t crc = hb__crc32(0, hdr, HB_EVENT_HEADER_LEN);
+      crc = hb__crc32(crc, ev + HB_EVENT_HEADER_LEN,
+                      len - 4 - HB_EVENT_HEADER_LEN);
       uint32_t stored = hb__u32(ev + len - 4);
       if ((uint32_t)crc != stored)
         return hb__fail(dec, HB_ECHECKSUM,
@@ -793,7 +763,7 @@ static int ev_fde(hb_decoder_t *dec, const uint8_t *ev, size_t len) {
  * at the end of a file, and sent artificially at the start of a
  * replication stream. */
 static int ev_rotate(hb_decoder_t *dec, const uint8_t *body, size_t len) {
-  unsigned ph = dec->have_fde ? dec->ph[EV_ROTATE] : 8;
+  unsigned ph = dec->have_fde ? dec->ph[HB_EV_ROTATE] : 8;
   if (ph < 8)
     ph = 8;
   if (len <= ph || len - ph > 1024)
@@ -919,10 +889,10 @@ static int ev_payload(hb_decoder_t *dec, const uint8_t *body, size_t len) {
   while (off < dlen) {
     dec->inner = 1;
     dec->inner_off = off;
-    if (dlen - off < HDR_LEN)
+    if (dlen - off < HB_EVENT_HEADER_LEN)
       return hb__fail(dec, HB_ECORRUPT, "inner event header is truncated");
-    uint32_t sz = hb__u32(data + off + 9);
-    if (sz < HDR_LEN || sz > dlen - off)
+    uint32_t sz = hb_event_size(data + off);
+    if (sz < HB_EVENT_HEADER_LEN || sz > dlen - off)
       return hb__fail(dec, HB_ECORRUPT, "inner event size %u out of range", sz);
     int r = dispatch(dec, data + off, sz, 0);
     if (r < 0)
@@ -981,30 +951,31 @@ static int rows_then_chunk(hb_decoder_t *dec, uint8_t type, const uint8_t *body,
 
 static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
                     int outer) {
-  uint8_t type = ev[4];
-  uint16_t flags = hb__u16(ev + 17);
+  uint8_t type = hb_event_type(ev);
+  uint16_t flags = hb_event_flags(ev);
   dec->ev_type = type;
-  dec->ev_ts = hb__u32(ev);
-  dec->ev_server_id = hb__u32(ev + 5);
+  dec->ev_ts = hb_event_ts(ev);
+  dec->ev_server_id = hb_event_server_id(ev);
   dec->st.events++;
-  if (type == EV_FDE) {
+  if (type == HB_EV_FDE) {
     if (!outer)
       return hb__fail(dec, HB_ECORRUPT,
                       "FORMAT_DESCRIPTION inside a transaction payload");
     return ev_fde(dec, ev, len);
   }
-  size_t blen = len - HDR_LEN;
+  size_t blen = len - HB_EVENT_HEADER_LEN;
   if (outer) {
     int crc = dec->checksum;
     if (!dec->have_fde) {
       /* A replication stream starts with an artificial ROTATE, written
        * with the checksum setting we cannot know yet: check whether its
        * last four bytes are a valid CRC. */
-      if (type != EV_ROTATE && type != EV_HEARTBEAT && type != EV_HEARTBEAT_V2)
+      if (type != HB_EV_ROTATE && type != HB_EV_HEARTBEAT &&
+          type != HB_EV_HEARTBEAT_V2)
         return hb__fail(dec, HB_ECORRUPT,
                         "event type %u before the FORMAT_DESCRIPTION event",
                         type);
-      crc = len >= HDR_LEN + 4 &&
+      crc = len >= HB_EVENT_HEADER_LEN + 4 &&
             hb__crc32(0, ev, len - 4) == hb__u32(ev + len - 4);
     }
     if (crc) {
@@ -1021,19 +992,19 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
       blen -= 4;
     }
   }
-  const uint8_t *body = ev + HDR_LEN;
+  const uint8_t *body = ev + HB_EVENT_HEADER_LEN;
   switch (type) {
-  case EV_QUERY:
-  case EV_EXECUTE_LOAD_QUERY:
-  case EV_MARIA_QUERY_COMPRESSED:
+  case HB_EV_QUERY:
+  case HB_EV_EXECUTE_LOAD_QUERY:
+  case HB_EV_MARIA_QUERY_COMPRESSED:
     return ev_query(dec, type, body, blen);
-  case EV_XID:
-  case EV_XA_PREPARE:
+  case HB_EV_XID:
+  case HB_EV_XA_PREPARE:
     if (dec->in_txn)
       return emit_window(dec);
     dec->have_gtid = 0;
     return 0;
-  case EV_TABLE_MAP:
+  case HB_EV_TABLE_MAP:
     return hb__table_map(dec, body, blen);
   case 23:
   case 24:
@@ -1041,7 +1012,7 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
   case 30:
   case 31:
   case 32:
-  case EV_PARTIAL_UPDATE_ROWS:
+  case HB_EV_PARTIAL_UPDATE_ROWS:
   case 166:
   case 167:
   case 168:
@@ -1051,8 +1022,8 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
     if (dec->resync && !dec->in_txn)
       return 0;
     return rows_then_chunk(dec, type, body, blen);
-  case EV_GTID:
-  case EV_ANONYMOUS_GTID:
+  case HB_EV_GTID:
+  case HB_EV_ANONYMOUS_GTID:
     /* flags 1, source uuid 16, sequence number 8, then logical clocks and
      * commit timestamps we do not need. The transaction that follows
      * starts with BEGIN, or is one DDL statement. */
@@ -1061,12 +1032,12 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
     if (dec->in_txn)
       window_drop(dec, "GTID event inside an open transaction");
     dec->resync = 0;
-    dec->have_gtid = type == EV_GTID;
+    dec->have_gtid = type == HB_EV_GTID;
     if (dec->have_gtid)
       mysql_gtid(dec->gtid, sizeof(dec->gtid), body + 1,
                  (int64_t)hb__u64(body + 17));
     return 0;
-  case EV_MARIA_GTID: {
+  case HB_EV_MARIA_GTID: {
     /* sequence 8, domain 4, flags 1 (+ commit id or XID). Unless the
      * group is standalone (DDL), the GTID itself starts it; the BEGIN
      * that follows belongs to it. */
@@ -1086,57 +1057,57 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
     }
     return 0;
   }
-  case EV_ROTATE:
+  case HB_EV_ROTATE:
     return ev_rotate(dec, body, blen);
-  case EV_STOP:
+  case HB_EV_STOP:
     if (dec->in_txn)
       window_drop(dec, "STOP inside a transaction");
     return 0;
-  case EV_TRANSACTION_PAYLOAD: {
+  case HB_EV_TRANSACTION_PAYLOAD: {
     if (!outer)
       return hb__fail(dec, HB_ECORRUPT, "nested transaction payload");
     int r = ev_payload(dec, body, blen);
     dec->inner = 0;
     return r;
   }
-  case EV_INCIDENT:
+  case HB_EV_INCIDENT:
     return ev_incident(dec, body, blen);
   /* Events that carry nothing a change stream needs: heartbeats, GTID
    * bookkeeping, statement annotations, statement-based side data. */
-  case EV_HEARTBEAT:
-  case EV_HEARTBEAT_V2:
-  case EV_PREVIOUS_GTIDS:
-  case EV_MARIA_GTID_LIST:
-  case EV_MARIA_BINLOG_CHECKPOINT:
-  case EV_MARIA_ANNOTATE_ROWS:
-  case EV_ROWS_QUERY:
-  case EV_IGNORABLE:
-  case EV_TRANSACTION_CONTEXT:
-  case EV_VIEW_CHANGE:
-  case EV_INTVAR:
-  case EV_RAND:
-  case EV_USER_VAR:
-  case EV_BEGIN_LOAD_QUERY:
-  case EV_APPEND_BLOCK:
-  case EV_DELETE_FILE:
+  case HB_EV_HEARTBEAT:
+  case HB_EV_HEARTBEAT_V2:
+  case HB_EV_PREVIOUS_GTIDS:
+  case HB_EV_MARIA_GTID_LIST:
+  case HB_EV_MARIA_BINLOG_CHECKPOINT:
+  case HB_EV_MARIA_ANNOTATE_ROWS:
+  case HB_EV_ROWS_QUERY:
+  case HB_EV_IGNORABLE:
+  case HB_EV_TRANSACTION_CONTEXT:
+  case HB_EV_VIEW_CHANGE:
+  case HB_EV_INTVAR:
+  case HB_EV_RAND:
+  case HB_EV_USER_VAR:
+  case HB_EV_BEGIN_LOAD_QUERY:
+  case HB_EV_APPEND_BLOCK:
+  case HB_EV_DELETE_FILE:
     return 0;
-  case EV_GTID_TAGGED:
+  case HB_EV_GTID_TAGGED:
     return hb__fail(dec, HB_EUNSUPPORTED,
                     "GTID_TAGGED event (type 42, MySQL 8.3+ tagged GTIDs) "
                     "is not supported");
-  case EV_MARIA_START_ENCRYPTION:
+  case HB_EV_MARIA_START_ENCRYPTION:
     return hb__fail(dec, HB_EUNSUPPORTED,
                     "the binlog is encrypted (START_ENCRYPTION event)");
-  case EV_MARIA_PARTIAL_ROW_DATA:
+  case HB_EV_MARIA_PARTIAL_ROW_DATA:
     return hb__fail(dec, HB_EUNSUPPORTED,
                     "PARTIAL_ROW_DATA event (type 172, MariaDB 12.3 "
                     "fragmented rows) is not supported");
-  case EV_START_V3:
-  case EV_LOAD:
-  case EV_SLAVE:
-  case EV_CREATE_FILE:
-  case EV_EXEC_LOAD:
-  case EV_NEW_LOAD:
+  case HB_EV_START_V3:
+  case HB_EV_LOAD:
+  case HB_EV_SLAVE:
+  case HB_EV_CREATE_FILE:
+  case HB_EV_EXEC_LOAD:
+  case HB_EV_NEW_LOAD:
   case 20:
   case 21:
   case 22:
@@ -1144,7 +1115,7 @@ static int dispatch(hb_decoder_t *dec, const uint8_t *ev, size_t len,
                     "event type %u of MySQL 5.1 or older is not supported",
                     type);
   default:
-    if (flags & F_IGNORABLE)
+    if (flags & HB_EV_F_IGNORABLE)
       return 0;
     return hb__fail(dec, HB_EUNSUPPORTED,
                     "unknown event type %u without the ignorable flag "
@@ -1164,10 +1135,10 @@ int hb_decoder_feed(hb_decoder_t *dec, const uint8_t *ev, size_t len,
   dec->ev_end = pos + len;
   dec->inner = 0;
   dec->st.bytes += len;
-  if (len < HDR_LEN)
+  if (len < HB_EVENT_HEADER_LEN)
     return hb__fail(dec, HB_ECORRUPT,
                     "event of %zu bytes is shorter than its header", len);
-  uint32_t size = hb__u32(ev + 9);
+  uint32_t size = hb_event_size(ev);
   if (size != len)
     return hb__fail(dec, HB_ECORRUPT,
                     "event size field says %u bytes, the event has %zu", size,

@@ -14,10 +14,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "hb_event.h"
 #include "hb_int.h"
 #include "hd_mem.h"
 
-#define HDR_LEN 19
 #define READ_CHUNK ((size_t)4 << 20)
 
 typedef struct {
@@ -119,10 +119,10 @@ static int run(hb_decoder_t *dec, src_t *s, const hb_read_opts_t *o) {
   uint64_t off = 4;
   int resynced = from <= 4;
   if (o && o->from_is_event && s->mem && from > 4 && from <= s->memlen &&
-      s->memlen >= 4 + HDR_LEN) {
+      s->memlen >= 4 + HB_EVENT_HEADER_LEN) {
     /* The format description first, then straight to from. */
-    uint32_t size = hb__u32(src_ptr(s) + 9);
-    if (size < HDR_LEN || size > s->memlen - 4) {
+    uint32_t size = hb_event_size(src_ptr(s));
+    if (size < HB_EVENT_HEADER_LEN || size > s->memlen - 4) {
       at(dec, 4);
       return hb__fail(dec, HB_ECORRUPT,
                       "event size %u is out of range (19 to %zu)", size,
@@ -137,22 +137,22 @@ static int run(hb_decoder_t *dec, src_t *s, const hb_read_opts_t *o) {
     resynced = 1;
   }
   for (;;) {
-    r = src_fill(s, HDR_LEN);
+    r = src_fill(s, HB_EVENT_HEADER_LEN);
     if (r < 0) {
       at(dec, off);
       return hb__fail(dec, (int)r, "read error: %s", strerror((int)-r));
     }
     if (r == 0)
       break;
-    if (r < HDR_LEN) {
+    if (r < HB_EVENT_HEADER_LEN) {
       at(dec, off);
       return hb__fail(dec, HB_ETRUNCATED,
                       "binlog ends inside an event header (%zd of 19 bytes)",
                       r);
     }
     const uint8_t *h = src_ptr(s);
-    uint32_t size = hb__u32(h + 9);
-    if (size < HDR_LEN || size > max_event) {
+    uint32_t size = hb_event_size(h);
+    if (size < HB_EVENT_HEADER_LEN || size > max_event) {
       at(dec, off);
       return hb__fail(dec, HB_ECORRUPT,
                       "event size %u is out of range (19 to %zu)", size,
@@ -169,7 +169,7 @@ static int run(hb_decoder_t *dec, src_t *s, const hb_read_opts_t *o) {
                       "binlog ends inside an event (%zd of %u bytes)", r, size);
     }
     const uint8_t *ev = src_ptr(s);
-    if (off >= from || ev[4] == 15 /* FORMAT_DESCRIPTION */) {
+    if (off >= from || hb_event_type(ev) == HB_EV_FDE) {
       if (!resynced && off >= from) {
         /* The start may cut a transaction: drop its rest. */
         hb_decoder_resync(dec);

@@ -1,8 +1,9 @@
 /*
  * hb_int.h - internals of the binlog decoder, for the binlog/ sources only.
  *
- * Byte readers, the bump arena that holds a window's values, the table
- * cache and the decoder state. Never included from outside binlog/.
+ * Byte readers (hb_event.h's), the bump arena that holds a window's
+ * values, the table cache and the decoder state. Never included from
+ * outside binlog/.
  */
 #ifndef HB_INT_H
 #define HB_INT_H
@@ -14,42 +15,21 @@
 
 #include "hb.h"
 #include "hb_buf.h"
+#include "hb_event.h"
 
 /* 10^0 .. 10^19 (hb_buf.c). */
 extern const uint64_t hb__pow10[20];
 
-/* ---- little- and big-endian readers (callers check bounds first) ---- */
+/* ---- little- and big-endian readers: hb_event.h, under the short names
+ * the decoder's sources use ---- */
 
-static inline uint16_t hb__u16(const uint8_t *p) {
-  return (uint16_t)(p[0] | (uint16_t)p[1] << 8);
-}
-static inline uint32_t hb__u24(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
-}
-static inline uint32_t hb__u32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-static inline uint64_t hb__u48(const uint8_t *p) {
-  return (uint64_t)hb__u32(p) | (uint64_t)hb__u16(p + 4) << 32;
-}
-static inline uint64_t hb__u64(const uint8_t *p) {
-  return (uint64_t)hb__u32(p) | (uint64_t)hb__u32(p + 4) << 32;
-}
-/* Big-endian, n = 1..8 bytes. */
-static inline uint64_t hb__be(const uint8_t *p, unsigned n) {
-  uint64_t v = 0;
-  for (unsigned i = 0; i < n; i++)
-    v = v << 8 | p[i];
-  return v;
-}
-/* Little-endian, n = 1..8 bytes. */
-static inline uint64_t hb__le(const uint8_t *p, unsigned n) {
-  uint64_t v = 0;
-  for (unsigned i = n; i > 0; i--)
-    v = v << 8 | p[i - 1];
-  return v;
-}
+#define hb__u16 hb_le16
+#define hb__u24 hb_le24
+#define hb__u32 hb_le32
+#define hb__u48 hb_le48
+#define hb__u64 hb_le64
+#define hb__be hb_be
+#define hb__le hb_le
 
 /**
  * Read MySQL's packed integer ("length-encoded": < 251 in one byte, then

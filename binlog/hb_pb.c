@@ -231,6 +231,7 @@ static hb_table_t *row_table(hb_pbr_t *tc, const Herald__RowChange *rc,
 /* Renders the row changes of one window, one line each, and with ddl its
  * statements where they stand among them. */
 size_t hb_pbr_window(hb_pbr_t *tc, const Herald__Window *pw, int ddl,
+                     int (*want)(void *ud, const hb_ddl_t *d), void *ud,
                      uint64_t row_base, hb_buf_t *out) {
   size_t n = pw->n_changes;
   hb_row_t *rows = hd_calloc(n + 1, sizeof(hb_row_t));
@@ -300,7 +301,7 @@ size_t hb_pbr_window(hb_pbr_t *tc, const Herald__Window *pw, int ddl,
     }
     w.nddl = pw->n_ddl;
     w.ddl = dv;
-    hb_render_window_ddl(&w, NULL, NULL, out);
+    hb_render_window_ddl(&w, want, ud, out);
   } else {
     hb_render_window(&w, out);
   }

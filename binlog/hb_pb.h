@@ -46,10 +46,12 @@ void hb_pbr_free(hb_pbr_t *r);
 /**
  * @brief Append the lines of a window (or one chunk of it: row_base is the
  *        row changes of its earlier chunks) and, with ddl, of its
- *        statements where they stand among them.
+ *        statements that want() accepts (all when NULL) where they stand
+ *        among them.
  * @returns the row changes rendered
  */
 size_t hb_pbr_window(hb_pbr_t *r, const Herald__Window *pw, int ddl,
+                     int (*want)(void *ud, const hb_ddl_t *d), void *ud,
                      uint64_t row_base, hb_buf_t *out);
 
 /** @brief Append the schema line of a TableSchema ("op":"schema"). */

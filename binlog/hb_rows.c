@@ -37,13 +37,19 @@ static const struct {
   uint8_t type;
   rows_kind_t k;
 } rows_kinds[] = {
-    {23, {OP_WRITE, 0, 0, 0}},   {24, {OP_UPDATE, 0, 0, 0}},
-    {25, {OP_DELETE, 0, 0, 0}},  {30, {OP_WRITE, 1, 0, 0}},
-    {31, {OP_UPDATE, 1, 0, 0}},  {32, {OP_DELETE, 1, 0, 0}},
-    {39, {OP_UPDATE, 1, 0, 1}},  {166, {OP_WRITE, 0, 1, 0}},
-    {167, {OP_UPDATE, 0, 1, 0}}, {168, {OP_DELETE, 0, 1, 0}},
-    {169, {OP_WRITE, 1, 1, 0}},  {170, {OP_UPDATE, 1, 1, 0}},
-    {171, {OP_DELETE, 1, 1, 0}},
+    {HB_EV_WRITE_ROWS_V1, {OP_WRITE, 0, 0, 0}},
+    {HB_EV_UPDATE_ROWS_V1, {OP_UPDATE, 0, 0, 0}},
+    {HB_EV_DELETE_ROWS_V1, {OP_DELETE, 0, 0, 0}},
+    {HB_EV_WRITE_ROWS, {OP_WRITE, 1, 0, 0}},
+    {HB_EV_UPDATE_ROWS, {OP_UPDATE, 1, 0, 0}},
+    {HB_EV_DELETE_ROWS, {OP_DELETE, 1, 0, 0}},
+    {HB_EV_PARTIAL_UPDATE_ROWS, {OP_UPDATE, 1, 0, 1}},
+    {HB_EV_MARIA_WRITE_ROWS_COMPRESSED_V1, {OP_WRITE, 0, 1, 0}},
+    {HB_EV_MARIA_UPDATE_ROWS_COMPRESSED_V1, {OP_UPDATE, 0, 1, 0}},
+    {HB_EV_MARIA_DELETE_ROWS_COMPRESSED_V1, {OP_DELETE, 0, 1, 0}},
+    {HB_EV_MARIA_WRITE_ROWS_COMPRESSED, {OP_WRITE, 1, 1, 0}},
+    {HB_EV_MARIA_UPDATE_ROWS_COMPRESSED, {OP_UPDATE, 1, 1, 0}},
+    {HB_EV_MARIA_DELETE_ROWS_COMPRESSED, {OP_DELETE, 1, 1, 0}},
 };
 
 static int rows_kind(uint8_t type, rows_kind_t *k) {

@@ -676,7 +676,7 @@ void hb__tables_trim(hb_decoder_t *dec) {
  * one type byte per column, the metadata block, the nullability bitmap,
  * and the optional metadata to the end of the event. */
 int hb__table_map(hb_decoder_t *dec, const uint8_t *body, size_t len) {
-  unsigned ph = dec->ph[19];
+  unsigned ph = dec->ph[HB_EV_TABLE_MAP];
   if (ph != 6 && ph != 8)
     ph = 8;
   if (len < ph)

@@ -83,7 +83,9 @@ static const hd_prop_t relay_props[] = {
     {"relay.http", HD_T_HOSTPORT, R(relay.http), 0, 0, 1, NULL,
      "address for /metrics and /status", NULL},
     {"relay.data_dir", HD_T_STR, R(relay.data_dir), 0, 0, 1, NULL,
-     "directory of the log store", NULL},
+     "directory of the log store, for one source (it records the "
+     "source's identity and refuses another)",
+     NULL},
     {"relay.buffer_bytes", HD_T_SIZE, R(relay.buffer_bytes), 1 * MIB, 1LL << 40,
      0, "256MiB", "memory ring of encoded windows", NULL},
     {"relay.retention", HD_T_DURATION, R(relay.retention_ms), 60000,

@@ -21,8 +21,10 @@
 
 #include "ctl.h"
 #include "hb.h"
+#include "hb_event.h"
 #include "hb_file.h"
 #include "hb_json.h"
+#include "hb_sql.h"
 #include "hd_cli.h"
 #include "hd_log.h"
 #include "hd_mem.h"
@@ -56,29 +58,15 @@ static int flush_out(dec_ctx_t *c) {
   return 0;
 }
 
+/* With --tables, schema changes are selected by the tables they name, by
+ * the rule the relay and tail use (hb_sql.h). */
+static int want_ddl(void *ud, const hb_ddl_t *d) {
+  dec_ctx_t *c = ud;
+  return hb_ddl_wanted(d, c->pat, c->npat);
+}
+
 /* Render each transaction into the buffer and write in chunks of about
  * 1 MiB: one fwrite per chunk instead of one per line. */
-/* With --tables, a schema change is shown when its default database
- * matches the database part of a pattern. */
-static int ddl_wanted(dec_ctx_t *c, const char *db) {
-  if (c->npat == 0)
-    return 1;
-  for (size_t i = 0; i < c->npat; i++) {
-    const char *dot = strchr(c->pat[i], '.');
-    size_t n = dot ? (size_t)(dot - c->pat[i]) : strlen(c->pat[i]);
-    char *dbpat = hd_strndup(c->pat[i], n);
-    int m = hd_glob_match(dbpat, db);
-    free(dbpat);
-    if (m)
-      return 1;
-  }
-  return 0;
-}
-
-static int want_ddl(void *ud, const hb_ddl_t *d) {
-  return ddl_wanted(ud, d->db);
-}
-
 static int on_window(void *ud, const hb_window_t *w) {
   dec_ctx_t *c = ud;
   if (c->ddl && w->nddl)
@@ -92,7 +80,7 @@ static int on_window(void *ud, const hb_window_t *w) {
 
 static int on_ddl(void *ud, const hb_ddl_t *d) {
   dec_ctx_t *c = ud;
-  if (!c->ddl || !ddl_wanted(c, d->db))
+  if (!c->ddl || !want_ddl(c, d))
     return 0;
   hb_render_ddl(d, &c->out);
   if (c->out.len >= FLUSH_AT && flush_out(c) < 0)
@@ -248,11 +236,6 @@ static void *par_worker(void *arg) {
   return NULL;
 }
 
-static uint32_t le32(const uint8_t *b) {
-  return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-         (uint32_t)b[3] << 24;
-}
-
 /* Why a file is read in one piece, at debug level (-v -v): whether the
  * pieces were used is otherwise visible only in the timing. */
 static int one_piece(const char *path, const char *why) {
@@ -295,7 +278,7 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
              "\xfe"
              "bin",
              4) != 0 ||
-      len < 4 + 19) {
+      len < 4 + HB_EVENT_HEADER_LEN) {
     munmap(map, len);
     return one_piece(path, "not a plain binlog (gzip?)");
   }
@@ -308,28 +291,33 @@ static int read_parallel(const char *path, dec_ctx_t *c, const hb_config_t *cfg,
   /* The walk reads the headers through a buffer rather than the mapping:
    * touching every mapped page would make the whole file resident. */
   size_t off = 4, last = 0;
-  uint32_t fde_size = le32(map + 4 + 9);
+  uint32_t fde_size = hb_event_size(map + 4);
   size_t wcap = (size_t)4 << 20, wbase = 0, wlen = 0;
   uint8_t *wbuf = hd_malloc(wcap);
   int wfd = open(path, O_RDONLY | O_CLOEXEC);
-  while (wfd >= 0 && off + 19 <= len) {
-    if (off < wbase || off + 19 > wbase + wlen) {
+  while (wfd >= 0 && off + HB_EVENT_HEADER_LEN <= len) {
+    if (off < wbase || off + HB_EVENT_HEADER_LEN > wbase + wlen) {
       ssize_t r = pread(wfd, wbuf, wcap, (off_t)off);
-      if (r < 19)
+      if (r < HB_EVENT_HEADER_LEN)
         break;
       wbase = off;
       wlen = (size_t)r;
     }
     const uint8_t *h = wbuf + (off - wbase);
-    uint32_t size = le32(h + 9);
-    if (size < 19 || size > len - off)
+    uint32_t size = hb_event_size(h);
+    if (size < HB_EVENT_HEADER_LEN || size > len - off)
       break;
-    uint8_t type = h[4];
-    if ((type == 162 || type == 33 || type == 34) && off - last >= PAR_CHUNK &&
-        last != 0) {
+    uint8_t type = hb_event_type(h);
+    if ((type == HB_EV_MARIA_GTID || type == HB_EV_GTID ||
+         type == HB_EV_ANONYMOUS_GTID) &&
+        off - last >= PAR_CHUNK && last != 0) {
       if (n + 1 >= cap) {
+        /* Zeroed like the first ones: a piece's done flag, counters and
+         * message must start clear, or the printing loop takes a piece
+         * that is still being decoded (or never was) for finished. */
+        pc = hd_realloc(pc, 2 * cap * sizeof(piece_t));
+        memset(pc + cap, 0, cap * sizeof(piece_t));
         cap *= 2;
-        pc = hd_realloc(pc, cap * sizeof(piece_t));
       }
       pc[n].end = off;
       pc[++n].start = off;
@@ -477,7 +465,8 @@ static const char usage_text[] =
     "                     ('shop.*,crm.users'); a pattern without a dot\n"
     "                     matches whole databases\n"
     "  --ddl              also print one line per schema change (with\n"
-    "                     --tables, those of the matching databases)\n"
+    "                     --tables, those naming a matching table, or\n"
+    "                     naming none and in a matching database)\n"
     "  -h, --help         this help\n"
     "\n"
     "Files of 16 MiB and more are decoded in pieces on two threads and\n"

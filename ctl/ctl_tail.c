@@ -20,6 +20,7 @@
 #include "hb.h"
 #include "hb_json.h"
 #include "hb_pb.h"
+#include "hb_sql.h"
 #include "hd_cli.h"
 #include "hd_err.h"
 #include "hd_frame.h"
@@ -45,7 +46,9 @@ static const char usage[] =
     "  --partition-fn hash|mod  how rows map to partitions (default hash)\n"
     "  --columns DB.T:c1,c2     project a table to these columns (and its\n"
     "                           key); may be repeated\n"
-    "  --ddl                    also print schema changes\n"
+    "  --ddl                    also print schema changes (with --tables,\n"
+    "                           those naming a matching table, or naming\n"
+    "                           none and in a matching database)\n"
     "  --max N                  exit 0 after N row changes\n"
     "  --until SCN              exit 0 once the relay has sent everything up\n"
     "                           to SCN (filtered windows count too)\n"
@@ -207,6 +210,20 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
     n -= (size_t)w;
   }
   return 0;
+}
+
+/* --tables patterns, for selecting schema changes. */
+typedef struct {
+  char **v;
+  size_t n;
+} pats_t;
+
+/* With --tables the relay sends only the schema changes that concern the
+ * tables (the rule of hb_sql.h); tail applies the same rule, so that what
+ * it prints does not depend on the relay's version. */
+static int want_ddl(void *ud, const hb_ddl_t *d) {
+  const pats_t *p = ud;
+  return hb_ddl_wanted(d, p->v, p->n);
 }
 
 int ctl_tail(int argc, char **argv) {
@@ -481,6 +498,7 @@ int ctl_tail(int argc, char **argv) {
   }
   free(fb);
 
+  pats_t pats = {tabv, ntab};
   hd_frame_dec_t dec;
   hd_frame_dec_init(&dec, (uint32_t)max_frame);
   static uint8_t rbuf[1 << 20];
@@ -607,7 +625,8 @@ int ctl_tail(int argc, char **argv) {
           if (schemas)
             for (size_t k = 0; k < pw->n_schemas; k++)
               hb_pbr_schema(pw->schemas[k], &out);
-          win_rows += hb_pbr_window(pbr, pw, ddl, win_rows, &out);
+          win_rows += hb_pbr_window(pbr, pw, ddl, pats.n ? want_ddl : NULL,
+                                    &pats, win_rows, &out);
           if (held.len) {
             static const char lf[] = "\"last\":false}}\n";
             size_t k = sizeof(lf) - 1;

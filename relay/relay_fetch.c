@@ -25,21 +25,31 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hb_event.h"
 #include "hd_log.h"
 #include "hd_time.h"
 #include "hd_mem.h"
 #include "hd_parse.h"
 #include "herald.pb-c.h"
 
-#define EV_HDR 19
-#define EV_ROTATE 4
-#define EV_FDE 15
-#define EV_HEARTBEAT 27
-#define FL_ARTIFICIAL 0x20
 #define COM_BINLOG_DUMP_CMD 0x12
 #define ER_MASTER_FATAL_READING_BINLOG 1236
 #define ER_SPECIFIC_ACCESS_DENIED 1227
 #define ER_ACCESS_DENIED 1045
+/* MariaDB's ER_SLAVE_SAME_ID: another dump with our server_id replaced
+ * ours. MySQL says so with 1236 and "A slave (replica) with the same
+ * server_uuid/server_id as this slave (replica) has connected". */
+#define ER_SLAVE_SAME_ID 4052
+
+/* The reconnect backoff starts over (at BACKOFF_MIN_MS) only after a dump
+ * that streamed this long: a source that accepts connections and drops
+ * them soon after, or another replica taking our server_id, is then
+ * retried at source.reconnect_max, not every 100 ms. */
+#define BACKOFF_MIN_MS 100
+#define HEALTHY_MS 10000
+/* This many dumps in a row that ended within HEALTHY_MS of starting get a
+ * hint that the server_id may be taken. */
+#define SHORT_DUMPS_HINT 3
 
 /* How a step of a session ended: S_OK goes on; the others end it. */
 enum { S_OK = 0, S_RETRY = 1, S_STOP = 2, S_FATAL = 3 };
@@ -59,6 +69,10 @@ struct relay_fetch {
   int fatal;
   char errmsg[2048];
   uint64_t session_events;
+  uint64_t stream_ms; /* how long the last session's dump streamed; 0 when
+                         it never started */
+  int same_id;        /* the last session was ended by another replica with
+                         our server_id */
   /* The last schema lookup's result and ENUM/SET labels: they must stay
    * valid until the decoder has copied them, so they are freed at the
    * next lookup. */
@@ -124,11 +138,6 @@ static void schema_release(relay_fetch_t *f) {
   f->schema_res = NULL;
 }
 
-static uint32_t rd32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-         (uint32_t)p[3] << 24;
-}
-
 static int fatal(relay_fetch_t *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int fatal(relay_fetch_t *f, const char *fmt, ...) {
@@ -181,17 +190,18 @@ static int start_load(relay_fetch_t *f) {
   return 1;
 }
 
-/* Writes f->file/pos durably (temp file, fsync, rename, fsync of the
- * directory); 0 or -1 with errmsg set. */
-static int start_save(relay_fetch_t *f) {
+/* Writes line as DATA_DIR/name durably (temp file, fsync, rename, fsync
+ * of the directory); 0, or -1 with errmsg saying which file (what) could
+ * not be kept. */
+static int keep_file(relay_fetch_t *f, const char *name, const char *what,
+                     const char *line) {
   char path[700], tmp[720];
-  start_path(f, path, sizeof(path));
+  snprintf(path, sizeof(path), "%s/%s", f->o.conf->relay.data_dir, name);
   snprintf(tmp, sizeof(tmp), "%s.tmp", path);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     goto fail;
-  char line[600];
-  int n = snprintf(line, sizeof(line), "%s %" PRIu64 "\n", f->file, f->pos);
+  ssize_t n = (ssize_t)strlen(line);
   if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
     int e = errno;
     close(fd);
@@ -205,12 +215,21 @@ static int start_save(relay_fetch_t *f) {
     fsync(dfd);
     close(dfd);
   }
-  f->start_saved = 1;
   return 0;
 fail:
-  snprintf(f->errmsg, sizeof(f->errmsg),
-           "cannot keep the start position: %s: %s", tmp, strerror(errno));
+  snprintf(f->errmsg, sizeof(f->errmsg), "cannot keep the %s: %s: %s", what,
+           tmp, strerror(errno));
   return -1;
+}
+
+/* Writes f->file/pos durably; 0 or -1 with errmsg set. */
+static int start_save(relay_fetch_t *f) {
+  char line[600];
+  snprintf(line, sizeof(line), "%s %" PRIu64 "\n", f->file, f->pos);
+  if (keep_file(f, START_FILE, "start position", line) != 0)
+    return -1;
+  f->start_saved = 1;
+  return 0;
 }
 
 static void start_forget(relay_fetch_t *f) {
@@ -371,8 +390,8 @@ static int store_chunks(relay_fetch_t *f, const hb_window_t *w) {
     uint8_t lb[8];
     if (pread(f->spool_fd, lb, 8, (off_t)off) != 8)
       goto io;
-    size_t n = rd32(lb);
-    uint32_t crows = rd32(lb + 4);
+    size_t n = hb_le32(lb);
+    uint32_t crows = hb_le32(lb + 4);
     if (bcap < n) {
       free(body);
       body = hd_malloc(n);
@@ -672,6 +691,106 @@ static int check_source(relay_fetch_t *f, MYSQL *m) {
   return S_OK;
 }
 
+/* ----------------------------------------------------- source identity */
+
+/* The windows in a data dir carry binlog positions of one server: resumed
+ * against another, the relay would read that server's binlog at those
+ * positions (mid-event, or past changes it never saw) without a word. So
+ * the first connect records the source's identity in the data dir, and
+ * every connect compares: a different source is refused.
+ *
+ * MySQL: its server_uuid, generated once and kept in its data directory
+ * (auto.cnf), unique and stable across restarts, upgrades, renames and
+ * moves. MariaDB 10.11 has no server UUID (@@server_uuid does not exist);
+ * its @@server_uid is a SHA1 of the first network card's MAC address and
+ * the port, so it changes each time a container is re-created and says
+ * nothing to a person; @@datadir is /var/lib/mysql almost everywhere and
+ * gtid_domain_id is 0 unless configured. Its identity is therefore
+ * server_id, hostname and port: server_id must differ between servers
+ * that replicate from one another, so a promoted replica is told apart;
+ * hostname and port tell apart unrelated servers that keep the default
+ * server_id 1; all three survive restarts and upgrades. A MariaDB server
+ * re-initialised in place (same host, port and server_id) is not told
+ * apart; one renamed or moved to another port is refused, and the message
+ * says how to accept it. */
+#define IDENTITY_FILE "source-identity"
+
+/* The identity line of the server behind m: S_OK, or S_RETRY with the
+ * reason logged. */
+static int source_identity(relay_fetch_t *f, MYSQL *m, char *out, size_t n) {
+  char v[4][512];
+  if (query_row(m,
+                "SELECT @@version, @@global.server_id, @@global.hostname, "
+                "@@global.port",
+                v, 4) != 0)
+    goto fail;
+  if (strstr(v[0], "MariaDB") != NULL) {
+    snprintf(out, n, "mariadb server_id=%s hostname=%s port=%s", v[1], v[2],
+             v[3]);
+    return S_OK;
+  }
+  char u[1][512];
+  if (query_row(m, "SELECT @@global.server_uuid", u, 1) != 0)
+    goto fail;
+  snprintf(out, n, "mysql server_uuid=%s", u[0]);
+  return S_OK;
+fail:
+  RM_ERR(f->o.m, SOURCE);
+  hd_log(HD_LL_ERROR, "fetch", "cannot read the source's identity",
+         "error=\"%s\"", mysql_error(m));
+  return S_RETRY;
+}
+
+/* Records the source's identity in a data dir that has none; refuses a
+ * source other than the recorded one (S_FATAL). */
+static int check_identity(relay_fetch_t *f, MYSQL *m) {
+  char id[1700], path[700], kept[1800];
+  int rc = source_identity(f, m, id, sizeof(id));
+  if (rc != S_OK)
+    return rc;
+  const char *dir = f->o.conf->relay.data_dir;
+  snprintf(path, sizeof(path), "%s/" IDENTITY_FILE, dir);
+  FILE *fp = fopen(path, "r");
+  if (fp == NULL && errno != ENOENT) {
+    fatal(f, "%s: %s", path, strerror(errno));
+    return S_FATAL;
+  }
+  if (fp == NULL) {
+    char line[1710];
+    snprintf(line, sizeof(line), "%s\n", id);
+    if (keep_file(f, IDENTITY_FILE, "source identity", line) != 0) {
+      f->fatal = 1; /* keep_file's message stands */
+      return S_FATAL;
+    }
+    if (relay_store_count(f->o.store) > 0)
+      hd_log(HD_LL_WARN, "fetch",
+             "source identity recorded for a data_dir that already holds "
+             "windows: they are taken to come from this source",
+             "path=%s identity=\"%s\"", path, id);
+    else
+      hd_log(HD_LL_INFO, "fetch", "source identity recorded",
+             "path=%s identity=\"%s\"", path, id);
+    return S_OK;
+  }
+  if (fgets(kept, sizeof(kept), fp) == NULL)
+    kept[0] = '\0';
+  fclose(fp);
+  kept[strcspn(kept, "\r\n")] = '\0';
+  if (strcmp(kept, id) == 0)
+    return S_OK;
+  RM_ERR(f->o.m, SOURCE);
+  fatal(f,
+        "relay.data_dir %s holds the changes of another source: it was made "
+        "with '%s' (%s), but %s:%" PRId64 " is '%s'; resuming would "
+        "read this server's binlog at the other's positions. Give this "
+        "source a data_dir of its own; if it is the same server under a new "
+        "name (another hostname or port, a new server_uuid), put its "
+        "identity in %s",
+        dir, kept, path, f->o.conf->source.host, f->o.conf->source.port, id,
+        path);
+  return S_FATAL;
+}
+
 static int first_binlog(relay_fetch_t *f, MYSQL *m) {
   if (mysql_query(m, "SHOW BINARY LOGS") != 0)
     return -1;
@@ -783,6 +902,21 @@ static int send_dump(relay_fetch_t *f, MYSQL *m) {
 
 /* The server's answer to a failed dump, by error number. */
 static int dump_error(relay_fetch_t *f, unsigned code, const char *msg) {
+  /* Before the 1236 test below: MySQL reports a duplicate server_id with
+   * the same code as a purged binlog, and that is not fatal. */
+  if (code == ER_SLAVE_SAME_ID ||
+      (code == ER_MASTER_FATAL_READING_BINLOG &&
+       strstr(msg, "same server_uuid/server_id") != NULL)) {
+    RM_ERR(f->o.m, SERVER_ID);
+    f->same_id = 1;
+    hd_log(HD_LL_ERROR, "fetch",
+           "the source gave this relay's server_id to another replica",
+           "server_id=%" PRId64 " error=\"%s\" code=%u hint=\"source.server_id "
+           "must be unique: one per relay, and different from every replica "
+           "of the source\"",
+           f->o.conf->source.server_id, msg, code);
+    return S_RETRY;
+  }
   if (code == ER_MASTER_FATAL_READING_BINLOG) {
     RM_ERR(f->o.m, PURGED);
     fatal(f,
@@ -855,7 +989,8 @@ static int fault_hit(relay_fetch_t *f, uint8_t type, const uint8_t *ev,
   if (f->fault.events > 0)
     return (long)f->session_events + 1 >= f->fault.events;
   size_t ql = strlen(f->fault.query);
-  return type == 2 && ql && memmem(ev, len, f->fault.query, ql) != NULL;
+  return type == HB_EV_QUERY && ql &&
+         memmem(ev, len, f->fault.query, ql) != NULL;
 }
 
 static int fault_act(relay_fetch_t *f) {
@@ -886,15 +1021,17 @@ static void fault_wait(relay_fetch_t *f) {
 
 /* One event from the stream: position bookkeeping, then the decoder. */
 static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
-  if (len < EV_HDR) {
+  if (len < HB_EVENT_HEADER_LEN) {
     RM_ERR(f->o.m, DECODE);
     fatal(f, "%s:%" PRIu64 ": event of %zu bytes is shorter than a header",
           f->file, f->pos, len);
     return S_FATAL;
   }
-  uint32_t ts = rd32(ev), size = rd32(ev + 9), log_pos = rd32(ev + 13);
-  uint8_t type = ev[4];
-  uint16_t flags = (uint16_t)(ev[17] | ev[18] << 8);
+  hb_event_header_t h;
+  hb_event_header(ev, &h);
+  uint32_t ts = h.ts, size = h.size, log_pos = h.log_pos;
+  uint8_t type = h.type;
+  uint16_t flags = h.flags;
   if (size != len) {
     RM_ERR(f->o.m, DECODE);
     fatal(f, "%s:%" PRIu64 ": event size %u but packet of %zu bytes", f->file,
@@ -906,12 +1043,12 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
   hd_log(HD_LL_DEBUG, "fetch", "event",
          "type=%u size=%u log_pos=%u flags=0x%x ts=%u at=%s:%" PRIu64, type,
          size, log_pos, flags, ts, f->file, f->pos);
-  if (type == EV_ROTATE && (ts == 0 || (flags & FL_ARTIFICIAL))) {
+  if (type == HB_EV_ROTATE && (ts == 0 || (flags & HB_EV_F_ARTIFICIAL))) {
     /* The server's fake rotate names the file and position that follow;
      * it is not in the file. */
-    if (len >= EV_HDR + 8) {
-      uint64_t np = rd32(ev + EV_HDR) | (uint64_t)rd32(ev + EV_HDR + 4) << 32;
-      size_t k = len - EV_HDR - 8;
+    if (len >= HB_EVENT_HEADER_LEN + 8) {
+      uint64_t np = hb_le64(ev + HB_EVENT_HEADER_LEN);
+      size_t k = len - HB_EVENT_HEADER_LEN - 8;
       /* With checksums negotiated, the fake rotate ends in a CRC32 too. */
       if (f->crc) {
         if (k < 4) {
@@ -926,22 +1063,22 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
         fatal(f, "fake ROTATE event names a file of %zu bytes", k);
         return S_FATAL;
       }
-      memcpy(f->file, ev + EV_HDR + 8, k);
+      memcpy(f->file, ev + HB_EVENT_HEADER_LEN + 8, k);
       f->file[k] = '\0';
       f->pos = np;
       hb_decoder_set_file(f->dec, f->file);
     }
     return 0; /* not fed: the decoder learns the file from set_file */
   }
-  if (type == EV_HEARTBEAT) {
+  if (type == HB_EV_HEARTBEAT) {
     RM_SET(f->o.m, source_ts_ms, hd_now_ms());
     RM_SET(f->o.m, source_seen_ms, hd_now_ms());
     maybe_retain(f);
     return 0;
   }
-  if (flags & FL_ARTIFICIAL)
+  if (flags & HB_EV_F_ARTIFICIAL)
     advance = 0;
-  else if (type == EV_FDE && log_pos == 0 && f->pos != 4)
+  else if (type == HB_EV_FDE && log_pos == 0 && f->pos != 4)
     advance = 0; /* the format description re-sent for a mid-file start */
   else if (log_pos >= size && log_pos != 0)
     pos = log_pos - size; /* the server's position wins when it gives one */
@@ -971,6 +1108,8 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
 static int session(relay_fetch_t *f) {
   char err[512];
   const char *gtid = NULL;
+  f->stream_ms = 0;
+  f->same_id = 0;
   MYSQL *m = open_conn(f, err, sizeof(err));
   if (m == NULL) {
     RM_ERR(f->o.m, CONNECT);
@@ -981,6 +1120,8 @@ static int session(relay_fetch_t *f) {
   f->conn = m;
   pthread_mutex_unlock(&f->mu);
   int rc = check_source(f, m);
+  if (rc == S_OK)
+    rc = check_identity(f, m);
   if (rc == S_OK)
     rc = start_point(f, m, &gtid);
   if (rc == 0) {
@@ -1016,6 +1157,7 @@ static int session(relay_fetch_t *f) {
   if (rc == 0) {
     RM_SET(f->o.m, connected, 1);
     f->session_events = 0;
+    uint64_t t0 = hd_now_ms();
     for (;;) {
       unsigned long n = mysql_net_read_packet(m);
       if (atomic_load(&f->stop)) {
@@ -1041,6 +1183,9 @@ static int session(relay_fetch_t *f) {
       if (rc != 0)
         break;
     }
+    f->stream_ms = hd_now_ms() - t0;
+    if (f->stream_ms == 0)
+      f->stream_ms = 1; /* it did start */
     RM_SET(f->o.m, connected, 0);
   }
   pthread_mutex_lock(&f->mu);
@@ -1054,7 +1199,8 @@ static int session(relay_fetch_t *f) {
 
 static void *fetch_main(void *arg) {
   relay_fetch_t *f = arg;
-  uint64_t backoff = 100, maxb = f->o.conf->source.reconnect_max_ms;
+  uint64_t backoff = BACKOFF_MIN_MS, maxb = f->o.conf->source.reconnect_max_ms;
+  unsigned short_dumps = 0;
   mysql_thread_init();
   while (!atomic_load(&f->stop)) {
     int rc = session(f);
@@ -1068,11 +1214,26 @@ static void *fetch_main(void *arg) {
 #ifdef HD_TEST_HOOKS
     fault_wait(f);
 #endif
-    /* A session that got somewhere starts the backoff over. */
-    if (f->session_events > 0)
-      backoff = 100;
+    /* Only a dump that streamed for a while starts the backoff over; one
+     * that a replica with our server_id ended never does, or the two
+     * would take turns at once. */
+    if (f->stream_ms >= HEALTHY_MS && !f->same_id)
+      backoff = BACKOFF_MIN_MS;
+    if (f->stream_ms > 0 && f->stream_ms < HEALTHY_MS)
+      short_dumps++;
+    else if (f->stream_ms >= HEALTHY_MS)
+      short_dumps = 0;
+    if (short_dumps == SHORT_DUMPS_HINT && !f->same_id)
+      hd_log(HD_LL_WARN, "fetch",
+             "the source keeps ending the dump soon after it starts",
+             "count=%u server_id=%" PRId64 " hint=\"another replica or relay "
+             "using source.server_id %" PRId64 " would do this; it must be "
+             "unique\"",
+             short_dumps, f->o.conf->source.server_id,
+             f->o.conf->source.server_id);
     RM_ADD(f->o.m, reconnects, 1);
-    hd_log(HD_LL_INFO, "fetch", "reconnecting", "in_ms=%" PRIu64, backoff);
+    hd_log(HD_LL_INFO, "fetch", "reconnecting",
+           "in_ms=%" PRIu64 " streamed_ms=%" PRIu64, backoff, f->stream_ms);
     struct timespec dl = hd_deadline_ms(backoff);
     pthread_mutex_lock(&f->mu);
     while (!atomic_load(&f->stop) &&

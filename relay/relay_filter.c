@@ -166,6 +166,11 @@ int relay_filter_row(const relay_filter_t *f, const relay_row_t *r) {
   return key_wanted(f, &r->key) || (r->moved && key_wanted(f, &r->old_key));
 }
 
+int relay_filter_ddl(const relay_filter_t *f, const relay_ddl_t *d) {
+  return f->ntables == 0 ||
+         hb_sql_names_wanted(&d->names, f->tables, f->ntables);
+}
+
 int relay_filter_proj(const relay_filter_t *f, const char *table) {
   for (size_t i = 0; i < f->nproj; i++)
     if (hd_glob_match(f->proj[i].pattern, table))

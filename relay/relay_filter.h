@@ -1,7 +1,8 @@
 /*
  * relay_filter.h - what one consumer wants of each window: the table
- * patterns, the partition filter and the column projection of its
- * Subscribe, and the partition functions themselves.
+ * patterns (for rows and schema changes), the partition filter and the
+ * column projection of its Subscribe, and the partition functions
+ * themselves.
  *
  * The server plans each window for a connection from this (which row
  * fields to send as they are, which to re-encode); nothing here does I/O,
@@ -69,6 +70,14 @@ void relay_filter_window(relay_filter_t *f, const relay_win_t *w);
  *        UPDATE that moved the key, is one of the consumer's.
  */
 int relay_filter_row(const relay_filter_t *f, const relay_row_t *r);
+
+/**
+ * @brief Whether the consumer wants a schema change of the window: every
+ *        one without table patterns, else by the tables its statement
+ *        names (hb_sql_names_wanted(), the rule of heraldctl decode and
+ *        tail). Partition filters do not apply to schema changes.
+ */
+int relay_filter_ddl(const relay_filter_t *f, const relay_ddl_t *d);
 
 /** @brief The projection for "db.table", or -1 when none applies. */
 int relay_filter_proj(const relay_filter_t *f, const char *table);

@@ -19,6 +19,7 @@
   XX(PURGED, "binlog_purged")                                                  \
   XX(CONFIG, "source_config")                                                  \
   XX(PRIVILEGE, "privilege")                                                   \
+  XX(SERVER_ID, "server_id")                                                   \
   XX(DECODE, "decode")                                                         \
   XX(STORE, "store")                                                           \
   XX(PROTOCOL, "protocol")                                                     \

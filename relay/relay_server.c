@@ -435,7 +435,7 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
   }
   /* The row (and statement) pieces this consumer wants. */
   msg_t body = {0};
-  size_t *ends = hd_malloc((w->nrows + 2) * sizeof(size_t));
+  size_t *ends = hd_malloc((w->nrows + w->nddl + 1) * sizeof(size_t));
   size_t nends = 0;
   if (!relay_filter_all(f))
     relay_filter_window(f, w);
@@ -461,8 +461,12 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
     }
     ends[nends++] = body.len;
   }
-  if (w->len > w->ddl_off) {
-    plan_add(&body, 0, w->ddl_off, w->len - w->ddl_off);
+  /* Schema changes by the tables they name. */
+  for (uint32_t i = 0; i < w->nddl; i++) {
+    const relay_ddl_t *d = &w->ddls[i];
+    if (!relay_filter_ddl(f, d))
+      continue;
+    plan_add(&body, 0, d->off, d->len);
     ends[nends++] = body.len;
   }
   if (whole && w->hdr_len + body.len <= budget) {

@@ -1,5 +1,6 @@
 /*
- * relay_window.c - hb_window_t -> packed herald.Window with a row index.
+ * relay_window.c - hb_window_t -> packed herald.Window with an index of
+ * its rows and schema changes.
  */
 #include "relay_window.h"
 
@@ -349,13 +350,26 @@ static void pack_header(gbuf_t *b, const hb_window_t *w, const hb_ddl_t *d,
   b->len += n;
 }
 
-static void pack_ddl(gbuf_t *b, const hb_ddl_t *d, scratch_t *sc) {
+/* Packs one statement and indexes it: its byte range, and the tables it
+ * names for the consumers' table filters, found here once rather than
+ * per consumer. */
+static void pack_ddl(gbuf_t *b, const hb_ddl_t *d, scratch_t *sc,
+                     relay_ddl_t *ri) {
   Herald__SchemaChange sc_msg = HERALD__SCHEMA_CHANGE__INIT;
   sc_msg.db = (char *)d->db;
   sc_msg.statement = sc_str(sc, d->statement, d->len);
   sc_msg.pos = d->pos;
   sc_msg.row_index = (uint32_t)d->row_index;
+  ri->off = (uint32_t)b->len;
   gb_field(b, TAG_WINDOW_DDL, &sc_msg.base);
+  ri->len = (uint32_t)(b->len - ri->off);
+  hb_sql_names(d->statement, d->len, d->db, &ri->names);
+}
+
+static void free_ddls(relay_win_t *w) {
+  for (uint32_t i = 0; i < w->nddl; i++)
+    hb_sql_names_free(&w->ddls[i].names);
+  free(w->ddls);
 }
 
 static relay_win_t *finish(relay_win_t *rw, gbuf_t *b) {
@@ -365,6 +379,8 @@ static relay_win_t *finish(relay_win_t *rw, gbuf_t *b) {
   rw->mem = sizeof(*rw) + b->cap + rw->nrows * sizeof(relay_row_t);
   for (uint32_t i = 0; i < rw->ntables; i++)
     rw->mem += strlen(rw->tables[i]) + 1 + sizeof(char *);
+  for (uint32_t i = 0; i < rw->nddl; i++)
+    rw->mem += sizeof(relay_ddl_t) + hb_sql_names_mem(&rw->ddls[i].names);
   return rw;
 }
 
@@ -462,8 +478,9 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
     index_keys(ri, rc.key, rc.n_key, rc.old_key, rc.n_old_key, &wb->tmp);
   }
   rw->ddl_off = (uint32_t)b.len;
+  rw->ddls = hd_calloc(nddl ? nddl : 1, sizeof(relay_ddl_t));
   for (size_t i = 0; i < nddl; i++)
-    pack_ddl(&b, &ddl[i], sc);
+    pack_ddl(&b, &ddl[i], sc, &rw->ddls[i]);
   rw->nddl = (uint32_t)nddl;
   sc_reset(sc);
   return finish(rw, &b);
@@ -503,7 +520,8 @@ relay_win_t *relay_win_build_ddl(relay_wb_t *wb, const hb_ddl_t *ddl) {
   rw->hdr_len = (uint32_t)b.len;
   rw->rows = hd_calloc(1, sizeof(relay_row_t));
   rw->ddl_off = (uint32_t)b.len;
-  pack_ddl(&b, ddl, sc);
+  rw->ddls = hd_calloc(1, sizeof(relay_ddl_t));
+  pack_ddl(&b, ddl, sc, &rw->ddls[0]);
   rw->nddl = 1;
   sc_reset(sc);
   return finish(rw, &b);
@@ -514,7 +532,7 @@ relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
    * precede DDL. Walk the top-level fields to find them. */
   gbuf_t *tmp = &wb->tmp;
   relay_win_t *rw = hd_calloc(1, sizeof(*rw));
-  size_t tabcap = 0, rowcap = 0, schcap = 0;
+  size_t tabcap = 0, rowcap = 0, schcap = 0, ddlcap = 0;
   const uint8_t *p = buf, *end = buf + len;
   int seen_body = 0;
   Herald__Window *hdr = NULL;
@@ -569,7 +587,19 @@ relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
       sch_add(rw, &schcap, ri->table, rc->schema_version);
       herald__row_change__free_unpacked(rc, NULL);
     } else if (fn == 8) {
-      rw->nddl++;
+      Herald__SchemaChange *sc = herald__schema_change__unpack(NULL, flen, p);
+      if (sc == NULL)
+        goto bad;
+      if (rw->nddl == ddlcap) {
+        ddlcap = ddlcap ? ddlcap * 2 : 4;
+        rw->ddls = hd_realloc(rw->ddls, ddlcap * sizeof(relay_ddl_t));
+      }
+      relay_ddl_t *di = &rw->ddls[rw->nddl++];
+      di->off = (uint32_t)(fstart - buf);
+      di->len = (uint32_t)(p + flen - fstart);
+      const char *st = sc->statement ? sc->statement : "";
+      hb_sql_names(st, strlen(st), sc->db ? sc->db : "", &di->names);
+      herald__schema_change__free_unpacked(sc, NULL);
     }
     p += flen;
   }
@@ -583,6 +613,8 @@ relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
   herald__window__free_unpacked(hdr, NULL);
   if (rw->rows == NULL)
     rw->rows = hd_calloc(1, sizeof(relay_row_t));
+  if (rw->ddls == NULL)
+    rw->ddls = hd_calloc(1, sizeof(relay_ddl_t));
   gbuf_t b = {buf, len, len};
   return finish(rw, &b);
 bad:
@@ -591,6 +623,7 @@ bad:
   free(rw->tables);
   free(rw->rows);
   free(rw->sch);
+  free_ddls(rw);
   free(rw);
   return NULL;
 }
@@ -610,6 +643,7 @@ void relay_win_release(relay_win_t *w) {
   free(w->tables);
   free(w->rows);
   free(w->sch);
+  free_ddls(w);
   free(w->buf);
   free(w);
 }

@@ -3,7 +3,8 @@
  *
  * The fetcher turns each hb_window_t into one relay_win_t: the packed
  * herald.Window protobuf plus a small index of its row changes (where each
- * one's bytes are, its table, its partition hash). Consumers that take
+ * one's bytes are, its table, its partition hash) and of its schema
+ * changes (where, and the tables each statement names). Consumers that take
  * everything are sent the bytes as they are; a filtered consumer gets the
  * window header followed by the byte ranges of the rows it wants, with no
  * decoding and no re-encoding (see the layout note in proto/herald.proto).
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include "hb.h"
+#include "hb_sql.h"
 #include "herald.pb-c.h"
 
 /* What the partition functions read of a primary key. */
@@ -42,6 +44,13 @@ typedef struct {
   relay_key_t old_key;
 } relay_row_t;
 
+/* One schema change inside the packed window. */
+typedef struct {
+  uint32_t off, len;    /* of its field (tag + length + SchemaChange bytes) */
+  hb_sql_names_t names; /* the tables its statement names, and its database:
+                           what table filters select it by (hb_sql.h) */
+} relay_ddl_t;
+
 /**
  * @brief The partition facts of a key given as its columns, in primary
  *        key order (the canonical encoding of docs/relay.md). tmp is
@@ -61,7 +70,8 @@ typedef struct {
   uint32_t hdr_len; /* window-level fields at the start of buf */
   uint32_t nrows;
   uint32_t nddl;
-  uint32_t ddl_off; /* DDL fields follow the rows: [ddl_off, len) */
+  uint32_t ddl_off;  /* DDL fields follow the rows: [ddl_off, len) */
+  relay_ddl_t *ddls; /* nddl entries, in order */
   uint32_t ntables;
   char **tables; /* "db.table" of the rows, deduplicated */
   uint32_t nsch; /* the distinct (table, schema version) pairs of its rows */

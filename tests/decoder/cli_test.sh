@@ -50,8 +50,15 @@ run tables-db 0 --tables hbt "$T"
 [ "$(lines "$tmp/out")" = 26 ] || fail "tables-db: want 26 lines"
 run tables-none 0 --ddl --tables 'other.*' "$T"
 [ "$(lines "$tmp/out")" = 0 ] || fail "tables-none: want no lines"
+# Schema changes by the tables they name: of the 12 statements of db hbt,
+# DROP and CREATE DATABASE hbt (no table, database hbt) and CREATE TABLE ck;
+# a whole-database pattern takes all 12.
 run tables-ddl 0 --ddl --tables 'hbt.ck' "$T"
-[ "$(grep -c '"op":"ddl"' "$tmp/out")" = 12 ] || fail "tables-ddl: want the 12 statements of db hbt"
+[ "$(grep -c '"op":"ddl"' "$tmp/out")" = 3 ] || fail "tables-ddl: want the 3 statements about hbt.ck"
+grep -q '"statement":"CREATE TABLE ck ' "$tmp/out" || fail "tables-ddl: CREATE TABLE ck missing"
+grep -q '"statement":"CREATE TABLE ints' "$tmp/out" && fail "tables-ddl: CREATE TABLE ints shown"
+run tables-ddl-db 0 --ddl --tables 'hbt' "$T"
+[ "$(grep -c '"op":"ddl"' "$tmp/out")" = 12 ] || fail "tables-ddl-db: want the 12 statements of db hbt"
 
 # --- --from-pos: 13212 is the GTID event of 0-7-17, 13310 its TABLE_MAP ---
 run from-start 0 --from-pos 13212 "$T"
