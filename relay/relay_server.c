@@ -36,6 +36,32 @@
 
 enum { C_HANDSHAKE, C_RING, C_DISK, C_CLOSED };
 
+/* What goes on the wire for this consumer is a list of Window messages,
+ * each a list of pieces: ranges of a window's buffer (w->buf) or of the
+ * write's arena (re-encoded rows, chunk fields), collected as offsets and
+ * turned into uv bufs only once the arena has stopped moving. */
+typedef struct {
+  int arena; /* 1: off is in the arena */
+  size_t off;
+  size_t len;
+} piece_t;
+
+/* A message's pieces: most messages are one range of one window, so the
+ * first pieces live inside it and take no allocation. */
+#define MSG_INLINE 2
+typedef struct {
+  piece_t inl[MSG_INLINE];
+  piece_t *heap; /* when more than MSG_INLINE */
+  size_t n, cap;
+  size_t len; /* bytes of the message */
+  size_t win; /* index of its window in the batch */
+} msg_t;
+
+typedef struct {
+  msg_t *v;
+  size_t n, cap;
+} msgs_t;
+
 typedef struct relay_conn relay_conn_t;
 
 struct relay_conn {
@@ -64,6 +90,8 @@ struct relay_conn {
    * addressing set of their hashes */
   uint64_t *sent;
   size_t nsent, sent_cap;
+  uint64_t last_sch; /* the pair found sent last: most windows repeat it */
+  msgs_t ms;         /* send_batch's plan, kept for the next batch */
   /* position */
   uint64_t cursor;   /* ring sequence number of the next window (C_RING) */
   uint64_t last_scn; /* newest SCN sent */
@@ -86,6 +114,7 @@ struct relay_server {
 };
 
 static void conn_pump(relay_conn_t *c);
+static void msgs_clear(msgs_t *ms);
 static void conn_close(relay_conn_t *c, const char *why);
 
 /* ------------------------------------------------------------ lifetime */
@@ -96,6 +125,8 @@ static void conn_free(relay_conn_t *c) {
   if (c->reader)
     relay_store_reader_close(c->reader);
   relay_filter_free(&c->filt);
+  msgs_clear(&c->ms);
+  free(c->ms.v);
   free(c->sent);
   free(c->client_id);
   free(c);
@@ -264,42 +295,29 @@ static void send_error(relay_conn_t *c, int err, uint64_t oldest,
 
 /* ------------------------------------------------------------ batching */
 
-/* What goes on the wire for this consumer is a list of Window messages,
- * each a list of pieces: ranges of a window's buffer (w->buf) or of the
- * write's arena (re-encoded rows, chunk fields), collected as offsets and
- * turned into uv bufs only once the arena has stopped moving. */
-typedef struct {
-  int arena; /* 1: off is in the arena */
-  size_t off;
-  size_t len;
-} piece_t;
-
-typedef struct {
-  piece_t *v;
-  size_t n, cap;
-  size_t len; /* bytes of the message */
-  size_t win; /* index of its window in the batch */
-} msg_t;
-
-typedef struct {
-  msg_t *v;
-  size_t n, cap;
-} msgs_t;
+static piece_t *msg_pieces(msg_t *m) {
+  return m->heap ? m->heap : m->inl;
+}
 
 static void plan_add(msg_t *m, int arena, size_t off, size_t len) {
   if (len == 0)
     return;
   m->len += len;
-  if (m->n && !arena && !m->v[m->n - 1].arena &&
-      m->v[m->n - 1].off + m->v[m->n - 1].len == off) {
-    m->v[m->n - 1].len += len;
+  piece_t *v = msg_pieces(m);
+  if (m->n && !arena && !v[m->n - 1].arena &&
+      v[m->n - 1].off + v[m->n - 1].len == off) {
+    v[m->n - 1].len += len;
     return;
   }
-  if (m->n == m->cap) {
-    m->cap = m->cap ? m->cap * 2 : 8;
-    m->v = hd_realloc(m->v, m->cap * sizeof(piece_t));
+  if (m->n == (m->heap ? m->cap : MSG_INLINE)) {
+    size_t ncap = m->n * 2;
+    piece_t *nv = hd_malloc(ncap * sizeof(piece_t));
+    memcpy(nv, v, m->n * sizeof(piece_t));
+    free(m->heap);
+    m->heap = v = nv;
+    m->cap = ncap;
   }
-  m->v[m->n++] = (piece_t){arena, off, len};
+  v[m->n++] = (piece_t){arena, off, len};
 }
 
 static msg_t *msg_new(msgs_t *ms, size_t win) {
@@ -308,26 +326,20 @@ static msg_t *msg_new(msgs_t *ms, size_t win) {
     ms->v = hd_realloc(ms->v, ms->cap * sizeof(msg_t));
   }
   msg_t *m = &ms->v[ms->n++];
-  memset(m, 0, sizeof(*m));
+  m->heap = NULL;
+  m->n = m->cap = m->len = 0;
   m->win = win;
   return m;
 }
 
-static void msgs_free(msgs_t *ms) {
+/* Forgets the messages; the array stays for the next batch. */
+static void msgs_clear(msgs_t *ms) {
   for (size_t i = 0; i < ms->n; i++)
-    free(ms->v[i].v);
-  free(ms->v);
+    free(ms->v[i].heap);
+  ms->n = 0;
 }
 
 /* ------------------------------------------------------------- schemas */
-
-static uint64_t sch_key(const char *dbtable, uint32_t version) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a, then the version */
-  for (const char *p = dbtable; *p; p++)
-    h = (h ^ (uint8_t)*p) * 1099511628211ull;
-  h ^= (uint64_t)version << 17 | version;
-  return h ? h : 1;
-}
 
 /* Marks the key sent; 1 if it was not before. */
 static int sent_add(relay_conn_t *c, uint64_t k) {
@@ -374,8 +386,13 @@ static int sent_has(const relay_conn_t *c, uint64_t k) {
 static void plan_schema(relay_conn_t *c, wreq_t *wr, msg_t *m,
                         const char *dbtable, uint32_t version) {
   relay_schemas_t *reg = c->srv->o.schemas;
-  if (version == 0 || reg == NULL || !sent_add(c, sch_key(dbtable, version)))
+  if (version == 0 || reg == NULL)
     return;
+  uint64_t k = relay_sch_key(dbtable, version);
+  if (k == c->last_sch || !sent_add(c, k)) {
+    c->last_sch = k;
+    return;
+  }
   relay_bytes_t ab = {wr->arena, wr->alen, wr->acap};
   size_t at = ab.len;
   /* room for the tag and length, filled in once the size is known */
@@ -402,12 +419,17 @@ static void plan_schema(relay_conn_t *c, wreq_t *wr, msg_t *m,
 }
 
 /* Whether every schema of w's rows was sent (the fast path's test). */
-static int schemas_sent(const relay_conn_t *c, const relay_win_t *w) {
+static int schemas_sent(relay_conn_t *c, const relay_win_t *w) {
   if (c->srv->o.schemas == NULL)
     return 1;
-  for (uint32_t i = 0; i < w->nsch; i++)
-    if (!sent_has(c, sch_key(w->tables[w->sch[i].table], w->sch[i].version)))
+  for (uint32_t i = 0; i < w->nsch; i++) {
+    uint64_t k = w->sch[i].key;
+    if (k == c->last_sch)
+      continue;
+    if (!sent_has(c, k))
       return 0;
+    c->last_sch = k;
+  }
   return 1;
 }
 
@@ -472,9 +494,10 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
   if (whole && w->hdr_len + body.len <= budget) {
     msg_t *m = msg_new(ms, win);
     plan_add(m, 0, 0, w->hdr_len);
+    piece_t *bv = msg_pieces(&body);
     for (size_t k = 0; k < body.n; k++)
-      plan_add(m, body.v[k].arena, body.v[k].off, body.v[k].len);
-    free(body.v);
+      plan_add(m, bv[k].arena, bv[k].off, bv[k].len);
+    free(body.heap);
     free(ends);
     c->last_scn = w->scn;
     return 0;
@@ -482,7 +505,7 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
   if (nends == 0 && w->more) {
     /* Nothing of this chunk for this consumer: the window's last chunk
      * says it is complete. */
-    free(body.v);
+    free(body.heap);
     free(ends);
     c->mid_window = 1;
     return 0;
@@ -499,7 +522,7 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
                "than this consumer's max_frame_bytes (%u) allows",
                w->scn, ends[e] - prev, c->max_frame);
       free(cuts);
-      free(body.v);
+      free(body.heap);
       free(ends);
       return -1;
     }
@@ -524,7 +547,7 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
     plan_add(m, 0, 0, w->hdr_len);
     plan_add(m, 1, ar_put(wr, t, tl), tl);
     while (pos < cuts[p]) {
-      piece_t *pc = &body.v[k];
+      piece_t *pc = &msg_pieces(&body)[k];
       size_t take = pc->len - at;
       if (take > cuts[p] - pos)
         take = cuts[p] - pos;
@@ -538,7 +561,7 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
     }
   }
   free(cuts);
-  free(body.v);
+  free(body.heap);
   free(ends);
   if (w->more) {
     c->mid_window = 1;
@@ -557,11 +580,11 @@ static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n,
                        size_t disk_mem) {
   wreq_t *wr = hd_calloc(1, sizeof(*wr));
   wr->disk_mem = disk_mem;
-  msgs_t ms = {0};
+  msgs_t *ms = &c->ms; /* kept from batch to batch */
   char err[300];
   for (size_t i = 0; i < n; i++) {
-    if (plan_window(c, wr, wins[i], i, &ms, err, sizeof(err)) < 0) {
-      msgs_free(&ms);
+    if (plan_window(c, wr, wins[i], i, ms, err, sizeof(err)) < 0) {
+      msgs_clear(ms);
       wr->wins = wins;
       wr->nwins = n;
       wr_drop(c, wr); /* nothing of it was sent */
@@ -571,11 +594,11 @@ static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n,
     }
   }
   /* Messages into frames, in order. */
-  size_t *fstart = hd_malloc((ms.n + 1) * sizeof(size_t)), nf = 0;
-  size_t *fbytes = hd_malloc((ms.n + 1) * sizeof(size_t));
+  size_t *fstart = hd_malloc((ms->n + 1) * sizeof(size_t)), nf = 0;
+  size_t *fbytes = hd_malloc((ms->n + 1) * sizeof(size_t));
   size_t cur = 0;
-  for (size_t i = 0; i < ms.n; i++) {
-    size_t one = 1 + hd_pb_varint_len(ms.v[i].len) + ms.v[i].len;
+  for (size_t i = 0; i < ms->n; i++) {
+    size_t one = 1 + hd_pb_varint_len(ms->v[i].len) + ms->v[i].len;
     if (nf == 0 || cur + one + MSG_OVERHEAD > c->max_frame) {
       fstart[nf] = i;
       fbytes[nf++] = 0;
@@ -584,12 +607,12 @@ static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n,
     fbytes[nf - 1] += one;
     cur += one;
   }
-  fstart[nf] = ms.n;
+  fstart[nf] = ms->n;
   /* Prefixes first, into the arena, so its final address is known before
    * any buf points into it. */
   size_t *foff = hd_malloc((nf + 1) * sizeof(size_t));
   size_t *flen = hd_malloc((nf + 1) * sizeof(size_t));
-  size_t *moff = hd_malloc((ms.n + 1) * sizeof(size_t));
+  size_t *moff = hd_malloc((ms->n + 1) * sizeof(size_t));
   size_t total = 0;
   for (size_t fi = 0; fi < nf; fi++) {
     uint8_t tmp[16];
@@ -605,17 +628,17 @@ static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n,
     total += 4 + frame;
     for (size_t i = fstart[fi]; i < fstart[fi + 1]; i++) {
       tmp[0] = (uint8_t)HD_PB_TAG(1, HD_PB_LEN); /* WindowBatch.windows */
-      size_t l = 1 + hd_pb_varint(tmp + 1, ms.v[i].len);
+      size_t l = 1 + hd_pb_varint(tmp + 1, ms->v[i].len);
       moff[i] = ar_put(wr, tmp, l);
     }
   }
   for (size_t fi = 0; fi < nf; fi++) {
     wr_buf(wr, wr->arena + foff[fi], flen[fi]);
     for (size_t i = fstart[fi]; i < fstart[fi + 1]; i++) {
-      msg_t *m = &ms.v[i];
+      msg_t *m = &ms->v[i];
       wr_buf(wr, wr->arena + moff[i], 1 + hd_pb_varint_len(m->len));
       for (size_t k = 0; k < m->n; k++) {
-        piece_t *pc = &m->v[k];
+        piece_t *pc = &msg_pieces(m)[k];
         wr_buf(wr,
                pc->arena ? wr->arena + pc->off : wins[m->win]->buf + pc->off,
                pc->len);
@@ -627,7 +650,7 @@ static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n,
   free(foff);
   free(flen);
   free(moff);
-  msgs_free(&ms);
+  msgs_clear(ms);
   wr->wins = wins;
   wr->nwins = n;
   RM_ADD(c->srv->o.m, sent_windows, n);

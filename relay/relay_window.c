@@ -139,6 +139,7 @@ static void sch_add(relay_win_t *rw, size_t *cap, uint32_t table,
   }
   rw->sch[rw->nsch].table = table;
   rw->sch[rw->nsch].version = version;
+  rw->sch[rw->nsch].key = relay_sch_key(rw->tables[table], version);
   rw->nsch++;
 }
 

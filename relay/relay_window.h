@@ -77,12 +77,23 @@ typedef struct {
   uint32_t nsch; /* the distinct (table, schema version) pairs of its rows */
   struct relay_sch {
     uint32_t table, version;
+    uint64_t key; /* relay_sch_key() of the pair */
   } * sch;
   relay_row_t *rows;
   uint8_t *buf; /* packed herald.Window */
   size_t len;
   size_t mem; /* bytes this window holds, for the ring's budget */
 } relay_win_t;
+
+/* A (table, schema version) pair as one number, for the server's record
+ * of what each consumer was sent: FNV-1a of "db.table", then the version. */
+static inline uint64_t relay_sch_key(const char *dbtable, uint32_t version) {
+  uint64_t h = 1469598103934665603ull;
+  for (const char *p = dbtable; *p; p++)
+    h = (h ^ (uint8_t)*p) * 1099511628211ull;
+  h ^= (uint64_t)version << 17 | version;
+  return h ? h : 1;
+}
 
 /* Scratch memory reused from window to window by one thread. */
 typedef struct relay_wb relay_wb_t;
