@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,33 +113,42 @@ static void render_metrics(relay_http_t *h, sbuf_t *b) {
               err_names[i], RM_GET(m, errors[i]));
 }
 
+/* /status, built with jansson: names and the advertise address are
+ * escaped by the library, not by hand. */
 static void render_status(relay_http_t *h, sbuf_t *b) {
   relay_metrics_t *m = h->m;
   const hd_relay_conf_t *c = h->conf;
-  sb_printf(b,
-            "{\"id\":\"%s\",\"cluster\":\"%s\",\"source\":\"%s\","
-            "\"version\":\"%s\",\"uptime_s\":%.3f,\"source_connected\":%s,"
-            "\"newest_scn\":%" PRIu64 ",\"oldest_scn\":%" PRIu64
-            ",\"newest_ts_ms\":%" PRIu64 ",\"seconds_behind_source\":%.3f,"
-            "\"windows\":%" PRIu64 ",\"rows\":%" PRIu64
-            ",\"consumers\":%" PRIu64 ",\"buffer_bytes\":%" PRIu64
-            ",\"disk_bytes\":%" PRIu64 ",\"errors\":{",
-            c->relay.id, c->cluster, c->source.name, HD_VERSION,
-            (double)(hd_now_ms() - h->started_ms) / 1000.0,
-            RM_GET(m, connected) ? "true" : "false", RM_GET(m, newest_scn),
-            RM_GET(m, oldest_scn), RM_GET(m, newest_ts_ms), behind_s(m),
-            RM_GET(m, windows), RM_GET(m, rows), RM_GET(m, consumers),
-            RM_GET(m, buffered_bytes), RM_GET(m, disk_bytes));
-  for (int i = 0; i < RELAY_ERR__N; i++)
-    sb_printf(b, "%s\"%s\":%" PRIu64, i ? "," : "", err_names[i],
-              RM_GET(m, errors[i]));
-  /* The advertise host is of a safe alphabet (checked with the config),
-   * like the names above, so it goes into the JSON as it is. */
   char adv[264];
   hd_fmt_hostport(c->relay.advertise.host, c->relay.advertise.port, adv,
                   sizeof(adv));
-  sb_printf(b, "},\"advertise\":\"%s\",\"source_server_id\":%" PRIu64 "}\n",
-            adv, RM_GET(m, source_server_id));
+  json_t *errs = json_object();
+  for (int i = 0; i < RELAY_ERR__N; i++)
+    json_object_set_new(errs, err_names[i],
+                        json_integer((json_int_t)RM_GET(m, errors[i])));
+  json_t *o = json_pack(
+      "{s:s, s:s, s:s, s:s, s:f, s:b, s:I, s:I, s:I, s:f, s:I, s:I, s:I, "
+      "s:I, s:I, s:o, s:s, s:I}",
+      "id", c->relay.id, "cluster", c->cluster, "source", c->source.name,
+      "version", HD_VERSION, "uptime_s",
+      (double)(hd_now_ms() - h->started_ms) / 1000.0, "source_connected",
+      RM_GET(m, connected) != 0, "newest_scn",
+      (json_int_t)RM_GET(m, newest_scn), "oldest_scn",
+      (json_int_t)RM_GET(m, oldest_scn), "newest_ts_ms",
+      (json_int_t)RM_GET(m, newest_ts_ms), "seconds_behind_source", behind_s(m),
+      "windows", (json_int_t)RM_GET(m, windows), "rows",
+      (json_int_t)RM_GET(m, rows), "consumers",
+      (json_int_t)RM_GET(m, consumers), "buffer_bytes",
+      (json_int_t)RM_GET(m, buffered_bytes), "disk_bytes",
+      (json_int_t)RM_GET(m, disk_bytes), "errors", errs, "advertise", adv,
+      "source_server_id", (json_int_t)RM_GET(m, source_server_id));
+  char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  if (text) {
+    sb_printf(b, "%s\n", text);
+    free(text);
+  } else {
+    sb_printf(b, "{\"error\":\"status could not be built\"}\n");
+  }
+  json_decref(o);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned code,
