@@ -158,12 +158,14 @@ static int key_wanted(const relay_filter_t *f, const relay_key_t *k) {
   return (f->part_set[p / 8] >> (p % 8)) & 1;
 }
 
-int relay_filter_row(const relay_filter_t *f, const relay_row_t *r) {
+int relay_filter_row(const relay_filter_t *f, const relay_win_t *w,
+                     const relay_row_t *r) {
   if (f->ntables && !f->tmatch[r->table])
     return 0;
   if (f->part_fn == 0)
     return 1;
-  return key_wanted(f, &r->key) || (r->moved && key_wanted(f, &r->old_key));
+  return key_wanted(f, &r->key) ||
+         (r->old && key_wanted(f, &w->olds[r->old - 1]));
 }
 
 int relay_filter_ddl(const relay_filter_t *f, const relay_ddl_t *d) {

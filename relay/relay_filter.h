@@ -69,7 +69,8 @@ void relay_filter_window(relay_filter_t *f, const relay_win_t *w);
  *        partition of its key, or of its old key when the row is an
  *        UPDATE that moved the key, is one of the consumer's.
  */
-int relay_filter_row(const relay_filter_t *f, const relay_row_t *r);
+int relay_filter_row(const relay_filter_t *f, const relay_win_t *w,
+                     const relay_row_t *r);
 
 /**
  * @brief Whether the consumer wants a schema change of the window: every

@@ -463,7 +463,7 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
     relay_filter_window(f, w);
   for (uint32_t i = 0; i < w->nrows; i++) {
     const relay_row_t *r = &w->rows[i];
-    if (!relay_filter_all(f) && !relay_filter_row(f, r))
+    if (!relay_filter_all(f) && !relay_filter_row(f, w, r))
       continue;
     /* the table's schema goes with (before) its first row on this
      * connection, in the same part of the window */

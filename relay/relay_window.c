@@ -280,13 +280,19 @@ void relay_key_of(relay_key_t *k, Herald__Column *const *cols, size_t n,
 
 /* The index entry's keys from a row change's (unpacked) key columns; an
  * old key is the row's key before an UPDATE that moved it. */
-static void index_keys(relay_row_t *ri, Herald__Column *const *key, size_t n,
+static void index_keys(relay_win_t *rw, size_t *oldcap, relay_row_t *ri,
+                       Herald__Column *const *key, size_t n,
                        Herald__Column *const *old, size_t nold, gbuf_t *tmp) {
   relay_key_of(&ri->key, key, n, &tmp->p, &tmp->cap);
-  ri->moved = nold > 0;
-  memset(&ri->old_key, 0, sizeof(ri->old_key));
-  if (nold)
-    relay_key_of(&ri->old_key, old, nold, &tmp->p, &tmp->cap);
+  ri->old = 0;
+  if (nold == 0)
+    return;
+  if (rw->nolds == *oldcap) {
+    *oldcap = *oldcap ? *oldcap * 2 : 4;
+    rw->olds = hd_realloc(rw->olds, *oldcap * sizeof(relay_key_t));
+  }
+  relay_key_of(&rw->olds[rw->nolds], old, nold, &tmp->p, &tmp->cap);
+  ri->old = ++rw->nolds;
 }
 
 /* Whether two values are the same key value (the canonical bytes). */
@@ -377,7 +383,8 @@ static relay_win_t *finish(relay_win_t *rw, gbuf_t *b) {
   rw->buf = b->p;
   rw->len = b->len;
   rw->refs = 1;
-  rw->mem = sizeof(*rw) + b->cap + rw->nrows * sizeof(relay_row_t);
+  rw->mem = sizeof(*rw) + b->cap + rw->nrows * sizeof(relay_row_t) +
+            rw->nolds * sizeof(relay_key_t);
   for (uint32_t i = 0; i < rw->ntables; i++)
     rw->mem += strlen(rw->tables[i]) + 1 + sizeof(char *);
   for (uint32_t i = 0; i < rw->nddl; i++)
@@ -390,7 +397,7 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
   scratch_t *sc = &wb->sc;
   relay_win_t *rw = hd_calloc(1, sizeof(*rw));
   gbuf_t b = {0};
-  size_t tabcap = 0, schcap = 0;
+  size_t tabcap = 0, schcap = 0, oldcap = 0;
   const hb_table_t *last_t = NULL;
   uint32_t version = 0;
   wb->failed = 0;
@@ -476,7 +483,8 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
     ri->table = table_index(rw, &tabcap, t->db, t->name);
     ri->schema_version = version;
     sch_add(rw, &schcap, ri->table, version);
-    index_keys(ri, rc.key, rc.n_key, rc.old_key, rc.n_old_key, &wb->tmp);
+    index_keys(rw, &oldcap, ri, rc.key, rc.n_key, rc.old_key, rc.n_old_key,
+               &wb->tmp);
   }
   rw->ddl_off = (uint32_t)b.len;
   rw->ddls = hd_calloc(nddl ? nddl : 1, sizeof(relay_ddl_t));
@@ -533,7 +541,7 @@ relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
    * precede DDL. Walk the top-level fields to find them. */
   gbuf_t *tmp = &wb->tmp;
   relay_win_t *rw = hd_calloc(1, sizeof(*rw));
-  size_t tabcap = 0, rowcap = 0, schcap = 0, ddlcap = 0;
+  size_t tabcap = 0, rowcap = 0, schcap = 0, ddlcap = 0, oldcap = 0;
   const uint8_t *p = buf, *end = buf + len;
   int seen_body = 0;
   Herald__Window *hdr = NULL;
@@ -583,7 +591,8 @@ relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
       ri->off = (uint32_t)(fstart - buf);
       ri->len = (uint32_t)(p + flen - fstart);
       ri->table = table_index(rw, &tabcap, rc->db, rc->table);
-      index_keys(ri, rc->key, rc->n_key, rc->old_key, rc->n_old_key, tmp);
+      index_keys(rw, &oldcap, ri, rc->key, rc->n_key, rc->old_key,
+                 rc->n_old_key, tmp);
       ri->schema_version = rc->schema_version;
       sch_add(rw, &schcap, ri->table, rc->schema_version);
       herald__row_change__free_unpacked(rc, NULL);
@@ -624,6 +633,7 @@ bad:
   free(rw->tables);
   free(rw->rows);
   free(rw->sch);
+  free(rw->olds);
   free_ddls(rw);
   free(rw);
   return NULL;
@@ -644,6 +654,7 @@ void relay_win_release(relay_win_t *w) {
   free(w->tables);
   free(w->rows);
   free(w->sch);
+  free(w->olds);
   free_ddls(w);
   free(w->buf);
   free(w);

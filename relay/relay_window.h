@@ -37,11 +37,12 @@ typedef struct {
   uint32_t off;            /* of its field (tag + length + RowChange bytes) */
   uint32_t len;            /* of the whole field */
   uint32_t table;          /* index into relay_win_t.tables */
-  uint8_t moved;           /* an UPDATE that changed the primary key: old_key is
-                              the key before it */
+  uint32_t old;            /* an UPDATE that changed the primary key: 1 + the
+                              index of the key before it in relay_win_t.olds;
+                              0 for every other row (they are rare, so the
+                              old keys are kept apart) */
   uint32_t schema_version; /* of its table's TableSchema (0: none) */
   relay_key_t key;
-  relay_key_t old_key;
 } relay_row_t;
 
 /* One schema change inside the packed window. */
@@ -80,6 +81,8 @@ typedef struct {
     uint64_t key; /* relay_sch_key() of the pair */
   } * sch;
   relay_row_t *rows;
+  relay_key_t *olds; /* the old keys of rows whose key moved */
+  uint32_t nolds;
   uint8_t *buf; /* packed herald.Window */
   size_t len;
   size_t mem; /* bytes this window holds, for the ring's budget */

@@ -175,9 +175,11 @@ START_TEST(moved_key_both_partitions) {
   uint32_t pb = relay_partition_of(HERALD__PARTITION_FUNCTION__PART_MOD, 7, &b);
   ck_assert_uint_ne(pa, pb);
   relay_row_t r = {0};
+  relay_win_t w = {0};
+  w.olds = &a;
+  w.nolds = 1;
   r.key = b;
-  r.old_key = a;
-  r.moved = 1;
+  r.old = 1;
   for (uint32_t p = 0; p < 7; p++) {
     Herald__Subscribe sub = HERALD__SUBSCRIBE__INIT;
     Herald__PartitionFilter pf = HERALD__PARTITION_FILTER__INIT;
@@ -189,10 +191,10 @@ START_TEST(moved_key_both_partitions) {
     relay_filter_t f;
     char err[200];
     ck_assert_int_eq(relay_filter_init(&f, &sub, err, sizeof(err)), 0);
-    ck_assert_int_eq(relay_filter_row(&f, &r), p == pa || p == pb);
-    r.moved = 0;
-    ck_assert_int_eq(relay_filter_row(&f, &r), p == pb);
-    r.moved = 1;
+    ck_assert_int_eq(relay_filter_row(&f, &w, &r), p == pa || p == pb);
+    r.old = 0;
+    ck_assert_int_eq(relay_filter_row(&f, &w, &r), p == pb);
+    r.old = 1;
     relay_filter_free(&f);
   }
 }
