@@ -128,6 +128,8 @@ struct hb_table {
   uint32_t npk;        /* primary key columns, in key order; 0: no primary */
   const uint32_t *pk;  /*   key or unknown */
   uint8_t names_known; /* column names came from metadata or the schema */
+  uint32_t schema_version; /* hb_schema_version() of the definition, computed
+                              once per table map (0: a synthesized table) */
 };
 
 typedef struct {

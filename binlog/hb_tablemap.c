@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "hb_int.h"
+#include "hb_schema.h"
 #include "hd_log.h"
 #include "hd_mem.h"
 
@@ -856,6 +857,17 @@ int hb__table_map(hb_decoder_t *dec, const uint8_t *body, size_t len) {
     memset(b.p + b.len, 0, 16);
     t->src_json = b.p;
     t->src_json_len = (uint32_t)b.len;
+  }
+
+  /* Tables are immutable once built, so the schema version is taken
+   * here once rather than by every window that uses the table. */
+  {
+    hb_coldesc_t dv[32], *d = n > 32 ? hd_malloc(n * sizeof(*d)) : dv;
+    for (uint32_t i = 0; i < n; i++)
+      hb_describe_column(&t->pub, i, &d[i]);
+    t->pub.schema_version = hb_schema_version(dbs, tns, d, n);
+    if (d != dv)
+      free(d);
   }
 
   if (old)

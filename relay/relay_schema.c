@@ -249,14 +249,23 @@ static int persist(relay_schemas_t *s, const char *dbtable, uint32_t version,
   return 0;
 }
 
+/* The description of t's columns; *d is dv or allocated (free it when it
+ * is not dv). */
+static void describe(const hb_table_t *t, hb_coldesc_t *dv, size_t ndv,
+                     hb_coldesc_t **d) {
+  *d = t->ncols > ndv ? hd_malloc(t->ncols * sizeof(**d)) : dv;
+  for (uint32_t i = 0; i < t->ncols; i++)
+    hb_describe_column(t, i, &(*d)[i]);
+}
+
 int relay_schemas_note(relay_schemas_t *s, const hb_table_t *t,
                        uint32_t *version) {
-  hb_coldesc_t dv[32], *d = dv;
-  if (t->ncols > 32)
-    d = hd_malloc(t->ncols * sizeof(*d));
-  for (uint32_t i = 0; i < t->ncols; i++)
-    hb_describe_column(t, i, &d[i]);
-  uint32_t v = hb_schema_version(t->db, t->name, d, t->ncols);
+  hb_coldesc_t dv[32], *d = NULL;
+  uint32_t v = t->schema_version;
+  if (v == 0) { /* a table the decoder did not build */
+    describe(t, dv, 32, &d);
+    v = hb_schema_version(t->db, t->name, d, t->ncols);
+  }
   size_t dl = strlen(t->db), tl = strlen(t->name);
   char stackname[256], *name = stackname;
   if (dl + tl + 2 > sizeof(stackname))
@@ -269,6 +278,8 @@ int relay_schemas_note(relay_schemas_t *s, const hb_table_t *t,
   int known = find(s, name, v) != NULL;
   pthread_mutex_unlock(&s->mu);
   if (!known) {
+    if (d == NULL)
+      describe(t, dv, 32, &d);
     size_t len;
     uint8_t *p = pack(t, d, v, &len);
     rc = persist(s, name, v, p, len);
@@ -287,7 +298,7 @@ int relay_schemas_note(relay_schemas_t *s, const hb_table_t *t,
   }
   if (name != stackname)
     free(name);
-  if (d != dv)
+  if (d != NULL && d != dv)
     free(d);
   *version = v;
   return rc;
@@ -310,11 +321,4 @@ int relay_schemas_get(relay_schemas_t *s, const char *dbtable, uint32_t version,
   }
   pthread_mutex_unlock(&s->mu);
   return e != NULL;
-}
-
-size_t relay_schemas_count(relay_schemas_t *s) {
-  pthread_mutex_lock(&s->mu);
-  size_t n = s->n;
-  pthread_mutex_unlock(&s->mu);
-  return n;
 }

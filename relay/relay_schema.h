@@ -49,7 +49,4 @@ int relay_schemas_note(relay_schemas_t *s, const hb_table_t *t,
 int relay_schemas_get(relay_schemas_t *s, const char *dbtable, uint32_t version,
                       uint8_t **out, size_t *len, size_t *cap);
 
-/** @brief Versions held (for /status and tests). */
-size_t relay_schemas_count(relay_schemas_t *s);
-
 #endif

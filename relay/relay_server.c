@@ -384,11 +384,19 @@ static int sent_has(const relay_conn_t *c, uint64_t k) {
 /* Adds to m the TableSchema field (Window.schemas) of a table version the
  * consumer was not sent yet. */
 static void plan_schema(relay_conn_t *c, wreq_t *wr, msg_t *m,
-                        const char *dbtable, uint32_t version) {
+                        const relay_win_t *w, const relay_row_t *r) {
   relay_schemas_t *reg = c->srv->o.schemas;
+  uint32_t version = r->schema_version;
   if (version == 0 || reg == NULL)
     return;
-  uint64_t k = relay_sch_key(dbtable, version);
+  /* the window's pairs hold the key already */
+  uint64_t k = 0;
+  for (uint32_t i = 0; i < w->nsch && k == 0; i++)
+    if (w->sch[i].table == r->table && w->sch[i].version == version)
+      k = w->sch[i].key;
+  const char *dbtable = w->tables[r->table];
+  if (k == 0)
+    k = relay_sch_key(dbtable, version);
   if (k == c->last_sch || !sent_add(c, k)) {
     c->last_sch = k;
     return;
@@ -467,7 +475,7 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
       continue;
     /* the table's schema goes with (before) its first row on this
      * connection, in the same part of the window */
-    plan_schema(c, wr, &body, w->tables[r->table], r->schema_version);
+    plan_schema(c, wr, &body, w, r);
     int pj = f->nproj ? relay_filter_proj(f, w->tables[r->table]) : -1;
     if (pj < 0) {
       plan_add(&body, 0, r->off, r->len);
@@ -829,6 +837,18 @@ static int to_disk(relay_conn_t *c) {
   return 0;
 }
 
+/* A consumer on the ring goes on from disk (evicted while it was slow, or
+ * a window stored in chunks). -1 when the store no longer has what it
+ * needs: the connection is closed with ERR_SCN_TOO_OLD. */
+static int ring_to_disk(relay_conn_t *c) {
+  if (to_disk(c) == 0)
+    return 0;
+  send_error(c, HD_ESCN_TOO_OLD, relay_store_first_scn(c->srv->o.store),
+             "windows after the consumer's position are gone");
+  conn_close(c, "position lost");
+  return -1;
+}
+
 /* ----------------------------------------------------------------- pump */
 
 static void conn_pump(relay_conn_t *c) {
@@ -843,13 +863,8 @@ static void conn_pump(relay_conn_t *c) {
     relay_ring_t *r = s->o.ring;
     if (c->cursor < r->first) {
       /* Evicted while this consumer was slow: continue from disk. */
-      int rc = to_disk(c);
-      if (rc < 0) {
-        send_error(c, HD_ESCN_TOO_OLD, relay_store_first_scn(s->o.store),
-                   "windows after the consumer's position are gone");
-        conn_close(c, "position lost");
+      if (ring_to_disk(c) < 0)
         return;
-      }
       continue;
     }
     if (c->cursor >= r->end)
@@ -880,13 +895,8 @@ static void conn_pump(relay_conn_t *c) {
     }
     if (n == 0 && to_store) {
       free(wins);
-      int rc = to_disk(c);
-      if (rc < 0) {
-        send_error(c, HD_ESCN_TOO_OLD, relay_store_first_scn(s->o.store),
-                   "windows after the consumer's position are gone");
-        conn_close(c, "position lost");
+      if (ring_to_disk(c) < 0)
         return;
-      }
       continue;
     }
     if (n == 0) {

@@ -106,12 +106,39 @@ static void sc_reset(scratch_t *sc) {
   b->used = 0;
 }
 
+/* Tables whose schema version the registry has: most windows touch the
+ * tables of the windows before, and the registry takes a lock. */
+#define NOTED_SLOTS 64
+
 struct relay_wb {
   scratch_t sc;
   gbuf_t tmp; /* canonical key bytes */
   relay_schemas_t *schemas;
   int failed;
+  struct {
+    const hb_table_t *t;
+    uint32_t version;
+  } noted[NOTED_SLOTS];
 };
+
+/* The schema version of t, registered with the registry if this builder
+ * has not done so yet. */
+static uint32_t note_schema(relay_wb_t *wb, const hb_table_t *t) {
+  size_t i = ((uintptr_t)t >> 4) % NOTED_SLOTS;
+  /* A table freed and another built at its address has a version of its
+   * own (the digest covers its names), so both must match. */
+  if (wb->noted[i].t == t && wb->noted[i].version == t->schema_version &&
+      t->schema_version != 0)
+    return t->schema_version;
+  uint32_t version = 0;
+  if (relay_schemas_note(wb->schemas, t, &version) < 0) {
+    wb->failed = 1;
+    return version;
+  }
+  wb->noted[i].t = t;
+  wb->noted[i].version = version;
+  return version;
+}
 
 relay_wb_t *relay_wb_new(void) {
   return hd_calloc(1, sizeof(relay_wb_t));
@@ -423,8 +450,7 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
     rc.pos = r->pos;
     if (wb->schemas && t != last_t) {
       last_t = t;
-      if (relay_schemas_note(wb->schemas, t, &version) < 0)
-        wb->failed = 1;
+      version = note_schema(wb, t);
     }
     rc.schema_version = version;
     rc.op = r->op == 'c'   ? HERALD__OP__OP_INSERT

@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import BIN, Relay, decode, run, setup_db, sql  # noqa: E402
+from test_relay import BIN, Relay, decode, run, setup_db, sql, tail  # noqa: E402
 from test_resume import FaultRelay  # noqa: E402
 
 SKIP = 77
@@ -36,14 +36,8 @@ def master_pos():
     return f, int(p)
 
 
-def tail_all(relay, args, n, timeout=120):
-    cmd = [os.path.join(BIN, "heraldctl"), "tail", "--relay", relay.addr,
-           "--timeout", "30", "--max", str(n)] + args
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise AssertionError("tail %s exited %d: %s\nrelay log:\n%s"
-                             % (args, r.returncode, r.stderr, relay.logtail()))
-    return r.stdout.splitlines()
+def tail_all(relay, args, n):
+    return tail(relay, args, n, idle_s=30, timeout=120)[0]
 
 
 def strip_txn(lines):

@@ -21,29 +21,20 @@ Usage: test_newuser.py [TEST...]   (default: all)
 """
 import json
 import os
-import shutil
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_relay import (BIN, ENV, SRC, Relay, binlog_files,  # noqa: E402
-                        master_scn, setup_db, sql, wait_for)
+                        master_scn, run, setup_db, sql, tail, wait_for)
 
 
-def tail_until(relay, args, until, timeout=30):
+def tail_until(relay, args, until):
     """tail's lines for everything the relay sends up to SCN `until`."""
-    cmd = [os.path.join(BIN, "heraldctl"), "tail", "--relay", relay.addr,
-           "--timeout", "10", "--until", str(until)] + args
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise AssertionError("tail %s exited %d: %s\nrelay log:\n%s"
-                             % (args, r.returncode, r.stderr, relay.logtail()))
-    return r.stdout.splitlines()
+    return tail(relay, args + ["--until", str(until)], None)[0]
 
 
 def ddl_statements(lines):
@@ -402,27 +393,5 @@ TESTS = [test_ddl_passwords_redacted, test_ddl_by_table, test_reconnect_backoff,
          test_duplicate_server_id, test_source_identity]
 
 
-def main():
-    names = sys.argv[1:]
-    tests = [t for t in TESTS if not names or t.__name__ in names]
-    passed = failed = 0
-    for t in tests:
-        tmp = tempfile.mkdtemp(prefix="herald-nu-")
-        t0 = time.time()
-        try:
-            t(tmp)
-            passed += 1
-            print("ok   %-36s %.1f s" % (t.__name__, time.time() - t0), flush=True)
-        except Exception:
-            failed += 1
-            print("FAIL %-36s %.1f s" % (t.__name__, time.time() - t0), flush=True)
-            traceback.print_exc()
-        finally:
-            if not os.environ.get("HERALD_KEEP_TMP"):
-                shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(TESTS, sys.argv[1:], "herald-nu-"))

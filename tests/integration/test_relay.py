@@ -147,10 +147,12 @@ class Relay:
             return ""
 
 
-def tail(relay, args, maxn, expect_rc=0):
+def tail(relay, args, maxn, expect_rc=0, idle_s=10, timeout=TAIL_TIMEOUT):
+    """heraldctl tail's lines and stderr: --max maxn (None: args end it,
+    e.g. with --until), --timeout idle_s."""
     cmd = [os.path.join(BIN, "heraldctl"), "tail", "--relay", relay.addr,
-           "--timeout", "10", "--max", str(maxn)] + args
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TAIL_TIMEOUT)
+           "--timeout", str(idle_s)] + (["--max", str(maxn)] if maxn else []) + args
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if r.returncode != expect_rc:
         raise AssertionError("tail %s exited %d: %s\nrelay log:\n%s"
                              % (args, r.returncode, r.stderr, relay.logtail()))
