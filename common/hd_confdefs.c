@@ -14,6 +14,7 @@
 
 static const char *const fsync_names[] = {"window", "interval", "none", NULL};
 static const char *const sink_names[] = {"stdout", "file", "command", NULL};
+static const char *const agent_start_names[] = {"earliest", "latest", NULL};
 
 /* Names of clusters, sources, groups and ids become ZooKeeper path
  * components and file names: keep them to a safe alphabet. */
@@ -228,10 +229,13 @@ static int relay_validate(hd_conf_ctx_t *ctx, void *vc) {
 }
 
 static const hd_prop_t agent_props[] = {
-    {"cluster", HD_T_STR, A(cluster), 0, 0, 1, NULL, "herald cluster name",
+    {"cluster", HD_T_STR, A(cluster), 0, 0, 0, NULL,
+     "herald cluster name (required with zookeeper)", NULL},
+    {"zookeeper.hosts", HD_T_HOSTLIST, A(zk.hosts), 0, 0, 0, NULL,
+     "ZooKeeper ensemble; without it the agent runs standalone (all "
+     "partitions, checkpoints in agent.checkpoint_file, relays from "
+     "agent.relays)",
      NULL},
-    {"zookeeper.hosts", HD_T_HOSTLIST, A(zk.hosts), 0, 0, 1, NULL,
-     "ZooKeeper ensemble", NULL},
     {"zookeeper.session_timeout", HD_T_DURATION, A(zk.session_timeout_ms), 2000,
      600000, 0, "10s", "ZooKeeper session timeout", NULL},
     {"agent.id", HD_T_STR, A(agent.id), 0, 0, 1, NULL,
@@ -251,12 +255,33 @@ static const hd_prop_t agent_props[] = {
      "how often acknowledged SCNs are written to ZooKeeper", NULL},
     {"agent.token_file", HD_T_STR, A(agent.token_file), 0, 0, 0, NULL,
      "file holding the relays' shared token", NULL},
+    {"agent.start", HD_T_ENUM, A(agent.start), 0, 0, 0, "latest",
+     "where a partition without a checkpoint starts", agent_start_names},
+    {"agent.relays", HD_T_HOSTLIST, A(agent.relays), 0, 0, 0, NULL,
+     "fixed list of relays (host:port); default: the source's relays in "
+     "ZooKeeper",
+     NULL},
+    {"agent.checkpoint_file", HD_T_STR, A(agent.checkpoint_file), 0, 0, 0,
+     NULL,
+     "standalone: the checkpoint file (default <agent.id>.checkpoints.json)",
+     NULL},
+    {"agent.stall_timeout", HD_T_DURATION, A(agent.stall_timeout_ms), 100,
+     600000, 0, "5s",
+     "move to another relay when one sends nothing (not even a heartbeat) "
+     "for this long",
+     NULL},
     {"sink.type", HD_T_ENUM, A(sink.type), 0, 0, 0, "stdout",
      "where windows go", sink_names},
     {"sink.path", HD_T_STR, A(sink.path), 0, 0, 0, NULL,
-     "file sink: path of the JSON-lines file", NULL},
+     "file sink: path of the JSON-lines file; {agent} and {partition} are "
+     "replaced, so that each partition can have a file of its own",
+     NULL},
     {"sink.command", HD_T_STR, A(sink.command), 0, 0, 0, NULL,
-     "command sink: shell command fed JSON lines on stdin", NULL},
+     "command sink: shell command fed JSON lines on stdin, restarted with "
+     "backoff when it exits",
+     NULL},
+    {"sink.retry_max", HD_T_DURATION, A(sink.retry_max_ms), 10, 3600000, 0,
+     "30s", "longest wait between retries of a failing sink", NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
 
 static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
@@ -265,9 +290,20 @@ static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
       check_name(ctx, "agent.id", c->agent.id) < 0 ||
       check_name(ctx, "agent.group", c->agent.group) < 0 ||
       check_name(ctx, "agent.source", c->agent.source) < 0 ||
-      check_zk(ctx, &c->zk, 1) < 0 ||
+      check_zk(ctx, &c->zk, 0) < 0 ||
       check_tables(ctx, "agent.tables", &c->agent.tables) < 0)
     return -1;
+  if (c->zk.hosts == NULL && c->agent.relays == NULL)
+    return hd_conf_error(ctx, "agent.relays",
+                         "agent: without zookeeper.hosts, 'agent.relays' "
+                         "must list the relays");
+  if (c->zk.hosts != NULL && c->cluster == NULL)
+    return hd_conf_error(ctx, "cluster",
+                         "missing required key 'cluster' (with zookeeper)");
+  if (c->zk.hosts != NULL && c->agent.checkpoint_file != NULL)
+    return hd_conf_error(ctx, "agent.checkpoint_file",
+                         "agent.checkpoint_file: only used without "
+                         "zookeeper (checkpoints are kept in ZooKeeper)");
   if (c->sink.type == HD_SINK_FILE && c->sink.path == NULL)
     return hd_conf_error(ctx, "sink.type", "sink: type file needs 'path'");
   if (c->sink.type == HD_SINK_COMMAND && c->sink.command == NULL)
