@@ -1173,8 +1173,11 @@ static void hb_cb(uv_timer_t *t) {
         now - c->accept_ms >= s->o.conf->relay.handshake_timeout_ms)
       handshake_expired(c);
     else if (c->state != C_HANDSHAKE && c->inflight == 0 &&
-             now - c->last_send_ms >= s->o.conf->relay.heartbeat_ms)
+             now - c->last_send_ms >= s->o.conf->relay.heartbeat_ms) {
+      /* Never inside a window: its SCN is not a position yet. */
+      hb.position = c->mid_window ? 0 : c->last_scn;
       send_frame(c, &f);
+    }
   }
 }
 

@@ -115,16 +115,19 @@ HERALD_API herald_conf_t *herald_conf_new(void);
  * | `partition.key_column` | mod: the integer key column | the key |
  * | `projection` | `db.table:col1,col2`; each set adds one | none |
  * | `start` | `earliest`, `latest` or an SCN (start after it) | `latest` |
- * | `stall_timeout_ms` | move on when a relay sends nothing (not even a heartbeat) for this long | 5000 |
- * | `connect_timeout_ms` | per connection attempt and first frame | 5000 |
- * | `max_frame_bytes` | largest frame accepted, at least 65536; larger windows come in chunks | 67108864 |
- * | `backoff_max_ms` | longest wait between rounds over the relays | 5000 |
+ * | `stall_timeout_ms` | move on when a relay sends nothing (not even a
+ * heartbeat) for this long | 5000 | | `connect_timeout_ms` | per connection
+ * attempt and first frame | 5000 | | `max_frame_bytes` | largest frame
+ * accepted, at least 65536; larger windows come in chunks | 67108864 | |
+ * `backoff_max_ms` | longest wait between rounds over the relays | 5000 | |
+ * `failover` | `false`: a relay's failure ends the client (HERALD_ERR_RELAY,
+ * HERALD_ERR_NO_RELAY when it cannot be reached) instead of moving on | `true`
+ * |
  *
  * Either `relays` or `zookeeper.hosts` + `cluster` + `source` is needed.
  */
 HERALD_API int herald_conf_set(herald_conf_t *conf, const char *key,
-                               const char *value, char *errstr,
-                               size_t errlen);
+                               const char *value, char *errstr, size_t errlen);
 
 /**
  * @brief Called for problems the client works around (status
@@ -164,7 +167,8 @@ typedef struct herald_window herald_window_t;
  *          (HERALD_ERR_SCN_TOO_OLD, HERALD_ERR_AUTH, HERALD_ERR_REFUSED,
  *          HERALD_ERR_INCONSISTENT, then HERALD_ERR_FAILED on every later
  *          call). Relay failures are not returned: the client fails over
- *          and reports them to the error callback.
+ *          and reports them to the error callback (with `failover` false
+ *          they are fatal: HERALD_ERR_RELAY, HERALD_ERR_NO_RELAY).
  */
 HERALD_API int herald_poll(herald_client_t *c, int timeout_ms,
                            const herald_window_t **out);
@@ -255,14 +259,10 @@ HERALD_API const herald_ddl_t *herald_window_ddl(const herald_window_t *w,
 /** Table definitions this chunk carries for the first time in the
  *  client's life (each (table, version) once). */
 HERALD_API size_t herald_window_schemas(const herald_window_t *w);
-HERALD_API const herald_schema_t *
-herald_window_schema(const herald_window_t *w, size_t i);
+HERALD_API const herald_schema_t *herald_window_schema(const herald_window_t *w,
+                                                       size_t i);
 
-enum {
-  HERALD_OP_INSERT = 'c',
-  HERALD_OP_UPDATE = 'u',
-  HERALD_OP_DELETE = 'd'
-};
+enum { HERALD_OP_INSERT = 'c', HERALD_OP_UPDATE = 'u', HERALD_OP_DELETE = 'd' };
 HERALD_API int herald_change_op(const herald_change_t *ch);
 HERALD_API const char *herald_change_db(const herald_change_t *ch);
 HERALD_API const char *herald_change_table(const herald_change_t *ch);
@@ -279,9 +279,9 @@ enum {
 /** Columns of one image of the change, and the i-th (its name in *name
  *  when name is not NULL). */
 HERALD_API size_t herald_change_columns(const herald_change_t *ch, int image);
-HERALD_API const herald_value_t *
-herald_change_value(const herald_change_t *ch, int image, size_t i,
-                    const char **name);
+HERALD_API const herald_value_t *herald_change_value(const herald_change_t *ch,
+                                                     int image, size_t i,
+                                                     const char **name);
 /** The column of that name in the image, or NULL. */
 HERALD_API const herald_value_t *
 herald_change_find(const herald_change_t *ch, int image, const char *name);
@@ -299,20 +299,20 @@ HERALD_API uint32_t herald_ddl_row_index(const herald_ddl_t *d);
 /* --------------------------------------------------------------- values */
 
 enum {
-  HERALD_V_ABSENT = 0,  /* not in this image (minimal row image) */
-  HERALD_V_NULL,        /* SQL NULL */
-  HERALD_V_INT,         /* signed integers, YEAR: herald_value_int() */
-  HERALD_V_UINT,        /* unsigned integers, BIT, SET/ENUM without labels:
-                           herald_value_uint() */
-  HERALD_V_FLOAT,       /* herald_value_double() */
-  HERALD_V_DOUBLE,      /* herald_value_double() */
-  HERALD_V_DECIMAL,     /* text with exactly the column's scale */
-  HERALD_V_TEMPORAL,    /* DATE, TIME, DATETIME, TIMESTAMP (UTC) as text */
-  HERALD_V_STRING,      /* UTF-8 text; ENUM/SET labels */
-  HERALD_V_BYTES,       /* binary strings, BLOB, GEOMETRY */
-  HERALD_V_BADTEXT,     /* bytes of a text column invalid in its charset */
-  HERALD_V_JSON,        /* a JSON document as text */
-  HERALD_V_JSON_DIFF    /* a partial JSON update that could not be applied */
+  HERALD_V_ABSENT = 0, /* not in this image (minimal row image) */
+  HERALD_V_NULL,       /* SQL NULL */
+  HERALD_V_INT,        /* signed integers, YEAR: herald_value_int() */
+  HERALD_V_UINT,       /* unsigned integers, BIT, SET/ENUM without labels:
+                          herald_value_uint() */
+  HERALD_V_FLOAT,      /* herald_value_double() */
+  HERALD_V_DOUBLE,     /* herald_value_double() */
+  HERALD_V_DECIMAL,    /* text with exactly the column's scale */
+  HERALD_V_TEMPORAL,   /* DATE, TIME, DATETIME, TIMESTAMP (UTC) as text */
+  HERALD_V_STRING,     /* UTF-8 text; ENUM/SET labels */
+  HERALD_V_BYTES,      /* binary strings, BLOB, GEOMETRY */
+  HERALD_V_BADTEXT,    /* bytes of a text column invalid in its charset */
+  HERALD_V_JSON,       /* a JSON document as text */
+  HERALD_V_JSON_DIFF   /* a partial JSON update that could not be applied */
 };
 HERALD_API int herald_value_type(const herald_value_t *v);
 HERALD_API int64_t herald_value_int(const herald_value_t *v);
@@ -320,8 +320,7 @@ HERALD_API uint64_t herald_value_uint(const herald_value_t *v);
 HERALD_API double herald_value_double(const herald_value_t *v);
 /** The bytes of a text or binary value and their length; text is also
  *  NUL-terminated. NULL for the numeric kinds. */
-HERALD_API const char *herald_value_data(const herald_value_t *v,
-                                         size_t *len);
+HERALD_API const char *herald_value_data(const herald_value_t *v, size_t *len);
 
 /* -------------------------------------------------------------- schemas */
 
@@ -334,9 +333,9 @@ typedef struct {
   const char *charset;   /* text types; "" otherwise */
   uint32_t binlog_type;
   uint32_t length, max_bytes, precision, scale, fsp;
-  int is_unsigned;       /* 1, 0; -1 unknown; -2 not numeric */
+  int is_unsigned; /* 1, 0; -1 unknown; -2 not numeric */
   int nullable;
-  uint32_t pk_position;  /* 1-based position in the primary key; 0: none */
+  uint32_t pk_position; /* 1-based position in the primary key; 0: none */
   size_t nlabels;
   const char *const *labels; /* ENUM/SET */
 } herald_column_t;
@@ -376,8 +375,7 @@ HERALD_API int herald_window_json(herald_client_t *c, const herald_window_t *w,
 typedef struct {
   int (*window_begin)(void *ud, const herald_window_t *w); /* chunk 0 */
   int (*schema)(void *ud, const herald_schema_t *s);
-  int (*change)(void *ud, const herald_window_t *w,
-                const herald_change_t *ch);
+  int (*change)(void *ud, const herald_window_t *w, const herald_change_t *ch);
   int (*ddl)(void *ud, const herald_window_t *w, const herald_ddl_t *d);
   int (*window_end)(void *ud, const herald_window_t *w); /* last chunk */
 } herald_callbacks_t;

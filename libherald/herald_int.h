@@ -1,0 +1,95 @@
+/*
+ * herald_int.h - libherald's internal types, shared by its files: the
+ * configuration (herald_conf.c), the client and its connection
+ * (herald_client.c), and windows, schemas and rendering (herald_window.c).
+ */
+#ifndef HERALD_INT_H
+#define HERALD_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hb_buf.h"
+#include "hb_pb.h"
+#include "hd_frame.h"
+#include "hd_zk.h"
+#include "herald.pb-c.h"
+#include "herald/herald.h"
+
+typedef struct {
+  char *table;
+  char **cols;
+  size_t ncols;
+} hl_proj_t;
+
+struct herald_conf {
+  char **relays;
+  size_t nrelays;
+  char *zk_hosts, *cluster, *source;
+  int zk_timeout_ms;
+  char *token, *client_id;
+  char **tables;
+  size_t ntables;
+  uint32_t nparts; /* 0: no partition filter */
+  uint32_t *parts; /* the subset, or all when nplist == 0 */
+  size_t nplist;
+  int pfn; /* Herald__PartitionFunction */
+  char *key_column;
+  hl_proj_t *proj;
+  size_t nproj;
+  int start_mode; /* Herald__StartMode */
+  uint64_t start_scn;
+  int stall_ms, connect_ms, backoff_max_ms;
+  int failover; /* 0: a relay's failure is fatal (HERALD_ERR_RELAY) */
+  uint32_t max_frame;
+  herald_error_cb *ecb;
+  void *eud;
+};
+
+/* Deep copy, for the client to own. */
+herald_conf_t *hl_conf_dup(const herald_conf_t *c);
+
+/* A table definition the client keeps for its life. */
+struct herald_schema {
+  Herald__TableSchema *ts; /* unpacked copy */
+  herald_column_t *cols;
+};
+
+/* The schemas seen, by (db, table, version). */
+typedef struct {
+  struct herald_schema **slot;
+  size_t cap, n;
+} hl_schemas_t;
+
+void hl_schemas_free(hl_schemas_t *m);
+/* @returns the kept copy of ts; *added = 1 when it was new. */
+const herald_schema_t *
+hl_schemas_add(hl_schemas_t *m, const Herald__TableSchema *ts, int *added);
+const herald_schema_t *hl_schemas_find(const hl_schemas_t *m, const char *db,
+                                       const char *table, uint32_t version);
+
+/* What herald_poll() hands out: a received Window, less what an earlier
+ * relay already delivered of it (a window resumed after a failover). */
+struct herald_window {
+  const Herald__Window *pw;
+  size_t row0, ddl0; /* first row change / statement of pw delivered */
+  uint32_t chunk;
+  int last;
+  uint64_t row_base;
+  const herald_schema_t **schemas; /* new in this chunk */
+  size_t nschemas, schemas_cap;
+};
+
+/* The change-format renderer state of a client. */
+typedef struct {
+  hb_pbr_t *pbr;
+  hb_buf_t out, held;
+  uint64_t row_base;
+} hl_json_t;
+
+void hl_json_free(hl_json_t *j);
+int hl_json_window(hl_json_t *j, const herald_window_t *w, unsigned flags,
+                   char *const *tables, size_t ntables, const char **out,
+                   size_t *len);
+
+#endif
