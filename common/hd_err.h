@@ -34,7 +34,8 @@
   XX(BINLOG, -13000)                                                           \
   XX(STORE, -14000)                                                            \
   XX(PROTO, -15000)                                                            \
-  XX(REG, -16000)
+  XX(REG, -16000)                                                              \
+  XX(GROUP, -17000)
 
 #define HD_ERR_BLOCK 1000
 
@@ -89,7 +90,9 @@
   XX(PROTO, HD_EVERSION, -15006, "protocol version not supported")             \
   XX(PROTO, HD_EREMOTE, -15100, "the relay reported an error of unknown kind") \
   /* reg: a relay's registration in ZooKeeper (hd_reg.h) */                    \
-  XX(REG, HD_EREG, -16001, "malformed relay registration")
+  XX(REG, HD_EREG, -16001, "malformed relay registration")                     \
+  /* group: consumer-group and coordinator nodes in ZooKeeper (hd_group.h) */  \
+  XX(GROUP, HD_EGROUP, -17001, "malformed consumer-group or coordinator node")
 
 typedef enum {
 #define XX(m, name, v, s) name = (v),
