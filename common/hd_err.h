@@ -34,7 +34,8 @@
   XX(BINLOG, -13000)                                                           \
   XX(STORE, -14000)                                                            \
   XX(PROTO, -15000)                                                            \
-  XX(REG, -16000)
+  XX(REG, -16000)                                                              \
+  XX(AGENT, -17000)
 
 #define HD_ERR_BLOCK 1000
 
@@ -89,7 +90,16 @@
   XX(PROTO, HD_EVERSION, -15006, "protocol version not supported")             \
   XX(PROTO, HD_EREMOTE, -15100, "the relay reported an error of unknown kind") \
   /* reg: a relay's registration in ZooKeeper (hd_reg.h) */                    \
-  XX(REG, HD_EREG, -16001, "malformed relay registration")
+  XX(REG, HD_EREG, -16001, "malformed relay registration")                     \
+  /* agent: the agent's sinks and checkpoint file (consumer-agent/) */         \
+  XX(AGENT, HD_ESINK_EXITED, -17001, "the sink command exited")                \
+  XX(AGENT, HD_ESINK_BROKEN, -17002,                                           \
+     "an earlier write or flush of this partition failed; close and reopen "   \
+     "it")                                                                     \
+  XX(AGENT, HD_ESINK_ORDER, -17003, "window out of SCN order")                 \
+  XX(AGENT, HD_ECKPT_CORRUPT, -17004, "malformed checkpoint file")             \
+  XX(AGENT, HD_ECKPT_PARTITIONS, -17005,                                       \
+     "checkpoint file made for another number of partitions")
 
 typedef enum {
 #define XX(m, name, v, s) name = (v),
