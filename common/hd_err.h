@@ -35,7 +35,8 @@
   XX(STORE, -14000)                                                            \
   XX(PROTO, -15000)                                                            \
   XX(REG, -16000)                                                              \
-  XX(GROUP, -17000)
+  XX(GROUP, -17000)                                                            \
+  XX(AGENT, -18000)
 
 #define HD_ERR_BLOCK 1000
 
@@ -92,7 +93,16 @@
   /* reg: a relay's registration in ZooKeeper (hd_reg.h) */                    \
   XX(REG, HD_EREG, -16001, "malformed relay registration")                     \
   /* group: consumer-group and coordinator nodes in ZooKeeper (hd_group.h) */  \
-  XX(GROUP, HD_EGROUP, -17001, "malformed consumer-group or coordinator node")
+  XX(GROUP, HD_EGROUP, -17001, "malformed consumer-group or coordinator node") \
+  /* agent: the agent's sinks and checkpoint file (consumer-agent/) */         \
+  XX(AGENT, HD_ESINK_EXITED, -18001, "the sink command exited")                \
+  XX(AGENT, HD_ESINK_BROKEN, -18002,                                           \
+     "an earlier write or flush of this partition failed; close and reopen "   \
+     "it")                                                                     \
+  XX(AGENT, HD_ESINK_ORDER, -18003, "window out of SCN order")                 \
+  XX(AGENT, HD_ECKPT_CORRUPT, -18004, "malformed checkpoint file")             \
+  XX(AGENT, HD_ECKPT_PARTITIONS, -18005,                                       \
+     "checkpoint file made for another number of partitions")
 
 typedef enum {
 #define XX(m, name, v, s) name = (v),

@@ -1,0 +1,44 @@
+/*
+ * agent_util.h - small helpers the agent's modules share (the sinks, the
+ * checkpoint file); internal to consumer-agent/.
+ */
+#ifndef AGENT_UTIL_H
+#define AGENT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/**
+ * @brief Fill err (one line: newlines become spaces) and return rc; every
+ *        failure path of the sinks and the checkpoint file ends in it.
+ */
+int agent__fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/**
+ * @brief Write all len bytes to fd, retrying short writes and EINTR.
+ *        SIGPIPE is blocked in the calling thread for the duration and a
+ *        SIGPIPE the write raised is consumed, so a reader that went away
+ *        gives -EPIPE instead of killing the process; the process's
+ *        signal dispositions are not touched.
+ * @param done  set to the bytes written before a failure (may be NULL)
+ * @returns 0 or -errno
+ * @locality any thread
+ */
+int agent__write_all(int fd, const char *buf, size_t len, size_t *done);
+
+/**
+ * @brief fsync the directory of path, so that a name just created or
+ *        renamed in it survives a crash.
+ * @param dir  receives the directory's name, for the caller's message
+ * @returns 0 or -errno
+ */
+int agent__sync_dir_of(const char *path, char *dir, size_t dirlen);
+
+/** @brief CLOCK_MONOTONIC in milliseconds. */
+uint64_t agent__mono_ms(void);
+
+/** @brief Sleep ms milliseconds (EINTR resumed). */
+void agent__sleep_ms(uint64_t ms);
+
+#endif
