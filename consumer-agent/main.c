@@ -1,9 +1,13 @@
 /*
- * herald-agent: is a consumer-group member: it pulls its partitions from relays
- * into a sink.
+ * herald-agent: a consumer-group member: it pulls the partitions its
+ * group assigns it from the relays into a sink (agent.c), or, without
+ * zookeeper, every partition standalone.
  */
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "agent.h"
 #include "hd_cli.h"
 #include "hd_confdefs.h"
 #include "hd_log.h"
@@ -22,7 +26,17 @@ static const char usage[] =
     "  -h, --help            this help\n"
     "  -V, --version         print the version\n"
     "\n"
+    "SIGTERM or SIGINT: flush, checkpoint and release every partition, "
+    "leave the group, exit 0.\n"
+    "\n"
     "Exit status: 0 ok, 1 failure, 2 bad usage or invalid config.\n";
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig) {
+  (void)sig;
+  stop_flag = 1;
+}
 
 int main(int argc, char **argv) {
   hd_daemon_opts_t o;
@@ -31,14 +45,21 @@ int main(int argc, char **argv) {
   if (rc >= 0)
     return rc;
   rc = hd_daemon_load("herald-agent", &o, &hd_agent_schema, &conf);
-  if (rc < 0) {
-    /* The config is valid, but this release has no agent service yet: say
-     * so plainly instead of pretending to run. */
-    hd_log(HD_LL_ERROR, "agent", "not available",
-           "reason=\"herald %s only validates agent configs (--check-config)\"",
-           HD_VERSION);
-    rc = 1;
+  if (rc >= 0) {
+    hd_config_free(&hd_agent_schema, &conf);
+    return rc;
   }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  hd_log(
+      HD_LL_INFO, "agent", "starting", "id=%s group=%s partitions=%lld mode=%s",
+      conf.agent.id, conf.agent.group ? conf.agent.group : "-",
+      (long long)conf.agent.partitions, conf.zk.hosts ? "group" : "standalone");
+  rc = agent_run(&conf, &stop_flag);
   hd_config_free(&hd_agent_schema, &conf);
   return rc;
 }

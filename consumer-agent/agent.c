@@ -1,0 +1,806 @@
+/*
+ * agent.c - herald-agent's service (agent.h): partition runners, their
+ * checkpoints (ZooKeeper with compare-and-swap, or the standalone file),
+ * and the group membership that starts and stops them.
+ *
+ * Threads: the main thread owns the ZooKeeper membership (join, the
+ * assignment, owners/ nodes, the lease) and starts and joins one runner
+ * thread per partition held. A runner owns its libherald client and its
+ * sink partition; it shares with the main thread only its part_t's
+ * atomic flags and, under the agent's lock, its figures.
+ *
+ * Fencing: a runner writes to its sink only while the main thread has
+ * heard from ZooKeeper within half the session timeout (the lease), and
+ * moves a checkpoint only with the znode version it last wrote: after a
+ * pause past its session (SIGSTOP), or another holder's write, it writes
+ * neither sink output nor checkpoints for the partition again.
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent_retry.h"
+#include "agent_util.h"
+#include "ckpt_file.h"
+#include "hd_group.h"
+#include "hd_log.h"
+#include "hd_mem.h"
+#include "hd_parse.h"
+#include "hd_time.h"
+#include "hd_zk.h"
+#include "herald/herald.h"
+#include "sink.h"
+
+#define COMP "agent"
+#define POLL_MS 100
+
+typedef struct part part_t;
+
+struct agent {
+  const hd_agent_conf_t *conf;
+  uint32_t n;
+  sink_t *sink;
+  part_t *parts;
+  pthread_mutex_t lock; /* figures of the parts; the checkpoint file */
+  /* standalone */
+  ckpt_file_t *file;
+  /* group */
+  hd_zk_t *zk;
+  int64_t session;
+  char member_path[HD_GROUP_PATH_MAX];
+  atomic_int_fast64_t lease_ms; /* last time ZooKeeper answered (mono) */
+  atomic_int expired;
+  pthread_mutex_t wake_mu;
+  pthread_cond_t wake_cv;
+  int woken;
+};
+
+struct part {
+  agent_t *a;
+  uint32_t p;
+  pthread_t th;
+  int running;     /* a thread was started and not joined (main thread) */
+  atomic_int stop; /* release: flush, checkpoint, close */
+  atomic_int lost; /* taken away: stop at once, checkpoint nothing */
+  atomic_int done; /* the thread has finished */
+  uint64_t epoch;
+  int zver; /* checkpoint znode version last read or written */
+  hd_checkpoint_t ck;
+  /* figures, under a->lock */
+  uint64_t windows, rows, sink_errors, newest_ts, applied_ts;
+};
+
+/* ------------------------------------------------------------- lease */
+
+static int64_t mono(void) {
+  return (int64_t)agent__mono_ms();
+}
+
+/* May a runner write now? Standalone always; in a group only while the
+ * session is confirmed recently enough that no other agent can hold the
+ * partition yet. */
+static int lease_ok(agent_t *a) {
+  if (a->zk == NULL)
+    return 1;
+  if (atomic_load(&a->expired))
+    return 0;
+  int64_t age = mono() - atomic_load(&a->lease_ms);
+  return age < (int64_t)a->conf->zk.session_timeout_ms / 2;
+}
+
+static void wake(agent_t *a) {
+  pthread_mutex_lock(&a->wake_mu);
+  a->woken = 1;
+  pthread_cond_signal(&a->wake_cv);
+  pthread_mutex_unlock(&a->wake_mu);
+}
+
+/* ------------------------------------------------------- checkpoints */
+
+static void ck_path(agent_t *a, uint32_t p, char *buf, size_t n) {
+  hd_path_checkpoint(buf, n, a->conf->cluster, a->conf->agent.group, p);
+}
+
+static void from_file(const ckpt_t *f, hd_checkpoint_t *c) {
+  memset(c, 0, sizeof(*c));
+  c->scn = f->scn;
+  c->ts_ms = f->ts_ms;
+  c->written_ms = f->written_ms;
+  snprintf(c->owner, sizeof(c->owner), "%s", f->owner);
+  c->epoch = f->epoch;
+  c->windows = f->windows;
+  c->rows = f->rows;
+}
+
+static void to_file(const hd_checkpoint_t *c, ckpt_t *f) {
+  memset(f, 0, sizeof(*f));
+  f->scn = c->scn;
+  f->ts_ms = c->ts_ms;
+  f->written_ms = c->written_ms;
+  snprintf(f->owner, sizeof(f->owner), "%s", c->owner);
+  f->epoch = c->epoch;
+  f->windows = c->windows;
+  f->rows = c->rows;
+}
+
+/* Write pt->ck. @returns 0; 1 when the partition was taken (another
+ * holder wrote: ZBADVERSION); -1 a failure to retry. */
+static int ck_write(part_t *pt) {
+  agent_t *a = pt->a;
+  char err[300];
+  pt->ck.written_ms = hd_now_ms();
+  if (a->zk == NULL) {
+    ckpt_t f;
+    to_file(&pt->ck, &f);
+    pthread_mutex_lock(&a->lock);
+    int rc = ckpt_file_set(a->file, pt->p, &f);
+    if (rc == 0)
+      rc = ckpt_file_save(a->file, err, sizeof(err));
+    else
+      snprintf(err, sizeof(err), "bad checkpoint for partition %u", pt->p);
+    pthread_mutex_unlock(&a->lock);
+    if (rc < 0) {
+      hd_log(HD_LL_ERROR, COMP, "checkpoint not written",
+             "partition=%u scn=%" PRIu64 " reason=\"%s\"", pt->p, pt->ck.scn,
+             err);
+      return -1;
+    }
+    return 0;
+  }
+  char *json = NULL, path[HD_GROUP_PATH_MAX];
+  if (hd_checkpoint_build(&pt->ck, &json, err, sizeof(err)) < 0) {
+    hd_log(HD_LL_ERROR, COMP, "checkpoint not built", "partition=%u err=\"%s\"",
+           pt->p, err);
+    return -1;
+  }
+  ck_path(a, pt->p, path, sizeof(path));
+  struct Stat st;
+  int rc = zoo_set2(hd_zk_handle(a->zk), path, json, (int)strlen(json),
+                    pt->zver, &st);
+  free(json);
+  if (rc == ZOK) {
+    pt->zver = st.version;
+    return 0;
+  }
+  if (rc == ZBADVERSION || rc == ZNONODE) {
+    hd_log(HD_LL_ERROR, COMP, "partition taken: checkpoint moved by another",
+           "partition=%u scn=%" PRIu64 " version=%d", pt->p, pt->ck.scn,
+           pt->zver);
+    return 1;
+  }
+  hd_log(HD_LL_WARN, COMP, "checkpoint not written, will retry",
+         "partition=%u scn=%" PRIu64 " zk=\"%s\"", pt->p, pt->ck.scn,
+         zerror(rc));
+  return -1;
+}
+
+/* Read p's checkpoint into pt->ck (and its version); in a group create
+ * it when absent, then claim it: write it back with our owner and epoch,
+ * so that a write of an earlier holder still under way fails. @returns 0,
+ * 1 when another holder got there first, -1 to retry. */
+static int ck_claim(part_t *pt) {
+  agent_t *a = pt->a;
+  memset(&pt->ck, 0, sizeof(pt->ck));
+  if (a->zk == NULL) {
+    ckpt_t f;
+    pthread_mutex_lock(&a->lock);
+    if (ckpt_file_get(a->file, pt->p, &f))
+      from_file(&f, &pt->ck);
+    pthread_mutex_unlock(&a->lock);
+    snprintf(pt->ck.owner, sizeof(pt->ck.owner), "%s", a->conf->agent.id);
+    return 0;
+  }
+  char path[HD_GROUP_PATH_MAX], data[2048], err[300];
+  ck_path(a, pt->p, path, sizeof(path));
+  int len = sizeof(data) - 1;
+  struct Stat st;
+  int rc = zoo_get(hd_zk_handle(a->zk), path, 0, data, &len, &st);
+  if (rc == ZNONODE) {
+    hd_checkpoint_t c = {0};
+    snprintf(c.owner, sizeof(c.owner), "%s", a->conf->agent.id);
+    c.epoch = pt->epoch;
+    c.written_ms = hd_now_ms();
+    char *json = NULL;
+    if (hd_checkpoint_build(&c, &json, err, sizeof(err)) < 0)
+      return -1;
+    rc = zoo_create(hd_zk_handle(a->zk), path, json, (int)strlen(json),
+                    &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    free(json);
+    if (rc != ZOK && rc != ZNODEEXISTS)
+      return -1;
+    len = sizeof(data) - 1;
+    rc = zoo_get(hd_zk_handle(a->zk), path, 0, data, &len, &st);
+  }
+  if (rc != ZOK || len < 0)
+    return -1;
+  if (hd_checkpoint_parse(data, (size_t)len, &pt->ck, err, sizeof(err)) < 0) {
+    /* Never reset a position silently: the partition waits for a person. */
+    hd_log(HD_LL_ERROR, COMP, "checkpoint unreadable: partition not started",
+           "partition=%u path=%s err=\"%s\"", pt->p, path, err);
+    return -1;
+  }
+  if (pt->ck.epoch > pt->epoch) {
+    hd_log(HD_LL_WARN, COMP, "checkpoint from a later grant: not claimed",
+           "partition=%u epoch=%" PRIu64 " ours=%" PRIu64, pt->p, pt->ck.epoch,
+           pt->epoch);
+    return 1;
+  }
+  pt->zver = st.version;
+  snprintf(pt->ck.owner, sizeof(pt->ck.owner), "%s", a->conf->agent.id);
+  pt->ck.epoch = pt->epoch;
+  return ck_write(pt);
+}
+
+/* ----------------------------------------------------------- runners */
+
+static herald_client_t *client_for(part_t *pt, uint64_t after) {
+  agent_t *a = pt->a;
+  const hd_agent_conf_t *k = a->conf;
+  herald_conf_t *hc = herald_conf_new();
+  char v[64], err[300], tables[4096] = "";
+  int ok = 1;
+#define SET(key, val)                                                          \
+  do {                                                                         \
+    if (herald_conf_set(hc, key, val, err, sizeof(err)) != HERALD_OK) {        \
+      hd_log(HD_LL_ERROR, COMP, "client conf", "partition=%u err=\"%s\"",      \
+             pt->p, err);                                                      \
+      ok = 0;                                                                  \
+    }                                                                          \
+  } while (0)
+  if (k->agent.relays) {
+    SET("relays", k->agent.relays);
+  } else {
+    SET("zookeeper.hosts", k->zk.hosts);
+    snprintf(v, sizeof(v), "%" PRIu64, k->zk.session_timeout_ms);
+    SET("zookeeper.session_timeout_ms", v);
+    SET("cluster", k->cluster);
+    SET("source", k->agent.source);
+  }
+  snprintf(v, sizeof(v), "herald-agent/%s/%u", k->agent.id, pt->p);
+  SET("client_id", v);
+  for (size_t i = 0; i < k->agent.tables.n; i++) {
+    size_t l = strlen(tables);
+    snprintf(tables + l, sizeof(tables) - l, "%s%s", l ? "," : "",
+             k->agent.tables.v[i]);
+  }
+  if (*tables)
+    SET("tables", tables);
+  snprintf(v, sizeof(v), "%u", a->n);
+  SET("partition.count", v);
+  snprintf(v, sizeof(v), "%u", pt->p);
+  SET("partition.list", v);
+  if (after) {
+    snprintf(v, sizeof(v), "%" PRIu64, after);
+    SET("start", v);
+  } else {
+    SET("start",
+        k->agent.start == HD_AGENT_START_EARLIEST ? "earliest" : "latest");
+  }
+  snprintf(v, sizeof(v), "%" PRIu64, k->agent.stall_timeout_ms);
+  SET("stall_timeout_ms", v);
+#undef SET
+  if (k->agent.token_file) {
+    FILE *f = fopen(k->agent.token_file, "r");
+    char tb[1024];
+    if (f && fgets(tb, sizeof(tb), f)) {
+      tb[strcspn(tb, "\r\n")] = '\0';
+      herald_conf_set(hc, "token", tb, err, sizeof(err));
+    } else {
+      hd_log(HD_LL_ERROR, COMP, "cannot read agent.token_file", "path=%s",
+             k->agent.token_file);
+      ok = 0;
+    }
+    if (f)
+      fclose(f);
+  }
+  herald_client_t *c = ok ? herald_client_new(hc, err, sizeof(err)) : NULL;
+  if (ok && c == NULL)
+    hd_log(HD_LL_ERROR, COMP, "client", "partition=%u err=\"%s\"", pt->p, err);
+  herald_conf_free(hc);
+  return c;
+}
+
+/* Sleep up to ms, waking early when the partition is stopped. */
+static void nap(part_t *pt, uint64_t ms) {
+  for (uint64_t t = 0;
+       t < ms && !atomic_load(&pt->stop) && !atomic_load(&pt->lost); t += 20)
+    agent__sleep_ms(ms - t < 20 ? ms - t : 20);
+}
+
+/* Flush the sink and checkpoint what it covers. @returns 0; 1 lost; -1
+ * the sink failed (reopen and replay from the checkpoint). */
+static int checkpoint(part_t *pt, sink_part_t *sp, herald_client_t *hc) {
+  char err[300];
+  uint64_t scn = herald_delivered_scn(hc);
+  if (scn <= pt->ck.scn)
+    return 0;
+  if (sink_flush(sp, err, sizeof(err)) < 0) {
+    hd_log(HD_LL_ERROR, COMP, "sink flush failed: partition stops, retries",
+           "partition=%u scn=%" PRIu64 " err=\"%s\"", pt->p, scn, err);
+    return -1;
+  }
+  if (!lease_ok(pt->a))
+    return 0; /* not now: the session is not confirmed */
+  hd_checkpoint_t prev = pt->ck;
+  pt->ck.scn = scn;
+  if (herald_delivered_ts_ms(hc))
+    pt->ck.ts_ms = herald_delivered_ts_ms(hc);
+  pthread_mutex_lock(&pt->a->lock);
+  pt->ck.windows = pt->windows;
+  pt->ck.rows = pt->rows;
+  pthread_mutex_unlock(&pt->a->lock);
+  int rc = ck_write(pt);
+  if (rc == 1)
+    atomic_store(&pt->lost, 1);
+  if (rc != 0)
+    pt->ck = prev;
+  return rc == 1 ? 1 : 0;
+}
+
+static void *runner(void *arg) {
+  part_t *pt = arg;
+  agent_t *a = pt->a;
+  const hd_agent_conf_t *k = a->conf;
+  agent_retry_t rt;
+  agent_retry_init(&rt, k->sink.retry_max_ms, hd_now_ms() ^ pt->p);
+  char err[300];
+  hd_log(HD_LL_INFO, COMP, "partition started",
+         "partition=%u epoch=%" PRIu64 " after_scn=%" PRIu64, pt->p, pt->epoch,
+         pt->ck.scn);
+  while (!atomic_load(&pt->stop) && !atomic_load(&pt->lost)) {
+    sink_part_t *sp = NULL;
+    uint64_t spos = 0;
+    if (sink_open(a->sink, pt->p, &sp, &spos, err, sizeof(err)) < 0) {
+      hd_log(HD_LL_ERROR, COMP, "sink open failed: partition waits, retries",
+             "partition=%u scn=%" PRIu64 " err=\"%s\"", pt->p, pt->ck.scn, err);
+      pthread_mutex_lock(&a->lock);
+      pt->sink_errors++;
+      pthread_mutex_unlock(&a->lock);
+      nap(pt, agent_retry_next(&rt));
+      continue;
+    }
+    uint64_t from = spos > pt->ck.scn ? spos : pt->ck.scn;
+    herald_client_t *hc = client_for(pt, from);
+    int healthy = hc != NULL;
+    int64_t last_ck = mono();
+    while (healthy && !atomic_load(&pt->stop) && !atomic_load(&pt->lost)) {
+      if (!lease_ok(a)) {
+        agent__sleep_ms(20); /* paused until ZooKeeper confirms us */
+        continue;
+      }
+      const herald_window_t *w;
+      int rc = herald_poll(hc, POLL_MS, &w);
+      if (rc == HERALD_OK) {
+        const char *json;
+        size_t len;
+        herald_window_json(hc, w, 0, &json, &len);
+        sink_window_t sw = {herald_window_scn(w),
+                            herald_window_ts_ms(w),
+                            herald_window_chunk(w),
+                            herald_window_last(w),
+                            json,
+                            len,
+                            herald_window_changes(w),
+                            w};
+        if (!lease_ok(a) || atomic_load(&pt->lost)) {
+          /* The window is not written; the next holder replays it from
+           * the checkpoint. */
+          healthy = 0;
+          break;
+        }
+        if (sink_write(sp, &sw, err, sizeof(err)) < 0) {
+          hd_log(HD_LL_ERROR, COMP,
+                 "sink write failed: partition stops, retries",
+                 "partition=%u scn=%" PRIu64 " err=\"%s\"", pt->p, sw.scn, err);
+          pthread_mutex_lock(&a->lock);
+          pt->sink_errors++;
+          pthread_mutex_unlock(&a->lock);
+          healthy = 0;
+          break;
+        }
+        pthread_mutex_lock(&a->lock);
+        pt->rows += sw.rows;
+        if (sw.last) {
+          pt->windows++;
+          pt->applied_ts = sw.ts_ms;
+        }
+        pt->newest_ts = herald_relay_newest_ts_ms(hc);
+        pthread_mutex_unlock(&a->lock);
+        agent_retry_reset(&rt);
+      } else if (rc != HERALD_TIMED_OUT) {
+        /* SCN_TOO_OLD, a refused subscription, relays that disagree: the
+         * partition cannot go on by itself. It stops and says why, and
+         * tries again later; the position does not move. */
+        hd_log(HD_LL_ERROR, COMP, "partition stopped: client error",
+               "partition=%u scn=%" PRIu64 " err=\"%s\"", pt->p, pt->ck.scn,
+               herald_error(hc));
+        healthy = 0;
+        break;
+      }
+      if (mono() - last_ck >= (int64_t)k->agent.checkpoint_interval_ms) {
+        last_ck = mono();
+        int c = checkpoint(pt, sp, hc);
+        if (c < 0)
+          healthy = 0;
+      }
+    }
+    if (healthy && atomic_load(&pt->stop) && !atomic_load(&pt->lost)) {
+      /* Released in good order: the last flush and checkpoint, waiting a
+       * little for the lease if ZooKeeper is slow to answer. */
+      for (int i = 0; i < 100; i++) {
+        if (checkpoint(pt, sp, hc) != 0 ||
+            herald_delivered_scn(hc) <= pt->ck.scn || atomic_load(&pt->lost))
+          break;
+        agent__sleep_ms(20);
+      }
+    }
+    sink_close(sp, err, sizeof(err));
+    herald_client_free(hc);
+    if (!healthy && !atomic_load(&pt->stop) && !atomic_load(&pt->lost))
+      nap(pt, agent_retry_next(&rt));
+  }
+  hd_log(HD_LL_INFO, COMP,
+         atomic_load(&pt->lost) ? "partition lost" : "partition released",
+         "partition=%u scn=%" PRIu64, pt->p, pt->ck.scn);
+  atomic_store(&pt->done, 1);
+  wake(a);
+  return NULL;
+}
+
+static void part_start(part_t *pt) {
+  /* the figures go on from what the partition's holders counted */
+  pthread_mutex_lock(&pt->a->lock);
+  pt->windows = pt->ck.windows;
+  pt->rows = pt->ck.rows;
+  pthread_mutex_unlock(&pt->a->lock);
+  atomic_store(&pt->stop, 0);
+  atomic_store(&pt->lost, 0);
+  atomic_store(&pt->done, 0);
+  if (pthread_create(&pt->th, NULL, runner, pt) != 0) {
+    hd_log(HD_LL_ERROR, COMP, "cannot start a thread", "partition=%u", pt->p);
+    return;
+  }
+  pt->running = 1;
+}
+
+static void part_join(part_t *pt) {
+  if (pt->running)
+    pthread_join(pt->th, NULL);
+  pt->running = 0;
+}
+
+/* ---------------------------------------------------------- the group */
+
+static void zk_wake_watcher(zhandle_t *zh, int type, int state,
+                            const char *path, void *ctx) {
+  (void)zh;
+  (void)type;
+  (void)state;
+  (void)path;
+  wake(ctx);
+}
+
+/* The group node: create it, or check that it was made for our N and
+ * source. @returns 0; 1 mismatch (fatal, logged); -1 retry. */
+static int group_check(agent_t *a) {
+  const hd_agent_conf_t *k = a->conf;
+  char path[HD_GROUP_PATH_MAX], err[300], data[1024];
+  hd_path_group(path, sizeof(path), k->cluster, k->agent.group);
+  hd_group_t g = {0};
+  g.partitions = a->n;
+  snprintf(g.source, sizeof(g.source), "%s", k->agent.source);
+  g.created_ms = hd_now_ms();
+  char *json = NULL;
+  if (hd_group_build(&g, &json, err, sizeof(err)) < 0)
+    return -1;
+  char parent[HD_GROUP_PATH_MAX];
+  hd_path_groups(parent, sizeof(parent), k->cluster);
+  if (hd_zk_ensure_path(a->zk, parent) != ZOK) {
+    free(json);
+    return -1;
+  }
+  int rc = zoo_create(hd_zk_handle(a->zk), path, json, (int)strlen(json),
+                      &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+  free(json);
+  if (rc != ZOK && rc != ZNODEEXISTS)
+    return -1;
+  int len = sizeof(data) - 1;
+  if (zoo_get(hd_zk_handle(a->zk), path, 0, data, &len, NULL) != ZOK || len < 0)
+    return -1;
+  if (hd_group_parse(data, (size_t)len, &g, err, sizeof(err)) < 0) {
+    hd_log(HD_LL_ERROR, COMP, "group node unreadable", "path=%s err=\"%s\"",
+           path, err);
+    return 1;
+  }
+  if (g.partitions != a->n || strcmp(g.source, k->agent.source) != 0) {
+    hd_log(HD_LL_ERROR, COMP,
+           "group made for other partitions or another source: not joining",
+           "group=%s group_partitions=%u agent.partitions=%u "
+           "group_source=%s agent.source=%s path=%s",
+           k->agent.group, g.partitions, a->n, g.source, k->agent.source, path);
+    return 1;
+  }
+  char sp[3][HD_GROUP_PATH_MAX];
+  hd_path_members(sp[0], sizeof(sp[0]), k->cluster, k->agent.group);
+  hd_path_owners(sp[1], sizeof(sp[1]), k->cluster, k->agent.group);
+  hd_path_checkpoints(sp[2], sizeof(sp[2]), k->cluster, k->agent.group);
+  for (int i = 0; i < 3; i++)
+    if (hd_zk_ensure_path(a->zk, sp[i]) != ZOK)
+      return -1;
+  return 0;
+}
+
+/* A session and our member node. @returns 0; 1 fatal; -1 retry. */
+static int join(agent_t *a) {
+  const hd_agent_conf_t *k = a->conf;
+  if (a->zk == NULL) {
+    a->zk = hd_zk_new(k->zk.hosts, (int)k->zk.session_timeout_ms);
+    if (a->zk == NULL)
+      return 1;
+  }
+  if (hd_zk_wait(a->zk, 2000) != 0)
+    return -1;
+  int rc = group_check(a);
+  if (rc != 0)
+    return rc;
+  hd_member_t m = {0};
+  snprintf(m.id, sizeof(m.id), "%s", k->agent.id);
+  m.session = (uint64_t)hd_zk_session(a->zk);
+  m.partitions = a->n;
+  snprintf(m.source, sizeof(m.source), "%s", k->agent.source);
+  if (k->agent.http.port)
+    hd_fmt_hostport(k->agent.http.host, k->agent.http.port, m.http,
+                    sizeof(m.http));
+  snprintf(m.version, sizeof(m.version), "%s", HD_VERSION);
+  m.joined_ms = hd_now_ms();
+  char *json = NULL, err[300], prefix[HD_GROUP_PATH_MAX];
+  if (hd_member_build(&m, &json, err, sizeof(err)) < 0)
+    return 1;
+  hd_path_member_prefix(prefix, sizeof(prefix), k->cluster, k->agent.group,
+                        k->agent.id);
+  rc = zoo_create(hd_zk_handle(a->zk), prefix, json, (int)strlen(json),
+                  &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL | ZOO_SEQUENCE,
+                  a->member_path, sizeof(a->member_path));
+  free(json);
+  if (rc != ZOK)
+    return -1;
+  a->session = hd_zk_session(a->zk);
+  atomic_store(&a->expired, 0);
+  atomic_store(&a->lease_ms, mono());
+  hd_log(HD_LL_INFO, COMP, "joined", "group=%s member=%s session=0x%" PRIx64,
+         k->agent.group, a->member_path, (uint64_t)a->session);
+  return 0;
+}
+
+/* Take p: its owners node, then its checkpoint. @returns 1 taken, 0 not
+ * now. */
+static int acquire(agent_t *a, part_t *pt) {
+  const hd_agent_conf_t *k = a->conf;
+  char path[HD_GROUP_PATH_MAX], err[300], *json = NULL;
+  hd_path_owner(path, sizeof(path), k->cluster, k->agent.group, pt->p);
+  hd_owner_t o = {0};
+  snprintf(o.owner, sizeof(o.owner), "%s", k->agent.id);
+  o.epoch = pt->epoch;
+  o.session = (uint64_t)a->session;
+  o.since_ms = hd_now_ms();
+  if (hd_owner_build(&o, &json, err, sizeof(err)) < 0)
+    return 0;
+  int rc = zoo_create(hd_zk_handle(a->zk), path, json, (int)strlen(json),
+                      &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+  free(json);
+  if (rc == ZNODEEXISTS) {
+    char data[1024];
+    int len = sizeof(data) - 1;
+    if (zoo_get(hd_zk_handle(a->zk), path, 0, data, &len, NULL) != ZOK ||
+        len < 0 ||
+        hd_owner_parse(data, (size_t)len, &o, err, sizeof(err)) < 0 ||
+        o.session != (uint64_t)a->session)
+      return 0; /* held by another session: wait for it to go */
+  } else if (rc != ZOK) {
+    return 0;
+  }
+  rc = ck_claim(pt);
+  if (rc != 0) {
+    zoo_delete(hd_zk_handle(a->zk), path, -1);
+    return 0;
+  }
+  return 1;
+}
+
+static void release(agent_t *a, part_t *pt) {
+  char path[HD_GROUP_PATH_MAX];
+  hd_path_owner(path, sizeof(path), a->conf->cluster, a->conf->agent.group,
+                pt->p);
+  zoo_delete(hd_zk_handle(a->zk), path, -1);
+}
+
+/* One look at ZooKeeper: confirm the session (the lease), read the
+ * assignment, start and stop partitions. */
+static void group_step(agent_t *a, int stopping) {
+  const hd_agent_conf_t *k = a->conf;
+  zhandle_t *zh = hd_zk_handle(a->zk);
+  struct Stat st;
+  int rc = zoo_exists(zh, a->member_path, 0, &st);
+  if (rc == ZOK)
+    atomic_store(&a->lease_ms, mono());
+  if (rc == ZNONODE || hd_zk_expired(a->zk)) {
+    atomic_store(&a->expired, 1);
+    return;
+  }
+  /* partitions that finished */
+  for (uint32_t p = 0; p < a->n; p++) {
+    part_t *pt = &a->parts[p];
+    if (pt->running && atomic_load(&pt->done)) {
+      part_join(pt);
+      release(a, pt);
+    }
+  }
+  if (stopping)
+    return;
+  char path[HD_GROUP_PATH_MAX];
+  hd_path_assignment(path, sizeof(path), k->cluster, k->agent.group);
+  int cap = 1 << 20;
+  char *data = hd_malloc((size_t)cap);
+  int len = cap - 1;
+  rc = zoo_wget(zh, path, zk_wake_watcher, a, data, &len, NULL);
+  hd_assignment_t as = {0};
+  char err[300];
+  if (rc != ZOK || len < 0 ||
+      hd_assignment_parse(data, (size_t)len, &as, err, sizeof(err)) < 0) {
+    if (rc == ZOK)
+      hd_log(HD_LL_WARN, COMP, "assignment unreadable: holding what we have",
+             "path=%s err=\"%s\"", path, err);
+    free(data);
+    return; /* no coordinator yet: keep applying what we hold */
+  }
+  free(data);
+  int32_t me = hd_assignment_find(&as, k->agent.id);
+  if (as.partitions == a->n) {
+    for (uint32_t p = 0; p < a->n; p++) {
+      part_t *pt = &a->parts[p];
+      int mine = me >= 0 && as.owner[p] == me;
+      if (mine && !pt->running) {
+        pt->epoch = as.epochs[p];
+        if (acquire(a, pt))
+          part_start(pt);
+      } else if (!mine && pt->running) {
+        atomic_store(&pt->stop, 1); /* revoke: flush, checkpoint, release */
+      }
+    }
+  }
+  hd_assignment_free(&as);
+}
+
+static void wait_wake(agent_t *a, int ms) {
+  struct timespec dl = hd_deadline_ms((uint64_t)ms);
+  pthread_mutex_lock(&a->wake_mu);
+  while (!a->woken)
+    if (pthread_cond_timedwait(&a->wake_cv, &a->wake_mu, &dl) != 0)
+      break;
+  a->woken = 0;
+  pthread_mutex_unlock(&a->wake_mu);
+}
+
+static void drop_all(agent_t *a, int lost) {
+  for (uint32_t p = 0; p < a->n; p++) {
+    part_t *pt = &a->parts[p];
+    if (!pt->running)
+      continue;
+    if (lost)
+      atomic_store(&pt->lost, 1);
+    atomic_store(&pt->stop, 1);
+  }
+}
+
+static int any_running(agent_t *a) {
+  for (uint32_t p = 0; p < a->n; p++)
+    if (a->parts[p].running)
+      return 1;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ run */
+
+int agent_run(const hd_agent_conf_t *conf, volatile sig_atomic_t *stop) {
+  agent_t a = {0};
+  a.conf = conf;
+  a.n = (uint32_t)conf->agent.partitions;
+  pthread_mutex_init(&a.lock, NULL);
+  pthread_mutex_init(&a.wake_mu, NULL);
+  pthread_cond_init(&a.wake_cv, NULL);
+  int rc = 1;
+  char err[400];
+  if (sink_create(conf, &a.sink, err, sizeof(err)) < 0) {
+    hd_log(HD_LL_ERROR, COMP, "sink", "err=\"%s\"", err);
+    goto out;
+  }
+  a.parts = hd_calloc(a.n, sizeof(part_t));
+  for (uint32_t p = 0; p < a.n; p++) {
+    a.parts[p].a = &a;
+    a.parts[p].p = p;
+  }
+  if (conf->zk.hosts == NULL) {
+    /* standalone: every partition, checkpoints in a file */
+    char path[1024];
+    ckpt_file_path(conf, path, sizeof(path));
+    if (ckpt_file_load(path, a.n, &a.file, err, sizeof(err)) < 0) {
+      hd_log(HD_LL_ERROR, COMP, "checkpoint file", "err=\"%s\"", err);
+      goto out;
+    }
+    for (uint32_t p = 0; p < a.n; p++) {
+      ck_claim(&a.parts[p]);
+      part_start(&a.parts[p]);
+    }
+    while (!*stop)
+      wait_wake(&a, 200);
+    drop_all(&a, 0);
+    for (uint32_t p = 0; p < a.n; p++)
+      part_join(&a.parts[p]);
+    rc = 0;
+    goto out;
+  }
+  /* in a group */
+  agent_retry_t rt;
+  agent_retry_init(&rt, 5000, hd_now_ms());
+  while (!*stop) {
+    int j = join(&a);
+    if (j == 1)
+      goto out;
+    if (j < 0) {
+      hd_log(HD_LL_WARN, COMP, "cannot join yet, retrying",
+             "group=%s zookeeper=%s", conf->agent.group, conf->zk.hosts);
+      if (a.zk && hd_zk_expired(a.zk)) {
+        hd_zk_free(a.zk);
+        a.zk = NULL;
+      }
+      agent__sleep_ms(agent_retry_next(&rt));
+      continue;
+    }
+    agent_retry_reset(&rt);
+    while (!*stop && !atomic_load(&a.expired)) {
+      group_step(&a, 0);
+      wait_wake(&a, POLL_MS * 2);
+    }
+    if (atomic_load(&a.expired)) {
+      /* Expired: everything we held may be another's already. */
+      hd_log(HD_LL_WARN, COMP, "session expired: dropping every partition",
+             "group=%s", conf->agent.group);
+      drop_all(&a, 1);
+      for (uint32_t p = 0; p < a.n; p++)
+        part_join(&a.parts[p]);
+      hd_zk_free(a.zk);
+      a.zk = NULL;
+      continue;
+    }
+  }
+  /* SIGTERM: release everything in good order, then leave */
+  if (a.zk) {
+    drop_all(&a, 0);
+    while (any_running(&a) && !atomic_load(&a.expired)) {
+      group_step(&a, 1);
+      wait_wake(&a, 50);
+    }
+    drop_all(&a, 1);
+    for (uint32_t p = 0; p < a.n; p++)
+      part_join(&a.parts[p]);
+  }
+  rc = 0;
+out:
+  if (a.zk)
+    hd_zk_free(a.zk);
+  if (a.sink)
+    sink_destroy(a.sink);
+  ckpt_file_free(a.file);
+  free(a.parts);
+  pthread_mutex_destroy(&a.lock);
+  pthread_mutex_destroy(&a.wake_mu);
+  pthread_cond_destroy(&a.wake_cv);
+  return rc;
+}
