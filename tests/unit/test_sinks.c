@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 
 #include "agent_retry.h"
 #include "hd_check.h"
+#include "hd_tmpdir.h"
 #include "hd_err.h"
 #include "hd_log.h"
 #include "sink.h"
@@ -26,23 +26,13 @@
 
 static char dir[256];
 
-static int rm_one(const char *p, const struct stat *st, int flag,
-                  struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(p);
-}
-
 static void setup(void) {
-  const char *t = getenv("TMPDIR");
-  snprintf(dir, sizeof(dir), "%s/herald-sinks-XXXXXX", t ? t : "/tmp");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
+  hd_tmpdir_make(dir, sizeof(dir), "sinks");
   hd_log_level = HD_LL_OFF;
 }
 
 static void teardown(void) {
-  nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  hd_tmpdir_remove(dir);
 }
 
 static uint64_t now_ms(void) {
