@@ -57,16 +57,10 @@ static const field_t fields[] = {
 static int fail(char *err, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t n, const char *fmt, ...) {
-  if (n) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    /* One line, whatever a quoted value held. */
-    for (char *p = err; *p; p++)
-      if (*p == '\n' || *p == '\r')
-        *p = ' ';
-  }
+  va_list ap;
+  va_start(ap, fmt);
+  hd_verrorf(err, n, HD_EREG, fmt, ap);
+  va_end(ap);
   return HD_EREG;
 }
 

@@ -87,8 +87,8 @@ typedef struct {
 static int cmd_create(const hd_agent_conf_t *conf, sink_t **out, char *err,
                       size_t errlen) {
   if (conf->sink.command == NULL || conf->sink.command[0] == '\0')
-    return agent__fail(err, errlen, -EINVAL,
-                       "command sink: sink.command is not set");
+    return hd_errorf(err, errlen, -EINVAL,
+                     "command sink: sink.command is not set");
   cmd_sink_t *cs = hd_calloc(1, sizeof(*cs));
   cs->command = hd_strdup(conf->sink.command);
   cs->agent = conf->agent.id ? hd_strdup(conf->agent.id) : NULL;
@@ -209,9 +209,9 @@ static int spawn(cmd_sink_t *cs, cmd_part_t *cp, uint32_t p, char *err,
                  size_t errlen) {
   int pfd[2];
   if (pipe2(pfd, O_CLOEXEC) < 0)
-    return agent__fail(err, errlen, -errno,
-                       "command sink: partition %" PRIu32 ": pipe: %s", p,
-                       strerror(errno));
+    return hd_errorf(err, errlen, -errno,
+                     "command sink: partition %" PRIu32 ": pipe: %s", p,
+                     hd_strerror(-errno));
   pfd[0] = above_stdio(pfd[0]);
   pfd[1] = above_stdio(pfd[1]);
   if (pfd[0] < 0 || pfd[1] < 0) {
@@ -220,9 +220,9 @@ static int spawn(cmd_sink_t *cs, cmd_part_t *cp, uint32_t p, char *err,
       close(pfd[0]);
     if (pfd[1] >= 0)
       close(pfd[1]);
-    return agent__fail(err, errlen, -e,
-                       "command sink: partition %" PRIu32 ": pipe: %s", p,
-                       strerror(e));
+    return hd_errorf(err, errlen, -e,
+                     "command sink: partition %" PRIu32 ": pipe: %s", p,
+                     hd_strerror(-e));
   }
   /* Both ends are close-on-exec: the command gets the read end as fd 0
    * only, and no other partition's command inherits this pipe (it would
@@ -254,10 +254,10 @@ static int spawn(cmd_sink_t *cs, cmd_part_t *cp, uint32_t p, char *err,
   close(pfd[0]);
   if (rc != 0) {
     close(pfd[1]);
-    return agent__fail(err, errlen, -rc,
-                       "command sink: partition %" PRIu32
-                       ": cannot start /bin/sh -c '%s': %s",
-                       p, cs->command, strerror(rc));
+    return hd_errorf(err, errlen, -rc,
+                     "command sink: partition %" PRIu32
+                     ": cannot start /bin/sh -c '%s': %s",
+                     p, cs->command, hd_strerror(-rc));
   }
   cp->pid = pid;
   cp->started_ms = agent__mono_ms();
@@ -324,11 +324,11 @@ static int child_gone(cmd_sink_t *cs, cmd_part_t *cp, const char *how,
          "partition=%" PRIu32 " pid=%d status=\"%s\" restart_ms=%" PRIu64
          " command=\"%s\"",
          cp->base.partition, (int)cp->pid, st, delay, cs->command);
-  return agent__fail(err, errlen, HD_ESINK_EXITED,
-                     "command sink: partition %" PRIu32 ": command '%s' %s%s; "
-                     "it restarts when the partition reopens, in %" PRIu64
-                     " ms at the earliest",
-                     cp->base.partition, cs->command, how, st, delay);
+  return hd_errorf(err, errlen, HD_ESINK_EXITED,
+                   "command sink: partition %" PRIu32 ": command '%s' %s%s; "
+                   "it restarts when the partition reopens, in %" PRIu64
+                   " ms at the earliest",
+                   cp->base.partition, cs->command, how, st, delay);
 }
 
 /* No reader left on the pipe: the command is exiting, or closed its
@@ -353,10 +353,10 @@ static int cmd_write(sink_part_t *part, const sink_window_t *w, char *err,
   if (rc == -EPIPE)
     return readers_gone(cs, cp, err, errlen);
   if (rc < 0)
-    return agent__fail(err, errlen, rc,
-                       "command sink: partition %" PRIu32
-                       ": write to command '%s': %s",
-                       part->partition, cs->command, strerror(-rc));
+    return hd_errorf(err, errlen, rc,
+                     "command sink: partition %" PRIu32
+                     ": write to command '%s': %s",
+                     part->partition, cs->command, hd_strerror(rc));
   return 0;
 }
 
@@ -376,10 +376,10 @@ static int cmd_flush(sink_part_t *part, char *err, size_t errlen) {
      * written and not read yet. */
     int queued = 0;
     if (ioctl(cp->fd, FIONREAD, &queued) < 0)
-      return agent__fail(err, errlen, -errno,
-                         "command sink: partition %" PRIu32
-                         ": FIONREAD on the pipe of '%s': %s",
-                         part->partition, cs->command, strerror(errno));
+      return hd_errorf(err, errlen, -errno,
+                       "command sink: partition %" PRIu32
+                       ": FIONREAD on the pipe of '%s': %s",
+                       part->partition, cs->command, hd_strerror(-errno));
     if (queued == 0)
       return 0;
     agent__sleep_ms(step);
@@ -410,10 +410,10 @@ static int cmd_close(sink_part_t *part, char *err, size_t errlen) {
            "partition=%" PRIu32 " pid=%d status=\"%s\" command=\"%s\"",
            part->partition, (int)cp->pid, st, cs->command);
     if (!clean && cp->status != -1)
-      rc = agent__fail(err, errlen, HD_ESINK_EXITED,
-                       "command sink: partition %" PRIu32
-                       ": command '%s' %s at close",
-                       part->partition, cs->command, st);
+      rc = hd_errorf(err, errlen, HD_ESINK_EXITED,
+                     "command sink: partition %" PRIu32
+                     ": command '%s' %s at close",
+                     part->partition, cs->command, st);
   }
   free(cp);
   return rc;

@@ -86,6 +86,16 @@ static void save_ok(ckpt_file_t *f) {
   ck_assert_msg(rc == 0, "save: %s", err);
 }
 
+/* A file for n partitions with the sample at partition p, and its text. */
+static char *save_sample(uint32_t n, uint32_t p) {
+  ckpt_file_t *f = load_ok(n);
+  ckpt_t a = sample();
+  ck_assert_int_eq(ckpt_file_set(f, p, &a), 0);
+  save_ok(f);
+  ckpt_file_free(f);
+  return strdup(get_file(path));
+}
+
 /* Loading path must fail with rc and a message holding want (after the
  * file's name); the file must be left as it was. */
 static void expect_refused(const char *text, uint32_t n, int rc,
@@ -209,18 +219,14 @@ START_TEST(round_trip) {
 END_TEST
 
 START_TEST(crash_mid_write_keeps_old_file) {
-  ckpt_file_t *f = load_ok(4);
+  char *before = save_sample(4, 2);
   ckpt_t a = sample(), got;
-  ck_assert_int_eq(ckpt_file_set(f, 2, &a), 0);
-  save_ok(f);
-  ckpt_file_free(f);
-  char *before = strdup(get_file(path));
 
   /* A crash while the next save wrote its temporary file: half of it. */
   char tmp[600];
   snprintf(tmp, sizeof(tmp), "%s.tmp", path);
   put_file(tmp, "{\"partitions\":4,\"checkpoints\":{\"2\":{\"scn\":9");
-  f = load_ok(4);
+  ckpt_file_t *f = load_ok(4);
   ck_assert_int_eq(ckpt_file_get(f, 2, &got), 1);
   assert_same(&got, &a); /* the old file is what loads */
   ck_assert_str_eq(get_file(path), before);
@@ -246,11 +252,9 @@ START_TEST(crash_mid_write_keeps_old_file) {
 END_TEST
 
 START_TEST(failed_save_keeps_old_file) {
+  char *before = save_sample(4, 1);
   ckpt_file_t *f = load_ok(4);
   ckpt_t a = sample();
-  ck_assert_int_eq(ckpt_file_set(f, 1, &a), 0);
-  save_ok(f);
-  char *before = strdup(get_file(path));
   /* The temporary file's name taken by a directory: the save fails before
    * the rename, naming the file and the error. */
   char tmp[600], err[1024], want[1400];
@@ -277,12 +281,7 @@ START_TEST(failed_save_keeps_old_file) {
 END_TEST
 
 START_TEST(other_partition_count_refused) {
-  ckpt_file_t *f = load_ok(8);
-  ckpt_t a = sample();
-  ck_assert_int_eq(ckpt_file_set(f, 7, &a), 0);
-  save_ok(f);
-  ckpt_file_free(f);
-  char *text = strdup(get_file(path));
+  char *text = save_sample(8, 7);
   expect_refused(text, 4, HD_ECKPT_PARTITIONS,
                  "' is for 8 partitions, agent.partitions is 4: the "
                  "partitions are fixed");
