@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -376,6 +378,39 @@ START_TEST(file_write_failure_breaks_handle) {
   close_ok(p);
   p = open_part(s, 0); /* the retry opens it again */
   flush_ok(p);         /* nothing to sync on a device */
+  close_ok(p);
+  sink_destroy(s);
+}
+END_TEST
+
+START_TEST(file_torn_write_truncated) {
+  /* A file size limit makes a chunk's write stop halfway (then EFBIG),
+   * as a full disk would: the file goes back to whole lines. */
+  hd_agent_conf_t c = conf_of(HD_SINK_FILE, "%s/t.jsonl", NULL);
+  sink_t *s = make(&c);
+  sink_part_t *p = open_part(s, 0);
+  put(p, 1, "{\"w\":1,\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n");
+  flush_ok(p);
+  signal(SIGXFSZ, SIG_IGN);
+  struct rlimit rl, saved;
+  ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  rl = saved;
+  rl.rlim_cur = 100; /* the soft limit only, raised again below */
+  ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+  char err[512], big[200];
+  memset(big, 'y', sizeof(big));
+  big[sizeof(big) - 1] = '\n';
+  sink_window_t w = win(2, 0, 1, "");
+  w.json = big;
+  w.json_len = sizeof(big);
+  int rc = sink_write(p, &w, err, sizeof(err));
+  /* Check reports through files of its own: no limit for them. */
+  ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  ck_assert_int_eq(rc, -EFBIG);
+  ck_assert_msg(strstr(err, "t.jsonl': File too large"), "%s", err);
+  ck_assert_str_eq(
+      slurp(in_dir("t.jsonl")),
+      "{\"w\":1,\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n");
   close_ok(p);
   sink_destroy(s);
 }
@@ -769,6 +804,7 @@ static Suite *sinks_suite(void) {
   tcase_add_test(tc, file_directory_must_exist);
   tcase_add_test(tc, file_reopen_appends);
   tcase_add_test(tc, file_write_failure_breaks_handle);
+  tcase_add_test(tc, file_torn_write_truncated);
   tcase_add_test(tc, file_shared_by_partitions);
   tcase_add_test(tc, file_two_spellings_one_file);
   tcase_add_test(tc, stdout_file_lines_never_interleave);
