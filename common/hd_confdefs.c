@@ -261,8 +261,7 @@ static const hd_prop_t agent_props[] = {
      "fixed list of relays (host:port); default: the source's relays in "
      "ZooKeeper",
      NULL},
-    {"agent.checkpoint_file", HD_T_STR, A(agent.checkpoint_file), 0, 0, 0,
-     NULL,
+    {"agent.checkpoint_file", HD_T_STR, A(agent.checkpoint_file), 0, 0, 0, NULL,
      "standalone: the checkpoint file (default <agent.id>.checkpoints.json)",
      NULL},
     {"agent.stall_timeout", HD_T_DURATION, A(agent.stall_timeout_ms), 100,

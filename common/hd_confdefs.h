@@ -14,7 +14,10 @@
 typedef enum { HD_FSYNC_WINDOW, HD_FSYNC_INTERVAL, HD_FSYNC_NONE } hd_fsync_t;
 typedef enum { HD_SINK_STDOUT, HD_SINK_FILE, HD_SINK_COMMAND } hd_sink_t;
 /* agent.start: where a partition without a checkpoint begins. */
-typedef enum { HD_AGENT_START_EARLIEST, HD_AGENT_START_LATEST } hd_agent_start_t;
+typedef enum {
+  HD_AGENT_START_EARLIEST,
+  HD_AGENT_START_LATEST
+} hd_agent_start_t;
 
 typedef struct {
   char *hosts; /* "h1:p1,h2:p2"; NULL when ZooKeeper is not configured */
@@ -74,7 +77,7 @@ typedef struct {
     hd_hostport_t http;
     uint64_t checkpoint_interval_ms;
     char *token_file;
-    int start; /* hd_agent_start_t */
+    int start;    /* hd_agent_start_t */
     char *relays; /* fixed relay list (host:port,...), instead of ZooKeeper */
     char *checkpoint_file; /* standalone: where checkpoints are kept */
     uint64_t stall_timeout_ms;

@@ -3,6 +3,7 @@
 
 #include "hd_err.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
@@ -92,4 +93,22 @@ const char *hd_err_name(int err) {
   if (err < 0 && err > -4096)
     return "ERRNO";
   return "UNKNOWN";
+}
+
+int hd_verrorf(char *err, size_t errlen, int rc, const char *fmt, va_list ap) {
+  if (errlen == 0)
+    return rc;
+  vsnprintf(err, errlen, fmt, ap);
+  for (char *p = err; *p; p++)
+    if (*p == '\n' || *p == '\r')
+      *p = ' ';
+  return rc;
+}
+
+int hd_errorf(char *err, size_t errlen, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  hd_verrorf(err, errlen, rc, fmt, ap);
+  va_end(ap);
+  return rc;
 }

@@ -26,6 +26,9 @@
 #ifndef HD_ERR_H
 #define HD_ERR_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
 /* XX(module, base): each module's codes lie in (base - HD_ERR_BLOCK, base). */
 #define HD_ERR_MODULES(XX)                                                     \
   XX(COMMON, -10000)                                                           \
@@ -137,5 +140,16 @@ const char *hd_strerror(int err);
  * @locality any thread
  */
 const char *hd_err_name(int err);
+
+/**
+ * @brief Fill a caller's message buffer (errlen bytes; nothing when 0)
+ *        with one line, newlines and carriage returns made spaces (a path
+ *        or a command may hold them), and return rc: the last step of a
+ *        failure path that reports through (err, errlen).
+ * @locality any thread
+ */
+int hd_errorf(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int hd_verrorf(char *err, size_t errlen, int rc, const char *fmt, va_list ap);
 
 #endif

@@ -8,27 +8,12 @@
 #include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "hd_mem.h"
-
-int agent__fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-  if (errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    /* One line, whatever a path or a command held. */
-    for (char *p = err; *p; p++)
-      if (*p == '\n' || *p == '\r')
-        *p = ' ';
-  }
-  return rc;
-}
 
 int agent__write_all(int fd, const char *buf, size_t len, size_t *done) {
   sigset_t pipe_set, old, pending;

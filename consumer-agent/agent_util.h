@@ -9,13 +9,6 @@
 #include <stdint.h>
 
 /**
- * @brief Fill err (one line: newlines become spaces) and return rc; every
- *        failure path of the sinks and the checkpoint file ends in it.
- */
-int agent__fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/**
  * @brief Write all len bytes to fd, retrying short writes and EINTR.
  *        SIGPIPE is blocked in the calling thread for the duration and a
  *        SIGPIPE the write raised is consumed, so a reader that went away

@@ -58,8 +58,8 @@ static int to_json(const ckpt_t *c, json_t **o, char *err, size_t errlen) {
       if (memchr(base, '\0', CKPT_OWNER_MAX) == NULL || base[0] == '\0') {
         json_decref(*o);
         *o = NULL;
-        return agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                           "field 'owner': empty or not NUL-terminated");
+        return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
+                         "field 'owner': empty or not NUL-terminated");
       }
       v = json_string(base);
     } else {
@@ -69,18 +69,17 @@ static int to_json(const ckpt_t *c, json_t **o, char *err, size_t errlen) {
       if (u > (uint64_t)INT64_MAX) {
         json_decref(*o);
         *o = NULL;
-        return agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                           "field '%s': %" PRIu64 " is above 2^63-1", f->name,
-                           u);
+        return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
+                         "field '%s': %" PRIu64 " is above 2^63-1", f->name, u);
       }
       v = json_integer((json_int_t)u);
     }
     if (v == NULL || json_object_set_new(*o, f->name, v) < 0) {
       json_decref(*o);
       *o = NULL;
-      return agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                         "field '%s': not valid UTF-8, or out of memory",
-                         f->name);
+      return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
+                       "field '%s': not valid UTF-8, or out of memory",
+                       f->name);
     }
   }
   return 0;
@@ -92,28 +91,28 @@ static int from_json(const json_t *o, ckpt_t *out, const char *where, char *err,
   ckpt_t c;
   memset(&c, 0, sizeof(c));
   if (!json_is_object(o))
-    return agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                       "%sexpected a JSON object", where);
+    return hd_errorf(err, errlen, HD_ECKPT_CORRUPT, "%sexpected a JSON object",
+                     where);
   for (size_t i = 0; i < NFIELDS; i++) {
     const field_t *f = &fields[i];
     json_t *v = json_object_get(o, f->name);
     char *base = (char *)&c + f->off;
     if (v == NULL)
-      return agent__fail(err, errlen, HD_ECKPT_CORRUPT, "%smissing field '%s'",
-                         where, f->name);
+      return hd_errorf(err, errlen, HD_ECKPT_CORRUPT, "%smissing field '%s'",
+                       where, f->name);
     if (f->is_owner) {
       size_t len = json_is_string(v) ? json_string_length(v) : 0;
       if (len == 0 || len >= CKPT_OWNER_MAX)
-        return agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                           "%sfield 'owner': expected a name of 1 to %d "
-                           "characters",
-                           where, CKPT_OWNER_MAX - 1);
+        return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
+                         "%sfield 'owner': expected a name of 1 to %d "
+                         "characters",
+                         where, CKPT_OWNER_MAX - 1);
       memcpy(base, json_string_value(v), len + 1);
     } else {
       if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                           "%sfield '%s': expected a non-negative integer",
-                           where, f->name);
+        return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
+                         "%sfield '%s': expected a non-negative integer", where,
+                         f->name);
       uint64_t u = (uint64_t)json_integer_value(v);
       memcpy(base, &u, sizeof(u));
     }
@@ -131,7 +130,7 @@ int ckpt_build(const ckpt_t *c, char **json, char *err, size_t errlen) {
   *json = json_dumps(o, JSON_COMPACT);
   json_decref(o);
   if (*json == NULL)
-    return agent__fail(err, errlen, HD_ECKPT_CORRUPT, "out of memory");
+    return hd_errorf(err, errlen, HD_ECKPT_CORRUPT, "out of memory");
   return 0;
 }
 
@@ -140,9 +139,9 @@ int ckpt_parse(const char *json, size_t len, ckpt_t *out, char *err,
   json_error_t je;
   json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
   if (o == NULL)
-    return agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                       "not JSON: %s (line %d, column %d)", je.text, je.line,
-                       je.column);
+    return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
+                     "not JSON: %s (line %d, column %d)", je.text, je.line,
+                     je.column);
   int rc = from_json(o, out, "", err, errlen);
   json_decref(o);
   return rc;
@@ -173,19 +172,19 @@ static int read_file(const char *path, char **data, size_t *len, char *err,
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return errno == ENOENT ? -ENOENT
-                           : agent__fail(err, errlen, -errno,
-                                         "checkpoint file '%s': open: %s", path,
-                                         strerror(errno));
+                           : hd_errorf(err, errlen, -errno,
+                                       "checkpoint file '%s': open: %s", path,
+                                       hd_strerror(-errno));
   struct stat st;
   int rc = 0;
   if (fstat(fd, &st) < 0)
-    rc = agent__fail(err, errlen, -errno, "checkpoint file '%s': fstat: %s",
-                     path, strerror(errno));
+    rc = hd_errorf(err, errlen, -errno, "checkpoint file '%s': fstat: %s", path,
+                   hd_strerror(-errno));
   else if (st.st_size > CKPT_FILE_MAX)
-    rc = agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                     "checkpoint file '%s': %lld bytes, more than any "
-                     "checkpoint file holds",
-                     path, (long long)st.st_size);
+    rc = hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
+                   "checkpoint file '%s': %lld bytes, more than any "
+                   "checkpoint file holds",
+                   path, (long long)st.st_size);
   char *buf = NULL;
   size_t off = 0;
   if (rc == 0) {
@@ -195,8 +194,8 @@ static int read_file(const char *path, char **data, size_t *len, char *err,
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0) {
-        rc = agent__fail(err, errlen, -errno, "checkpoint file '%s': read: %s",
-                         path, strerror(errno));
+        rc = hd_errorf(err, errlen, -errno, "checkpoint file '%s': read: %s",
+                       path, hd_strerror(-errno));
         break;
       }
       if (n == 0)
@@ -235,15 +234,15 @@ static int load_json(ckpt_file_t *f, const json_t *root, char *err,
                      size_t errlen) {
   const char *path = f->path;
   if (!json_is_object(root))
-    return agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                       "checkpoint file '%s': expected a JSON object", path);
+    return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
+                     "checkpoint file '%s': expected a JSON object", path);
   json_t *n = json_object_get(root, "partitions");
   if (!json_is_integer(n) || json_integer_value(n) < 1)
-    return agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                       "checkpoint file '%s': field 'partitions': %s", path,
-                       n ? "expected a positive integer" : "missing");
+    return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
+                     "checkpoint file '%s': field 'partitions': %s", path,
+                     n ? "expected a positive integer" : "missing");
   if (json_integer_value(n) != (json_int_t)f->partitions)
-    return agent__fail(
+    return hd_errorf(
         err, errlen, HD_ECKPT_PARTITIONS,
         "checkpoint file '%s' is for %" JSON_INTEGER_FORMAT
         " partitions, agent.partitions is %" PRIu32
@@ -252,26 +251,25 @@ static int load_json(ckpt_file_t *f, const json_t *root, char *err,
         path, json_integer_value(n), f->partitions);
   json_t *cks = json_object_get(root, "checkpoints");
   if (!json_is_object(cks))
-    return agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                       "checkpoint file '%s': field 'checkpoints': %s", path,
-                       cks ? "expected an object" : "missing");
+    return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
+                     "checkpoint file '%s': field 'checkpoints': %s", path,
+                     cks ? "expected an object" : "missing");
   const char *key;
   json_t *v;
   json_object_foreach(cks, key, v) {
     uint32_t p;
     if (partition_key(key, f->partitions, &p) < 0)
-      return agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                         "checkpoint file '%s': checkpoints: key '%.40s' is "
-                         "not a partition below %" PRIu32,
-                         path, key, f->partitions);
+      return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
+                       "checkpoint file '%s': checkpoints: key '%.40s' is "
+                       "not a partition below %" PRIu32,
+                       path, key, f->partitions);
     char where[64];
     snprintf(where, sizeof(where), "checkpoints.%" PRIu32 ": ", p);
     ckpt_t c;
     char msg[256];
     int rc = from_json(v, &c, where, msg, sizeof(msg));
     if (rc < 0)
-      return agent__fail(err, errlen, rc, "checkpoint file '%s': %s", path,
-                         msg);
+      return hd_errorf(err, errlen, rc, "checkpoint file '%s': %s", path, msg);
     f->entries[p] = hd_malloc(sizeof(ckpt_t));
     *f->entries[p] = c;
   }
@@ -282,10 +280,10 @@ int ckpt_file_load(const char *path, uint32_t partitions, ckpt_file_t **out,
                    char *err, size_t errlen) {
   *out = NULL;
   if (partitions < 1 || partitions > 65536)
-    return agent__fail(err, errlen, -EINVAL,
-                       "checkpoint file '%s': %" PRIu32
-                       " partitions: not in 1..65536",
-                       path, partitions);
+    return hd_errorf(err, errlen, -EINVAL,
+                     "checkpoint file '%s': %" PRIu32
+                     " partitions: not in 1..65536",
+                     path, partitions);
   char *data = NULL;
   size_t len = 0;
   int rc = read_file(path, &data, &len, err, errlen);
@@ -299,11 +297,11 @@ int ckpt_file_load(const char *path, uint32_t partitions, ckpt_file_t **out,
   json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
   free(data);
   if (root == NULL)
-    return agent__fail(err, errlen, HD_ECKPT_CORRUPT,
-                       "checkpoint file '%s': not JSON: %s (line %d, column "
-                       "%d); refusing to start without the positions it "
-                       "holds (repair it, or move it away to start afresh)",
-                       path, je.text, je.line, je.column);
+    return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
+                     "checkpoint file '%s': not JSON: %s (line %d, column "
+                     "%d); refusing to start without the positions it "
+                     "holds (repair it, or move it away to start afresh)",
+                     path, je.text, je.line, je.column);
   ckpt_file_t *f = store_new(path, partitions);
   rc = load_json(f, root, err, errlen);
   json_decref(root);
@@ -358,8 +356,8 @@ static int render(ckpt_file_t *f, char **text, char *err, size_t errlen) {
     snprintf(key, sizeof(key), "%" PRIu32, p);
     rc = to_json(f->entries[p], &o, msg, sizeof(msg));
     if (rc < 0)
-      agent__fail(err, errlen, rc, "checkpoint file '%s': checkpoints.%s: %s",
-                  f->path, key, msg);
+      hd_errorf(err, errlen, rc, "checkpoint file '%s': checkpoints.%s: %s",
+                f->path, key, msg);
     else
       json_object_set_new(cks, key, o);
   }
@@ -370,8 +368,8 @@ static int render(ckpt_file_t *f, char **text, char *err, size_t errlen) {
   if (rc < 0)
     return rc;
   if (s == NULL)
-    return agent__fail(err, errlen, HD_ENOMEM, "checkpoint file '%s': %s",
-                       f->path, hd_strerror(HD_ENOMEM));
+    return hd_errorf(err, errlen, HD_ENOMEM, "checkpoint file '%s': %s",
+                     f->path, hd_strerror(HD_ENOMEM));
   size_t n = strlen(s);
   *text = hd_realloc(s, n + 2);
   (*text)[n] = '\n';
@@ -384,18 +382,18 @@ static int write_tmp(const char *tmp, const char *text, char *err,
                      size_t errlen) {
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
-    return agent__fail(err, errlen, -errno, "checkpoint file: create '%s': %s",
-                       tmp, strerror(errno));
+    return hd_errorf(err, errlen, -errno, "checkpoint file: create '%s': %s",
+                     tmp, hd_strerror(-errno));
   int rc = agent__write_all(fd, text, strlen(text), NULL);
   if (rc < 0)
-    agent__fail(err, errlen, rc, "checkpoint file: write '%s': %s", tmp,
-                strerror(-rc));
+    hd_errorf(err, errlen, rc, "checkpoint file: write '%s': %s", tmp,
+              hd_strerror(rc));
   else if (fsync(fd) < 0)
-    rc = agent__fail(err, errlen, -errno, "checkpoint file: fsync '%s': %s",
-                     tmp, strerror(errno));
+    rc = hd_errorf(err, errlen, -errno, "checkpoint file: fsync '%s': %s", tmp,
+                   hd_strerror(-errno));
   if (close(fd) < 0 && rc == 0)
-    rc = agent__fail(err, errlen, -errno, "checkpoint file: close '%s': %s",
-                     tmp, strerror(errno));
+    rc = hd_errorf(err, errlen, -errno, "checkpoint file: close '%s': %s", tmp,
+                   hd_strerror(-errno));
   return rc;
 }
 
@@ -409,18 +407,18 @@ int ckpt_file_save(ckpt_file_t *f, char *err, size_t errlen) {
   if (rc == 0)
     rc = write_tmp(tmp, text, err, errlen);
   if (rc == 0 && rename(tmp, f->path) < 0)
-    rc = agent__fail(err, errlen, -errno,
-                     "checkpoint file: rename '%s' to '%s': %s", tmp, f->path,
-                     strerror(errno));
+    rc = hd_errorf(err, errlen, -errno,
+                   "checkpoint file: rename '%s' to '%s': %s", tmp, f->path,
+                   hd_strerror(-errno));
   if (rc < 0) {
     unlink(tmp); /* the old file stands; the next save starts afresh */
   } else {
     char dir[4096];
     rc = agent__sync_dir_of(f->path, dir, sizeof(dir));
     if (rc < 0)
-      agent__fail(err, errlen, rc,
-                  "checkpoint file '%s': fsync directory '%s': %s", f->path,
-                  dir, strerror(-rc));
+      hd_errorf(err, errlen, rc,
+                "checkpoint file '%s': fsync directory '%s': %s", f->path, dir,
+                hd_strerror(rc));
   }
   free(text);
   free(tmp);

@@ -38,12 +38,12 @@ int sink_create(const hd_agent_conf_t *conf, sink_t **out, char *err,
   const sink_ops_t *ops = sink_ops_for(conf->sink.type);
   *out = NULL;
   if (ops == NULL)
-    return agent__fail(err, errlen, -EINVAL, "sink.type %d: no such sink",
-                       conf->sink.type);
+    return hd_errorf(err, errlen, -EINVAL, "sink.type %d: no such sink",
+                     conf->sink.type);
   if (conf->agent.partitions < 1 || conf->agent.partitions > 65536)
-    return agent__fail(err, errlen, -EINVAL,
-                       "agent.partitions %" PRId64 ": not in 1..65536",
-                       conf->agent.partitions);
+    return hd_errorf(err, errlen, -EINVAL,
+                     "agent.partitions %" PRId64 ": not in 1..65536",
+                     conf->agent.partitions);
   sink_t *s = NULL;
   int rc = ops->create(conf, &s, err, errlen);
   if (rc < 0)
@@ -61,19 +61,19 @@ int sink_open(sink_t *s, uint32_t p, sink_part_t **out, uint64_t *position,
   *out = NULL;
   *position = 0;
   if (p >= s->partitions)
-    return agent__fail(err, errlen, -EINVAL,
-                       "%s sink: partition %" PRIu32
-                       " out of range (agent.partitions is %" PRIu32 ")",
-                       s->ops->name, p, s->partitions);
+    return hd_errorf(err, errlen, -EINVAL,
+                     "%s sink: partition %" PRIu32
+                     " out of range (agent.partitions is %" PRIu32 ")",
+                     s->ops->name, p, s->partitions);
   pthread_mutex_lock(&s->lock);
   int busy = s->parts[p] != NULL;
   if (!busy)
     s->parts[p] = &sink_opening;
   pthread_mutex_unlock(&s->lock);
   if (busy)
-    return agent__fail(err, errlen, -EBUSY,
-                       "%s sink: partition %" PRIu32 " is open already",
-                       s->ops->name, p);
+    return hd_errorf(err, errlen, -EBUSY,
+                     "%s sink: partition %" PRIu32 " is open already",
+                     s->ops->name, p);
   sink_part_t *part = NULL;
   uint64_t pos = 0;
   int rc = s->ops->open_partition(s, p, &part, &pos, err, errlen);
@@ -102,30 +102,30 @@ static int check_order(const sink_part_t *part, const sink_window_t *w,
   if (part->in_window) {
     if (w->scn == part->scn && w->chunk == part->chunk)
       return 0;
-    return agent__fail(
+    return hd_errorf(
         err, errlen, HD_ESINK_ORDER,
         "%s sink: partition %" PRIu32 ": got window %" PRIu64 " chunk %" PRIu32
         ", expected chunk %" PRIu32 " of window %" PRIu64,
         name, part->partition, w->scn, w->chunk, part->chunk, part->scn);
   }
   if (w->chunk != 0)
-    return agent__fail(err, errlen, HD_ESINK_ORDER,
-                       "%s sink: partition %" PRIu32 ": window %" PRIu64
-                       " begins with chunk %" PRIu32 ", expected chunk 0",
-                       name, part->partition, w->scn, w->chunk);
+    return hd_errorf(err, errlen, HD_ESINK_ORDER,
+                     "%s sink: partition %" PRIu32 ": window %" PRIu64
+                     " begins with chunk %" PRIu32 ", expected chunk 0",
+                     name, part->partition, w->scn, w->chunk);
   if (part->scn != 0 && w->scn <= part->scn)
-    return agent__fail(err, errlen, HD_ESINK_ORDER,
-                       "%s sink: partition %" PRIu32 ": window %" PRIu64
-                       " after window %" PRIu64 ": SCNs must increase",
-                       name, part->partition, w->scn, part->scn);
+    return hd_errorf(err, errlen, HD_ESINK_ORDER,
+                     "%s sink: partition %" PRIu32 ": window %" PRIu64
+                     " after window %" PRIu64 ": SCNs must increase",
+                     name, part->partition, w->scn, part->scn);
   return 0;
 }
 
 static int broken(const sink_part_t *part, char *err, size_t errlen) {
-  return agent__fail(err, errlen, HD_ESINK_BROKEN,
-                     "%s sink: partition %" PRIu32
-                     " failed earlier (close and reopen it): %s",
-                     part->sink->ops->name, part->partition, part->failure);
+  return hd_errorf(err, errlen, HD_ESINK_BROKEN,
+                   "%s sink: partition %" PRIu32
+                   " failed earlier (close and reopen it): %s",
+                   part->sink->ops->name, part->partition, part->failure);
 }
 
 static int record_failure(sink_part_t *part, int rc, const char *err) {

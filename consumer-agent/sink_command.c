@@ -24,8 +24,10 @@
  * status is logged. The partition then reopens from its checkpoint (the
  * caller's part of the contract), and the open that starts the command
  * again waits out a backoff first: exponential with jitter from 100 ms to
- * sink.retry_max (agent_retry.h), kept per partition across closes and
- * reset once a flush has succeeded. Every child is reaped: by the write
+ * sink.retry_max (agent_retry.h), kept per partition across closes, and
+ * started afresh when a command that ran for CMD_HEALTHY_MS (10 s) exits:
+ * a command that fails at once backs off, one that fails once a day does
+ * not wait long for it. Every child is reaped: by the write
  * or flush that finds it gone, or when its partition closes: stdin is
  * closed, the command gets the stop timeout (5 s) to exit, then SIGTERM
  * for its group, the timeout again, then SIGKILL. SIGPIPE never reaches
@@ -36,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -52,6 +55,7 @@
 
 #define CMD_STOP_TIMEOUT_MS 5000
 #define CMD_EPIPE_WAIT_MS 1000 /* for a command that closed its stdin */
+#define CMD_HEALTHY_MS 10000   /* a run this long resets the backoff */
 
 /* What survives a partition's close: its restart backoff. */
 typedef struct {
@@ -73,17 +77,18 @@ typedef struct {
   sink_part_t base;
   cmd_slot_t *slot;
   pid_t pid;
-  int fd;       /* write end of the command's stdin; -1 once closed */
-  int reaped;   /* 1 once waitpid() has the status */
-  int status;   /* waitpid()'s status; -1: reaped by someone else */
-  int reported; /* its exit failed a write or flush already */
+  uint64_t started_ms; /* agent__mono_ms() at the spawn */
+  int fd;              /* write end of the command's stdin; -1 once closed */
+  int reaped;          /* 1 once waitpid() has the status */
+  int status;          /* waitpid()'s status; -1: reaped by someone else */
+  int reported;        /* its exit failed a write or flush already */
 } cmd_part_t;
 
 static int cmd_create(const hd_agent_conf_t *conf, sink_t **out, char *err,
                       size_t errlen) {
   if (conf->sink.command == NULL || conf->sink.command[0] == '\0')
-    return agent__fail(err, errlen, -EINVAL,
-                       "command sink: sink.command is not set");
+    return hd_errorf(err, errlen, -EINVAL,
+                     "command sink: sink.command is not set");
   cmd_sink_t *cs = hd_calloc(1, sizeof(*cs));
   cs->command = hd_strdup(conf->sink.command);
   cs->agent = conf->agent.id ? hd_strdup(conf->agent.id) : NULL;
@@ -204,9 +209,9 @@ static int spawn(cmd_sink_t *cs, cmd_part_t *cp, uint32_t p, char *err,
                  size_t errlen) {
   int pfd[2];
   if (pipe2(pfd, O_CLOEXEC) < 0)
-    return agent__fail(err, errlen, -errno,
-                       "command sink: partition %" PRIu32 ": pipe: %s", p,
-                       strerror(errno));
+    return hd_errorf(err, errlen, -errno,
+                     "command sink: partition %" PRIu32 ": pipe: %s", p,
+                     hd_strerror(-errno));
   pfd[0] = above_stdio(pfd[0]);
   pfd[1] = above_stdio(pfd[1]);
   if (pfd[0] < 0 || pfd[1] < 0) {
@@ -215,9 +220,9 @@ static int spawn(cmd_sink_t *cs, cmd_part_t *cp, uint32_t p, char *err,
       close(pfd[0]);
     if (pfd[1] >= 0)
       close(pfd[1]);
-    return agent__fail(err, errlen, -e,
-                       "command sink: partition %" PRIu32 ": pipe: %s", p,
-                       strerror(e));
+    return hd_errorf(err, errlen, -e,
+                     "command sink: partition %" PRIu32 ": pipe: %s", p,
+                     hd_strerror(-e));
   }
   /* Both ends are close-on-exec: the command gets the read end as fd 0
    * only, and no other partition's command inherits this pipe (it would
@@ -249,12 +254,13 @@ static int spawn(cmd_sink_t *cs, cmd_part_t *cp, uint32_t p, char *err,
   close(pfd[0]);
   if (rc != 0) {
     close(pfd[1]);
-    return agent__fail(err, errlen, -rc,
-                       "command sink: partition %" PRIu32
-                       ": cannot start /bin/sh -c '%s': %s",
-                       p, cs->command, strerror(rc));
+    return hd_errorf(err, errlen, -rc,
+                     "command sink: partition %" PRIu32
+                     ": cannot start /bin/sh -c '%s': %s",
+                     p, cs->command, hd_strerror(-rc));
   }
   cp->pid = pid;
+  cp->started_ms = agent__mono_ms();
   cp->fd = pfd[1];
   hd_log(HD_LL_INFO, "sink", "sink command started",
          "partition=%" PRIu32 " pid=%d command=\"%s\"", p, (int)pid,
@@ -304,8 +310,11 @@ static int child_gone(cmd_sink_t *cs, cmd_part_t *cp, const char *how,
                       char *err, size_t errlen) {
   char st[96];
   describe_status(cp->status, st, sizeof(st));
+  uint64_t now = agent__mono_ms();
+  if (now - cp->started_ms >= CMD_HEALTHY_MS)
+    agent_retry_reset(&cp->slot->retry);
   uint64_t delay = agent_retry_next(&cp->slot->retry);
-  cp->slot->not_before_ms = agent__mono_ms() + delay;
+  cp->slot->not_before_ms = now + delay;
   cp->reported = 1;
   if (cp->fd >= 0) {
     close(cp->fd);
@@ -315,11 +324,21 @@ static int child_gone(cmd_sink_t *cs, cmd_part_t *cp, const char *how,
          "partition=%" PRIu32 " pid=%d status=\"%s\" restart_ms=%" PRIu64
          " command=\"%s\"",
          cp->base.partition, (int)cp->pid, st, delay, cs->command);
-  return agent__fail(err, errlen, HD_ESINK_EXITED,
-                     "command sink: partition %" PRIu32 ": command '%s' %s%s; "
-                     "it restarts when the partition reopens, in %" PRIu64
-                     " ms at the earliest",
-                     cp->base.partition, cs->command, how, st, delay);
+  return hd_errorf(err, errlen, HD_ESINK_EXITED,
+                   "command sink: partition %" PRIu32 ": command '%s' %s%s; "
+                   "it restarts when the partition reopens, in %" PRIu64
+                   " ms at the earliest",
+                   cp->base.partition, cs->command, how, st, delay);
+}
+
+/* No reader left on the pipe: the command is exiting, or closed its
+ * stdin and goes on without it, which makes it no sink. */
+static int readers_gone(cmd_sink_t *cs, cmd_part_t *cp, char *err,
+                        size_t errlen) {
+  if (reap(cp, CMD_EPIPE_WAIT_MS))
+    return child_gone(cs, cp, "", err, errlen);
+  stop_child(cs, cp);
+  return child_gone(cs, cp, "closed its stdin and ", err, errlen);
 }
 
 static int cmd_write(sink_part_t *part, const sink_window_t *w, char *err,
@@ -331,19 +350,13 @@ static int cmd_write(sink_part_t *part, const sink_window_t *w, char *err,
   if (w->json_len == 0)
     return 0;
   int rc = agent__write_all(cp->fd, w->json, w->json_len, NULL);
-  if (rc == -EPIPE) {
-    /* No reader left: the command is exiting, or closed its stdin and
-     * goes on without it, which makes it no sink. */
-    if (reap(cp, CMD_EPIPE_WAIT_MS))
-      return child_gone(cs, cp, "", err, errlen);
-    stop_child(cs, cp);
-    return child_gone(cs, cp, "closed its stdin and ", err, errlen);
-  }
+  if (rc == -EPIPE)
+    return readers_gone(cs, cp, err, errlen);
   if (rc < 0)
-    return agent__fail(err, errlen, rc,
-                       "command sink: partition %" PRIu32
-                       ": write to command '%s': %s",
-                       part->partition, cs->command, strerror(-rc));
+    return hd_errorf(err, errlen, rc,
+                     "command sink: partition %" PRIu32
+                     ": write to command '%s': %s",
+                     part->partition, cs->command, hd_strerror(rc));
   return 0;
 }
 
@@ -354,22 +367,24 @@ static int cmd_flush(sink_part_t *part, char *err, size_t errlen) {
   for (;;) {
     if (reap(cp, 0))
       return child_gone(cs, cp, "", err, errlen);
+    /* POLLERR on a pipe's write end: its last reader closed it. What it
+     * left unread would never drain. */
+    struct pollfd pfd = {cp->fd, POLLOUT, 0};
+    if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR))
+      return readers_gone(cs, cp, err, errlen);
     /* FIONREAD on either end of a Linux pipe: the bytes in it, that is
      * written and not read yet. */
     int queued = 0;
     if (ioctl(cp->fd, FIONREAD, &queued) < 0)
-      return agent__fail(err, errlen, -errno,
-                         "command sink: partition %" PRIu32
-                         ": FIONREAD on the pipe of '%s': %s",
-                         part->partition, cs->command, strerror(errno));
+      return hd_errorf(err, errlen, -errno,
+                       "command sink: partition %" PRIu32
+                       ": FIONREAD on the pipe of '%s': %s",
+                       part->partition, cs->command, hd_strerror(-errno));
     if (queued == 0)
-      break;
+      return 0;
     agent__sleep_ms(step);
     step = step < 32 ? step * 2 : step;
   }
-  /* The command keeps up: the next exit starts the backoff afresh. */
-  agent_retry_reset(&cp->slot->retry);
-  return 0;
 }
 
 static int cmd_close(sink_part_t *part, char *err, size_t errlen) {
@@ -395,10 +410,10 @@ static int cmd_close(sink_part_t *part, char *err, size_t errlen) {
            "partition=%" PRIu32 " pid=%d status=\"%s\" command=\"%s\"",
            part->partition, (int)cp->pid, st, cs->command);
     if (!clean && cp->status != -1)
-      rc = agent__fail(err, errlen, HD_ESINK_EXITED,
-                       "command sink: partition %" PRIu32
-                       ": command '%s' %s at close",
-                       part->partition, cs->command, st);
+      rc = hd_errorf(err, errlen, HD_ESINK_EXITED,
+                     "command sink: partition %" PRIu32
+                     ": command '%s' %s at close",
+                     part->partition, cs->command, st);
   }
   free(cp);
   return rc;

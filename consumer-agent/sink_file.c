@@ -108,15 +108,15 @@ static int expand(const char *tmpl, const char *agent, uint32_t p, char **out,
       c = brace + 11;
     } else {
       free(b.s);
-      return agent__fail(err, errlen, -EINVAL,
-                         "file sink: sink.path '%s': unknown placeholder at "
-                         "'%.20s' (known: {agent}, {partition})",
-                         tmpl, brace);
+      return hd_errorf(err, errlen, -EINVAL,
+                       "file sink: sink.path '%s': unknown placeholder at "
+                       "'%.20s' (known: {agent}, {partition})",
+                       tmpl, brace);
     }
   }
   if (b.len == 0) {
     free(b.s);
-    return agent__fail(err, errlen, -EINVAL, "file sink: sink.path is empty");
+    return hd_errorf(err, errlen, -EINVAL, "file sink: sink.path is empty");
   }
   *out = b.s;
   return 0;
@@ -125,7 +125,7 @@ static int expand(const char *tmpl, const char *agent, uint32_t p, char **out,
 static int file_create(const hd_agent_conf_t *conf, sink_t **out, char *err,
                        size_t errlen) {
   if (conf->sink.path == NULL)
-    return agent__fail(err, errlen, -EINVAL, "file sink: sink.path is not set");
+    return hd_errorf(err, errlen, -EINVAL, "file sink: sink.path is not set");
   /* Expanded once here so that a bad template fails at start-up, not when
    * the first partition opens. */
   char *probe;
@@ -148,15 +148,15 @@ static int check_dir(const char *path, uint32_t p, char *err, size_t errlen) {
   struct stat st;
   int rc = 0;
   if (stat(dir, &st) < 0)
-    rc = agent__fail(err, errlen, -errno,
-                     "file sink: partition %" PRIu32
-                     ": directory '%s' of '%s': %s",
-                     p, dir, path, strerror(errno));
+    rc = hd_errorf(err, errlen, -errno,
+                   "file sink: partition %" PRIu32
+                   ": directory '%s' of '%s': %s",
+                   p, dir, path, hd_strerror(-errno));
   else if (!S_ISDIR(st.st_mode))
-    rc = agent__fail(err, errlen, -ENOTDIR,
-                     "file sink: partition %" PRIu32
-                     ": '%s', the directory of '%s', is not a directory",
-                     p, dir, path);
+    rc = hd_errorf(err, errlen, -ENOTDIR,
+                   "file sink: partition %" PRIu32
+                   ": '%s', the directory of '%s', is not a directory",
+                   p, dir, path);
   free(copy);
   return rc;
 }
@@ -166,10 +166,10 @@ static int sync_dir(const char *path, uint32_t p, char *err, size_t errlen) {
   char dir[4096];
   int rc = agent__sync_dir_of(path, dir, sizeof(dir));
   if (rc < 0)
-    return agent__fail(err, errlen, rc,
-                       "file sink: partition %" PRIu32
-                       ": fsync directory '%s': %s",
-                       p, dir, strerror(-rc));
+    return hd_errorf(err, errlen, rc,
+                     "file sink: partition %" PRIu32
+                     ": fsync directory '%s': %s",
+                     p, dir, hd_strerror(rc));
   return 0;
 }
 
@@ -210,13 +210,13 @@ static int take_ent(file_sink_t *fs, const char *path, uint32_t p,
     int created = stat(path, &st) < 0 && errno == ENOENT;
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
-      return agent__fail(err, errlen, -errno,
-                         "file sink: partition %" PRIu32 ": open '%s': %s", p,
-                         path, strerror(errno));
+      return hd_errorf(err, errlen, -errno,
+                       "file sink: partition %" PRIu32 ": open '%s': %s", p,
+                       path, hd_strerror(-errno));
     if (fstat(fd, &st) < 0) {
-      rc = agent__fail(err, errlen, -errno,
-                       "file sink: partition %" PRIu32 ": fstat '%s': %s", p,
-                       path, strerror(errno));
+      rc = hd_errorf(err, errlen, -errno,
+                     "file sink: partition %" PRIu32 ": fstat '%s': %s", p,
+                     path, hd_strerror(-errno));
       close(fd);
       return rc;
     }
@@ -292,23 +292,23 @@ static int file_write(sink_part_t *part, const sink_window_t *w, char *err,
     return 0;
   pthread_mutex_lock(&f->lock);
   if (f->broken) {
-    rc = agent__fail(err, errlen, HD_ESINK_BROKEN,
-                     "file sink: partition %" PRIu32 ": '%s': %s",
-                     part->partition, f->path, f->broken_msg);
+    rc = hd_errorf(err, errlen, HD_ESINK_BROKEN,
+                   "file sink: partition %" PRIu32 ": '%s': %s",
+                   part->partition, f->path, f->broken_msg);
     goto out;
   }
   off_t start = f->regular ? lseek(f->fd, 0, SEEK_END) : 0;
   size_t done = 0;
   rc = agent__write_all(f->fd, w->json, w->json_len, &done);
   if (rc < 0) {
-    agent__fail(err, errlen, rc,
-                "file sink: partition %" PRIu32 ": write '%s': %s",
-                part->partition, f->path, strerror(-rc));
+    hd_errorf(err, errlen, rc,
+              "file sink: partition %" PRIu32 ": write '%s': %s",
+              part->partition, f->path, hd_strerror(rc));
     /* No torn line before the replay: back to where the chunk began. */
     if (done > 0 && f->regular && start >= 0 && ftruncate(f->fd, start) < 0) {
       char msg[256];
       snprintf(msg, sizeof(msg), "truncating after a failed write: %s",
-               strerror(errno));
+               hd_strerror(-errno));
       break_ent(f, msg);
     }
     goto out;
@@ -329,17 +329,17 @@ static int file_flush(sink_part_t *part, char *err, size_t errlen) {
   pthread_mutex_lock(&f->lock);
   int rc = 0;
   if (f->broken)
-    rc = agent__fail(err, errlen, HD_ESINK_BROKEN,
-                     "file sink: partition %" PRIu32 ": '%s': %s",
-                     part->partition, f->path, f->broken_msg);
+    rc = hd_errorf(err, errlen, HD_ESINK_BROKEN,
+                   "file sink: partition %" PRIu32 ": '%s': %s",
+                   part->partition, f->path, f->broken_msg);
   uint64_t upto = f->writes;
   int needed = f->regular && f->synced < upto;
   pthread_mutex_unlock(&f->lock);
   if (rc == 0 && needed) {
     if (fsync(f->fd) < 0) {
-      rc = agent__fail(err, errlen, -errno,
-                       "file sink: partition %" PRIu32 ": fsync '%s': %s",
-                       part->partition, f->path, strerror(errno));
+      rc = hd_errorf(err, errlen, -errno,
+                     "file sink: partition %" PRIu32 ": fsync '%s': %s",
+                     part->partition, f->path, hd_strerror(-errno));
       pthread_mutex_lock(&f->lock);
       break_ent(f, err);
       pthread_mutex_unlock(&f->lock);
@@ -360,9 +360,9 @@ static int file_close(sink_part_t *part, char *err, size_t errlen) {
   pthread_mutex_lock(&fs->lock);
   if (--f->refs == 0) {
     if (close(f->fd) < 0)
-      rc = agent__fail(err, errlen, -errno,
-                       "file sink: partition %" PRIu32 ": close '%s': %s",
-                       part->partition, f->path, strerror(errno));
+      rc = hd_errorf(err, errlen, -errno,
+                     "file sink: partition %" PRIu32 ": close '%s': %s",
+                     part->partition, f->path, hd_strerror(-errno));
     drop_ent(fs, f);
   }
   pthread_mutex_unlock(&fs->lock);

@@ -61,25 +61,24 @@ static int stdout_write(sink_part_t *part, const sink_window_t *w, char *err,
   int rc = agent__write_all(STDOUT_FILENO, w->json, w->json_len, NULL);
   pthread_mutex_unlock(&stdout_lock);
   if (rc < 0)
-    return agent__fail(err, errlen, rc,
-                       "stdout sink: partition %" PRIu32
-                       ": write to stdout: %s",
-                       part->partition, strerror(-rc));
+    return hd_errorf(err, errlen, rc,
+                     "stdout sink: partition %" PRIu32 ": write to stdout: %s",
+                     part->partition, hd_strerror(rc));
   return 0;
 }
 
 static int stdout_flush(sink_part_t *part, char *err, size_t errlen) {
   struct stat st;
   if (fstat(STDOUT_FILENO, &st) < 0)
-    return agent__fail(err, errlen, -errno,
-                       "stdout sink: partition %" PRIu32 ": fstat stdout: %s",
-                       part->partition, strerror(errno));
+    return hd_errorf(err, errlen, -errno,
+                     "stdout sink: partition %" PRIu32 ": fstat stdout: %s",
+                     part->partition, hd_strerror(-errno));
   if (!S_ISREG(st.st_mode))
     return 0;
   if (fsync(STDOUT_FILENO) < 0)
-    return agent__fail(err, errlen, -errno,
-                       "stdout sink: partition %" PRIu32 ": fsync stdout: %s",
-                       part->partition, strerror(errno));
+    return hd_errorf(err, errlen, -errno,
+                     "stdout sink: partition %" PRIu32 ": fsync stdout: %s",
+                     part->partition, hd_strerror(-errno));
   return 0;
 }
 
