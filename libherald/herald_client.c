@@ -145,12 +145,16 @@ const char *herald_strerror(int s) {
   }
 }
 
-/* Say what happened: into c->err, and to the application's callback. */
+/* Say what happened: into c->err, and to the application's callback.
+ * Formatted apart first: an argument may be c->err itself (the last
+ * relay's problem). */
 static void report(herald_client_t *c, int status, const char *fmt, ...) {
+  char msg[sizeof(c->err)];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(c->err, sizeof(c->err), fmt, ap);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
+  memcpy(c->err, msg, sizeof(msg));
   if (c->conf->ecb)
     c->conf->ecb(c->conf->eud, status, c->err);
 }
