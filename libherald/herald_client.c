@@ -145,12 +145,16 @@ const char *herald_strerror(int s) {
   }
 }
 
-/* Say what happened: into c->err, and to the application's callback. */
+/* Say what happened: into c->err, and to the application's callback.
+ * Formatted apart first: an argument may be c->err itself (the last
+ * relay's problem). */
 static void report(herald_client_t *c, int status, const char *fmt, ...) {
+  char msg[sizeof(c->err)];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(c->err, sizeof(c->err), fmt, ap);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
+  memcpy(c->err, msg, sizeof(msg));
   if (c->conf->ecb)
     c->conf->ecb(c->conf->eud, status, c->err);
 }
@@ -862,26 +866,29 @@ static void read_failed(herald_client_t *c, ssize_t n, int e) {
                c->cur_addr);
 }
 
+/* The fatal status once, then that the client stopped. */
+static int fatal_status(herald_client_t *c) {
+  if (c->fatal_told)
+    return HERALD_ERR_FAILED;
+  c->fatal_told = 1;
+  return c->fatal;
+}
+
 int herald_poll(herald_client_t *c, int timeout_ms,
                 const herald_window_t **out) {
   int64_t start = mono_ms();
   int64_t deadline = timeout_ms < 0 ? INT64_MAX : start + timeout_ms;
   c->win.nschemas = 0;
   for (;;) {
-    if (c->fatal) {
-      /* the fatal status once, then that the client stopped */
-      if (c->fatal_told)
-        return HERALD_ERR_FAILED;
-      c->fatal_told = 1;
-      return c->fatal;
-    }
+    if (c->fatal)
+      return fatal_status(c);
     /* 1. the next window of the batch in hand */
     if (c->frame) {
       const Herald__WindowBatch *b = c->frame->batch;
       while (c->frame && c->fwin < b->n_windows) {
         int rc = take_window(c, b->windows[c->fwin++]);
         if (rc < 0)
-          return rc;
+          return fatal_status(c);
         if (rc == 1) {
           *out = &c->win;
           return HERALD_OK;
@@ -899,7 +906,7 @@ int herald_poll(herald_client_t *c, int timeout_ms,
       if (d == 0) {
         int rc = on_frame(c, f);
         if (rc < 0)
-          return rc;
+          return fatal_status(c);
         continue;
       }
       if (d < 0) {
@@ -931,7 +938,7 @@ int herald_poll(herald_client_t *c, int timeout_ms,
       }
       int rc = conn_open(c);
       if (rc < 0)
-        return rc;
+        return fatal_status(c);
       if (mono_ms() >= deadline && c->fd < 0)
         return HERALD_TIMED_OUT;
       continue;
