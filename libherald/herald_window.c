@@ -433,10 +433,16 @@ int hl_json_window(hl_json_t *j, const herald_window_t *w, unsigned flags,
   if (j->pbr == NULL)
     j->pbr = hb_pbr_new();
   Herald__Window pw = *w->pw; /* less what was delivered before */
-  pw.changes += w->row0;
-  pw.n_changes -= w->row0;
-  pw.ddl += w->ddl0;
-  pw.n_ddl -= w->ddl0;
+  /* (arrays of a window without rows or statements are NULL, and NULL +
+   * 0 is undefined) */
+  if (w->row0) {
+    pw.changes += w->row0;
+    pw.n_changes -= w->row0;
+  }
+  if (w->ddl0) {
+    pw.ddl += w->ddl0;
+    pw.n_ddl -= w->ddl0;
+  }
   pw.more_chunks = !w->last;
   hb_buf_t *o = &j->out;
   o->len = 0;
