@@ -266,6 +266,7 @@ struct srv {
   volatile int stop;
   int joined;
   int conns;                      /* connections accepted */
+  const Herald__Subscribe *cur;   /* of the connection in the script */
   Herald__Frame *subs[MAX_CONNS]; /* their first frames */
   int subscribed;                 /* how many were a Subscribe */
 };
@@ -349,7 +350,7 @@ out:
 
 static void *srv_main(void *arg) {
   srv_t *s = arg;
-  while (!s->stop && s->conns < MAX_CONNS) {
+  while (!s->stop) {
     struct pollfd p = {s->lfd, POLLIN, 0};
     if (poll(&p, 1, 20) <= 0)
       continue;
@@ -358,12 +359,17 @@ static void *srv_main(void *arg) {
       continue;
     int conn = s->conns++;
     Herald__Frame *f = read_first(fd);
-    s->subs[conn] = f;
     if (f && f->msg_case == HERALD__FRAME__MSG_SUBSCRIBE) {
       s->subscribed++;
+      s->cur = f->subscribe;
       if (s->script)
         s->script(s, fd, conn);
     }
+    if (conn < MAX_CONNS)
+      s->subs[conn] = f; /* kept for the test */
+    else
+      hd_frame_free(f);
+    s->cur = NULL;
     close(fd);
   }
   return NULL;
@@ -405,13 +411,14 @@ static void srv_stop(srv_t *s) {
 static void srv_free(srv_t *s) {
   srv_stop(s);
   close(s->lfd);
-  for (int i = 0; i < s->conns; i++)
+  for (int i = 0; i < s->conns && i < MAX_CONNS; i++)
     hd_frame_free(s->subs[i]);
   free(s);
 }
 
 static const Herald__Subscribe *srv_sub(const srv_t *s, int conn) {
   ck_assert_int_gt(s->subscribed, conn);
+  ck_assert_int_lt(conn, MAX_CONNS);
   return s->subs[conn]->subscribe;
 }
 
@@ -1009,11 +1016,18 @@ static void script_whole(srv_t *s, int fd, int conn) {
   hold(s, fd);
 }
 
+/* Whether the connection's subscription starts before scn (a relay
+ * sends what follows its start only). */
+static int wants(const srv_t *s, uint64_t scn) {
+  return s->cur->mode != HERALD__START_MODE__START_SCN ||
+         s->cur->start_scn < scn;
+}
+
 /* A: window 100, then rows [0,4) and [4,7) of window 200, and it closes. */
 static void script_cut(srv_t *s, int fd, int conn) {
-  (void)s;
   (void)conn;
-  send_whole(fd, 100, 3, 1);
+  if (wants(s, 100))
+    send_whole(fd, 100, 3, 1);
   send_chunk(fd, 200, 0, 4, 0, 1, 0);
   send_chunk(fd, 200, 4, 7, 1, 1, 0);
 }
@@ -1165,6 +1179,77 @@ START_TEST(failover_mid_window_dispatch) {
 }
 END_TEST
 
+/* Two failovers inside one window: A sends rows [0,4) of window 200 and
+ * closes; B sends [0,2) (all delivered before) and [2,6), and closes; C
+ * sends the window in one piece. */
+static void script_cut_early(srv_t *s, int fd, int conn) {
+  (void)conn;
+  if (wants(s, 100))
+    send_whole(fd, 100, 3, 1);
+  send_chunk(fd, 200, 0, 4, 0, 1, 0);
+}
+
+static void script_cut_again(srv_t *s, int fd, int conn) {
+  (void)s;
+  (void)conn;
+  send_chunk(fd, 200, 0, 2, 0, 1, 1);
+  send_chunk(fd, 200, 2, 6, 1, 1, 0);
+}
+
+static void script_one_piece(srv_t *s, int fd, int conn) {
+  (void)conn;
+  send_chunk(fd, 200, 0, 12, 0, 0, 1);
+  send_whole(fd, 300, 2, 0);
+  hold(s, fd);
+}
+
+START_TEST(failover_twice_in_a_window) {
+  srv_t *r = srv_start(0, script_whole, NULL);
+  herald_client_t *c = client_new(r->addr, NULL, NULL);
+  static got_t ref, got;
+  ck_assert_int_eq(take_until(c, &ref, 300), HERALD_OK);
+  herald_client_free(c);
+  srv_free(r);
+
+  srv_t *a = srv_start(0, script_cut_early, NULL);
+  srv_t *b = srv_start(0, script_cut_again, NULL);
+  srv_t *d = srv_start(0, script_one_piece, NULL);
+  char relays[120];
+  snprintf(relays, sizeof(relays), "%s,%s,%s", a->addr, b->addr, d->addr);
+  errs_t e = {0};
+  c = client_new(relays, &e, NULL);
+  ck_assert_int_eq(take_until(c, &got, 300), HERALD_OK);
+  ck_assert_uint_eq(herald_failovers(c), 2);
+  ck_assert_int_eq(e.count[-HERALD_ERR_RELAY], 2);
+  herald_client_free(c);
+  srv_free(a);
+  srv_free(b);
+  srv_stop(d);
+  ck_assert_uint_eq(srv_sub(d, 0)->start_scn, 100);
+  srv_free(d);
+  check_rows(&got);
+  static const struct {
+    uint64_t scn, base;
+    uint32_t chunk;
+    int last;
+    size_t n;
+  } want[] = {{100, 0, 0, 1, 3},
+              {200, 0, 0, 0, 4},
+              {200, 4, 1, 0, 2},
+              {200, 6, 2, 1, 6},
+              {300, 0, 0, 1, 2}};
+  ck_assert_uint_eq(got.nchunks, sizeof(want) / sizeof(want[0]));
+  for (size_t i = 0; i < got.nchunks; i++) {
+    ck_assert_uint_eq(got.chunk[i].scn, want[i].scn);
+    ck_assert_uint_eq(got.chunk[i].row_base, want[i].base);
+    ck_assert_uint_eq(got.chunk[i].chunk, want[i].chunk);
+    ck_assert_int_eq(got.chunk[i].last, want[i].last);
+    ck_assert_uint_eq(got.chunk[i].nrows, want[i].n);
+  }
+  ck_assert_str_eq(got.json, ref.json);
+}
+END_TEST
+
 /* After the failover the next relay sends another SCN first. */
 static void script_other_scn(srv_t *s, int fd, int conn) {
   (void)conn;
@@ -1284,6 +1369,53 @@ START_TEST(fatal_relay_errors) {
 }
 END_TEST
 
+/* Relays whose first word is an Error (busy, not ready) do not end the
+ * round: the client goes on to the next, and backs off when none serves,
+ * instead of dialing them again and again. */
+START_TEST(busy_relays_back_off) {
+  srv_t *a = srv_start(0, script_error,
+                       (void *)(uintptr_t)HERALD__ERROR_CODE__ERR_UNAVAILABLE);
+  srv_t *b = srv_start(0, script_error,
+                       (void *)(uintptr_t)HERALD__ERROR_CODE__ERR_TOO_MANY);
+  srv_t *d = srv_start(0, script_other_scn, NULL);
+  char relays[120];
+  snprintf(relays, sizeof(relays), "%s,%s,%s", a->addr, b->addr, d->addr);
+  herald_client_t *c = client_new(relays, NULL, NULL);
+  const herald_window_t *w;
+  ck_assert_int_eq(next(c, &w, 5000), HERALD_OK);
+  ck_assert_uint_eq(herald_window_scn(w), 250);
+  herald_client_free(c);
+  srv_free(d);
+  srv_stop(a);
+  srv_stop(b);
+  ck_assert_int_eq(a->conns, 1);
+  ck_assert_int_eq(b->conns, 1);
+  srv_free(a);
+  srv_free(b);
+
+  /* none serves: rounds of both, backoff_max_ms (100) apart */
+  a = srv_start(0, script_error,
+                (void *)(uintptr_t)HERALD__ERROR_CODE__ERR_UNAVAILABLE);
+  b = srv_start(0, script_error,
+                (void *)(uintptr_t)HERALD__ERROR_CODE__ERR_TOO_MANY);
+  snprintf(relays, sizeof(relays), "%s,%s", a->addr, b->addr);
+  errs_t e = {0};
+  c = client_new(relays, &e, NULL);
+  ck_assert_int_eq(next(c, &w, 1000), HERALD_TIMED_OUT);
+  ck_assert_int_eq(herald_state(c), HERALD_STATE_WAITING);
+  ck_assert_int_eq(e.count[-HERALD_ERR_NO_RELAY], 1);
+  ck_assert_ptr_nonnull(strstr(e.msg, "relay error"));
+  herald_client_free(c);
+  srv_stop(a);
+  srv_stop(b);
+  /* about 10 rounds in 1 s; not hundreds */
+  ck_assert_msg(a->conns >= 3 && a->conns <= 15 && b->conns <= 15,
+                "%d and %d connections in 1 s", a->conns, b->conns);
+  srv_free(a);
+  srv_free(b);
+}
+END_TEST
+
 /* --------------------------------------------------- stall, no relay */
 
 static void script_silent(srv_t *s, int fd, int conn) {
@@ -1399,9 +1531,11 @@ static Suite *suite(void) {
   tcase_add_test(t, stream_chunks_heartbeats);
   tcase_add_test(t, failover_mid_window_poll);
   tcase_add_test(t, failover_mid_window_dispatch);
+  tcase_add_test(t, failover_twice_in_a_window);
   tcase_add_test(t, failover_inconsistent);
   tcase_add_test(t, every_relay_too_old);
   tcase_add_test(t, fatal_relay_errors);
+  tcase_add_test(t, busy_relays_back_off);
   tcase_add_test(t, stall_moves_on);
   tcase_add_test(t, no_relay_then_one);
   tcase_add_test(t, no_failover);
