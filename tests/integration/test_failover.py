@@ -123,14 +123,20 @@ def consumers(relay):
     return relay.status()["consumers"]
 
 
+def two_relays(tmp, db, one, two):
+    """A fresh db.t for paced_writer and two relays (name, server_id) of
+    it; returns the SCN before the table's rows and the relays."""
+    start = setup_db(db, "CREATE TABLE %s.t (id INT PRIMARY KEY, pad VARCHAR(200));"
+                     % db)
+    return (start, Relay(tmp, one[0], one[1], tables=db + ".*").start(),
+            Relay(tmp, two[0], two[1], tables=db + ".*").start())
+
+
 def test_kill9_mid_stream(tmp):
     """kill -9 of the relay in use while rows are written: no gap, no
     duplicate."""
     db = "it_fo_kill"
-    start = setup_db(db, "CREATE TABLE %s.t (id INT PRIMARY KEY, pad VARCHAR(200));"
-                     % db)
-    a = Relay(tmp, "foa", 601, tables=db + ".*").start()
-    b = Relay(tmp, "fob", 602, tables=db + ".*").start()
+    start, a, b = two_relays(tmp, db, ("foa", 601), ("fob", 602))
     n = 3000
     writer = None
     try:
@@ -227,10 +233,7 @@ def test_sigstop_stall(tmp):
     """The relay in use stops (SIGSTOP): nothing comes, not even a
     heartbeat; tail's stall timeout moves it to the other relay."""
     db = "it_fo_stop"
-    start = setup_db(db, "CREATE TABLE %s.t (id INT PRIMARY KEY, pad VARCHAR(200));"
-                     % db)
-    a = Relay(tmp, "fosa", 605, tables=db + ".*").start()
-    b = Relay(tmp, "fosb", 606, tables=db + ".*").start()
+    start, a, b = two_relays(tmp, db, ("fosa", 605), ("fosb", 606))
     n = 2000
     writer = None
     stopped = False
