@@ -188,7 +188,9 @@ static int on_change(void *ud, const herald_window_t *w,
 static int on_ddl(void *ud, const herald_window_t *w, const herald_ddl_t *d) {
   (void)ud;
   (void)w;
-  printf("ddl %s: %s\n", herald_ddl_db(d), herald_ddl_statement(d));
+  /* the session's database, when it had one */
+  const char *db = herald_ddl_db(d);
+  printf("ddl %s%s%s\n", db, *db ? ": " : "", herald_ddl_statement(d));
   return 0;
 }
 

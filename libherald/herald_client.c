@@ -67,7 +67,8 @@ struct herald_client {
   int dec_live;
   uint8_t *rbuf;
   size_t rlen, rpos;
-  int handshaken;
+  int handshaken;    /* a whole frame came */
+  int serving;       /* a frame other than an Error came */
   uint8_t first[64]; /* what the peer sent first, to name a non-relay */
   size_t nfirst;
   int64_t conn_ms, last_rx_ms;
@@ -259,11 +260,16 @@ static int discover(herald_client_t *c) {
 /* The relay to try next, or -1 when none is left in this round. With
  * registrations: only relays that have what the position needs (newest
  * SCN at or past it) and read the same server as the last one used;
- * among them connected ones first, then the newest. */
+ * among them connected ones first, then the newest. A fixed list in its
+ * order, from the relay after the last one used: one that fails again
+ * and again after it served a while does not keep the next ones from
+ * their turn. */
 static int pick(herald_client_t *c) {
   uint64_t pos = c->delivered_scn;
   int best = -1;
-  for (size_t i = 0; i < c->nrelays; i++) {
+  size_t first = c->cur >= 0 ? (size_t)c->cur + 1 : 0;
+  for (size_t k = 0; k < c->nrelays; k++) {
+    size_t i = (first + k) % c->nrelays;
     const relay_t *r = &c->relays[i];
     if (r->tried || r->too_old_at == pos + 1)
       continue;
@@ -404,7 +410,7 @@ static void conn_close(herald_client_t *c) {
   c->frame = NULL;
   c->fwin = 0;
   c->rlen = c->rpos = 0;
-  c->handshaken = 0;
+  c->handshaken = c->serving = 0;
   c->nfirst = 0;
 }
 
@@ -806,15 +812,21 @@ static int take_window(herald_client_t *c, const Herald__Window *pw) {
 static int on_frame(herald_client_t *c, Herald__Frame *f) {
   if (!c->handshaken) {
     c->handshaken = 1;
+    if (c->cur >= 0)
+      c->cur_server_id = c->relays[c->cur].server_id
+                             ? c->relays[c->cur].server_id
+                             : c->cur_server_id;
+  }
+  /* A relay that serves (not one whose first word is an Error: a refusal,
+   * ERR_TOO_MANY, ERR_UNAVAILABLE) ends the round: every relay may be
+   * tried again, without backoff. */
+  if (!c->serving && f->msg_case != HERALD__FRAME__MSG_ERROR) {
+    c->serving = 1;
     c->state = HERALD_STATE_STREAMING;
     c->backoff_ms = 0;
     c->waiting_reported = 0;
     for (size_t j = 0; j < c->nrelays; j++)
       c->relays[j].tried = 0;
-    if (c->cur >= 0)
-      c->cur_server_id = c->relays[c->cur].server_id
-                             ? c->relays[c->cur].server_id
-                             : c->cur_server_id;
   }
   switch (f->msg_case) {
   case HERALD__FRAME__MSG_BATCH:

@@ -433,7 +433,8 @@ int hl_json_window(hl_json_t *j, const herald_window_t *w, unsigned flags,
   if (j->pbr == NULL)
     j->pbr = hb_pbr_new();
   Herald__Window pw = *w->pw; /* less what was delivered before */
-  /* (an empty window's arrays are NULL: no offset on those) */
+  /* (arrays of a window without rows or statements are NULL, and NULL +
+   * 0 is undefined) */
   if (w->row0) {
     pw.changes += w->row0;
     pw.n_changes -= w->row0;
