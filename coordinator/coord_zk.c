@@ -564,6 +564,7 @@ static int pass_group(loop_t *L, coord_group_t *g, int leading) {
     }
     report(g, s.err);
     summarize(g, &s);
+    publish(L); /* what was read is what /status shows, write by write */
     wres_t w = leading && s.ok ? assign_group(L, g, &s) : W_NONE;
     scan_free(&s);
     if (w == W_FENCED)
@@ -667,7 +668,7 @@ static uint64_t groups_pass(loop_t *L, int leading, int groups_due,
     g->due = 0;
     *zrc = pass_group(L, g, leading);
   }
-  publish(L);
+  publish(L); /* groups dropped */
   return next;
 }
 
