@@ -165,12 +165,15 @@ void coord_stop(coord_t *c) {
   pthread_mutex_unlock(&c->mu);
 }
 
-static int stopping(coord_t *c) {
+/* One shared int of c, read under its lock. */
+static int locked(coord_t *c, const int *field) {
   pthread_mutex_lock(&c->mu);
-  int s = c->stop;
+  int v = *field;
   pthread_mutex_unlock(&c->mu);
-  return s;
+  return v;
 }
+#define stopping(c) locked((c), &(c)->stop)
+#define current_gen(c) locked((c), &(c)->conn_gen)
 
 /* Waits until an event, a session change after gen, stop, or the
  * deadline (CLOCK_REALTIME ms). */
@@ -184,13 +187,6 @@ static void wait_until(coord_t *c, int gen, uint64_t deadline_ms) {
     if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) != 0)
       break;
   pthread_mutex_unlock(&c->mu);
-}
-
-static int current_gen(coord_t *c) {
-  pthread_mutex_lock(&c->mu);
-  int g = c->conn_gen;
-  pthread_mutex_unlock(&c->mu);
-  return g;
 }
 
 /* Whether we lead now: the listener has not seen a change since the

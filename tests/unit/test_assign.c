@@ -227,6 +227,13 @@ static void settle(sim_t *s) {
   ck_abort_msg("no fixed point after 100 rounds");
 }
 
+/* k members join together, and everything settles. */
+static void join_all(sim_t *s, const char *const *ids, int k) {
+  for (int i = 0; i < k; i++)
+    join(s, ids[i]);
+  settle(s);
+}
+
 static uint32_t count_of(const sim_t *s, const char *id) {
   int32_t m = hd_assignment_find(&s->cur, id);
   return m < 0 ? 0 : hd_assignment_count(&s->cur, m);
@@ -263,9 +270,7 @@ START_TEST(helix_member_dies) {
   sim_t s;
   sim_init(&s, 60);
   const char *n[] = {"n0", "n1", "n2", "n3"};
-  for (int i = 0; i < 4; i++)
-    join(&s, n[i]);
-  settle(&s);
+  join_all(&s, n, 4);
   for (int i = 0; i < 4; i++)
     ck_assert_uint_eq(count_of(&s, n[i]), 15);
   ck_assert_uint_eq(npending(&s), 0);
@@ -296,9 +301,7 @@ START_TEST(helix_fifth_joins) {
   sim_t s;
   sim_init(&s, 60);
   const char *n[] = {"n0", "n1", "n2", "n3", "n4"};
-  for (int i = 0; i < 4; i++)
-    join(&s, n[i]);
-  settle(&s);
+  join_all(&s, n, 4);
   grants(&s, snap);
   join(&s, "n4");
   /* One pass: the 12 moves are revoked, none granted yet. */
@@ -347,9 +350,7 @@ START_TEST(sixty_four_over_five) {
   /* All at once gives the same shape. */
   sim_t t;
   sim_init(&t, 64);
-  for (int i = 0; i < 5; i++)
-    join(&t, n[i]);
-  settle(&t);
+  join_all(&t, n, 5);
   c13 = 0;
   for (int i = 0; i < 5; i++)
     c13 += count_of(&t, n[i]) == 13;
@@ -470,9 +471,7 @@ START_TEST(edge_cases) {
   /* More members than partitions: one each for three, none for two, and
    * all five named. */
   const char *n[] = {"e", "d", "c", "b", "a"};
-  for (int i = 0; i < 5; i++)
-    join(&s, n[i]);
-  settle(&s);
+  join_all(&s, n, 5);
   ck_assert_uint_eq(s.cur.nmembers, 5);
   uint32_t total = 0;
   for (int i = 0; i < 5; i++) {
