@@ -331,7 +331,20 @@ static int read_members(loop_t *L, coord_group_t *g, scan_t *s, int watch) {
   return rc == ZNONODE ? ZOK : rc;
 }
 
-/* Who holds each partition's owners/ node. */
+/* The live member p is granted to, or NULL. */
+static const char *granted_live(const scan_t *s, uint32_t p) {
+  if (!s->have_asg || s->asg.partitions != s->node.partitions ||
+      s->asg.owner[p] < 0)
+    return NULL;
+  const char *id = s->asg.members[s->asg.owner[p]];
+  return bsearch(&id, s->live, s->nlive, sizeof(char *), cmp_str) ? id : NULL;
+}
+
+/* Who holds each partition's owners/ node. A node of a partition granted
+ * to a live member is not read: the assignment does not look at who holds
+ * it (it stays granted, or is revoked, either way), and a group at rest is
+ * then read with one listing instead of one read per partition. It counts
+ * as the grantee's. */
 static int read_owners(loop_t *L, coord_group_t *g, scan_t *s, int watch) {
   char path[HD_GROUP_PATH_MAX], child[HD_GROUP_PATH_MAX * 2], err[256];
   struct String_vector sv;
@@ -345,6 +358,11 @@ static int read_owners(loop_t *L, coord_group_t *g, scan_t *s, int watch) {
     if (hd_partition_name_parse(sv.data[i], s->node.partitions, &p) != 0) {
       note(s, "owners/%s ignored: not a partition of the group%s", sv.data[i],
            "");
+      continue;
+    }
+    const char *grantee = granted_live(s, p);
+    if (grantee) {
+      s->holder[p] = hd_strdup(grantee);
       continue;
     }
     snprintf(child, sizeof(child), "%s/%s", path, sv.data[i]);
@@ -387,10 +405,9 @@ static int scan_group(loop_t *L, coord_group_t *g, scan_t *s, int watch) {
     return ZOK;
   }
   rc = read_members(L, g, s, watch);
-  if (rc == ZOK)
-    rc = read_owners(L, g, s, watch);
   if (rc != ZOK)
     return rc;
+  /* The assignment before owners/: it says which holders matter. */
   hd_path_assignment(path, sizeof(path), cl, g->name);
   rc = get_data(L, path, 0, &len, &st);
   if (rc == ZOK) {
@@ -404,6 +421,9 @@ static int scan_group(loop_t *L, coord_group_t *g, scan_t *s, int watch) {
   } else if (rc != ZNONODE) {
     return rc;
   }
+  rc = read_owners(L, g, s, watch);
+  if (rc != ZOK)
+    return rc;
   s->ok = 1;
   return ZOK;
 }
