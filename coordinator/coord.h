@@ -57,6 +57,7 @@ struct coord {
   int leading;
   char leader_id[HD_REG_NAME_MAX]; /* "" unknown */
   char node[64];                   /* our election node's name, "" none */
+  char zk_server[300];             /* the server the session uses now */
   uint64_t writes;                 /* assignment writes that succeeded */
   json_t *status_groups;           /* /status "groups"; the view's own */
   coord_gstat_t *gstats;

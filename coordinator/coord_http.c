@@ -67,13 +67,14 @@ static void status(void *ctx, hd_http_reply_t *r) {
   if (c->status_groups)
     json_incref(groups);
   json_t *o = json_pack(
-      "{s:s, s:s, s:s, s:f, s:b, s:b, s:s?, s:s?, s:I, s:o}", "id",
+      "{s:s, s:s, s:s, s:f, s:b, s:s?, s:b, s:s?, s:s?, s:I, s:o}", "id",
       c->conf->coordinator.id, "cluster", c->conf->cluster, "version",
       HD_VERSION, "uptime_s", (double)(hd_now_ms() - c->started_ms) / 1000.0,
-      "connected", c->connected, "leader", c->leading, "leader_id",
-      c->leader_id[0] ? c->leader_id : NULL, "election_node",
-      c->node[0] ? c->node : NULL, "assignment_writes", (json_int_t)c->writes,
-      "groups", groups);
+      "connected", c->connected, "zookeeper_server",
+      c->connected && c->zk_server[0] ? c->zk_server : NULL, "leader",
+      c->leading, "leader_id", c->leader_id[0] ? c->leader_id : NULL,
+      "election_node", c->node[0] ? c->node : NULL, "assignment_writes",
+      (json_int_t)c->writes, "groups", groups);
   char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   pthread_mutex_unlock(&c->mu);
   json_decref(o);

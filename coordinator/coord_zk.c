@@ -889,6 +889,10 @@ static void session(loop_t *L) {
       wait_until(c, gen, hd_now_ms() + RETRY_MS);
       continue;
     }
+    const char *srv = zoo_get_current_server(L->zh);
+    pthread_mutex_lock(&c->mu);
+    snprintf(c->zk_server, sizeof(c->zk_server), "%s", srv ? srv : "");
+    pthread_mutex_unlock(&c->mu);
     uint64_t now = hd_now_ms();
     int groups_due = 0;
     if (drain_events(L, now, &groups_due)) {

@@ -516,6 +516,48 @@ def test_fenced_write(tmp, cluster):
     assert s1["leader_id"] == "coord-2", s1
 
 
+def test_zk_node_loss(tmp, cluster):
+    """The ZooKeeper server the leader's session uses is stopped: the
+    leader stops leading at once (connection lost), the session moves to
+    another server within its timeout, the leader looks at the election
+    again and leads again with the same node; no other coordinator leads
+    meanwhile, and a later join is rebalanced by it. (Run through
+    zk_restore.sh, which starts every node again afterwards.)"""
+    c1 = Coordinator(tmp, "coord-1", cluster)
+    wait_for("coord-1 to lead", c1.leading, 10)
+    c2 = Coordinator(tmp, "coord-2", cluster)
+    wait_for("one leader", lambda: one_leader([c1, c2]), 10)
+    a1 = Agent(tmp, "a1", cluster, "g", 6)
+    wait_stable(cluster, "g", [a1], 6)
+    s1 = c1.status()
+    hosts = ZK.split(",")
+    node = hosts.index(s1["zookeeper_server"]) + 1
+    subprocess.run([os.path.join(os.environ["HERALD_SOURCE"], "scripts",
+                                 "sandbox"), "zk-stop", str(node), "--dir",
+                    os.environ["HERALD_SANDBOX_DIR"]], check=True, timeout=60)
+    t0 = time.time()
+    # Back, on another server, leading with the same node; coord-2 never
+    # leads in between.
+    while True:
+        assert not c2.leading(), "coord-2 leads while coord-1's session lives"
+        s = c1.try_status()
+        if s and s["connected"] and s["leader"] and \
+                s["zookeeper_server"] != s1["zookeeper_server"]:
+            break
+        assert time.time() - t0 < COORD_TIMEOUT_S + 5, \
+            "coord-1 did not lead again: %s" % s
+        time.sleep(0.02)
+    FIGURES.append("the leader's ZooKeeper server stopped until it leads "
+                   "again from another: %.3f s" % (time.time() - t0))
+    assert s["election_node"] == s1["election_node"], (s, s1)
+    with open(c1.log) as f:
+        log = f.read()
+    assert 'reason="connection lost"' in log, c1.logtail()
+    a2 = Agent(tmp, "a2", cluster, "g", 6)
+    after = wait_stable(cluster, "g", [a1, a2], 6)
+    assert after["leader"] == "coord-1" and counts(after) == {"a1": 3, "a2": 3}
+
+
 # ----------------------------------------------------------------- runner
 
 def clustered(test):
@@ -545,7 +587,8 @@ def clustered(test):
 
 TESTS = [clustered(t) for t in (
     test_one_leads, test_kill9_failover, test_join_leave, test_two_phases,
-    test_64_over_5, test_sigstop_leader, test_fenced_write)]
+    test_64_over_5, test_sigstop_leader, test_fenced_write,
+    test_zk_node_loss)]
 
 
 if __name__ == "__main__":
