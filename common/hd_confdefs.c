@@ -331,8 +331,11 @@ static const hd_prop_t coord_props[] = {
     {"coordinator.lag_interval", HD_T_DURATION, C(coordinator.lag_interval_ms),
      100, 600000, 0, "1s", "how often lag is computed", NULL},
     {"coordinator.rebalance_delay", HD_T_DURATION,
-     C(coordinator.rebalance_delay_ms), 0, 600000, 0, "2s",
-     "wait after a membership change before reassigning", NULL},
+     C(coordinator.rebalance_delay_ms), 0, 600000, 0, "100ms",
+     "wait after a membership change before reassigning, so that members "
+     "joining together are assigned together (releases of moved partitions "
+     "are acted on at once)",
+     NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
 
 static int coord_validate(hd_conf_ctx_t *ctx, void *vc) {

@@ -321,43 +321,50 @@ static int check_members(const hd_assignment_t *a, char *err, size_t n) {
   return 0;
 }
 
-/* members, pending and epochs of a into o. */
+typedef struct {
+  const char *id;
+  size_t index;
+} by_id_t;
+
+static int cmp_by_id(const void *x, const void *y) {
+  return strcmp(((const by_id_t *)x)->id, ((const by_id_t *)y)->id);
+}
+
+/* members (sorted by id), pending and epochs of a into o: one pass over
+ * the partitions, whatever the number of members. */
 static int put_lists(json_t *o, const hd_assignment_t *a, char *err, size_t n) {
   json_t *mem = json_object(), *pend = json_object(), *ep = json_array();
   int ok = mem && pend && ep;
-  size_t *order = hd_malloc(a->nmembers * sizeof(size_t));
-  for (size_t i = 0; i < a->nmembers; i++)
-    order[i] = i;
-  /* By id: qsort() has no context argument in C11, and members are few,
-   * so an insertion sort of the indexes. */
-  for (size_t i = 1; i < a->nmembers; i++)
-    for (size_t k = i;
-         k > 0 && strcmp(a->members[order[k - 1]], a->members[order[k]]) > 0;
-         k--) {
-      size_t t = order[k];
-      order[k] = order[k - 1];
-      order[k - 1] = t;
+  json_t **lists = hd_calloc(a->nmembers ? a->nmembers : 1, sizeof(json_t *));
+  for (size_t i = 0; ok && i < a->nmembers; i++)
+    ok = (lists[i] = json_array()) != NULL;
+  for (uint32_t p = 0; ok && p < a->partitions; p++) {
+    if (a->owner[p] >= 0)
+      ok = json_array_append_new(lists[a->owner[p]], json_integer(p)) == 0;
+    if (ok && a->pending[p] >= 0) {
+      char key[16];
+      snprintf(key, sizeof(key), "%" PRIu32, p);
+      ok = json_object_set_new(pend, key,
+                               json_string(a->members[a->pending[p]])) == 0;
     }
-  for (size_t i = 0; ok && i < a->nmembers; i++) {
-    json_t *list = json_array();
-    ok = list != NULL;
-    for (uint32_t p = 0; ok && p < a->partitions; p++)
-      if (a->owner[p] == (int32_t)order[i])
-        ok = json_array_append_new(list, json_integer(p)) == 0;
-    if (!list || json_object_set_new(mem, a->members[order[i]], list))
-      ok = 0;
+    if (ok)
+      ok = json_array_append_new(ep, json_integer((json_int_t)a->epochs[p])) ==
+           0;
+  }
+  by_id_t *order = hd_malloc((a->nmembers ? a->nmembers : 1) * sizeof(*order));
+  for (size_t i = 0; i < a->nmembers; i++)
+    order[i] = (by_id_t){a->members[i], i};
+  qsort(order, a->nmembers, sizeof(*order), cmp_by_id);
+  for (size_t i = 0; i < a->nmembers; i++) {
+    json_t *list = lists[order[i].index];
+    lists[order[i].index] = NULL;
+    if (ok)
+      ok = json_object_set_new(mem, order[i].id, list) == 0;
+    else
+      json_decref(list);
   }
   free(order);
-  for (uint32_t p = 0; ok && p < a->partitions; p++) {
-    char key[16];
-    if (a->pending[p] < 0)
-      continue;
-    snprintf(key, sizeof(key), "%" PRIu32, p);
-    ok = json_object_set_new(pend, key,
-                             json_string(a->members[a->pending[p]])) == 0;
-  }
-  for (uint32_t p = 0; ok && p < a->partitions; p++)
-    ok = json_array_append_new(ep, json_integer((json_int_t)a->epochs[p])) == 0;
+  free(lists);
   if (ok)
     ok = json_object_set_new(o, "members", mem) == 0;
   else

@@ -15,6 +15,8 @@ struct hd_zk {
   pthread_cond_t cv;
   int state;
   int expired;
+  void (*listener)(void *ctx, int state);
+  void *listener_ctx;
 };
 
 /* @locality ZooKeeper client thread */
@@ -39,8 +41,12 @@ static void zk_watcher(zhandle_t *zh, int type, int state, const char *path,
   if (state == ZOO_EXPIRED_SESSION_STATE || state == ZOO_AUTH_FAILED_STATE)
     z->expired = 1;
   pthread_cond_broadcast(&z->cv);
+  void (*fn)(void *, int) = z->listener;
+  void *fn_ctx = z->listener_ctx;
   pthread_mutex_unlock(&z->mu);
   hd_log(HD_LL_INFO, "zk", "session state", "state=%d", state);
+  if (fn)
+    fn(fn_ctx, state);
 }
 
 hd_zk_t *hd_zk_new(const char *hosts, int session_timeout_ms) {
@@ -76,6 +82,21 @@ int hd_zk_expired(hd_zk_t *z) {
   int e = z->expired;
   pthread_mutex_unlock(&z->mu);
   return e;
+}
+
+int hd_zk_connected(hd_zk_t *z) {
+  pthread_mutex_lock(&z->mu);
+  int c = !z->expired && z->state == ZOO_CONNECTED_STATE;
+  pthread_mutex_unlock(&z->mu);
+  return c;
+}
+
+void hd_zk_set_listener(hd_zk_t *z, void (*fn)(void *ctx, int state),
+                        void *ctx) {
+  pthread_mutex_lock(&z->mu);
+  z->listener = fn;
+  z->listener_ctx = ctx;
+  pthread_mutex_unlock(&z->mu);
 }
 
 zhandle_t *hd_zk_handle(hd_zk_t *z) {

@@ -29,6 +29,22 @@ int hd_zk_wait(hd_zk_t *z, int timeout_ms);
 /** @brief 1 once the session has expired (final). @locality any thread */
 int hd_zk_expired(hd_zk_t *z);
 
+/** @brief 1 while the session is connected to a server. @locality any
+ *         thread */
+int hd_zk_connected(hd_zk_t *z);
+
+/**
+ * @brief Have fn(ctx, state) called on every session state change, after
+ *        hd_zk has recorded it: ZOO_CONNECTED_STATE, ZOO_CONNECTING_STATE
+ *        (the connection dropped; the client is trying the servers),
+ *        ZOO_EXPIRED_SESSION_STATE, ... A change before this call is not
+ *        reported: look at hd_zk_connected() after setting it.
+ * @locality fn runs on the ZooKeeper client's thread: it must not block
+ *           nor make synchronous zoo_* calls.
+ */
+void hd_zk_set_listener(hd_zk_t *z, void (*fn)(void *ctx, int state),
+                        void *ctx);
+
 /** @brief The client handle, for zoo_* calls. */
 zhandle_t *hd_zk_handle(hd_zk_t *z);
 

@@ -1,9 +1,14 @@
 /*
- * herald-coordinator: assigns partitions to consumer-group members and reports
- * lag.
+ * herald-coordinator: elects a leader among the coordinators of a cluster;
+ * the leader assigns each consumer group's partitions to its members
+ * (docs/coordinator.md).
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "coord.h"
 #include "hd_cli.h"
 #include "hd_confdefs.h"
 #include "hd_log.h"
@@ -11,8 +16,8 @@
 static const char usage[] =
     "Usage: herald-coordinator --config FILE [options]\n"
     "\n"
-    "herald-coordinator assigns partitions to consumer-group members and "
-    "reports lag.\n"
+    "herald-coordinator assigns the partitions of consumer groups to their\n"
+    "members; its instances elect one leader through ZooKeeper.\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE     the coordinator config (YAML; see "
@@ -23,7 +28,58 @@ static const char usage[] =
     "  -h, --help            this help\n"
     "  -V, --version         print the version\n"
     "\n"
-    "Exit status: 0 ok, 1 failure, 2 bad usage or invalid config.\n";
+    "Exit status: 0 stopped by a signal, 1 failure, 2 bad usage or invalid\n"
+    "config.\n";
+
+typedef struct {
+  coord_t *c;
+  sigset_t set;
+} sig_arg_t;
+
+/* SIGTERM and SIGINT are blocked in every thread and taken here, so that
+ * no handler runs inside a ZooKeeper or HTTP library call. */
+static void *sig_main(void *arg) {
+  sig_arg_t *a = arg;
+  int signum;
+  if (sigwait(&a->set, &signum) == 0) {
+    hd_log(HD_LL_INFO, "coord", "signal", "signum=%d", signum);
+    coord_stop(a->c);
+  }
+  return NULL;
+}
+
+static int run(const hd_coord_conf_t *conf) {
+  coord_t c;
+  coord_init(&c, conf);
+  sig_arg_t sa = {.c = &c};
+  sigemptyset(&sa.set);
+  sigaddset(&sa.set, SIGTERM);
+  sigaddset(&sa.set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sa.set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  pthread_t thr;
+  if (pthread_create(&thr, NULL, sig_main, &sa) != 0) {
+    fprintf(stderr, "herald-coordinator: cannot start the signal thread\n");
+    coord_free(&c);
+    return 1;
+  }
+  char err[512];
+  int rc = 0;
+  if (coord_http_start(&c, err, sizeof(err)) < 0) {
+    fprintf(stderr, "herald-coordinator: coordinator.http %s\n", err);
+    rc = 1;
+    pthread_kill(thr, SIGTERM); /* ends sig_main */
+  } else {
+    hd_log(HD_LL_INFO, "coord", "started", "id=%s http=%s:%u cluster=%s",
+           conf->coordinator.id, conf->coordinator.http.host,
+           conf->coordinator.http.port, conf->cluster);
+    rc = coord_run(&c);
+  }
+  pthread_join(thr, NULL);
+  coord_http_stop(&c);
+  coord_free(&c);
+  return rc;
+}
 
 int main(int argc, char **argv) {
   hd_daemon_opts_t o;
@@ -32,15 +88,8 @@ int main(int argc, char **argv) {
   if (rc >= 0)
     return rc;
   rc = hd_daemon_load("herald-coordinator", &o, &hd_coord_schema, &conf);
-  if (rc < 0) {
-    /* The config is valid, but this release has no coordinator service yet: say
-     * so plainly instead of pretending to run. */
-    hd_log(HD_LL_ERROR, "coordinator", "not available",
-           "reason=\"herald %s only validates coordinator configs "
-           "(--check-config)\"",
-           HD_VERSION);
-    rc = 1;
-  }
+  if (rc < 0)
+    rc = run(&conf);
   hd_config_free(&hd_coord_schema, &conf);
   return rc;
 }
