@@ -16,6 +16,7 @@
  * neither sink output nor checkpoints for the partition again.
  */
 #include "agent.h"
+#include "agent_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -53,7 +54,7 @@ struct agent {
   ckpt_file_t *file;
   /* group */
   hd_zk_t *zk;
-  int64_t session;
+  atomic_int_fast64_t session; /* read by the HTTP thread */
   char member_path[HD_GROUP_PATH_MAX];
   atomic_int_fast64_t lease_ms; /* last time ZooKeeper answered (mono) */
   atomic_int expired;
@@ -75,6 +76,8 @@ struct part {
   hd_checkpoint_t ck;
   /* figures, under a->lock */
   uint64_t windows, rows, sink_errors, newest_ts, applied_ts;
+  uint64_t applied_scn, newest_scn, ckpt_scn, ckpt_ms, failovers;
+  int held; /* 1 while a runner holds the partition */
 };
 
 /* ------------------------------------------------------------- lease */
@@ -240,6 +243,15 @@ static int ck_claim(part_t *pt) {
 
 /* ----------------------------------------------------------- runners */
 
+/* What the client works around (a relay failing, none reachable) is
+ * worth a warning naming the partition. @locality the runner's thread */
+static void on_client_error(void *ud, int status, const char *msg) {
+  part_t *pt = ud;
+  hd_log(status == HERALD_ERR_RELAY ? HD_LL_INFO : HD_LL_WARN, COMP,
+         "relay trouble", "partition=%u status=%s err=\"%s\"", pt->p,
+         herald_strerror(status), msg);
+}
+
 static herald_client_t *client_for(part_t *pt, uint64_t after) {
   agent_t *a = pt->a;
   const hd_agent_conf_t *k = a->conf;
@@ -300,6 +312,7 @@ static herald_client_t *client_for(part_t *pt, uint64_t after) {
     if (f)
       fclose(f);
   }
+  herald_conf_set_error_cb(hc, on_client_error, pt);
   herald_client_t *c = ok ? herald_client_new(hc, err, sizeof(err)) : NULL;
   if (ok && c == NULL)
     hd_log(HD_LL_ERROR, COMP, "client", "partition=%u err=\"%s\"", pt->p, err);
@@ -337,6 +350,12 @@ static int checkpoint(part_t *pt, sink_part_t *sp, herald_client_t *hc) {
   pt->ck.rows = pt->rows;
   pthread_mutex_unlock(&pt->a->lock);
   int rc = ck_write(pt);
+  if (rc == 0) {
+    pthread_mutex_lock(&pt->a->lock);
+    pt->ckpt_scn = pt->ck.scn;
+    pt->ckpt_ms = pt->ck.written_ms;
+    pthread_mutex_unlock(&pt->a->lock);
+  }
   if (rc == 1)
     atomic_store(&pt->lost, 1);
   if (rc != 0)
@@ -351,6 +370,10 @@ static void *runner(void *arg) {
   agent_retry_t rt;
   agent_retry_init(&rt, k->sink.retry_max_ms, hd_now_ms() ^ pt->p);
   char err[300];
+  pthread_mutex_lock(&a->lock);
+  pt->held = 1;
+  pt->ckpt_scn = pt->applied_scn = pt->ck.scn;
+  pthread_mutex_unlock(&a->lock);
   hd_log(HD_LL_INFO, COMP, "partition started",
          "partition=%u epoch=%" PRIu64 " after_scn=%" PRIu64, pt->p, pt->epoch,
          pt->ck.scn);
@@ -411,7 +434,6 @@ static void *runner(void *arg) {
           pt->windows++;
           pt->applied_ts = sw.ts_ms;
         }
-        pt->newest_ts = herald_relay_newest_ts_ms(hc);
         pthread_mutex_unlock(&a->lock);
         agent_retry_reset(&rt);
       } else if (rc != HERALD_TIMED_OUT) {
@@ -423,6 +445,16 @@ static void *runner(void *arg) {
                herald_error(hc));
         healthy = 0;
         break;
+      }
+      if (rc == HERALD_OK || rc == HERALD_TIMED_OUT) {
+        pthread_mutex_lock(&a->lock);
+        pt->applied_scn = herald_delivered_scn(hc);
+        if (herald_delivered_ts_ms(hc))
+          pt->applied_ts = herald_delivered_ts_ms(hc);
+        pt->newest_scn = herald_relay_newest_scn(hc);
+        pt->newest_ts = herald_relay_newest_ts_ms(hc);
+        pt->failovers = herald_failovers(hc);
+        pthread_mutex_unlock(&a->lock);
       }
       if (mono() - last_ck >= (int64_t)k->agent.checkpoint_interval_ms) {
         last_ck = mono();
@@ -449,6 +481,9 @@ static void *runner(void *arg) {
   hd_log(HD_LL_INFO, COMP,
          atomic_load(&pt->lost) ? "partition lost" : "partition released",
          "partition=%u scn=%" PRIu64, pt->p, pt->ck.scn);
+  pthread_mutex_lock(&a->lock);
+  pt->held = 0;
+  pthread_mutex_unlock(&a->lock);
   atomic_store(&pt->done, 1);
   wake(a);
   return NULL;
@@ -571,11 +606,36 @@ static int join(agent_t *a) {
   free(json);
   if (rc != ZOK)
     return -1;
-  a->session = hd_zk_session(a->zk);
+  atomic_store(&a->session, hd_zk_session(a->zk));
   atomic_store(&a->expired, 0);
   atomic_store(&a->lease_ms, mono());
   hd_log(HD_LL_INFO, COMP, "joined", "group=%s member=%s session=0x%" PRIx64,
-         k->agent.group, a->member_path, (uint64_t)a->session);
+         k->agent.group, a->member_path, (uint64_t)atomic_load(&a->session));
+  return 0;
+}
+
+/* The group's assignment (with a watch that wakes the main thread).
+ * @returns 0 with *as filled (free it), -1 none or unreadable. */
+static int read_assignment(agent_t *a, int watch, hd_assignment_t *as) {
+  const hd_agent_conf_t *k = a->conf;
+  char path[HD_GROUP_PATH_MAX], err[300];
+  hd_path_assignment(path, sizeof(path), k->cluster, k->agent.group);
+  int cap = 1 << 20; /* ZooKeeper's node limit */
+  char *data = hd_malloc((size_t)cap);
+  int len = cap - 1;
+  int rc = zoo_wget(hd_zk_handle(a->zk), path, watch ? zk_wake_watcher : NULL,
+                    a, data, &len, NULL);
+  if (rc != ZOK || len < 0) {
+    free(data);
+    return -1;
+  }
+  rc = hd_assignment_parse(data, (size_t)len, as, err, sizeof(err));
+  free(data);
+  if (rc < 0) {
+    hd_log(HD_LL_WARN, COMP, "assignment unreadable: holding what we have",
+           "path=%s err=\"%s\"", path, err);
+    return -1;
+  }
   return 0;
 }
 
@@ -588,7 +648,7 @@ static int acquire(agent_t *a, part_t *pt) {
   hd_owner_t o = {0};
   snprintf(o.owner, sizeof(o.owner), "%s", k->agent.id);
   o.epoch = pt->epoch;
-  o.session = (uint64_t)a->session;
+  o.session = (uint64_t)atomic_load(&a->session);
   o.since_ms = hd_now_ms();
   if (hd_owner_build(&o, &json, err, sizeof(err)) < 0)
     return 0;
@@ -601,9 +661,24 @@ static int acquire(agent_t *a, part_t *pt) {
     if (zoo_get(hd_zk_handle(a->zk), path, 0, data, &len, NULL) != ZOK ||
         len < 0 ||
         hd_owner_parse(data, (size_t)len, &o, err, sizeof(err)) < 0 ||
-        o.session != (uint64_t)a->session)
+        o.session != (uint64_t)atomic_load(&a->session))
       return 0; /* held by another session: wait for it to go */
   } else if (rc != ZOK) {
+    return 0;
+  }
+  /* The leader cannot tell a holder that released p from one that has not
+   * created its node yet: the grant is checked again now that the node
+   * is ours, and a partition that moved on meanwhile is let go at once. */
+  hd_assignment_t as = {0};
+  int still = 0;
+  if (read_assignment(a, 0, &as) == 0) {
+    int32_t me = hd_assignment_find(&as, k->agent.id);
+    still = as.partitions == a->n && me >= 0 && as.owner[pt->p] == me &&
+            as.epochs[pt->p] == pt->epoch;
+    hd_assignment_free(&as);
+  }
+  if (!still) {
+    zoo_delete(hd_zk_handle(a->zk), path, -1);
     return 0;
   }
   rc = ck_claim(pt);
@@ -644,23 +719,9 @@ static void group_step(agent_t *a, int stopping) {
   }
   if (stopping)
     return;
-  char path[HD_GROUP_PATH_MAX];
-  hd_path_assignment(path, sizeof(path), k->cluster, k->agent.group);
-  int cap = 1 << 20;
-  char *data = hd_malloc((size_t)cap);
-  int len = cap - 1;
-  rc = zoo_wget(zh, path, zk_wake_watcher, a, data, &len, NULL);
   hd_assignment_t as = {0};
-  char err[300];
-  if (rc != ZOK || len < 0 ||
-      hd_assignment_parse(data, (size_t)len, &as, err, sizeof(err)) < 0) {
-    if (rc == ZOK)
-      hd_log(HD_LL_WARN, COMP, "assignment unreadable: holding what we have",
-             "path=%s err=\"%s\"", path, err);
-    free(data);
+  if (read_assignment(a, 1, &as) < 0)
     return; /* no coordinator yet: keep applying what we hold */
-  }
-  free(data);
   int32_t me = hd_assignment_find(&as, k->agent.id);
   if (as.partitions == a->n) {
     for (uint32_t p = 0; p < a->n; p++) {
@@ -706,6 +767,36 @@ static int any_running(agent_t *a) {
   return 0;
 }
 
+/* ------------------------------------------------------------ figures */
+
+void agent_stats(agent_t *a, agent_info_t *info, agent_pstat_t *ps) {
+  const hd_agent_conf_t *k = a->conf;
+  info->id = k->agent.id;
+  info->group = k->agent.group;
+  info->mode = a->conf->zk.hosts ? "group" : "standalone";
+  info->session = (uint64_t)atomic_load(&a->session);
+  info->connected = lease_ok(a);
+  info->partitions = a->n;
+  pthread_mutex_lock(&a->lock);
+  for (uint32_t p = 0; p < a->n; p++) {
+    const part_t *pt = &a->parts[p];
+    agent_pstat_t *s = &ps[p];
+    s->partition = p;
+    s->held = pt->held;
+    s->applied_scn = pt->applied_scn;
+    s->applied_ts_ms = pt->applied_ts;
+    s->ckpt_scn = pt->ckpt_scn;
+    s->ckpt_written_ms = pt->ckpt_ms;
+    s->newest_scn = pt->newest_scn;
+    s->newest_ts_ms = pt->newest_ts;
+    s->windows = pt->windows;
+    s->rows = pt->rows;
+    s->sink_errors = pt->sink_errors;
+    s->failovers = pt->failovers;
+  }
+  pthread_mutex_unlock(&a->lock);
+}
+
 /* ------------------------------------------------------------------ run */
 
 int agent_run(const hd_agent_conf_t *conf, volatile sig_atomic_t *stop) {
@@ -717,6 +808,7 @@ int agent_run(const hd_agent_conf_t *conf, volatile sig_atomic_t *stop) {
   pthread_cond_init(&a.wake_cv, NULL);
   int rc = 1;
   char err[400];
+  agent_http_t *http = NULL;
   if (sink_create(conf, &a.sink, err, sizeof(err)) < 0) {
     hd_log(HD_LL_ERROR, COMP, "sink", "err=\"%s\"", err);
     goto out;
@@ -726,6 +818,8 @@ int agent_run(const hd_agent_conf_t *conf, volatile sig_atomic_t *stop) {
     a.parts[p].a = &a;
     a.parts[p].p = p;
   }
+  if (agent_http_start(&a, conf, &http) < 0)
+    goto out;
   if (conf->zk.hosts == NULL) {
     /* standalone: every partition, checkpoints in a file */
     char path[1024];
@@ -793,6 +887,7 @@ int agent_run(const hd_agent_conf_t *conf, volatile sig_atomic_t *stop) {
   }
   rc = 0;
 out:
+  agent_http_stop(http);
   if (a.zk)
     hd_zk_free(a.zk);
   if (a.sink)

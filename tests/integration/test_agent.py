@@ -9,11 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import (BIN, ENV, Relay, Skip, master_scn, run, setup_db,  # noqa: E402
-                        sql)
+from test_relay import (BIN, ENV, Relay, free_port, master_scn, run,  # noqa: E402
+                        setup_db, sql)
 
 DB = "it_agent"
 DDL = ("CREATE TABLE it_agent.a (id INT PRIMARY KEY, v VARCHAR(40));"
@@ -24,7 +26,8 @@ class Agent:
     """One herald-agent process with a file sink per partition."""
 
     def __init__(self, tmp, name, relays=None, zk=False, partitions=4,
-                 group="g1", extra=""):
+                 group="g1", extra="", per_agent_files=False,
+                 session_timeout="4s"):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.name = name
@@ -35,18 +38,21 @@ class Agent:
         lines = []
         if zk:
             lines.append("cluster: itest")
-            lines.append('zookeeper: {hosts: "%s", session_timeout: 4s}'
-                         % ENV["HERALD_ZK_HOSTS"])
+            lines.append('zookeeper: {hosts: "%s", session_timeout: %s}'
+                         % (ENV["HERALD_ZK_HOSTS"], session_timeout))
         lines += ["agent:", "  id: %s" % name, "  group: %s" % group,
                   "  source: sandbox", "  partitions: %d" % partitions,
                   "  tables: ['%s.*']" % DB, "  start: latest",
-                  "  checkpoint_interval: 200ms"]
+                  "  checkpoint_interval: 200ms",
+                  "  http: 127.0.0.1:%d" % free_port()]
+        self.http = int(lines[-1].rsplit(":", 1)[1])
         if relays:
             lines.append("  relays: %s" % ",".join(r.addr for r in relays))
         if not zk:
             lines.append("  checkpoint_file: %s/checkpoints.json" % self.dir)
         lines += ["sink:", "  type: file",
-                  "  path: %s/p{partition}.jsonl" % self.out]
+                  "  path: %s/%sp{partition}.jsonl"
+                  % (self.out, "{agent}-" if per_agent_files else "")]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n" + extra)
         self.proc = None
@@ -73,6 +79,18 @@ class Agent:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def status(self):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/status"
+                                        % self.http, timeout=2) as r:
+                return json.loads(r.read())
+        except OSError:
+            return None
+
+    def held(self):
+        st = self.status()
+        return set(st["held"]) if st else set()
+
     def logtail(self, n=20):
         try:
             with open(self.log) as f:
@@ -97,15 +115,15 @@ def identity(line):
 
 
 def outputs(out, n):
-    """{partition: [lines]} of the file sink."""
-    res = {}
-    for p in range(n):
-        path = os.path.join(out, "p%d.jsonl" % p)
-        try:
-            with open(path) as f:
-                res[p] = [l for l in f.read().splitlines() if l.strip()]
-        except OSError:
-            res[p] = []
+    """{partition: [lines]} of the file sink: p<N>.jsonl, or the files of
+    every agent (<agent>-p<N>.jsonl) one after the other."""
+    res = {p: [] for p in range(n)}
+    for name in sorted(os.listdir(out)):
+        if not name.endswith(".jsonl"):
+            continue
+        p = int(name.rsplit("p", 1)[1].split(".")[0])
+        with open(os.path.join(out, name)) as f:
+            res[p].append([l for l in f.read().splitlines() if l.strip()])
     return res
 
 
@@ -145,14 +163,19 @@ def check(out, n, exp, allow_dups_after=None):
     SCN order per partition; duplicates only after allow_dups_after."""
     got = outputs(out, n)
     where = {}
-    for p, lines in got.items():
-        last = 0
+    for p, files in got.items():
         seen = set()
+        lines = []
+        for f in files:
+            last = 0
+            for l in f:
+                d = json.loads(l)
+                assert d["scn"] >= last, "partition %d: SCN %d after %d" % (
+                    p, d["scn"], last)
+                last = d["scn"]
+                lines.append(l)
         for l in lines:
             d = json.loads(l)
-            assert d["scn"] >= last, "partition %d: SCN %d after %d" % (
-                p, d["scn"], last)
-            last = d["scn"]
             k = identity(l)
             if k in seen:
                 assert allow_dups_after is not None and \
@@ -217,11 +240,261 @@ def test_standalone(tmp):
         relay.stop()
 
 
-def coordinator_available():
-    r = subprocess.run([os.path.join(BIN, "herald-coordinator"), "--help"],
-                       capture_output=True, text=True)
-    return "leader" in r.stdout or "elect" in r.stdout
+# ------------------------------------------------------------- groups
+
+class Writer:
+    """A write load in the background: rounds of the workload until
+    stopped."""
+
+    def __init__(self, base=100000):
+        self.base, self.rounds, self.stop_ev = base, 0, threading.Event()
+        self.err = None
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        try:
+            while not self.stop_ev.is_set():
+                workload(1, base=self.base + self.rounds * 10)
+                self.rounds += 1
+                time.sleep(0.01)
+        except Exception as e:  # reported by stop()
+            self.err = e
+
+    def stop(self):
+        self.stop_ev.set()
+        self.t.join(timeout=30)
+        assert self.err is None, "writer: %s" % self.err
+
+
+class Group:
+    """Relays registered in ZooKeeper, coordinators, agents of one group;
+    all stopped, and the group's nodes removed, at the end."""
+
+    def __init__(self, tmp, n, nrelays=2, ncoords=2, session_timeout="4s"):
+        import test_coordinator as tc
+        self.tc = tc
+        self.tmp, self.n = tmp, n
+        self.group = "g-" + os.path.basename(tmp).replace("_", "-")
+        self.session_timeout = session_timeout
+        self.relays = [Relay(tmp, "r%d" % i, 9200 + i, zk=True).start()
+                       for i in range(nrelays)]
+        self.coords = [tc.Coordinator(tmp, "c%d-%s" % (i, self.group), "itest")
+                       for i in range(ncoords)]
+        self.agents = {}
+
+    def agent(self, name, **kw):
+        a = Agent(self.tmp, name, zk=True, partitions=self.n, group=self.group,
+                  per_agent_files=True, session_timeout=self.session_timeout,
+                  **kw).start()
+        self.agents[name] = a
+        return a
+
+    def live(self):
+        return [a for a in self.agents.values() if a.proc.poll() is None]
+
+    def assignment(self):
+        return self.tc.zk_get("/herald/itest/groups/%s/assignment" % self.group)
+
+    def checkpoints(self):
+        res = {}
+        for p in range(self.n):
+            c = self.tc.zk_get("/herald/itest/groups/%s/checkpoints/%d"
+                               % (self.group, p))
+            res[p] = c["scn"] if c else 0
+        return res
+
+    def settled(self):
+        """Every partition held by the member the assignment grants it
+        to, and no move pending."""
+        asg = self.assignment()
+        live = self.live()
+        if asg is None or asg["pending"] or \
+                set(m for m, ps in asg["members"].items()) != \
+                {a.name for a in live}:
+            return None
+        for a in live:
+            if a.held() != set(asg["members"][a.name]):
+                return None
+        if sorted(p for ps in asg["members"].values() for p in ps) != \
+                list(range(self.n)):
+            return None
+        return asg
+
+    def wait_settled(self, timeout=30):
+        t0 = time.time()
+        wait_for(self.settled, "a settled assignment: %s %s" % (
+            self.assignment(), {a.name: a.held() for a in self.live()}),
+            timeout)
+        return time.time() - t0
+
+    def wait_head(self, timeout=60):
+        head = master_scn()
+        wait_for(lambda: min(self.checkpoints().values()) >= head,
+                 "every checkpoint at %d: %s" % (head, self.checkpoints()),
+                 timeout)
+
+    def close(self):
+        for a in self.agents.values():
+            try:
+                a.proc.send_signal(signal.SIGCONT)
+            except Exception:
+                pass
+            a.stop()
+        for c in self.coords:
+            try:
+                c.kill9()
+            except Exception:
+                pass
+        for r in self.relays:
+            r.stop()
+        self.tc.zk_rmr("/herald/itest/groups/%s" % self.group)
+
+
+def test_group_faults(tmp):
+    """Two relays, two coordinators, three agents with file sinks, a
+    mixed write load throughout: kill -9 of an agent, of the relay in use,
+    of the coordinator leader, then a join. Every change in exactly one
+    partition (two for a key move), in SCN order per agent file, none
+    missing; duplicates only after the checkpoints at the agent's kill."""
+    start = setup_db(DB, DDL)
+    n = 6
+    g = Group(tmp, n)
+    w = None
+    try:
+        for name in ("a1", "a2", "a3"):
+            g.agent(name)
+        g.wait_settled()
+        g.wait_head()
+        w = Writer()
+        time.sleep(1.5)
+        # kill -9 of an agent: its partitions continue elsewhere
+        before = g.checkpoints()
+        asg = g.assignment()
+        g.agents["a2"].kill9()
+        lost = set(asg["members"]["a2"])
+        allow = {p: before[p] for p in lost}
+        g.wait_settled()
+        time.sleep(1)
+        # kill -9 of one relay: the agents fail over
+        g.relays[0].kill9()
+        time.sleep(1.5)
+        # kill -9 of the coordinator leader; a later join still rebalances
+        leader = [c for c in g.coords if c.leading()]
+        assert len(leader) == 1, "one leader"
+        leader[0].kill9()
+        time.sleep(0.5)
+        g.agent("a4")
+        g.wait_settled(timeout=40)
+        asg = g.assignment()
+        c = [len(ps) for ps in asg["members"].values()]
+        assert max(c) - min(c) <= 1, "unbalanced: %s" % asg["members"]
+        time.sleep(1)
+        w.stop()
+        w = None
+        g.wait_head()
+        for a in g.live():
+            a.term()
+        check(os.path.join(tmp, "out"), n, expected(start),
+              allow_dups_after=allow)
+    finally:
+        if w:
+            w.stop_ev.set()
+        g.close()
+
+
+def test_group_zombie(tmp):
+    """An agent SIGSTOPped past its session timeout, then resumed, writes
+    no sink output and no checkpoint for the partitions it lost: none of
+    what it writes after it resumes is also in another agent's files."""
+    start = setup_db(DB, DDL)
+    n = 4
+    g = Group(tmp, n, nrelays=1, ncoords=1, session_timeout="3s")
+    w = None
+    try:
+        a1, a2 = g.agent("a1"), g.agent("a2")
+        g.wait_settled()
+        g.wait_head()
+        w = Writer()
+        time.sleep(1)
+        out = os.path.join(tmp, "out")
+        sizes = {f: os.path.getsize(os.path.join(out, f))
+                 for f in os.listdir(out) if f.startswith("a1-")}
+        a1.proc.send_signal(signal.SIGSTOP)
+        time.sleep(6)  # twice the session timeout: a2 took everything
+        wait_for(lambda: a2.held() == set(range(n)), "a2 to hold all")
+        a1.proc.send_signal(signal.SIGCONT)
+        g.wait_settled(timeout=30)
+        time.sleep(1)
+        w.stop()
+        w = None
+        g.wait_head()
+        for a in g.live():
+            a.term()
+        others = set()  # (partition file, change) of the other agents
+        for f in os.listdir(out):
+            if f.endswith(".jsonl") and not f.startswith("a1-"):
+                with open(os.path.join(out, f)) as fh:
+                    others |= {(f.split("-", 1)[1], identity(l))
+                               for l in fh if l.strip()}
+        for f in os.listdir(out):
+            if not f.startswith("a1-"):
+                continue
+            with open(os.path.join(out, f)) as fh:
+                fh.seek(sizes.get(f, 0))
+                after = [l for l in fh.read().splitlines() if l.strip()]
+            dup = [l for l in after
+                   if (f.split("-", 1)[1], identity(l)) in others]
+            assert not dup, "%s: %d lines written after SIGCONT that another " \
+                "agent also applied, first %s" % (f, len(dup), dup[0])
+        check(out, n, expected(start), allow_dups_after={
+            p: 0 for p in range(n)})
+    finally:
+        if w:
+            w.stop_ev.set()
+        g.close()
+
+
+def test_group_64_over_5(tmp):
+    """64 partitions over 5 agents: balanced (12 or 13 each), every
+    partition held, every change applied once."""
+    start = setup_db(DB, DDL)
+    n = 64
+    g = Group(tmp, n, nrelays=1, ncoords=1)
+    try:
+        for i in range(5):
+            g.agent("a%d" % i)
+        g.wait_settled(timeout=60)
+        c = sorted(len(ps) for ps in g.assignment()["members"].values())
+        assert c[0] >= 12 and c[-1] <= 13, c
+        g.wait_head()
+        workload(20)
+        g.wait_head()
+        for a in g.live():
+            a.term()
+        check(os.path.join(tmp, "out"), n, expected(start))
+    finally:
+        g.close()
+
+
+def test_group_wrong_partitions(tmp):
+    """An agent with another agent.partitions than its group refuses to
+    join, exits 1 and names both numbers."""
+    g = Group(tmp, 4, nrelays=0, ncoords=0)
+    try:
+        a = g.agent("a1")
+        wait_for(lambda: g.tc.zk_get("/herald/itest/groups/" + g.group),
+                 "the group node")
+        b = Agent(tmp, "b1", zk=True, partitions=8, group=g.group).start()
+        rc = b.proc.wait(timeout=30)
+        assert rc == 1, "rc %d: %s" % (rc, b.logtail())
+        log = b.logtail()
+        assert "group_partitions=4" in log and "agent.partitions=8" in log, log
+    finally:
+        g.close()
 
 
 if __name__ == "__main__":
-    sys.exit(run([test_standalone], sys.argv[1:], prefix="herald-agent-"))
+    sys.exit(run([test_standalone, test_group_wrong_partitions,
+                  test_group_64_over_5, test_group_faults,
+                  test_group_zombie], sys.argv[1:], prefix="herald-agent-"))
