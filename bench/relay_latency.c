@@ -3,8 +3,11 @@
  *
  *   relay_latency --socket SOCK --relay HOST:PORT --heraldctl PATH
  *                 [--count N] [--rate PER_SECOND]
+ *   relay_latency --socket SOCK --follow FILE [--count N] [--rate R]
  *
- * Starts `heraldctl tail` on bench.latency, then makes N single-row
+ * Starts `heraldctl tail` on bench.latency (or, with --follow, reads the
+ * lines appended to FILE, an agent's file sink, as they are written,
+ * woken by inotify), then makes N single-row
  * autocommit INSERTs at the given rate through the MariaDB socket, and
  * notes for each row when it was sent, when the commit was acknowledged
  * and when its JSON line came out of tail. Prints one JSON object with the
@@ -20,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +66,66 @@ static void *reader(void *arg) {
   return NULL;
 }
 
+/* Lines appended to the followed file: read to its end, then wait for
+ * inotify to say it grew. */
+static const char *follow;
+static volatile int follow_stop;
+
+static void note_line(const char *line, int64_t t, int *seen) {
+  const char *a = strstr(line, "\"after\":{\"run\":");
+  int r, id;
+  if (a == NULL || sscanf(a, "\"after\":{\"run\":%d,\"id\":%d", &r, &id) != 2)
+    return;
+  if (r != run_id || id < 0 || id >= count || t_out[id])
+    return;
+  t_out[id] = t;
+  (*seen)++;
+}
+
+static void *follower(void *arg) {
+  (void)arg;
+  int in = inotify_init1(IN_NONBLOCK);
+  int fd = -1;
+  while (fd < 0 && !follow_stop) {
+    fd = open(follow, O_RDONLY);
+    if (fd < 0)
+      usleep(10000);
+  }
+  if (fd < 0)
+    return NULL;
+  lseek(fd, 0, SEEK_END);
+  inotify_add_watch(in, follow, IN_MODIFY);
+  static char buf[1 << 16];
+  size_t have = 0;
+  int seen = 0;
+  while (seen < count && !follow_stop) {
+    ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+    if (n > 0) {
+      int64_t t = now_ns();
+      have += (size_t)n;
+      buf[have] = '\0';
+      char *p = buf, *nl;
+      while ((nl = strchr(p, '\n')) != NULL) {
+        *nl = '\0';
+        note_line(p, t, &seen);
+        p = nl + 1;
+      }
+      have = (size_t)(buf + have - p);
+      memmove(buf, p, have);
+      continue;
+    }
+    struct pollfd pf = {in, POLLIN, 0};
+    if (poll(&pf, 1, 20) > 0) {
+      char ev[4096];
+      while (read(in, ev, sizeof(ev)) > 0) {
+      }
+    }
+  }
+  close(fd);
+  close(in);
+  return NULL;
+}
+
 static int cmp64(const void *a, const void *b) {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
   return x < y ? -1 : x > y;
@@ -76,7 +142,8 @@ int main(int argc, char **argv) {
   static const struct option opts[] = {
       {"socket", 1, NULL, 's'},    {"relay", 1, NULL, 'r'},
       {"heraldctl", 1, NULL, 'c'}, {"count", 1, NULL, 'n'},
-      {"rate", 1, NULL, 'R'},      {NULL, 0, NULL, 0}};
+      {"rate", 1, NULL, 'R'},      {"follow", 1, NULL, 'f'},
+      {NULL, 0, NULL, 0}};
   int c;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (c) {
@@ -95,13 +162,16 @@ int main(int argc, char **argv) {
     case 'R':
       rate = atof(optarg);
       break;
+    case 'f':
+      follow = optarg;
+      break;
     default:
       fprintf(stderr, "usage: relay_latency --socket S --relay H:P "
                       "--heraldctl PATH [--count N] [--rate R]\n");
       return 2;
     }
   }
-  if (!sock || !relay || !ctl || count <= 0 || rate <= 0) {
+  if (!sock || (!follow && (!relay || !ctl)) || count <= 0 || rate <= 0) {
     fprintf(stderr, "relay_latency: --socket, --relay and --heraldctl are "
                     "required\n");
     return 2;
@@ -123,7 +193,7 @@ int main(int argc, char **argv) {
     return 1;
   char maxs[32];
   snprintf(maxs, sizeof(maxs), "%d", count);
-  pid_t pid = fork();
+  pid_t pid = follow ? -1 : fork();
   if (pid == 0) {
     dup2(pfd[1], 1);
     close(pfd[0]);
@@ -138,7 +208,7 @@ int main(int argc, char **argv) {
   t_ack = calloc((size_t)count, sizeof(int64_t));
   t_out = calloc((size_t)count, sizeof(int64_t));
   pthread_t thr;
-  pthread_create(&thr, NULL, reader, NULL);
+  pthread_create(&thr, NULL, follow ? follower : reader, NULL);
   usleep(500000); /* let tail subscribe */
 
   int64_t gap = (int64_t)(1e9 / rate), start = now_ns();
@@ -169,10 +239,14 @@ int main(int argc, char **argv) {
       break;
     usleep(100000);
   }
-  kill(pid, SIGTERM);
-  pthread_cancel(thr);
+  follow_stop = 1;
+  if (pid > 0) {
+    kill(pid, SIGTERM);
+    pthread_cancel(thr);
+  }
   pthread_join(thr, NULL);
-  waitpid(pid, NULL, 0);
+  if (pid > 0)
+    waitpid(pid, NULL, 0);
   int n = 0;
   int64_t *fa = calloc((size_t)count, sizeof(int64_t));
   int64_t *fs = calloc((size_t)count, sizeof(int64_t));
@@ -189,13 +263,14 @@ int main(int argc, char **argv) {
   }
   qsort(fa, (size_t)n, sizeof(int64_t), cmp64);
   qsort(fs, (size_t)n, sizeof(int64_t), cmp64);
-  printf("{\"peer\":\"herald\",\"sent\":%d,\"seen\":%d,\"rate\":%.0f,"
+  printf("{\"peer\":\"%s\",\"sent\":%d,\"seen\":%d,\"rate\":%.0f,"
          "\"achieved_rate\":%.0f,"
          "\"ack_to_output_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
          "\"send_to_output_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}}\n",
-         count, n, rate, count / ((double)sent_s / 1e9), pct(fa, n, 0.5),
-         pct(fa, n, 0.99), (double)fa[n - 1] / 1e6, pct(fs, n, 0.5),
-         pct(fs, n, 0.99), (double)fs[n - 1] / 1e6);
+         follow ? "herald-agent" : "herald", count, n, rate,
+         count / ((double)sent_s / 1e9), pct(fa, n, 0.5), pct(fa, n, 0.99),
+         (double)fa[n - 1] / 1e6, pct(fs, n, 0.5), pct(fs, n, 0.99),
+         (double)fs[n - 1] / 1e6);
   mysql_close(m);
   return n == count ? 0 : 1;
 }
