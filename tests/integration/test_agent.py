@@ -494,7 +494,48 @@ def test_group_wrong_partitions(tmp):
         g.close()
 
 
+def test_group_zk_node_loss(tmp):
+    """One ZooKeeper node stopped while two agents apply a write load: the
+    sessions move to the other servers and nothing is lost, duplicated or
+    moved. (ctest runs this through zk_restore.sh, which starts the node
+    again afterwards.)"""
+    start = setup_db(DB, DDL)
+    n = 4
+    g = Group(tmp, n, nrelays=1, ncoords=1)
+    w = None
+    try:
+        g.agent("a1")
+        g.agent("a2")
+        g.wait_settled()
+        g.wait_head()
+        before = g.assignment()
+        w = Writer()
+        time.sleep(1)
+        subprocess.run([os.path.join(os.environ["HERALD_SOURCE"], "scripts",
+                                     "sandbox"), "zk-stop", "1", "--dir",
+                        os.environ["HERALD_SANDBOX_DIR"]], check=True,
+                       timeout=60, stdout=subprocess.DEVNULL)
+        time.sleep(4)
+        w.stop()
+        w = None
+        g.wait_head(timeout=60)
+        after = g.assignment()
+        assert after["members"] == before["members"], \
+            "partitions moved: %s -> %s" % (before["members"], after["members"])
+        for a in g.live():
+            a.term()
+        check(os.path.join(tmp, "out"), n, expected(start))
+    finally:
+        if w:
+            w.stop_ev.set()
+        g.close()
+
+
+GROUP_TESTS = [test_standalone, test_group_wrong_partitions,
+               test_group_64_over_5, test_group_faults, test_group_zombie]
+
 if __name__ == "__main__":
-    sys.exit(run([test_standalone, test_group_wrong_partitions,
-                  test_group_64_over_5, test_group_faults,
-                  test_group_zombie], sys.argv[1:], prefix="herald-agent-"))
+    # test_group_zk_node_loss only when named (it needs zk_restore.sh)
+    tests = GROUP_TESTS + ([test_group_zk_node_loss]
+                           if "test_group_zk_node_loss" in sys.argv else [])
+    sys.exit(run(tests, sys.argv[1:], prefix="herald-agent-"))
