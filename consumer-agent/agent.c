@@ -111,28 +111,6 @@ static void ck_path(agent_t *a, uint32_t p, char *buf, size_t n) {
   hd_path_checkpoint(buf, n, a->conf->cluster, a->conf->agent.group, p);
 }
 
-static void from_file(const ckpt_t *f, hd_checkpoint_t *c) {
-  memset(c, 0, sizeof(*c));
-  c->scn = f->scn;
-  c->ts_ms = f->ts_ms;
-  c->written_ms = f->written_ms;
-  snprintf(c->owner, sizeof(c->owner), "%s", f->owner);
-  c->epoch = f->epoch;
-  c->windows = f->windows;
-  c->rows = f->rows;
-}
-
-static void to_file(const hd_checkpoint_t *c, ckpt_t *f) {
-  memset(f, 0, sizeof(*f));
-  f->scn = c->scn;
-  f->ts_ms = c->ts_ms;
-  f->written_ms = c->written_ms;
-  snprintf(f->owner, sizeof(f->owner), "%s", c->owner);
-  f->epoch = c->epoch;
-  f->windows = c->windows;
-  f->rows = c->rows;
-}
-
 /* Write pt->ck. @returns 0; 1 when the partition was taken (another
  * holder wrote: ZBADVERSION); -1 a failure to retry. */
 static int ck_write(part_t *pt) {
@@ -140,10 +118,8 @@ static int ck_write(part_t *pt) {
   char err[300];
   pt->ck.written_ms = hd_now_ms();
   if (a->zk == NULL) {
-    ckpt_t f;
-    to_file(&pt->ck, &f);
     pthread_mutex_lock(&a->lock);
-    int rc = ckpt_file_set(a->file, pt->p, &f);
+    int rc = ckpt_file_set(a->file, pt->p, &pt->ck);
     if (rc == 0)
       rc = ckpt_file_save(a->file, err, sizeof(err));
     else
@@ -192,10 +168,8 @@ static int ck_claim(part_t *pt) {
   agent_t *a = pt->a;
   memset(&pt->ck, 0, sizeof(pt->ck));
   if (a->zk == NULL) {
-    ckpt_t f;
     pthread_mutex_lock(&a->lock);
-    if (ckpt_file_get(a->file, pt->p, &f))
-      from_file(&f, &pt->ck);
+    ckpt_file_get(a->file, pt->p, &pt->ck);
     pthread_mutex_unlock(&a->lock);
     snprintf(pt->ck.owner, sizeof(pt->ck.owner), "%s", a->conf->agent.id);
     return 0;

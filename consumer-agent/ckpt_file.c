@@ -18,26 +18,12 @@
 #include <unistd.h>
 
 #include "hd_err.h"
+#include "hd_group.h"
 #include "hd_mem.h"
 #include "agent_util.h"
 
 /* Larger than any real file: 65536 partitions take about 13 MB. */
 #define CKPT_FILE_MAX (64u << 20)
-
-typedef struct {
-  const char *name;
-  size_t off;
-  int is_owner; /* the one string; the others are integers */
-} field_t;
-
-#define U(f)                                                                   \
-  { #f, offsetof(ckpt_t, f), 0 }
-static const field_t fields[] = {
-    U(scn),   U(ts_ms),   U(written_ms), {"owner", offsetof(ckpt_t, owner), 1},
-    U(epoch), U(windows), U(rows),
-};
-#undef U
-#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
 struct ckpt_file {
   char *path;
@@ -47,77 +33,33 @@ struct ckpt_file {
   ckpt_t **entries;          /* partitions entries; NULL: no checkpoint */
 };
 
-/* c's fields as a JSON object; *o is NULL on failure. */
+/* The object of docs/zookeeper.md's checkpoints/<p>, built and read by
+ * hd_group.c, the one codec of it: here as an object of the file. */
 static int to_json(const ckpt_t *c, json_t **o, char *err, size_t errlen) {
-  *o = json_object();
-  for (size_t i = 0; i < NFIELDS; i++) {
-    const field_t *f = &fields[i];
-    const char *base = (const char *)c + f->off;
-    json_t *v;
-    if (f->is_owner) {
-      if (memchr(base, '\0', CKPT_OWNER_MAX) == NULL || base[0] == '\0') {
-        json_decref(*o);
-        *o = NULL;
-        return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
-                         "field 'owner': empty or not NUL-terminated");
-      }
-      v = json_string(base);
-    } else {
-      uint64_t u;
-      memcpy(&u, base, sizeof(u));
-      /* jansson's integers are signed 64 bits: refused, never wrapped. */
-      if (u > (uint64_t)INT64_MAX) {
-        json_decref(*o);
-        *o = NULL;
-        return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
-                         "field '%s': %" PRIu64 " is above 2^63-1", f->name, u);
-      }
-      v = json_integer((json_int_t)u);
-    }
-    if (v == NULL || json_object_set_new(*o, f->name, v) < 0) {
-      json_decref(*o);
-      *o = NULL;
-      return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
-                       "field '%s': not valid UTF-8, or out of memory",
-                       f->name);
-    }
-  }
+  char *text = NULL, e[256];
+  *o = NULL;
+  if (hd_checkpoint_build(c, &text, e, sizeof(e)) < 0)
+    return hd_errorf(err, errlen, HD_ECKPT_CORRUPT, "%s", e);
+  *o = json_loads(text, 0, NULL);
+  free(text);
+  if (*o == NULL)
+    return hd_errorf(err, errlen, HD_ECKPT_CORRUPT, "out of memory");
   return 0;
 }
 
 /* A checkpoint object into *out; the message is prefixed with where. */
 static int from_json(const json_t *o, ckpt_t *out, const char *where, char *err,
                      size_t errlen) {
-  ckpt_t c;
-  memset(&c, 0, sizeof(c));
   if (!json_is_object(o))
     return hd_errorf(err, errlen, HD_ECKPT_CORRUPT, "%sexpected a JSON object",
                      where);
-  for (size_t i = 0; i < NFIELDS; i++) {
-    const field_t *f = &fields[i];
-    json_t *v = json_object_get(o, f->name);
-    char *base = (char *)&c + f->off;
-    if (v == NULL)
-      return hd_errorf(err, errlen, HD_ECKPT_CORRUPT, "%smissing field '%s'",
-                       where, f->name);
-    if (f->is_owner) {
-      size_t len = json_is_string(v) ? json_string_length(v) : 0;
-      if (len == 0 || len >= CKPT_OWNER_MAX)
-        return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
-                         "%sfield 'owner': expected a name of 1 to %d "
-                         "characters",
-                         where, CKPT_OWNER_MAX - 1);
-      memcpy(base, json_string_value(v), len + 1);
-    } else {
-      if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return hd_errorf(err, errlen, HD_ECKPT_CORRUPT,
-                         "%sfield '%s': expected a non-negative integer", where,
-                         f->name);
-      uint64_t u = (uint64_t)json_integer_value(v);
-      memcpy(base, &u, sizeof(u));
-    }
-  }
-  *out = c;
+  char *text = json_dumps(o, JSON_COMPACT), e[256];
+  if (text == NULL)
+    return hd_errorf(err, errlen, HD_ECKPT_CORRUPT, "%sout of memory", where);
+  int rc = hd_checkpoint_parse(text, strlen(text), out, e, sizeof(e));
+  free(text);
+  if (rc < 0)
+    return hd_errorf(err, errlen, HD_ECKPT_CORRUPT, "%s%s", where, e);
   return 0;
 }
 

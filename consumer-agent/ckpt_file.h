@@ -36,19 +36,13 @@
 #include <stdint.h>
 
 #include "hd_confdefs.h"
+#include "hd_group.h"
 
-#define CKPT_OWNER_MAX 129 /* a herald name (128) and its NUL */
+#define CKPT_OWNER_MAX HD_REG_NAME_MAX
 
-/** One partition's checkpoint; the fields of docs/zookeeper.md. */
-typedef struct {
-  uint64_t scn;               /* last window applied; 0: no position yet */
-  uint64_t ts_ms;             /* its commit time at the source; 0: unknown */
-  uint64_t written_ms;        /* the writer's clock at the write */
-  char owner[CKPT_OWNER_MAX]; /* agent.id of the writer */
-  uint64_t epoch;             /* the epoch of its grant (0 standalone) */
-  uint64_t windows;           /* windows applied so far (informational) */
-  uint64_t rows;              /* row changes applied so far */
-} ckpt_t;
+/** One partition's checkpoint: the object of docs/zookeeper.md, the same
+ *  in the file as in ZooKeeper (hd_group.h builds and reads it). */
+typedef hd_checkpoint_t ckpt_t;
 
 typedef struct ckpt_file ckpt_file_t;
 

@@ -123,7 +123,8 @@ START_TEST(one_object_both_ways) {
   c.rows = (uint64_t)INT64_MAX + 1;
   ck_assert_int_eq(ckpt_build(&c, &json, err, sizeof(err)), HD_ECKPT_CORRUPT);
   ck_assert_ptr_null(json);
-  ck_assert_str_eq(err, "field 'rows': 9223372036854775808 is above 2^63-1");
+  ck_assert_str_eq(err, "field 'rows': 9223372036854775808 is above 2^63-1, "
+                        "the largest integer the node holds");
   c = sample();
   c.owner[0] = '\0';
   ck_assert_int_eq(ckpt_build(&c, &json, err, sizeof(err)), HD_ECKPT_CORRUPT);
@@ -333,8 +334,7 @@ START_TEST(corrupt_file_refused) {
                  "\"ts_ms\":2,\"written_ms\":3,\"owner\":\"a1\",\"epoch\":0,"
                  "\"windows\":1,\"rows\":1}}}",
                  4, HD_ECKPT_CORRUPT,
-                 "checkpoints.1: field 'scn': expected a non-negative "
-                 "integer");
+                 "checkpoints.1: field 'scn': -5 is negative");
   expect_refused("{\"partitions\":4,\"checkpoints\":{\"1\":{\"scn\":1.5,"
                  "\"ts_ms\":2,\"written_ms\":3,\"owner\":\"a1\",\"epoch\":0,"
                  "\"windows\":1,\"rows\":1}}}",
@@ -343,8 +343,7 @@ START_TEST(corrupt_file_refused) {
                  "\"ts_ms\":2,\"written_ms\":3,\"owner\":\"\",\"epoch\":0,"
                  "\"windows\":1,\"rows\":1}}}",
                  4, HD_ECKPT_CORRUPT,
-                 "checkpoints.1: field 'owner': expected a name of 1 to 128 "
-                 "characters");
+                 "checkpoints.1: field 'owner': must not be empty");
   expect_refused("{\"partitions\":4,\"checkpoints\":{\"2\":7}}", 4,
                  HD_ECKPT_CORRUPT, "checkpoints.2: expected a JSON object");
 }
