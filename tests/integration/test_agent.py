@@ -211,6 +211,9 @@ def test_standalone(tmp):
     no gap and no duplicate."""
     start = setup_db(DB, DDL)
     relay = Relay(tmp, "r1", 9101).start()
+    # `latest` is the relay's newest window: the relay must have read the
+    # binlog up to now first, or the agent would start in older history
+    relay.wait_scn(master_scn())
     n = 4
     ag = Agent(tmp, "a1", relays=[relay], partitions=n)
     try:
@@ -279,6 +282,9 @@ class Group:
         self.session_timeout = session_timeout
         self.relays = [Relay(tmp, "r%d" % i, 9200 + i, zk=True).start()
                        for i in range(nrelays)]
+        head = master_scn()
+        for r in self.relays:  # `latest` must be now, not older history
+            r.wait_scn(head, timeout=120)
         self.coords = [tc.Coordinator(tmp, "c%d-%s" % (i, self.group), "itest")
                        for i in range(ncoords)]
         self.agents = {}
