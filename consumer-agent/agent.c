@@ -77,7 +77,8 @@ struct part {
   /* figures, under a->lock */
   uint64_t windows, rows, sink_errors, newest_ts, applied_ts;
   uint64_t applied_scn, newest_scn, ckpt_scn, ckpt_ms, failovers;
-  int held; /* 1 while a runner holds the partition */
+  int held;        /* 1 while a runner holds the partition */
+  char relay[300]; /* the relay streamed from, "" when none */
 };
 
 /* ------------------------------------------------------------- lease */
@@ -428,6 +429,8 @@ static void *runner(void *arg) {
         pt->newest_scn = herald_relay_newest_scn(hc);
         pt->newest_ts = herald_relay_newest_ts_ms(hc);
         pt->failovers = herald_failovers(hc);
+        const char *r = herald_relay(hc);
+        snprintf(pt->relay, sizeof(pt->relay), "%s", r ? r : "");
         pthread_mutex_unlock(&a->lock);
       }
       if (mono() - last_ck >= (int64_t)k->agent.checkpoint_interval_ms) {
@@ -767,6 +770,7 @@ void agent_stats(agent_t *a, agent_info_t *info, agent_pstat_t *ps) {
     s->rows = pt->rows;
     s->sink_errors = pt->sink_errors;
     s->failovers = pt->failovers;
+    snprintf(s->relay, sizeof(s->relay), "%s", pt->relay);
   }
   pthread_mutex_unlock(&a->lock);
 }

@@ -146,6 +146,7 @@ static void status(void *ctx, hd_http_reply_t *r) {
                         json_integer((json_int_t)ps[p].sink_errors));
     json_object_set_new(e, "failovers",
                         json_integer((json_int_t)ps[p].failovers));
+    json_object_set_new(e, "relay", json_string(ps[p].relay));
     json_array_append_new(parts, e);
   }
   json_object_set_new(o, "held", held);

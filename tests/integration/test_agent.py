@@ -382,9 +382,23 @@ def test_group_faults(tmp):
         allow = {p: before[p] for p in lost}
         g.wait_settled()
         time.sleep(1)
-        # kill -9 of one relay: the agents fail over
-        g.relays[0].kill9()
-        time.sleep(1.5)
+        # kill -9 of the relay most partitions stream from: they fail over
+        used = {}
+        for a in g.live():
+            for e in a.status()["partition_status"]:
+                used[e["relay"]] = used.get(e["relay"], 0) + 1
+        victim = [r for r in g.relays if r.addr == max(used, key=used.get)]
+        assert victim, "agents stream from %s, not a relay of the test" % used
+        moved0 = sum(e["failovers"] for a in g.live()
+                     for e in a.status()["partition_status"])
+        victim[0].kill9()
+        other = [r for r in g.relays if r is not victim[0]][0]
+        wait_for(lambda: all(e["relay"] == other.addr for a in g.live()
+                             for e in a.status()["partition_status"]),
+                 "every partition on %s" % other.addr, 30)
+        assert sum(e["failovers"] for a in g.live()
+                   for e in a.status()["partition_status"]) > moved0
+        time.sleep(1)
         # kill -9 of the coordinator leader; a later join still rebalances
         leader = [c for c in g.coords if c.leading()]
         assert len(leader) == 1, "one leader"
