@@ -41,6 +41,7 @@
 
 #define COMP "agent"
 #define POLL_MS 100
+#define ASSIGNMENT_MAX (1 << 20) /* ZooKeeper's node limit */
 
 typedef struct part part_t;
 
@@ -61,6 +62,7 @@ struct agent {
   pthread_mutex_t wake_mu;
   pthread_cond_t wake_cv;
   int woken;
+  char *abuf; /* the assignment as read (main thread) */
 };
 
 struct part {
@@ -338,6 +340,23 @@ static int checkpoint(part_t *pt, sink_part_t *sp, herald_client_t *hc) {
   return rc == 1 ? 1 : 0;
 }
 
+/* The partition's figures after a poll, for /status and /metrics: one
+ * locked section per window. */
+static void figures(part_t *pt, herald_client_t *hc, uint64_t rows, int last) {
+  const char *r = herald_relay(hc);
+  pthread_mutex_lock(&pt->a->lock);
+  pt->rows += rows;
+  pt->windows += last != 0;
+  pt->applied_scn = herald_delivered_scn(hc);
+  if (herald_delivered_ts_ms(hc))
+    pt->applied_ts = herald_delivered_ts_ms(hc);
+  pt->newest_scn = herald_relay_newest_scn(hc);
+  pt->newest_ts = herald_relay_newest_ts_ms(hc);
+  pt->failovers = herald_failovers(hc);
+  snprintf(pt->relay, sizeof(pt->relay), "%s", r ? r : "");
+  pthread_mutex_unlock(&pt->a->lock);
+}
+
 static void *runner(void *arg) {
   part_t *pt = arg;
   agent_t *a = pt->a;
@@ -403,15 +422,11 @@ static void *runner(void *arg) {
           healthy = 0;
           break;
         }
-        pthread_mutex_lock(&a->lock);
-        pt->rows += sw.rows;
-        if (sw.last) {
-          pt->windows++;
-          pt->applied_ts = sw.ts_ms;
-        }
-        pthread_mutex_unlock(&a->lock);
+        figures(pt, hc, sw.rows, sw.last);
         agent_retry_reset(&rt);
-      } else if (rc != HERALD_TIMED_OUT) {
+      } else if (rc == HERALD_TIMED_OUT) {
+        figures(pt, hc, 0, 0); /* heartbeats move the position too */
+      } else {
         /* SCN_TOO_OLD, a refused subscription, relays that disagree: the
          * partition cannot go on by itself. It stops and says why, and
          * tries again later; the position does not move. */
@@ -420,18 +435,6 @@ static void *runner(void *arg) {
                herald_error(hc));
         healthy = 0;
         break;
-      }
-      if (rc == HERALD_OK || rc == HERALD_TIMED_OUT) {
-        pthread_mutex_lock(&a->lock);
-        pt->applied_scn = herald_delivered_scn(hc);
-        if (herald_delivered_ts_ms(hc))
-          pt->applied_ts = herald_delivered_ts_ms(hc);
-        pt->newest_scn = herald_relay_newest_scn(hc);
-        pt->newest_ts = herald_relay_newest_ts_ms(hc);
-        pt->failovers = herald_failovers(hc);
-        const char *r = herald_relay(hc);
-        snprintf(pt->relay, sizeof(pt->relay), "%s", r ? r : "");
-        pthread_mutex_unlock(&a->lock);
       }
       if (mono() - last_ck >= (int64_t)k->agent.checkpoint_interval_ms) {
         last_ck = mono();
@@ -597,17 +600,14 @@ static int read_assignment(agent_t *a, int watch, hd_assignment_t *as) {
   const hd_agent_conf_t *k = a->conf;
   char path[HD_GROUP_PATH_MAX], err[300];
   hd_path_assignment(path, sizeof(path), k->cluster, k->agent.group);
-  int cap = 1 << 20; /* ZooKeeper's node limit */
-  char *data = hd_malloc((size_t)cap);
-  int len = cap - 1;
+  if (a->abuf == NULL) /* read several times a second: kept */
+    a->abuf = hd_malloc(ASSIGNMENT_MAX);
+  int len = ASSIGNMENT_MAX - 1;
   int rc = zoo_wget(hd_zk_handle(a->zk), path, watch ? zk_wake_watcher : NULL,
-                    a, data, &len, NULL);
-  if (rc != ZOK || len < 0) {
-    free(data);
+                    a, a->abuf, &len, NULL);
+  if (rc != ZOK || len < 0)
     return -1;
-  }
-  rc = hd_assignment_parse(data, (size_t)len, as, err, sizeof(err));
-  free(data);
+  rc = hd_assignment_parse(a->abuf, (size_t)len, as, err, sizeof(err));
   if (rc < 0) {
     hd_log(HD_LL_WARN, COMP, "assignment unreadable: holding what we have",
            "path=%s err=\"%s\"", path, err);
@@ -871,6 +871,7 @@ out:
   if (a.sink)
     sink_destroy(a.sink);
   ckpt_file_free(a.file);
+  free(a.abuf);
   free(a.parts);
   pthread_mutex_destroy(&a.lock);
   pthread_mutex_destroy(&a.wake_mu);

@@ -173,7 +173,6 @@ static int set_fatal(herald_client_t *c, int status) {
 static void relays_clear(herald_client_t *c) {
   for (size_t i = 0; i < c->nrelays; i++) {
     free(c->relays[i].addr);
-    free(c->relays[i].id);
   }
   free(c->relays);
   c->relays = NULL;
@@ -238,7 +237,6 @@ static int discover(herald_client_t *c) {
       continue;
     }
     relay_t *r = relay_add(c, reg.advertise);
-    r->id = hd_strdup(reg.id);
     r->newest_scn = reg.newest_scn;
     r->server_id = reg.source_server_id;
     r->connected = reg.connected;
@@ -251,7 +249,6 @@ static int discover(herald_client_t *c) {
   deallocate_String_vector(&kids);
   for (size_t j = 0; j < nold; j++) {
     free(old[j].addr);
-    free(old[j].id);
   }
   free(old);
   return 0;
@@ -594,6 +591,7 @@ static int conn_open(herald_client_t *c) {
 herald_client_t *herald_client_new(const herald_conf_t *conf, char *errstr,
                                    size_t errlen) {
   const char *why = NULL;
+  char buf[160];
   if (conf == NULL)
     why = "no configuration";
   else if (conf->nrelays == 0 && conf->zk_hosts == NULL)
@@ -602,10 +600,14 @@ herald_client_t *herald_client_new(const herald_conf_t *conf, char *errstr,
     why = "with 'zookeeper.hosts', 'cluster' and 'source' are needed";
   else if (conf->nplist && conf->nparts == 0)
     why = "'partition.list' needs 'partition.count'";
-  if (why == NULL && conf->nplist)
-    for (size_t i = 0; i < conf->nplist; i++)
-      if (conf->parts[i] >= conf->nparts)
-        why = "'partition.list' names a partition not below partition.count";
+  for (size_t i = 0; why == NULL && conf->nplist && i < conf->nplist; i++)
+    if (conf->parts[i] >= conf->nparts) {
+      snprintf(buf, sizeof(buf),
+               "'partition.list' names partition %u, not below "
+               "partition.count %u",
+               conf->parts[i], conf->nparts);
+      why = buf;
+    }
   if (why) {
     if (errstr && errlen)
       snprintf(errstr, errlen, "%s", why);

@@ -14,8 +14,9 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import (BIN, ENV, Relay, free_port, master_scn, run,  # noqa: E402
-                        setup_db, sql)
+from test_relay import (BIN, ENV, Relay, decode, free_port,  # noqa: E402
+                        master_scn, run, setup_db, sql)
+import test_coordinator as tc  # noqa: E402
 
 DB = "it_agent"
 DDL = ("CREATE TABLE it_agent.a (id INT PRIMARY KEY, v VARCHAR(40));"
@@ -128,18 +129,9 @@ def outputs(out, n):
 
 
 def expected(after):
-    """Every change of the test's tables after SCN `after`, as tail sees
-    them from the relay (no partition filter)."""
-    r = subprocess.run([os.path.join(BIN, "heraldctl"), "decode", "--tables",
-                        DB + ".*"] + binlog_files_list(), capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    return [l for l in r.stdout.splitlines() if json.loads(l)["scn"] > after]
-
-
-def binlog_files_list():
-    from test_relay import binlog_files
-    return binlog_files()
+    """Every change of the test's tables after SCN `after` (decode of the
+    binlog, no partition filter)."""
+    return decode(DB + ".*", after)
 
 
 def workload(rounds, base=0):
@@ -197,12 +189,7 @@ def check(out, n, exp, allow_dups_after=None):
 
 
 def wait_for(cond, what, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
+    return tc.wait_for(what, cond, timeout, step=0.1)
 
 
 def test_standalone(tmp):
@@ -275,7 +262,6 @@ class Group:
     all stopped, and the group's nodes removed, at the end."""
 
     def __init__(self, tmp, n, nrelays=2, ncoords=2, session_timeout="4s"):
-        import test_coordinator as tc
         self.tc = tc
         self.tmp, self.n = tmp, n
         self.group = "g-" + os.path.basename(tmp).replace("_", "-")
