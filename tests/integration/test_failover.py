@@ -86,9 +86,10 @@ def read_until(proc, lines, pred, what, timeout=60):
         lines.append(line.rstrip("\n"))
 
 
-def paced_writer(db, n, groups, pause):
+def paced_writer(db, n, groups, pause, gate=None):
     """Insert rows 0..n-1 of db.t, one transaction each, in groups with a
-    pause between them; returns the feeder thread (join it)."""
+    pause between them; returns the feeder thread (join it). With gate (a
+    threading.Event), the second half waits until it is set."""
     p = subprocess.Popen(["mariadb", "--no-defaults", "-uroot", "-S",
                           ENV["HERALD_MDB_SOCKET"]], stdin=subprocess.PIPE,
                          text=True)
@@ -96,6 +97,8 @@ def paced_writer(db, n, groups, pause):
     def feed():
         per = n // groups
         for g in range(groups):
+            if gate is not None and g == groups // 2:
+                gate.wait(timeout=60)
             p.stdin.write("".join("INSERT INTO %s.t VALUES (%d, REPEAT('p', 100));\n"
                                   % (db, i) for i in range(g * per, (g + 1) * per)))
             p.stdin.flush()
@@ -142,12 +145,15 @@ def test_kill9_mid_stream(tmp):
     try:
         tail = start_tail(["--relay", "%s,%s" % (a.addr, b.addr), "--from",
                            str(start), "--tables", db + ".t", "--max", str(n)])
-        writer = paced_writer(db, n, 30, 0.05)
+        # Half of the rows are written only after the kill: they can only
+        # come through the other relay.
+        gate = threading.Event()
+        writer = paced_writer(db, n, 30, 0.05, gate)
         rd = Reader(tail)
         rd.wait(500, "500 rows")
         assert consumers(a) == 1 and consumers(b) == 0
         a.kill9()
-        assert writer.is_alive(), "the writer was done before the kill"
+        gate.set()
         lines, err = rd.finish()
         writer.join(timeout=120)
         check_once_in_order(lines, n)

@@ -33,7 +33,11 @@ from test_relay import (BIN, ENV, SRC, Relay, binlog_files,  # noqa: E402
 
 
 def tail_until(relay, args, until):
-    """tail's lines for everything the relay sends up to SCN `until`."""
+    """tail's lines for everything the relay sends up to SCN `until`. The
+    relay reads the sandbox's binlog from its start: with a long history
+    (earlier tests) that takes longer than tail's idle timeout, so it is
+    awaited first."""
+    relay.wait_scn(until, timeout=120)
     return tail(relay, args + ["--until", str(until)], None)[0]
 
 
