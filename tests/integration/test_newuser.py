@@ -197,11 +197,14 @@ def test_ddl_passwords_redacted(tmp):
         stmts = [s for s in ddl_statements(lines) if "nu_pw'@" in s]
         assert len(stmts) >= 4, stmts
         assert sum("IDENTIFIED BY '<redacted>'" in s for s in stmts) == 3, stmts
-        # The sandbox's own account statements (binlog.000001) too.
+        # The sandbox's own account statements (binlog.000001) too, while
+        # that file is there: a test before this one may have purged it
+        # (relay_bigtxn does, to spare later tests its 1 GiB).
         early = tail_until(r, ["--from", "earliest", "--ddl"], start)
         assert ENV["HERALD_MDB_REPL_PASSWORD"] not in "\n".join(early)
-        assert any("herald_repl" in s and "<redacted>" in s
-                   for s in ddl_statements(early)), ddl_statements(early)[:5]
+        if any(f.endswith(".000001") for f in binlog_files()):
+            assert any("herald_repl" in s and "<redacted>" in s
+                       for s in ddl_statements(early)), ddl_statements(early)[:5]
         # Nothing on the relay's disk, nothing in decode's output.
         assert files_holding(os.path.join(r.dir, "data"), secret) == []
         d = subprocess.run([os.path.join(BIN, "heraldctl"), "decode", "--ddl"]
