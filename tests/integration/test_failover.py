@@ -243,20 +243,32 @@ def test_sigstop_stall(tmp):
     n = 2000
     writer = None
     stopped = False
+    # The second half of the rows is written only once tail is seen on the
+    # other relay: until then tail cannot reach --max and leave (under load
+    # it once had every row before the test looked, and b had no consumer
+    # left to count).
+    gate = threading.Event()
     try:
         tail = start_tail(["--relay", "%s,%s" % (a.addr, b.addr), "--from",
                            str(start), "--tables", db + ".t", "--max", str(n),
                            "--stall-timeout", "2"])
-        writer = paced_writer(db, n, 40, 0.1)
+        writer = paced_writer(db, n, 40, 0.1, gate)
         rd = Reader(tail)
         rd.wait(300, "300 rows")
         assert consumers(a) == 1
         a.proc.send_signal(signal.SIGSTOP)
         stopped = True
         t0 = time.time()
-        wait_for(lambda: consumers(b) == 1, 30, "tail on the other relay")
+        try:
+            wait_for(lambda: consumers(b) == 1 or tail.poll() is not None,
+                     30, "tail on the other relay")
+        except AssertionError:
+            tail.kill()
+            raise AssertionError("tail not on the other relay 30 s after the "
+                                 "SIGSTOP; its stderr: %s" % tail.stderr.read())
         took = time.time() - t0
-        assert writer.is_alive(), "the writer was done before the failover"
+        assert tail.poll() is None, "tail ended: %s" % tail.stderr.read()
+        gate.set()
         lines, err = rd.finish()
         writer.join(timeout=120)
         check_once_in_order(lines, n)
@@ -264,6 +276,7 @@ def test_sigstop_stall(tmp):
         assert a.addr in err, err
         assert 1.5 <= took < 20, took
     finally:
+        gate.set()
         if stopped:
             a.proc.send_signal(signal.SIGCONT)
         if writer:
