@@ -13,7 +13,12 @@
 #define MIB (1LL << 20)
 
 static const char *const fsync_names[] = {"window", "interval", "none", NULL};
-static const char *const sink_names[] = {"stdout", "file", "command", NULL};
+static const char *const sink_names[] = {"stdout", "file",       "command",
+                                         "mysql",  "postgresql", NULL};
+static const char *const schema_changes_names[] = {"evolve", "none", NULL};
+static const char *const ddl_names[] = {"ignore", "apply", NULL};
+static const char *const zero_dates_names[] = {"null", "infinity", "error",
+                                               NULL};
 static const char *const agent_start_names[] = {"earliest", "latest", NULL};
 
 /* Names of clusters, sources, groups and ids become ZooKeeper path
@@ -281,7 +286,151 @@ static const hd_prop_t agent_props[] = {
      NULL},
     {"sink.retry_max", HD_T_DURATION, A(sink.retry_max_ms), 10, 3600000, 0,
      "30s", "longest wait between retries of a failing sink", NULL},
+    {"sink.host", HD_T_STR, A(sink.host), 0, 0, 0, NULL,
+     "mysql: destination server host (or sink.socket)", NULL},
+    {"sink.port", HD_T_INT, A(sink.port), 1, 65535, 0, "3306",
+     "mysql: destination server port", NULL},
+    {"sink.socket", HD_T_STR, A(sink.socket), 0, 0, 0, NULL,
+     "mysql: destination server's Unix socket, instead of host and port", NULL},
+    {"sink.user", HD_T_STR, A(sink.user), 0, 0, 0, NULL,
+     "mysql: destination user", NULL},
+    {"sink.password", HD_T_STR, A(sink.password), 0, 0, 0, NULL,
+     "mysql: destination password (or sink.password_file)", NULL},
+    {"sink.password_file", HD_T_STR, A(sink.password_file), 0, 0, 0, NULL,
+     "database sinks: file holding the destination password (its first "
+     "line)",
+     NULL},
+    {"sink.database", HD_T_STR, A(sink.database), 0, 0, 0, NULL,
+     "mysql: every source table goes into this database (default: the "
+     "source's database name)",
+     NULL},
+    {"sink.tables", HD_T_STRMAP, A(sink.tables), 0, 0, 0, NULL,
+     "database sinks: renames, 'srcdb.table: dstdb.table' (postgresql: "
+     "'srcdb.table: schema.table')",
+     NULL},
+    {"sink.dsn", HD_T_STR, A(sink.dsn), 0, 0, 0, NULL,
+     "postgresql: libpq connection string ('host=... port=... dbname=... "
+     "user=...'); the password from sink.password_file or libpq's own files",
+     NULL},
+    {"sink.schema", HD_T_STR, A(sink.schema), 0, 0, 0, NULL,
+     "postgresql: every source table goes into this schema (default: the "
+     "source's database name as a schema)",
+     NULL},
+    {"sink.offsets_table", HD_T_STR, A(sink.offsets_table), 0, 0, 0,
+     "herald.herald_offsets",
+     "database sinks: where each partition's applied SCN and owner epoch "
+     "are kept, in the transaction that applies its windows",
+     NULL},
+    {"sink.batch_windows", HD_T_INT, A(sink.batch_windows), 1, 1000000, 0,
+     "1000",
+     "database sinks: most windows in one destination transaction (a "
+     "transaction ends earlier when nothing more is waiting)",
+     NULL},
+    {"sink.batch_rows", HD_T_INT, A(sink.batch_rows), 1, 100000000, 0, "20000",
+     "database sinks: a transaction ends after the window that reaches "
+     "this many rows (a window is never split)",
+     NULL},
+    {"sink.schema_changes", HD_T_ENUM, A(sink.schema_changes), 0, 0, 0,
+     "evolve",
+     "database sinks: evolve (create missing tables and columns from the "
+     "stream's table definitions) or none (they must exist)",
+     schema_changes_names},
+    {"sink.ddl", HD_T_ENUM, A(sink.ddl), 0, 0, 0, "ignore",
+     "database sinks: ignore the source's DDL statements (logged) or apply "
+     "them (mysql, one-partition groups, no renames)",
+     ddl_names},
+    {"sink.zero_dates", HD_T_ENUM, A(sink.zero_dates), 0, 0, 0, "null",
+     "postgresql: MariaDB zero dates ('0000-00-00') become NULL, "
+     "'-infinity', or stop the partition (error)",
+     zero_dates_names},
+    {"sink.connect_timeout", HD_T_DURATION, A(sink.connect_timeout_ms), 100,
+     600000, 0, "10s", "database sinks: connecting to the destination", NULL},
+    {"sink.timeout", HD_T_DURATION, A(sink.timeout_ms), 100, 3600000, 0, "60s",
+     "database sinks: longest wait for one statement or commit before the "
+     "partition stops and retries",
+     NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
+
+/* The database sinks' keys: each only with the sink that reads it, so that
+ * a key meant for the other engine is not silently ignored. */
+static int check_db_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
+  int my = c->sink.type == HD_SINK_MYSQL,
+      pg = c->sink.type == HD_SINK_POSTGRESQL;
+  static const struct {
+    const char *key;
+    size_t off;
+    int who; /* 1 mysql, 2 postgresql, 3 both */
+  } keys[] = {
+      {"sink.host", offsetof(hd_agent_conf_t, sink.host), 1},
+      {"sink.socket", offsetof(hd_agent_conf_t, sink.socket), 1},
+      {"sink.user", offsetof(hd_agent_conf_t, sink.user), 1},
+      {"sink.password", offsetof(hd_agent_conf_t, sink.password), 1},
+      {"sink.password_file", offsetof(hd_agent_conf_t, sink.password_file), 3},
+      {"sink.database", offsetof(hd_agent_conf_t, sink.database), 1},
+      {"sink.dsn", offsetof(hd_agent_conf_t, sink.dsn), 2},
+      {"sink.schema", offsetof(hd_agent_conf_t, sink.schema), 2},
+  };
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    const char *v = *(char *const *)((const char *)c + keys[i].off);
+    int ok = (my && (keys[i].who & 1)) || (pg && (keys[i].who & 2));
+    if (v != NULL && !ok)
+      return hd_conf_error(ctx, keys[i].key, "%s: only used with type %s",
+                           keys[i].key,
+                           keys[i].who == 1   ? "mysql"
+                           : keys[i].who == 2 ? "postgresql"
+                                              : "mysql or postgresql");
+  }
+  if (!my && !pg) {
+    if (c->sink.tables.n)
+      return hd_conf_error(ctx, "sink.tables",
+                           "sink.tables: only used with the database sinks");
+    return 0;
+  }
+  if (my && c->sink.host == NULL && c->sink.socket == NULL)
+    return hd_conf_error(ctx, "sink.type",
+                         "sink: type mysql needs 'host' (or 'socket')");
+  if (my && c->sink.host != NULL && c->sink.socket != NULL)
+    return hd_conf_error(ctx, "sink.socket",
+                         "sink: set one of 'host' and 'socket'");
+  if (my && c->sink.user == NULL)
+    return hd_conf_error(ctx, "sink.type", "sink: type mysql needs 'user'");
+  if (c->sink.password != NULL && c->sink.password_file != NULL)
+    return hd_conf_error(ctx, "sink.password_file",
+                         "sink: set at most one of password and "
+                         "password_file");
+  if (pg && c->sink.dsn == NULL)
+    return hd_conf_error(ctx, "sink.type", "sink: type postgresql needs 'dsn'");
+  for (size_t i = 0; i < c->sink.tables.n; i++) {
+    const char *t = c->sink.tables.v[i];
+    const char *dot = strchr(t, '.');
+    if (dot == NULL || dot == t || dot[1] == '\0' || strchr(dot + 1, '.'))
+      return hd_conf_error(ctx, "sink.tables",
+                           "sink.tables: '%s' is not db.table", t);
+  }
+  const char *ot = c->sink.offsets_table;
+  const char *od = ot ? strchr(ot, '.') : NULL;
+  if (od == NULL || od == ot || od[1] == '\0' || strchr(od + 1, '.'))
+    return hd_conf_error(ctx, "sink.offsets_table",
+                         "sink.offsets_table: '%s' is not db.table",
+                         ot ? ot : "");
+  if (c->sink.ddl == HD_DDL_APPLY) {
+    if (!my)
+      return hd_conf_error(ctx, "sink.ddl",
+                           "sink.ddl: apply needs a mysql sink (a MariaDB or "
+                           "MySQL statement means nothing to PostgreSQL)");
+    if (c->agent.partitions != 1)
+      return hd_conf_error(ctx, "sink.ddl",
+                           "sink.ddl: apply needs agent.partitions 1 (a "
+                           "statement must come after every row before it, "
+                           "and partitions go at their own pace)");
+    if (c->sink.database != NULL || c->sink.tables.n)
+      return hd_conf_error(ctx, "sink.ddl",
+                           "sink.ddl: apply cannot rename: the statements "
+                           "name the source's tables (unset sink.database "
+                           "and sink.tables)");
+  }
+  return 0;
+}
 
 static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
   hd_agent_conf_t *c = vc;
@@ -314,7 +463,7 @@ static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
   if (c->sink.type != HD_SINK_COMMAND && c->sink.command != NULL)
     return hd_conf_error(ctx, "sink.command",
                          "sink.command: only used with type command");
-  return 0;
+  return check_db_sink(ctx, c);
 }
 
 static const hd_prop_t coord_props[] = {

@@ -12,7 +12,17 @@
 #include "hd_config.h"
 
 typedef enum { HD_FSYNC_WINDOW, HD_FSYNC_INTERVAL, HD_FSYNC_NONE } hd_fsync_t;
-typedef enum { HD_SINK_STDOUT, HD_SINK_FILE, HD_SINK_COMMAND } hd_sink_t;
+typedef enum {
+  HD_SINK_STDOUT,
+  HD_SINK_FILE,
+  HD_SINK_COMMAND,
+  HD_SINK_MYSQL,
+  HD_SINK_POSTGRESQL
+} hd_sink_t;
+/* sink.schema_changes, sink.ddl, sink.zero_dates (database sinks) */
+typedef enum { HD_SCHEMA_EVOLVE, HD_SCHEMA_NONE } hd_schema_changes_t;
+typedef enum { HD_DDL_IGNORE, HD_DDL_APPLY } hd_ddl_t;
+typedef enum { HD_ZERO_NULL, HD_ZERO_INFINITY, HD_ZERO_ERROR } hd_zero_dates_t;
 /* agent.start: where a partition without a checkpoint begins. */
 typedef enum {
   HD_AGENT_START_EARLIEST,
@@ -87,6 +97,25 @@ typedef struct {
     char *path;
     char *command;
     uint64_t retry_max_ms;
+    /* database sinks (docs/sinks.md) */
+    char *host;
+    int64_t port;
+    char *socket;
+    char *user;
+    char *password;
+    char *password_file;
+    char *database;      /* mysql: every table into this database */
+    hd_strlist_t tables; /* renames: srcdb.table, dstdb.table, ... */
+    char *dsn;           /* postgresql: libpq connection string */
+    char *schema;        /* postgresql: every table into this schema */
+    char *offsets_table; /* db.table (mysql) or schema.table (postgresql) */
+    int64_t batch_windows;
+    int64_t batch_rows;
+    int schema_changes; /* hd_schema_changes_t */
+    int ddl;            /* hd_ddl_t */
+    int zero_dates;     /* hd_zero_dates_t (postgresql) */
+    uint64_t connect_timeout_ms;
+    uint64_t timeout_ms; /* one statement or commit */
   } sink;
 } hd_agent_conf_t;
 

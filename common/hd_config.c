@@ -322,6 +322,8 @@ static int set_scalar(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_mark_t m,
   int64_t i;
   int rc;
   switch (p->type) {
+  case HD_T_STRMAP: /* set_map(); a mapping has no scalar form */
+    break;
   case HD_T_STR:
     if (*v == '\0')
       return ctx_fail_at(ctx, m, "%s: must not be empty", p->key);
@@ -445,6 +447,36 @@ static int set_scalar(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_mark_t m,
   return ctx_fail_at(ctx, m, "%s: unsupported type", p->key);
 }
 
+/* A mapping of non-empty scalars to non-empty scalars, each key once; the
+ * keys are names, not config keys, so they are not walked. */
+static int set_map(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_node_t *n) {
+  hd_strlist_t *l = (hd_strlist_t *)((char *)ctx->conf + p->off);
+  strlist_free(l);
+  if (n->type != YAML_MAPPING_NODE)
+    return ctx_fail_at(ctx, n->start_mark, "%s: expected a mapping, got %s",
+                       p->key, node_kind(n));
+  for (yaml_node_pair_t *pr = n->data.mapping.pairs.start;
+       pr < n->data.mapping.pairs.top; pr++) {
+    yaml_node_t *k = yaml_document_get_node(ctx->doc, pr->key);
+    yaml_node_t *v = yaml_document_get_node(ctx->doc, pr->value);
+    if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE ||
+        v->type != YAML_SCALAR_NODE)
+      return ctx_fail_at(ctx, k ? k->start_mark : n->start_mark,
+                         "%s: keys and values must be scalars", p->key);
+    const char *ks = (const char *)k->data.scalar.value;
+    const char *vs = (const char *)v->data.scalar.value;
+    if (*ks == '\0' || *vs == '\0' || scalar_is_null(v))
+      return ctx_fail_at(ctx, k->start_mark, "%s: empty name", p->key);
+    for (size_t i = 0; i < l->n; i += 2)
+      if (strcmp(l->v[i], ks) == 0)
+        return ctx_fail_at(ctx, k->start_mark, "%s: '%s' twice", p->key, ks);
+    l->v = hd_realloc(l->v, (l->n + 2) * sizeof(char *));
+    l->v[l->n++] = hd_strdup(ks);
+    l->v[l->n++] = hd_strdup(vs);
+  }
+  return 0;
+}
+
 static int set_value(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_node_t *n) {
   if (scalar_is_null(n))
     return ctx_fail_at(ctx, n->start_mark, "%s: missing value", p->key);
@@ -477,6 +509,8 @@ static int set_value(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_node_t *n) {
     }
     return 0;
   }
+  if (p->type == HD_T_STRMAP)
+    return set_map(ctx, p, n);
   if (n->type != YAML_SCALAR_NODE)
     return ctx_fail_at(ctx, n->start_mark, "%s: expected a scalar, got %s",
                        p->key, node_kind(n));
@@ -772,7 +806,7 @@ void hd_config_free(const hd_conf_schema_t *schema, void *conf) {
     if (p->type == HD_T_STR || p->type == HD_T_HOSTLIST) {
       free(*(char **)field);
       *(char **)field = NULL;
-    } else if (p->type == HD_T_STRLIST) {
+    } else if (p->type == HD_T_STRLIST || p->type == HD_T_STRMAP) {
       strlist_free((hd_strlist_t *)field);
     }
   }
@@ -800,6 +834,8 @@ static const char *type_name(const hd_prop_t *p) {
     return "one of";
   case HD_T_START:
     return "start position";
+  case HD_T_STRMAP:
+    return "mapping of names";
   }
   return "?";
 }

@@ -25,7 +25,9 @@ typedef enum {
   HD_T_HOSTLIST, /* char *: list or comma string of host:port, joined by ',' */
   HD_T_STRLIST,  /* hd_strlist_t */
   HD_T_ENUM,     /* int: index into enums[] */
-  HD_T_START     /* hd_start_t: earliest | latest | FILE:POS | GTID */
+  HD_T_START,    /* hd_start_t: earliest | latest | FILE:POS | GTID */
+  HD_T_STRMAP    /* hd_strlist_t of key, value, key, value, ...: a mapping
+                    of names to names ("shop.orders: copy.orders") */
 } hd_type_t;
 
 typedef struct {

@@ -105,7 +105,14 @@
   XX(AGENT, HD_ESINK_ORDER, -18003, "window out of SCN order")                 \
   XX(AGENT, HD_ECKPT_CORRUPT, -18004, "malformed checkpoint file")             \
   XX(AGENT, HD_ECKPT_PARTITIONS, -18005,                                       \
-     "checkpoint file made for another number of partitions")
+     "checkpoint file made for another number of partitions")                  \
+  XX(AGENT, HD_ESINK_FENCED, -18006,                                           \
+     "the destination names a newer owner of the partition")                   \
+  XX(AGENT, HD_ESINK_DB, -18007, "the destination database refused or failed") \
+  XX(AGENT, HD_ESINK_VALUE, -18008,                                            \
+     "a value the destination cannot store as it is")                          \
+  XX(AGENT, HD_ESINK_SCHEMA, -18009,                                           \
+     "the destination table does not match the stream")
 
 typedef enum {
 #define XX(m, name, v, s) name = (v),

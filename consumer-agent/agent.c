@@ -30,6 +30,7 @@
 #include "agent_retry.h"
 #include "agent_util.h"
 #include "ckpt_file.h"
+#include "hd_err.h"
 #include "hd_group.h"
 #include "hd_log.h"
 #include "hd_mem.h"
@@ -304,6 +305,16 @@ static void nap(part_t *pt, uint64_t ms) {
     agent__sleep_ms(ms - t < 20 ? ms - t : 20);
 }
 
+/* The destination holds a newer owner's epoch for the partition: another
+ * agent has it. Drop it at once, checkpoint nothing (the sink wrote
+ * nothing of the call that found out). */
+static void fenced(part_t *pt, const char *err) {
+  hd_log(HD_LL_WARN, COMP, "partition fenced at the destination: dropped",
+         "partition=%u epoch=%" PRIu64 " scn=%" PRIu64 " err=\"%s\"", pt->p,
+         pt->epoch, pt->ck.scn, err);
+  atomic_store(&pt->lost, 1);
+}
+
 /* Flush the sink and checkpoint what it covers. @returns 0; 1 lost; -1
  * the sink failed (reopen and replay from the checkpoint). */
 static int checkpoint(part_t *pt, sink_part_t *sp, herald_client_t *hc) {
@@ -311,7 +322,12 @@ static int checkpoint(part_t *pt, sink_part_t *sp, herald_client_t *hc) {
   uint64_t scn = herald_delivered_scn(hc);
   if (scn <= pt->ck.scn)
     return 0;
-  if (sink_flush(sp, err, sizeof(err)) < 0) {
+  int frc = sink_flush(sp, err, sizeof(err));
+  if (frc == HD_ESINK_FENCED) {
+    fenced(pt, err);
+    return 1;
+  }
+  if (frc < 0) {
     hd_log(HD_LL_ERROR, COMP, "sink flush failed: partition stops, retries",
            "partition=%u scn=%" PRIu64 " err=\"%s\"", pt->p, scn, err);
     return -1;
@@ -374,7 +390,13 @@ static void *runner(void *arg) {
   while (!atomic_load(&pt->stop) && !atomic_load(&pt->lost)) {
     sink_part_t *sp = NULL;
     uint64_t spos = 0;
-    if (sink_open(a->sink, pt->p, &sp, &spos, err, sizeof(err)) < 0) {
+    int orc =
+        sink_open(a->sink, pt->p, pt->epoch, &sp, &spos, err, sizeof(err));
+    if (orc == HD_ESINK_FENCED) {
+      fenced(pt, err);
+      break;
+    }
+    if (orc < 0) {
       hd_log(HD_LL_ERROR, COMP, "sink open failed: partition waits, retries",
              "partition=%u scn=%" PRIu64 " err=\"%s\"", pt->p, pt->ck.scn, err);
       pthread_mutex_lock(&a->lock);
@@ -387,13 +409,39 @@ static void *runner(void *arg) {
     herald_client_t *hc = client_for(pt, from);
     int healthy = hc != NULL;
     int64_t last_ck = mono();
+    int pending = 0; /* windows written since the sink was last idle */
     while (healthy && !atomic_load(&pt->stop) && !atomic_load(&pt->lost)) {
       if (!lease_ok(a)) {
         agent__sleep_ms(20); /* paused until ZooKeeper confirms us */
         continue;
       }
       const herald_window_t *w;
-      int rc = herald_poll(hc, POLL_MS, &w);
+      /* After a window, first look whether another one is there already:
+       * when none is, the sink finishes its batch (sink_idle) before the
+       * wait, so that a quiet stream is applied at once. */
+      int rc = herald_poll(hc, pending ? 0 : POLL_MS, &w);
+      if (rc == HERALD_TIMED_OUT && pending) {
+        pending = 0;
+        int irc = lease_ok(a) && !atomic_load(&pt->lost)
+                      ? sink_idle(sp, err, sizeof(err))
+                      : 0;
+        if (irc == HD_ESINK_FENCED) {
+          fenced(pt, err);
+          healthy = 0;
+          break;
+        }
+        if (irc < 0) {
+          hd_log(HD_LL_ERROR, COMP, "sink failed: partition stops, retries",
+                 "partition=%u scn=%" PRIu64 " err=\"%s\"", pt->p,
+                 herald_delivered_scn(hc), err);
+          pthread_mutex_lock(&a->lock);
+          pt->sink_errors++;
+          pthread_mutex_unlock(&a->lock);
+          healthy = 0;
+          break;
+        }
+        continue;
+      }
       if (rc == HERALD_OK) {
         const char *json;
         size_t len;
@@ -405,14 +453,21 @@ static void *runner(void *arg) {
                             json,
                             len,
                             herald_window_changes(w),
-                            w};
+                            w,
+                            hc};
         if (!lease_ok(a) || atomic_load(&pt->lost)) {
           /* The window is not written; the next holder replays it from
            * the checkpoint. */
           healthy = 0;
           break;
         }
-        if (sink_write(sp, &sw, err, sizeof(err)) < 0) {
+        int wrc = sink_write(sp, &sw, err, sizeof(err));
+        if (wrc == HD_ESINK_FENCED) {
+          fenced(pt, err);
+          healthy = 0;
+          break;
+        }
+        if (wrc < 0) {
           hd_log(HD_LL_ERROR, COMP,
                  "sink write failed: partition stops, retries",
                  "partition=%u scn=%" PRIu64 " err=\"%s\"", pt->p, sw.scn, err);
@@ -424,6 +479,7 @@ static void *runner(void *arg) {
         }
         figures(pt, hc, sw.rows, sw.last);
         agent_retry_reset(&rt);
+        pending = 1;
       } else if (rc == HERALD_TIMED_OUT) {
         figures(pt, hc, 0, 0); /* heartbeats move the position too */
       } else {

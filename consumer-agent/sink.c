@@ -56,8 +56,8 @@ int sink_create(const hd_agent_conf_t *conf, sink_t **out, char *err,
   return 0;
 }
 
-int sink_open(sink_t *s, uint32_t p, sink_part_t **out, uint64_t *position,
-              char *err, size_t errlen) {
+int sink_open(sink_t *s, uint32_t p, uint64_t epoch, sink_part_t **out,
+              uint64_t *position, char *err, size_t errlen) {
   *out = NULL;
   *position = 0;
   if (p >= s->partitions)
@@ -76,7 +76,7 @@ int sink_open(sink_t *s, uint32_t p, sink_part_t **out, uint64_t *position,
                      s->ops->name, p);
   sink_part_t *part = NULL;
   uint64_t pos = 0;
-  int rc = s->ops->open_partition(s, p, &part, &pos, err, errlen);
+  int rc = s->ops->open_partition(s, p, epoch, &part, &pos, err, errlen);
   pthread_mutex_lock(&s->lock);
   s->parts[p] = rc < 0 ? NULL : part;
   pthread_mutex_unlock(&s->lock);
@@ -154,6 +154,15 @@ int sink_flush(sink_part_t *part, char *err, size_t errlen) {
   if (part->failed)
     return broken(part, err, errlen);
   int rc = part->sink->ops->flush(part, err, errlen);
+  return rc < 0 ? record_failure(part, rc, err) : 0;
+}
+
+int sink_idle(sink_part_t *part, char *err, size_t errlen) {
+  if (part->failed)
+    return broken(part, err, errlen);
+  if (part->sink->ops->idle == NULL)
+    return 0;
+  int rc = part->sink->ops->idle(part, err, errlen);
   return rc < 0 ? record_failure(part, rc, err) : 0;
 }
 

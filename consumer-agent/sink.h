@@ -11,9 +11,10 @@
  *
  * Calls, per partition:
  *
- *   sink_open(s, p, &part, &position)   [position: see sink_ops_t]
+ *   sink_open(s, p, epoch, &part, &position)   [see sink_ops_t]
  *   sink_write(part, w)                 every chunk of every window, in
  *   ...                                 SCN order
+ *   sink_idle(part)                     when no window is waiting
  *   sink_flush(part)                    before each checkpoint of p
  *   sink_flush(part); sink_close(part)  when p is released or the agent
  *                                       stops (final flush, checkpoint,
@@ -43,6 +44,20 @@
  *   window whose last chunk has not been written yet need not be durable
  *   (a database sink commits a window as one transaction at its last
  *   chunk).
+ *
+ * - Idle. sink_idle() says that the stream has nothing more waiting right
+ *   now: a sink that batches windows (a database sink's transaction of
+ *   several windows) finishes its batch then, so that a quiet stream is
+ *   not held back until the next flush. It promises nothing about
+ *   durability and may be a no-op.
+ *
+ * - Fencing. A sink that keeps its own position at the destination
+ *   (database sinks) also keeps the epoch of the partition's owner there
+ *   (the assignment's epoch, higher for each new owner). When it finds a
+ *   newer epoch than the one it was opened with, another agent owns the
+ *   partition: the call fails with HD_ESINK_FENCED, nothing of it is
+ *   written, and the caller must drop the partition (no checkpoint, no
+ *   retry) instead of opening it again.
  *
  * - Failures. Every call returns 0 or a negative error code (hd_err.h:
  *   a negative errno, HD_ESINK_*) and fills err with one line naming what
@@ -93,6 +108,9 @@ typedef struct {
   uint64_t rows;    /* row changes in this chunk */
   const herald_window_t *hw; /* the chunk itself, for typed access
                                 (database sinks); NULL in unit tests */
+  herald_client_t *hc;       /* the client that delivered it, for its table
+                                definitions (herald_change_schema()) and
+                                partition facts (herald_change_owned()) */
 } sink_window_t;
 
 typedef struct sink sink_t;
@@ -118,9 +136,11 @@ typedef struct {
    *  p's windows, when the sink keeps its own position there (a database
    *  sink storing it in the transaction that applies a window); 0 when it
    *  keeps none. When non-zero, the caller streams from after it instead
-   *  of after the checkpoint: the destination is the truth. */
-  int (*open_partition)(sink_t *s, uint32_t p, sink_part_t **out,
-                        uint64_t *position, char *err, size_t errlen);
+   *  of after the checkpoint: the destination is the truth.
+   *  epoch: the owner's epoch of p (see Fencing above). */
+  int (*open_partition)(sink_t *s, uint32_t p, uint64_t epoch,
+                        sink_part_t **out, uint64_t *position, char *err,
+                        size_t errlen);
 
   /** Deliver one chunk (see sink_window_t). */
   int (*write)(sink_part_t *part, const sink_window_t *w, char *err,
@@ -129,6 +149,10 @@ typedef struct {
   /** Return only when everything written so far is durable or
    *  acknowledged (see Durability above). */
   int (*flush)(sink_part_t *part, char *err, size_t errlen);
+
+  /** Nothing more is waiting (see Idle above); NULL when the sink does
+   *  not batch. */
+  int (*idle)(sink_part_t *part, char *err, size_t errlen);
 
   /** Release p's resources and free the handle, whatever happens. Called
    *  after a final flush when the caller releases p in good order, and
@@ -173,14 +197,15 @@ int sink_create(const hd_agent_conf_t *conf, sink_t **out, char *err,
 
 /**
  * @brief Open partition p (below agent.partitions, not open already).
+ * @param epoch     the owner's epoch of p (Fencing above)
  * @param position  set to the SCN the destination holds for p, 0 if none
  *                  (sink_ops_t.open_partition)
  * @returns 0 and *out; -EINVAL for a partition out of range, -EBUSY when
  *          it is open, or the sink's error.
  * @locality any thread (see Threads above)
  */
-int sink_open(sink_t *s, uint32_t p, sink_part_t **out, uint64_t *position,
-              char *err, size_t errlen);
+int sink_open(sink_t *s, uint32_t p, uint64_t epoch, sink_part_t **out,
+              uint64_t *position, char *err, size_t errlen);
 
 /**
  * @brief Write one chunk of a window of the partition.
@@ -197,6 +222,13 @@ int sink_write(sink_part_t *part, const sink_window_t *w, char *err,
  *          error, which breaks the handle.
  */
 int sink_flush(sink_part_t *part, char *err, size_t errlen);
+
+/**
+ * @brief The stream has nothing waiting (Idle above): finish a batch.
+ * @returns 0; HD_ESINK_BROKEN after an earlier failure; or the sink's
+ *          error, which breaks the handle.
+ */
+int sink_idle(sink_part_t *part, char *err, size_t errlen);
 
 /**
  * @brief Close the partition and free part (also when it fails: the error

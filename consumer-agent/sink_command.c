@@ -279,8 +279,9 @@ static cmd_slot_t *slot_of(cmd_sink_t *cs, uint32_t p) {
   return slot;
 }
 
-static int cmd_open(sink_t *s, uint32_t p, sink_part_t **out,
+static int cmd_open(sink_t *s, uint32_t p, uint64_t epoch, sink_part_t **out,
                     uint64_t *position, char *err, size_t errlen) {
+  (void)epoch; /* no position of its own, so nothing to fence */
   cmd_sink_t *cs = (cmd_sink_t *)s;
   (void)position; /* a command keeps no position the agent can read */
   cmd_slot_t *slot = slot_of(cs, p);

@@ -257,8 +257,9 @@ static void drop_ent(file_sink_t *fs, file_ent_t *f) {
   free(f);
 }
 
-static int file_open(sink_t *s, uint32_t p, sink_part_t **out,
+static int file_open(sink_t *s, uint32_t p, uint64_t epoch, sink_part_t **out,
                      uint64_t *position, char *err, size_t errlen) {
+  (void)epoch; /* no position of its own, so nothing to fence */
   file_sink_t *fs = (file_sink_t *)s;
   char *path;
   (void)position; /* a file keeps no position of its own */

@@ -41,8 +41,9 @@ static int stdout_create(const hd_agent_conf_t *conf, sink_t **out, char *err,
   return 0;
 }
 
-static int stdout_open(sink_t *s, uint32_t p, sink_part_t **out,
+static int stdout_open(sink_t *s, uint32_t p, uint64_t epoch, sink_part_t **out,
                        uint64_t *position, char *err, size_t errlen) {
+  (void)epoch; /* no position of its own, so nothing to fence */
   (void)s;
   (void)p;
   (void)position;

@@ -76,7 +76,7 @@ static sink_part_t *open_part(sink_t *s, uint32_t p) {
   sink_part_t *part = NULL;
   uint64_t pos = 99;
   char err[512];
-  int rc = sink_open(s, p, &part, &pos, err, sizeof(err));
+  int rc = sink_open(s, p, 1, &part, &pos, err, sizeof(err));
   ck_assert_msg(rc == 0, "sink_open %u: %s", p, err);
   ck_assert_uint_eq(pos, 0);
   return part;
@@ -225,9 +225,9 @@ START_TEST(partitions_open_close_reopen) {
   char err[512];
   sink_part_t *p3 = open_part(s, 3), *again = NULL;
   uint64_t pos;
-  ck_assert_int_eq(sink_open(s, 3, &again, &pos, err, sizeof(err)), -EBUSY);
+  ck_assert_int_eq(sink_open(s, 3, 1, &again, &pos, err, sizeof(err)), -EBUSY);
   ck_assert_str_eq(err, "file sink: partition 3 is open already");
-  ck_assert_int_eq(sink_open(s, N_PARTS, &again, &pos, err, sizeof(err)),
+  ck_assert_int_eq(sink_open(s, N_PARTS, 1, &again, &pos, err, sizeof(err)),
                    -EINVAL);
   ck_assert_str_eq(err, "file sink: partition 8 out of range "
                         "(agent.partitions is 8)");
@@ -316,7 +316,7 @@ START_TEST(file_directory_must_exist) {
   sink_t *s = make(&c);
   sink_part_t *p = NULL;
   uint64_t pos;
-  ck_assert_int_eq(sink_open(s, 2, &p, &pos, err, sizeof(err)), -ENOENT);
+  ck_assert_int_eq(sink_open(s, 2, 1, &p, &pos, err, sizeof(err)), -ENOENT);
   snprintf(want, sizeof(want),
            "file sink: partition 2: directory '%s/nope' of '%s/nope/2.jsonl': "
            "No such file or directory",
@@ -327,7 +327,7 @@ START_TEST(file_directory_must_exist) {
   ck_assert_int_eq(close(open(in_dir("plain"), O_CREAT | O_WRONLY, 0644)), 0);
   c = conf_of(HD_SINK_FILE, "%s/plain/x.jsonl", NULL);
   s = make(&c);
-  ck_assert_int_eq(sink_open(s, 0, &p, &pos, err, sizeof(err)), -ENOTDIR);
+  ck_assert_int_eq(sink_open(s, 0, 1, &p, &pos, err, sizeof(err)), -ENOTDIR);
   ck_assert_msg(strstr(err, "/plain', the directory of '") &&
                     strstr(err, "is not a directory"),
                 "%s", err);
