@@ -4,6 +4,10 @@
  * pinned (a release that changed one would move rows between the
  * partitions of a running group), the MOD and RANGE rules for keys at both
  * ends of both integer kinds, and the scratch memory that stops growing.
+ * Then herald_change_owned(), libherald's answer to "is this key mine",
+ * checked against hd_partition_of() for each of the keys as a change's
+ * key and as the old key of a move, under HASH and MOD, with and without a
+ * partition list, and without a partition filter.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +16,7 @@
 
 #include "hd_check.h"
 #include "hd_partkey.h"
+#include "herald/herald.h"
 
 #define KN HERALD__VALUE__KIND_NULL
 #define KI HERALD__VALUE__KIND_INT
@@ -100,6 +105,7 @@ typedef struct {
 } tcols_t;
 
 static void cols_of(const tkey_t *t, tcols_t *o) {
+  static const char *const names[3] = {"a", "b", "c"};
   o->n = t->n;
   for (size_t c = 0; c < t->n; c++) {
     const tcol_t *tc = &t->c[c];
@@ -144,7 +150,7 @@ static void cols_of(const tkey_t *t, tcols_t *o) {
       break;
     }
     herald__column__init(&o->col[c]);
-    o->col[c].name = "k";
+    o->col[c].name = (char *)names[c];
     o->col[c].value = v;
     o->cp[c] = &o->col[c];
   }
@@ -314,6 +320,198 @@ START_TEST(scratch_grows_once) {
 }
 END_TEST
 
+/* ---------------------------------------------------- herald_change_owned */
+
+/* A client of a conf that is relays plus kv (key, value, ..., NULL); it
+ * never polls, so it never connects. */
+static herald_client_t *client_with(const char *const *kv) {
+  char err[300];
+  herald_conf_t *conf = herald_conf_new();
+  ck_assert_int_eq(herald_conf_set(conf, "relays", "127.0.0.1:1", err, 300), 0);
+  for (size_t i = 0; kv[i]; i += 2)
+    ck_assert_msg(herald_conf_set(conf, kv[i], kv[i + 1], err, 300) == 0, "%s",
+                  err);
+  herald_client_t *c = herald_client_new(conf, err, sizeof(err));
+  ck_assert_msg(c != NULL, "%s", err);
+  herald_conf_free(conf);
+  return c;
+}
+
+/* The partitions a case asks for, as the relay would hold them. */
+typedef struct {
+  const char *kv[9];
+  int fn; /* 0: no partition filter */
+  uint32_t n;
+  uint32_t list[4]; /* nlist of them; none: all */
+  size_t nlist;
+} tfilter_t;
+
+#define PH HERALD__PARTITION_FUNCTION__PART_HASH
+#define PM HERALD__PARTITION_FUNCTION__PART_MOD
+
+static const tfilter_t filters[] = {
+    {{"partition.count", "7", "partition.list", "1,3,4", NULL},
+     PH,
+     7,
+     {1, 3, 4},
+     3},
+    {{"partition.count", "16", "partition.function", "hash", "partition.list",
+      "0", NULL},
+     PH,
+     16,
+     {0},
+     1},
+    {{"partition.count", "16", "partition.function", "mod", "partition.list",
+      "0,5,15", NULL},
+     PM,
+     16,
+     {0, 5, 15},
+     3},
+    /* key_column changes nothing: the relay uses the first key column
+     * (and refuses a subscription that names one). */
+    {{"partition.count", "7", "partition.function", "mod",
+      "partition.key_column", "b", "partition.list", "2,6", NULL},
+     PM,
+     7,
+     {2, 6},
+     2},
+    {{"partition.count", "3", "partition.function", "mod", NULL},
+     PM,
+     3,
+     {0},
+     0},
+    {{"partition.count", "1", NULL}, PH, 1, {0}, 0},
+    {{"tables", "*.*", NULL}, 0, 0, {0}, 0},
+};
+#define NFILTERS (sizeof(filters) / sizeof(filters[0]))
+
+/* What the relay decides for the key cols under f: whether its partition
+ * is one the consumer asked for. */
+static int want_owned(const tfilter_t *f, const tcols_t *cols) {
+  if (f->fn == 0)
+    return 1;
+  hd_key_t k;
+  uint8_t *tmp = NULL;
+  size_t cap = 0;
+  hd_key_of(&k, cols->cp, cols->n, &tmp, &cap);
+  free(tmp);
+  uint32_t p = hd_partition_of(f->fn, f->n, &k);
+  if (f->nlist == 0)
+    return p < f->n;
+  for (size_t i = 0; i < f->nlist; i++)
+    if (f->list[i] == p)
+      return 1;
+  return 0;
+}
+
+/* The change as a client holds it: packed and unpacked again, as it came
+ * over the wire (a change handed out is its Herald__RowChange). */
+static Herald__RowChange *over_wire(const Herald__RowChange *rc) {
+  size_t n = herald__row_change__get_packed_size(rc);
+  uint8_t *b = malloc(n ? n : 1);
+  herald__row_change__pack(rc, b);
+  Herald__RowChange *out = herald__row_change__unpack(NULL, n, b);
+  free(b);
+  ck_assert_ptr_nonnull(out);
+  return out;
+}
+
+static int owned(herald_client_t *c, const Herald__RowChange *rc, int image) {
+  return herald_change_owned(c, (const herald_change_t *)(const void *)rc,
+                             image);
+}
+
+/* Every key of the table as a change's key, and as the old key of a move
+ * to the key after it, under each filter: herald_change_owned says what
+ * hd_partition_of and the filter's list say. */
+START_TEST(change_owned_as_relay) {
+  for (size_t f = 0; f < NFILTERS; f++) {
+    herald_client_t *c = client_with(filters[f].kv);
+    size_t hits[2] = {0, 0};
+    for (size_t i = 0; i < NKEYS; i++) {
+      tcols_t key, old;
+      cols_of(&keys[i], &key);
+      cols_of(&keys[(i + 1) % NKEYS], &old);
+      int wk = want_owned(&filters[f], &key);
+      int wo = want_owned(&filters[f], &old);
+
+      Herald__RowChange rc = HERALD__ROW_CHANGE__INIT;
+      rc.db = "db";
+      rc.table = "t";
+      rc.op = HERALD__OP__OP_INSERT;
+      rc.key = key.cp;
+      rc.n_key = key.n;
+      Herald__RowChange *got = over_wire(&rc);
+      ck_assert_msg(owned(c, got, HERALD_IMAGE_KEY) == wk, "filter %zu, %s", f,
+                    keys[i].what);
+      ck_assert_int_eq(owned(c, got, HERALD_IMAGE_OLD_KEY), 0); /* no move */
+      herald__row_change__free_unpacked(got, NULL);
+
+      rc.op = HERALD__OP__OP_UPDATE;
+      rc.old_key = old.cp;
+      rc.n_old_key = old.n;
+      got = over_wire(&rc);
+      ck_assert_msg(owned(c, got, HERALD_IMAGE_KEY) == wk,
+                    "filter %zu, move to %s", f, keys[i].what);
+      ck_assert_msg(owned(c, got, HERALD_IMAGE_OLD_KEY) == wo,
+                    "filter %zu, move from %s", f, keys[(i + 1) % NKEYS].what);
+      herald__row_change__free_unpacked(got, NULL);
+      hits[0] += (size_t)wk;
+      hits[1] += (size_t)!wk;
+    }
+    /* A filter of some partitions owns some keys and not others. */
+    if (filters[f].fn && filters[f].nlist)
+      ck_assert_msg(hits[0] && hits[1], "filter %zu: %zu owned, %zu not", f,
+                    hits[0], hits[1]);
+    herald_client_free(c);
+  }
+}
+END_TEST
+
+/* A change without a key is in partition 0, as the relay has it. */
+START_TEST(change_owned_no_key) {
+  Herald__RowChange rc = HERALD__ROW_CHANGE__INIT;
+  rc.op = HERALD__OP__OP_INSERT;
+  const char *const with0[] = {"partition.count", "4", "partition.list", "0,2",
+                               NULL};
+  const char *const without0[] = {"partition.count", "4", "partition.list", "1",
+                                  NULL};
+  herald_client_t *c = client_with(with0);
+  ck_assert_int_eq(owned(c, &rc, HERALD_IMAGE_KEY), 1);
+  herald_client_free(c);
+  c = client_with(without0);
+  ck_assert_int_eq(owned(c, &rc, HERALD_IMAGE_KEY), 0);
+  ck_assert_int_eq(owned(c, &rc, HERALD_IMAGE_OLD_KEY), 0);
+  herald_client_free(c);
+}
+END_TEST
+
+/* Only the two key images are asked about; NULLs are refused. */
+START_TEST(change_owned_bad_args) {
+  const char *const kv[] = {"partition.count", "4", NULL};
+  const char *const none[] = {NULL};
+  tcols_t key;
+  cols_of(&keys[1], &key);
+  Herald__RowChange rc = HERALD__ROW_CHANGE__INIT;
+  rc.op = HERALD__OP__OP_UPDATE;
+  rc.key = key.cp;
+  rc.n_key = key.n;
+  for (int pass = 0; pass < 2; pass++) {
+    herald_client_t *c = client_with(pass ? none : kv);
+    static const int bad[] = {HERALD_IMAGE_BEFORE, HERALD_IMAGE_AFTER, -1, 4,
+                              1000};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+      ck_assert_int_eq(owned(c, &rc, bad[i]), HERALD_ERR_ARG);
+    ck_assert_int_eq(herald_change_owned(c, NULL, HERALD_IMAGE_KEY),
+                     HERALD_ERR_ARG);
+    ck_assert_int_eq(owned(c, &rc, HERALD_IMAGE_KEY), 1);
+    ck_assert_int_eq(owned(c, &rc, HERALD_IMAGE_OLD_KEY), 0);
+    herald_client_free(c);
+  }
+  ck_assert_int_eq(owned(NULL, &rc, HERALD_IMAGE_KEY), HERALD_ERR_ARG);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("partition key");
   TCase *tc = tcase_create("partkey");
@@ -323,6 +521,11 @@ static Suite *suite(void) {
   tcase_add_test(tc, no_key_partition_0);
   tcase_add_test(tc, value_same);
   tcase_add_test(tc, scratch_grows_once);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("herald_change_owned");
+  tcase_add_test(tc, change_owned_as_relay);
+  tcase_add_test(tc, change_owned_no_key);
+  tcase_add_test(tc, change_owned_bad_args);
   suite_add_tcase(s, tc);
   return s;
 }
