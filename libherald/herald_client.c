@@ -93,6 +93,7 @@ struct herald_client {
   herald_window_t win;
   hl_schemas_t schemas;
   hl_json_t json;
+  hl_owned_t owned; /* herald_change_owned() */
 };
 
 /* "2 s" for whole seconds, "1500 ms" otherwise. */
@@ -624,6 +625,7 @@ herald_client_t *herald_client_new(const herald_conf_t *conf, char *errstr,
   if (conf->start_mode == HERALD__START_MODE__START_SCN)
     c->delivered_scn = conf->start_scn;
   c->state = HERALD_STATE_CONNECTING;
+  hl_owned_init(&c->owned, c->conf);
   return c;
 }
 
@@ -638,6 +640,7 @@ void herald_client_free(herald_client_t *c) {
   free(c->win.schemas);
   hl_schemas_free(&c->schemas);
   hl_json_free(&c->json);
+  hl_owned_free(&c->owned);
   herald_conf_free(c->conf);
   free(c);
 }
@@ -1030,6 +1033,11 @@ const herald_schema_t *herald_change_schema(herald_client_t *c,
   return hl_schemas_find(&c->schemas, herald_change_db(ch),
                          herald_change_table(ch),
                          herald_change_schema_version(ch));
+}
+
+int herald_change_owned(herald_client_t *c, const herald_change_t *ch,
+                        int image) {
+  return c ? hl_owned(&c->owned, ch, image) : HERALD_ERR_ARG;
 }
 
 int herald_window_json(herald_client_t *c, const herald_window_t *w,

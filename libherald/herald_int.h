@@ -80,6 +80,22 @@ struct herald_window {
   size_t nschemas, schemas_cap;
 };
 
+/* What herald_change_owned() decides by: the client's partition filter
+ * as a bitset (set NULL without one) and scratch for the canonical key,
+ * kept so that no call allocates once it has grown. */
+typedef struct {
+  int fn; /* Herald__PartitionFunction */
+  uint32_t nparts;
+  uint8_t *set; /* nparts bits: the partitions asked for */
+  uint8_t *tmp;
+  size_t tmpcap;
+} hl_owned_t;
+
+void hl_owned_init(hl_owned_t *o, const herald_conf_t *conf);
+void hl_owned_free(hl_owned_t *o);
+/* herald_change_owned() of a client's o. */
+int hl_owned(hl_owned_t *o, const herald_change_t *ch, int image);
+
 /* The change-format renderer state of a client. */
 typedef struct {
   hb_pbr_t *pbr;

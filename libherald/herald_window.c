@@ -1,15 +1,17 @@
 /*
  * herald_window.c - what a client hands out: windows, row changes,
  * values, statements and table definitions (thin views of the received
- * protobuf messages), the table definitions a client keeps, and the
- * change-format rendering (binlog/hb_pb.c's renderer, the one heraldctl
- * uses).
+ * protobuf messages), whether a change's key is in the client's
+ * partitions (common/hd_partkey.c, the relay's own rule), the table
+ * definitions a client keeps, and the change-format rendering
+ * (binlog/hb_pb.c's renderer, the one heraldctl uses).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "hb_sql.h"
 #include "hd_mem.h"
+#include "hd_partkey.h"
 #include "herald_int.h"
 
 /* The public handles are the protobuf messages themselves: a change is a
@@ -151,6 +153,47 @@ const herald_value_t *herald_change_find(const herald_change_t *ch, int img,
     if (cols[i]->name && strcmp(cols[i]->name, name) == 0)
       return value_of(cols[i]);
   return NULL;
+}
+
+/* ------------------------------------------------------------ partitions */
+
+void hl_owned_init(hl_owned_t *o, const herald_conf_t *conf) {
+  memset(o, 0, sizeof(*o));
+  if (conf->nparts == 0)
+    return;
+  o->fn = conf->pfn;
+  o->nparts = conf->nparts;
+  size_t bytes = (o->nparts + 7) / 8;
+  o->set = hd_calloc(bytes, 1);
+  if (conf->nplist == 0) /* every partition: what the client subscribes */
+    memset(o->set, 0xff, bytes);
+  /* herald_client_new() has checked the list against partition.count. */
+  for (size_t i = 0; i < conf->nplist; i++)
+    o->set[conf->parts[i] / 8] |= (uint8_t)(1u << (conf->parts[i] % 8));
+}
+
+void hl_owned_free(hl_owned_t *o) {
+  free(o->set);
+  free(o->tmp);
+  memset(o, 0, sizeof(*o));
+}
+
+int hl_owned(hl_owned_t *o, const herald_change_t *ch, int img) {
+  if (ch == NULL || (img != HERALD_IMAGE_KEY && img != HERALD_IMAGE_OLD_KEY))
+    return HERALD_ERR_ARG;
+  size_t n;
+  Herald__Column **cols = image(ch, img, &n);
+  if (img == HERALD_IMAGE_OLD_KEY && n == 0)
+    return 0; /* no key moved */
+  if (o->set == NULL)
+    return 1;
+  /* The relay's decision (relay_filter.c): the partition of the key's
+   * facts, MOD by the first key column (the relay refuses a key_column),
+   * partition 0 for a change without a key. */
+  hd_key_t k;
+  hd_key_of(&k, cols, n, &o->tmp, &o->tmpcap);
+  uint32_t p = hd_partition_of(o->fn, o->nparts, &k);
+  return (o->set[p / 8] >> (p % 8)) & 1;
 }
 
 const char *herald_ddl_db(const herald_ddl_t *d) {

@@ -9,6 +9,7 @@
 
 #include "hd_mem.h"
 #include "hd_parse.h"
+#include "hd_partkey.h"
 #include "hd_pbwire.h"
 
 static int valid_pattern(const char *p) {
@@ -122,39 +123,10 @@ void relay_filter_window(relay_filter_t *f, const relay_win_t *w) {
   }
 }
 
-uint32_t relay_partition_of(int fn, uint32_t n, const relay_key_t *k) {
-  if (n == 0 || !k->has_pk)
-    return 0;
-  switch (fn) {
-  case HERALD__PARTITION_FUNCTION__PART_HASH:
-    return (uint32_t)(k->hash % n);
-  case HERALD__PARTITION_FUNCTION__PART_MOD:
-    if (k->ikind == RELAY_IKEY_UNSIGNED)
-      return (uint32_t)(k->ival % n);
-    if (k->ikind == RELAY_IKEY_SIGNED) {
-      /* The non-negative residue, with no overflow at INT64_MIN. */
-      int64_t r = (int64_t)k->ival % (int64_t)n;
-      return (uint32_t)(r < 0 ? r + (int64_t)n : r);
-    }
-    return 0;
-  default:
-    return 0;
-  }
-}
-
-int relay_key_in_range(const relay_key_t *k, int64_t lo, int64_t hi,
-                       int to_max) {
-  if (k->has_pk && k->ikind == RELAY_IKEY_UNSIGNED &&
-      k->ival > (uint64_t)INT64_MAX)
-    return to_max; /* above every int64 bound */
-  int64_t v = k->has_pk && k->ikind != RELAY_IKEY_NONE ? (int64_t)k->ival : 0;
-  return v >= lo && (to_max || v < hi);
-}
-
-static int key_wanted(const relay_filter_t *f, const relay_key_t *k) {
+static int key_wanted(const relay_filter_t *f, const hd_key_t *k) {
   if (f->part_fn == HERALD__PARTITION_FUNCTION__PART_RANGE)
-    return relay_key_in_range(k, f->range_lo, f->range_hi, f->range_to_max);
-  uint32_t p = relay_partition_of(f->part_fn, f->nparts, k);
+    return hd_key_in_range(k, f->range_lo, f->range_hi, f->range_to_max);
+  uint32_t p = hd_partition_of(f->part_fn, f->nparts, k);
   return (f->part_set[p / 8] >> (p % 8)) & 1;
 }
 

@@ -1,15 +1,13 @@
 /*
  * relay_filter.h - what one consumer wants of each window: the table
  * patterns (for rows and schema changes), the partition filter and the
- * column projection of its Subscribe, and the partition functions
- * themselves.
+ * column projection of its Subscribe.
  *
  * The server plans each window for a connection from this (which row
  * fields to send as they are, which to re-encode); nothing here does I/O,
- * so the rules can be tested on their own. The partition of a key must
- * never change between releases: consumers of one group may run different
- * versions, and a checkpointed partition must keep meaning the same rows
- * (tests/unit/test_filter.c pins it).
+ * so the rules can be tested on their own. The partition functions
+ * themselves are common/hd_partkey.h's, which libherald uses too, so that
+ * a client can tell which keys are its own exactly as the relay does.
  */
 #ifndef RELAY_FILTER_H
 #define RELAY_FILTER_H
@@ -91,22 +89,5 @@ int relay_filter_proj(const relay_filter_t *f, const char *table);
 size_t relay_filter_project(const relay_filter_t *f, int pj,
                             const uint8_t *field, size_t flen,
                             relay_bytes_t *out, size_t *len);
-
-/**
- * @brief The partition of a key under HASH or MOD with n partitions:
- *        HASH is xxHash64 of the canonical key mod n; MOD is the first key
- *        column's integer value mod n (non-negative, exact for signed and
- *        unsigned 64-bit values). A row without a primary key, or under
- *        MOD without an integer first key column, is in partition 0.
- */
-uint32_t relay_partition_of(int fn, uint32_t n, const relay_key_t *k);
-
-/**
- * @brief Whether a key is in [lo, hi) (RANGE), or at or above lo when
- *        to_max; exact for unsigned values above INT64_MAX. A key without
- *        an integer first column counts as 0.
- */
-int relay_key_in_range(const relay_key_t *k, int64_t lo, int64_t hi,
-                       int to_max);
 
 #endif

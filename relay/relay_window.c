@@ -7,7 +7,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "hd_mem.h"
 #include "hd_pbwire.h"
@@ -112,7 +111,8 @@ static void sc_reset(scratch_t *sc) {
 
 struct relay_wb {
   scratch_t sc;
-  gbuf_t tmp; /* canonical key bytes */
+  uint8_t *ktmp; /* canonical key bytes (hd_key_of) */
+  size_t ktmpcap;
   relay_schemas_t *schemas;
   int failed;
   struct {
@@ -178,7 +178,7 @@ void relay_wb_free(relay_wb_t *wb) {
   free(wb->sc.cols);
   free(wb->sc.vals);
   free(wb->sc.ptrs);
-  free(wb->tmp.p);
+  free(wb->ktmp);
   free(wb);
 }
 
@@ -212,124 +212,24 @@ static int fill_col(scratch_t *sc, size_t k, const hb_column_t *c,
   return 1;
 }
 
-/* ---------------------------------------------------------------- hash */
-
-/* The canonical key encoding: per key column, the Value's kind number as
- * one byte, then integers as 8 bytes little-endian, floats as their IEEE
- * bits little-endian (4 or 8 bytes), strings and bytes as a 4-byte
- * little-endian length and the bytes; NULL has no value bytes. */
-static void canon_value(gbuf_t *b, const Herald__Value *v) {
-  uint64_t u = 0;
-  size_t n = 0;
-  const uint8_t *p = NULL;
-  gb_reserve(b, 1);
-  b->p[b->len++] = (uint8_t)v->kind_case;
-  switch (v->kind_case) {
-  case HERALD__VALUE__KIND_INT:
-    u = (uint64_t)v->int_;
-    n = 8;
-    break;
-  case HERALD__VALUE__KIND_UINT:
-    u = v->uint;
-    n = 8;
-    break;
-  case HERALD__VALUE__KIND_DBL:
-    memcpy(&u, &v->dbl, 8);
-    n = 8;
-    break;
-  case HERALD__VALUE__KIND_FLT: {
-    uint32_t f;
-    memcpy(&f, &v->flt, 4);
-    u = f;
-    n = 4;
-    break;
-  }
-  case HERALD__VALUE__KIND_BIN:
-  case HERALD__VALUE__KIND_BADTEXT: {
-    const ProtobufCBinaryData *d =
-        v->kind_case == HERALD__VALUE__KIND_BIN ? &v->bin : &v->badtext;
-    p = d->data;
-    n = d->len;
-    break;
-  }
-  case HERALD__VALUE__KIND_STR:
-  case HERALD__VALUE__KIND_DECIMAL:
-  case HERALD__VALUE__KIND_TEMPORAL:
-  case HERALD__VALUE__KIND_JSON:
-  case HERALD__VALUE__KIND_JSON_DIFF: {
-    const char *s = v->kind_case == HERALD__VALUE__KIND_STR        ? v->str
-                    : v->kind_case == HERALD__VALUE__KIND_DECIMAL  ? v->decimal
-                    : v->kind_case == HERALD__VALUE__KIND_TEMPORAL ? v->temporal
-                    : v->kind_case == HERALD__VALUE__KIND_JSON     ? v->json
-                                                               : v->json_diff;
-    p = (const uint8_t *)s;
-    n = strlen(s);
-    break;
-  }
-  default:
-    return; /* NULL or unset */
-  }
-  if (p == NULL && n) { /* integers and floats */
-    gb_reserve(b, n);
-    for (size_t i = 0; i < n; i++)
-      b->p[b->len++] = (uint8_t)(u >> (8 * i));
-    return;
-  }
-  gb_reserve(b, 4 + n);
-  for (int i = 0; i < 4; i++)
-    b->p[b->len++] = (uint8_t)((uint32_t)n >> (8 * i));
-  if (n)
-    memcpy(b->p + b->len, p, n);
-  b->len += n;
-}
-
-void relay_key_of(relay_key_t *k, Herald__Column *const *cols, size_t n,
-                  uint8_t **tmp, size_t *tmpcap) {
-  memset(k, 0, sizeof(*k));
-  k->has_pk = n > 0;
-  if (n == 0)
-    return;
-  gbuf_t b = {*tmp, 0, *tmpcap};
-  for (size_t i = 0; i < n; i++)
-    canon_value(&b, cols[i]->value);
-  k->hash = XXH64(b.p, b.len, 0);
-  *tmp = b.p;
-  *tmpcap = b.cap;
-  const Herald__Value *k0 = cols[0]->value;
-  if (k0->kind_case == HERALD__VALUE__KIND_INT) {
-    k->ikind = RELAY_IKEY_SIGNED;
-    k->ival = (uint64_t)k0->int_;
-  } else if (k0->kind_case == HERALD__VALUE__KIND_UINT) {
-    k->ikind = RELAY_IKEY_UNSIGNED;
-    k->ival = k0->uint;
-  }
-}
+/* ---------------------------------------------------------------- keys */
 
 /* The index entry's keys from a row change's (unpacked) key columns; an
  * old key is the row's key before an UPDATE that moved it. */
 static void index_keys(relay_win_t *rw, size_t *oldcap, relay_row_t *ri,
                        Herald__Column *const *key, size_t n,
-                       Herald__Column *const *old, size_t nold, gbuf_t *tmp) {
-  relay_key_of(&ri->key, key, n, &tmp->p, &tmp->cap);
+                       Herald__Column *const *old, size_t nold,
+                       relay_wb_t *wb) {
+  hd_key_of(&ri->key, key, n, &wb->ktmp, &wb->ktmpcap);
   ri->old = 0;
   if (nold == 0)
     return;
   if (rw->nolds == *oldcap) {
     *oldcap = *oldcap ? *oldcap * 2 : 4;
-    rw->olds = hd_realloc(rw->olds, *oldcap * sizeof(relay_key_t));
+    rw->olds = hd_realloc(rw->olds, *oldcap * sizeof(hd_key_t));
   }
-  relay_key_of(&rw->olds[rw->nolds], old, nold, &tmp->p, &tmp->cap);
+  hd_key_of(&rw->olds[rw->nolds], old, nold, &wb->ktmp, &wb->ktmpcap);
   ri->old = ++rw->nolds;
-}
-
-/* Whether two values are the same key value (the canonical bytes). */
-static int same_value(const Herald__Value *a, const Herald__Value *b,
-                      gbuf_t *tmp) {
-  tmp->len = 0;
-  canon_value(tmp, a);
-  size_t la = tmp->len;
-  canon_value(tmp, b);
-  return tmp->len - la == la && memcmp(tmp->p, tmp->p + la, la) == 0;
 }
 
 /* ---------------------------------------------------------------- build */
@@ -411,7 +311,7 @@ static relay_win_t *finish(relay_win_t *rw, gbuf_t *b) {
   rw->len = b->len;
   rw->refs = 1;
   rw->mem = sizeof(*rw) + b->cap + rw->nrows * sizeof(relay_row_t) +
-            rw->nolds * sizeof(relay_key_t);
+            rw->nolds * sizeof(hd_key_t);
   for (uint32_t i = 0; i < rw->ntables; i++)
     rw->mem += strlen(rw->tables[i]) + 1 + sizeof(char *);
   for (uint32_t i = 0; i < rw->nddl; i++)
@@ -493,8 +393,9 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
       }
       if (k - o0 == rc.n_key) {
         for (size_t q = 0; q < rc.n_key && !moved; q++)
-          moved =
-              !same_value(sc->ptrs[o0 + q]->value, rc.key[q]->value, &wb->tmp);
+          moved = !hd_key_value_same(sc->ptrs[o0 + q]->value,
+                                     rc.key[q]->value, &wb->ktmp,
+                                     &wb->ktmpcap);
       }
       if (moved) {
         rc.old_key = &sc->ptrs[o0];
@@ -510,7 +411,7 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
     ri->schema_version = version;
     sch_add(rw, &schcap, ri->table, version);
     index_keys(rw, &oldcap, ri, rc.key, rc.n_key, rc.old_key, rc.n_old_key,
-               &wb->tmp);
+               wb);
   }
   rw->ddl_off = (uint32_t)b.len;
   rw->ddls = hd_calloc(nddl ? nddl : 1, sizeof(relay_ddl_t));
@@ -565,7 +466,6 @@ relay_win_t *relay_win_build_ddl(relay_wb_t *wb, const hb_ddl_t *ddl) {
 relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
   /* The header is everything before the first row or DDL field; rows
    * precede DDL. Walk the top-level fields to find them. */
-  gbuf_t *tmp = &wb->tmp;
   relay_win_t *rw = hd_calloc(1, sizeof(*rw));
   size_t tabcap = 0, rowcap = 0, schcap = 0, ddlcap = 0, oldcap = 0;
   const uint8_t *p = buf, *end = buf + len;
@@ -618,7 +518,7 @@ relay_win_t *relay_win_from_packed(relay_wb_t *wb, uint8_t *buf, size_t len) {
       ri->len = (uint32_t)(p + flen - fstart);
       ri->table = table_index(rw, &tabcap, rc->db, rc->table);
       index_keys(rw, &oldcap, ri, rc->key, rc->n_key, rc->old_key,
-                 rc->n_old_key, tmp);
+                 rc->n_old_key, wb);
       ri->schema_version = rc->schema_version;
       sch_add(rw, &schcap, ri->table, rc->schema_version);
       herald__row_change__free_unpacked(rc, NULL);

@@ -20,17 +20,8 @@
 
 #include "hb.h"
 #include "hb_sql.h"
+#include "hd_partkey.h"
 #include "herald.pb-c.h"
-
-/* What the partition functions read of a primary key. */
-enum { RELAY_IKEY_NONE = 0, RELAY_IKEY_SIGNED, RELAY_IKEY_UNSIGNED };
-
-typedef struct {
-  uint8_t has_pk;
-  uint8_t ikind; /* RELAY_IKEY_*: the first key column's integer kind */
-  uint64_t ival; /* its value (an int64_t when ikind is SIGNED) */
-  uint64_t hash; /* xxHash64 of the canonical primary key */
-} relay_key_t;
 
 /* One row change inside the packed window. */
 typedef struct {
@@ -42,7 +33,7 @@ typedef struct {
                               0 for every other row (they are rare, so the
                               old keys are kept apart) */
   uint32_t schema_version; /* of its table's TableSchema (0: none) */
-  relay_key_t key;
+  hd_key_t key;
 } relay_row_t;
 
 /* One schema change inside the packed window. */
@@ -51,14 +42,6 @@ typedef struct {
   hb_sql_names_t names; /* the tables its statement names, and its database:
                            what table filters select it by (hb_sql.h) */
 } relay_ddl_t;
-
-/**
- * @brief The partition facts of a key given as its columns, in primary
- *        key order (the canonical encoding of docs/relay.md). tmp is
- *        scratch memory kept by the caller (may start {NULL, 0}).
- */
-void relay_key_of(relay_key_t *k, Herald__Column *const *cols, size_t n,
-                  uint8_t **tmp, size_t *tmpcap);
 
 typedef struct {
   uint64_t scn;
@@ -81,7 +64,7 @@ typedef struct {
     uint64_t key; /* relay_sch_key() of the pair */
   } * sch;
   relay_row_t *rows;
-  relay_key_t *olds; /* the old keys of rows whose key moved */
+  hd_key_t *olds; /* the old keys of rows whose key moved */
   uint32_t nolds;
   uint8_t *buf; /* packed herald.Window */
   size_t len;

@@ -289,6 +289,34 @@ herald_change_find(const herald_change_t *ch, int image, const char *name);
 HERALD_API const herald_schema_t *
 herald_change_schema(herald_client_t *c, const herald_change_t *ch);
 
+/**
+ * @brief Whether a key of the change is in a partition this client asks
+ *        for, decided exactly as the relay decides which rows to send
+ *        (docs/relay.md, Partitions): the key's partition under
+ *        partition.function with partition.count partitions, among
+ *        partition.list (every partition without a list). A relay sends a
+ *        primary-key move (a change with HERALD_IMAGE_OLD_KEY columns) to
+ *        the owners of both keys: delete the old key only when
+ *        herald_change_owned(c, ch, HERALD_IMAGE_OLD_KEY) is 1, and upsert
+ *        the after image only when herald_change_owned(c, ch,
+ *        HERALD_IMAGE_KEY) is 1 (docs/change-format.md, Primary-key
+ *        moves). Every other change a relay sends is the client's own.
+ *
+ *        `mod` takes the first primary-key column, as the relay does (it
+ *        refuses a subscription with partition.key_column); a key whose
+ *        first column is not an integer, and a change without a key, are
+ *        in partition 0. No allocation once the client's scratch has
+ *        grown to its longest key.
+ * @param image  HERALD_IMAGE_KEY (the change's key) or HERALD_IMAGE_OLD_KEY
+ *               (the key before a move)
+ * @returns 0 for HERALD_IMAGE_OLD_KEY on a change that moved no key;
+ *          else 1 when the key is the client's (always, without a
+ *          partition filter: no partition.count) and 0 when it is not;
+ *          HERALD_ERR_ARG for another image or a NULL argument.
+ */
+HERALD_API int herald_change_owned(herald_client_t *c,
+                                   const herald_change_t *ch, int image);
+
 /** A statement inside the window: its database, text, binlog offset, and
  *  how many of the window's row changes (before filtering) precede it. */
 HERALD_API const char *herald_ddl_db(const herald_ddl_t *d);
