@@ -132,8 +132,8 @@ void db_quote(char **b, size_t *len, size_t *cap, const char *name,
   buf_add(b, len, cap, &q, 1);
 }
 
-static void quote_table(char **b, size_t *len, size_t *cap,
-                        const db_table_t *t, int d) {
+static void quote_table(char **b, size_t *len, size_t *cap, const db_table_t *t,
+                        int d) {
   db_quote(b, len, cap, t->dst_ns, d);
   buf_add(b, len, cap, ".", 1);
   db_quote(b, len, cap, t->dst_name, d);
@@ -154,14 +154,16 @@ static int is_key(const db_table_t *t, uint32_t col) {
 }
 
 /* "WHERE a <=> ? AND b <=> ?" or, exact, "a = ? AND ..." */
-static void where_list(char **b, size_t *len, size_t *cap,
-                       const db_shape_t *sh, int d, unsigned *k, int nullsafe) {
+static void where_list(char **b, size_t *len, size_t *cap, const db_shape_t *sh,
+                       int d, unsigned *k, int nullsafe) {
   for (size_t i = 0; i < sh->nwhere; i++) {
     if (i)
       buf_str(b, len, cap, " AND ");
     db_quote(b, len, cap, sh->t->cols[sh->where[i]].def.name, d);
     buf_str(b, len, cap,
-            !nullsafe ? " = " : d == 'm' ? " <=> " : " IS NOT DISTINCT FROM ");
+            !nullsafe  ? " = "
+            : d == 'm' ? " <=> "
+                       : " IS NOT DISTINCT FROM ");
     placeholder(b, len, cap, d, k);
   }
 }
@@ -249,7 +251,8 @@ char *db_sql_for(const db_shape_t *sh, int d) {
     break;
   case DB_UPDATE_ROW:
   case DB_DELETE_ROW:
-    buf_str(&b, &len, &cap, sh->kind == DB_UPDATE_ROW ? "UPDATE " : "DELETE FROM ");
+    buf_str(&b, &len, &cap,
+            sh->kind == DB_UPDATE_ROW ? "UPDATE " : "DELETE FROM ");
     quote_table(&b, &len, &cap, t, d);
     if (sh->kind == DB_UPDATE_ROW) {
       buf_str(&b, &len, &cap, " SET ");
@@ -330,7 +333,9 @@ static void image_text(const herald_change_t *ch, int image, char *out,
 
 /* --------------------------------------------------------- the sink */
 
-static char *dup_or_null(const char *s) { return s ? hd_strdup(s) : NULL; }
+static char *dup_or_null(const char *s) {
+  return s ? hd_strdup(s) : NULL;
+}
 
 static int read_password(const char *path, char **out, char *err,
                          size_t errlen) {
@@ -353,10 +358,10 @@ static int read_password(const char *path, char **out, char *err,
 static void conf_free(hd_agent_conf_t *c) {
   free(c->agent.id);
   free(c->agent.group);
-  char **strs[] = {&c->sink.host,          &c->sink.socket,   &c->sink.user,
-                   &c->sink.password,      &c->sink.password_file,
-                   &c->sink.database,      &c->sink.dsn,      &c->sink.schema,
-                   &c->sink.offsets_table};
+  char **strs[] = {
+      &c->sink.host,     &c->sink.socket,        &c->sink.user,
+      &c->sink.password, &c->sink.password_file, &c->sink.database,
+      &c->sink.dsn,      &c->sink.schema,        &c->sink.offsets_table};
   for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
     free(*strs[i]);
   for (size_t i = 0; i < c->sink.tables.n; i++)
@@ -383,9 +388,8 @@ static void conf_copy(hd_agent_conf_t *d, const hd_agent_conf_t *s) {
   d->sink.schema = dup_or_null(s->sink.schema);
   d->sink.offsets_table = dup_or_null(s->sink.offsets_table);
   d->sink.tables.n = s->sink.tables.n;
-  d->sink.tables.v = s->sink.tables.n
-                         ? hd_calloc(s->sink.tables.n, sizeof(char *))
-                         : NULL;
+  d->sink.tables.v =
+      s->sink.tables.n ? hd_calloc(s->sink.tables.n, sizeof(char *)) : NULL;
   for (size_t i = 0; i < s->sink.tables.n; i++)
     d->sink.tables.v[i] = hd_strdup(s->sink.tables.v[i]);
 }
@@ -401,19 +405,18 @@ static int db_create(const hd_agent_conf_t *conf, const db_driver_t *drv,
   if (conf->sink.password)
     s->password = hd_strdup(conf->sink.password);
   else if (conf->sink.password_file) {
-    int rc = read_password(conf->sink.password_file, &s->password, err,
-                           errlen);
+    int rc = read_password(conf->sink.password_file, &s->password, err, errlen);
     if (rc < 0) {
       conf_free(&s->conf);
       free(s);
       return rc;
     }
   }
-  const char *ot = s->conf.sink.offsets_table
-                       ? s->conf.sink.offsets_table
-                       : "herald.herald_offsets";
+  const char *ot = s->conf.sink.offsets_table ? s->conf.sink.offsets_table
+                                              : "herald.herald_offsets";
   const char *dot = strchr(ot, '.');
-  s->offsets_ns = dot ? hd_strndup(ot, (size_t)(dot - ot)) : hd_strdup("herald");
+  s->offsets_ns =
+      dot ? hd_strndup(ot, (size_t)(dot - ot)) : hd_strdup("herald");
   s->offsets_name = hd_strdup(dot ? dot + 1 : ot);
   s->k.conf = &s->conf;
   s->k.password = s->password;
@@ -421,10 +424,9 @@ static int db_create(const hd_agent_conf_t *conf, const db_driver_t *drv,
   s->k.offsets_name = s->offsets_name;
   s->k.group = s->conf.agent.group ? s->conf.agent.group : "";
   s->k.agent_id = s->conf.agent.id ? s->conf.agent.id : "";
-  s->ddl_seen = hd_calloc((size_t)(conf->agent.partitions > 0
-                                       ? conf->agent.partitions
-                                       : 1),
-                          sizeof(uint64_t));
+  s->ddl_seen = hd_calloc(
+      (size_t)(conf->agent.partitions > 0 ? conf->agent.partitions : 1),
+      sizeof(uint64_t));
   *out = &s->base;
   return 0;
 }
@@ -434,10 +436,12 @@ static int mysql_create(const hd_agent_conf_t *conf, sink_t **out, char *err,
   return db_create(conf, &sink__mysql_driver, out, err, errlen);
 }
 
+#ifdef HD_SINK_PG
 static int pg_create(const hd_agent_conf_t *conf, sink_t **out, char *err,
                      size_t errlen) {
   return db_create(conf, &sink__pg_driver, out, err, errlen);
 }
+#endif
 
 static void db_destroy(sink_t *base) {
   db_sink_t *s = (db_sink_t *)base;
@@ -499,7 +503,7 @@ static void dst_names(const db_sink_t *s, db_table_t *t) {
     }
   }
   const char *ns = s->drv == &sink__mysql_driver ? s->conf.sink.database
-                                                  : s->conf.sink.schema;
+                                                 : s->conf.sink.schema;
   t->dst_ns = hd_strdup(ns ? ns : t->src_db);
   t->dst_name = hd_strdup(t->src_table);
 }
@@ -555,8 +559,7 @@ static int ddl_conn(db_part_t *dp, char *err, size_t errlen) {
 
 /* Make t exist at the destination with every column of the stream's
  * definition (evolve), or check that it does (none). */
-static int table_ready(db_part_t *dp, db_table_t *t, char *err,
-                       size_t errlen) {
+static int table_ready(db_part_t *dp, db_table_t *t, char *err, size_t errlen) {
   const db_driver_t *drv = dp->s->drv;
   int evolve = dp->s->conf.sink.schema_changes == HD_SCHEMA_EVOLVE;
   int rc = ddl_conn(dp, err, errlen);
@@ -577,8 +580,9 @@ static int table_ready(db_part_t *dp, db_table_t *t, char *err,
                        t->dst_ns, t->dst_name, t->src_db, t->src_table);
     rc = drv->table_create(dp->ddl, t, err, errlen);
     if (rc == 0)
-      hd_log(HD_LL_INFO, COMP, "table created", "sink=%s partition=%u table=%s.%s",
-             drv->name, dp->p, t->dst_ns, t->dst_name);
+      hd_log(HD_LL_INFO, COMP, "table created",
+             "sink=%s partition=%u table=%s.%s", drv->name, dp->p, t->dst_ns,
+             t->dst_name);
     return rc;
   }
   for (size_t i = 0; i < t->ncols && rc == 0; i++) {
@@ -607,8 +611,7 @@ static int table_ready(db_part_t *dp, db_table_t *t, char *err,
 
 /* The table of a change (made on first sight), or NULL with err. */
 static tnode_t *table_for(db_part_t *dp, herald_client_t *hc,
-                          const herald_change_t *ch, char *err,
-                          size_t errlen) {
+                          const herald_change_t *ch, char *err, size_t errlen) {
   const char *db = herald_change_db(ch), *tb = herald_change_table(ch);
   uint32_t v = herald_change_schema_version(ch);
   uint32_t h = thash(db, tb, v);
@@ -798,11 +801,15 @@ static int op_add(db_part_t *dp, db_table_t *t, int kind, size_t nset,
     dp->run_n = 0;
   }
   rc = drv->run_add(dp->c, dp->set_v, dp->where_v, err, errlen);
+  if (rc > 0) { /* the driver's buffers are full: run what it holds */
+    dp->run_scn[dp->run_n++] = scn;
+    return run_finish(dp, err, errlen);
+  }
   if (rc < 0) {
     char key[256];
     image_text(ch,
                herald_change_columns(ch, HERALD_IMAGE_KEY) ? HERALD_IMAGE_KEY
-               : herald_change_op(ch) == HERALD_OP_INSERT ? HERALD_IMAGE_AFTER
+               : herald_change_op(ch) == HERALD_OP_INSERT  ? HERALD_IMAGE_AFTER
                                                           : HERALD_IMAGE_BEFORE,
                key, sizeof(key));
     return locate(dp, rc, scn, t, key, err, errlen);
@@ -874,8 +881,8 @@ static int image_cols(db_part_t *dp, const db_table_t *t,
 static int key_cols(db_part_t *dp, const db_table_t *t,
                     const herald_change_t *ch, int image, size_t *n, char *err,
                     size_t errlen) {
-  int rc = image_cols(dp, t, ch, image, dp->where_i, dp->where_v, n, err,
-                      errlen);
+  int rc =
+      image_cols(dp, t, ch, image, dp->where_i, dp->where_v, n, err, errlen);
   if (rc < 0)
     return rc;
   if (*n != t->npk)
@@ -925,9 +932,9 @@ static int apply_change(db_part_t *dp, const sink_window_t *w,
     case HERALD_OP_INSERT:
       rc = image_cols(dp, t, ch, HERALD_IMAGE_AFTER, dp->set_i, dp->set_v,
                       &nset, err, errlen);
-      return rc < 0 ? rc
-                    : op_add(dp, t, DB_INSERT, nset, 0, w->scn, ch, err,
-                             errlen);
+      return rc < 0
+                 ? rc
+                 : op_add(dp, t, DB_INSERT, nset, 0, w->scn, ch, err, errlen);
     case HERALD_OP_UPDATE:
       rc = image_cols(dp, t, ch, HERALD_IMAGE_AFTER, dp->set_i, dp->set_v,
                       &nset, err, errlen);
@@ -980,9 +987,9 @@ static int apply_change(db_part_t *dp, const sink_window_t *w,
                   : op_add(dp, t, DB_UPSERT, nset, 0, w->scn, ch, err, errlen);
   case HERALD_OP_DELETE:
     rc = key_cols(dp, t, ch, HERALD_IMAGE_KEY, &nwhere, err, errlen);
-    return rc < 0 ? rc
-                  : op_add(dp, t, DB_DELETE, 0, nwhere, w->scn, ch, err,
-                           errlen);
+    return rc < 0
+               ? rc
+               : op_add(dp, t, DB_DELETE, 0, nwhere, w->scn, ch, err, errlen);
   }
   return hd_errorf(err, errlen, HD_ESINK_SCHEMA, "unknown operation %d", op);
 }
@@ -1044,11 +1051,13 @@ static int window_ddl(db_part_t *dp, const sink_window_t *w, char *err,
         hd_log(HD_LL_WARN, COMP,
                "source statement not applied: the destination keeps its rows "
                "(sink.ddl is ignore)",
-               "sink=%s partition=%u scn=%" PRIu64 " db=%s statement=\"%.300s\"",
+               "sink=%s partition=%u scn=%" PRIu64
+               " db=%s statement=\"%.300s\"",
                s->drv->name, dp->p, w->scn, db ? db : "", stmt);
       else
         hd_log(HD_LL_INFO, COMP, "source statement ignored (sink.ddl ignore)",
-               "sink=%s partition=%u scn=%" PRIu64 " db=%s statement=\"%.300s\"",
+               "sink=%s partition=%u scn=%" PRIu64
+               " db=%s statement=\"%.300s\"",
                s->drv->name, dp->p, w->scn, db ? db : "", stmt);
       continue;
     }
@@ -1067,7 +1076,8 @@ static int window_ddl(db_part_t *dp, const sink_window_t *w, char *err,
       hd_log(HD_LL_WARN, COMP,
              "source statement's effect is there already (a replay): "
              "skipped",
-             "sink=%s partition=%u scn=%" PRIu64 " statement=\"%.300s\" err=\"%s\"",
+             "sink=%s partition=%u scn=%" PRIu64
+             " statement=\"%.300s\" err=\"%s\"",
              s->drv->name, dp->p, w->scn, stmt, err);
       rc = 0;
     }
@@ -1116,8 +1126,8 @@ static int claim(db_part_t *dp, uint64_t *position, char *err, size_t errlen) {
        * session is ended so that the transaction rolls back. */
       hd_log(HD_LL_WARN, COMP,
              "offsets row held by another session: ending that session",
-             "sink=%s partition=%u holder=%s epoch=%" PRIu64, drv->name,
-             dp->p, holder, epoch);
+             "sink=%s partition=%u holder=%s epoch=%" PRIu64, drv->name, dp->p,
+             holder, epoch);
       rc = ddl_conn(dp, err, errlen);
       if (rc == 0)
         rc = drv->kill_holder(dp->ddl, holder, err, errlen);
@@ -1210,11 +1220,11 @@ static int db_write(sink_part_t *part, const sink_window_t *w, char *err,
     const herald_change_t *ch = herald_window_change(w->hw, i);
     tnode_t *tn = table_for(dp, w->hc, ch, err, errlen);
     if (tn == NULL)
-      return rc = HD_ESINK_SCHEMA;
+      return HD_ESINK_SCHEMA;
     if (tn->ready)
       continue;
-    if (dp->txn && w->chunk == 0 && dp->run_n == 0 && !dp->in_window &&
-        (rc = txn_commit(dp, err, errlen)) < 0)
+    /* at chunk 0 nothing of this window is in the transaction yet */
+    if (dp->txn && w->chunk == 0 && (rc = txn_commit(dp, err, errlen)) < 0)
       return rc;
     if ((rc = table_ready(dp, tn->t, err, errlen)) < 0) {
       char why[400];
@@ -1283,6 +1293,7 @@ const sink_ops_t sink__mysql_ops = {
     .destroy = db_destroy,
 };
 
+#ifdef HD_SINK_PG
 const sink_ops_t sink__pg_ops = {
     .name = "postgresql",
     .create = pg_create,
@@ -1293,3 +1304,4 @@ const sink_ops_t sink__pg_ops = {
     .close_partition = db_close,
     .destroy = db_destroy,
 };
+#endif

@@ -56,15 +56,15 @@ typedef struct {
 typedef struct db_table {
   char *src_db, *src_table; /* the source's names */
   uint32_t version;         /* the stream's schema version */
-  char *dst_ns;    /* destination database (mysql) or schema (postgresql) */
-  char *dst_name;  /* destination table */
-  size_t ncols;    /* in source column order */
+  char *dst_ns;   /* destination database (mysql) or schema (postgresql) */
+  char *dst_name; /* destination table */
+  size_t ncols;   /* in source column order */
   db_col_t *cols;
-  size_t npk;      /* primary key columns, 0 without a key */
-  uint32_t *pk;    /* indexes into cols, in key order */
-  void *drv;       /* the driver's per-table state (its statements), made
-                      by the driver when it first sees the table and freed
-                      by table_free(); NULL until then */
+  size_t npk;   /* primary key columns, 0 without a key */
+  uint32_t *pk; /* indexes into cols, in key order */
+  void *drv;    /* the driver's per-table state (its statements), made
+                   by the driver when it first sees the table and freed
+                   by table_free(); NULL until then */
 } db_table_t;
 
 /* ------------------------------------------------------- operations */
@@ -109,8 +109,8 @@ typedef struct {
                                   first line; NULL: none given */
   const char *offsets_ns;      /* sink.offsets_table split at its dot */
   const char *offsets_name;
-  const char *group;           /* agent.group */
-  const char *agent_id;        /* agent.id */
+  const char *group;    /* agent.group */
+  const char *agent_id; /* agent.id */
 } db_conf_t;
 
 typedef struct db_conn db_conn_t;
@@ -193,11 +193,14 @@ typedef struct {
                    size_t errlen);
   /** Add one operation: set[i] is the value of column sh->set[i], where[i]
    *  of sh->where[i] (never HERALD_V_ABSENT). The driver copies what it
-   *  needs (the values are valid only during the call) and may execute
-   *  part of the run when its buffers are full. */
+   *  needs (the values are valid only during the call); it executes
+   *  nothing here. @returns 0; 1 when the operation is taken and the run
+   *  must end now (its buffers are full, or its kind runs one operation
+   *  at a time): the caller calls run_end() and starts another run for
+   *  what follows; <0 when the values cannot be taken (nothing of the
+   *  operation is kept). */
   int (*run_add)(db_conn_t *c, const herald_value_t *const *set,
-                 const herald_value_t *const *where, char *err,
-                 size_t errlen);
+                 const herald_value_t *const *where, char *err, size_t errlen);
   /** Execute what is left of the run. On an error, *bad is the index
    *  (0-based, since run_start) of the operation that failed when the
    *  engine says, else SIZE_MAX; the transaction is then to be rolled

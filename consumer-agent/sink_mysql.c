@@ -1,0 +1,1120 @@
+/*
+ * sink_mysql.c - the MariaDB/MySQL driver of the database sinks
+ * (sink_db.h), through libmariadb.
+ *
+ * It owns the connection settings the apply needs, the statements of each
+ * shape and the binding of values. Every value travels as a bound
+ * parameter of a prepared statement, typed by its column: integers as
+ * 64-bit (unsigned where the column is), FLOAT and DOUBLE as themselves,
+ * everything else (DECIMAL, temporals, text, JSON, ENUM/SET labels) as text
+ * the server parses exactly, and binary strings as bytes. A run of
+ * operations goes to a MariaDB server as one execution of arrays of
+ * parameters (Connector/C's bulk array binding, MariaDB 10.2 and later);
+ * to MySQL, which lacks it, one execution per row. Operations on tables
+ * without a primary key run one row at a time, as MariaDB's own replica
+ * applies them.
+ *
+ * Session settings: utf8mb4, time_zone '+00:00' (TIMESTAMP values arrive
+ * as UTC text), sql_mode STRICT_ALL_TABLES (a value out of range is an
+ * error, never truncated) with zero dates allowed (the source had them)
+ * and NO_AUTO_VALUE_ON_ZERO (a 0 key is a 0 key), and CLIENT_FOUND_ROWS so
+ * that an UPDATE of a row to the values it has counts as a match.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hd_err.h"
+#include "hd_log.h"
+#include "hd_mem.h"
+#include "sink_db.h"
+
+#define COMP "sink"
+/* Rows of one execution of a run, and the bytes of their text and binary
+ * values: bounded so that memory stays small and a bulk packet stays
+ * below the server's max_allowed_packet (at most half of it). */
+#define ROWS_MAX 1000
+#define BYTES_MAX (4u << 20)
+
+enum { B_INT, B_UINT, B_FLOAT, B_DOUBLE, B_TEXT, B_BIN };
+
+/* One prepared statement of a shape, with its column-wise parameter
+ * arrays: ROWS_MAX rows of every parameter. */
+typedef struct mstmt {
+  struct mstmt *next;
+  const db_table_t *t; /* whose statement it is (the table owns it) */
+  int kind;
+  size_t nset, nwhere, np;
+  uint32_t *cols; /* set[] then where[]: the column of each parameter */
+  int *bk;        /* B_* of each parameter */
+  MYSQL_STMT *st;
+  struct mstmt *ins; /* DB_UPDATE_ROW: insert set[] when no row matched */
+  MYSQL_BIND *b;
+  size_t n;     /* rows pending */
+  void **fixed; /* per parameter: int64_t/float/double[ROWS_MAX] */
+  size_t **off; /* per text/binary parameter: offsets into arena */
+  unsigned long **len;
+  char **ind;  /* STMT_INDICATOR_* per row */
+  char ***ptr; /* filled from off before a bulk execution */
+  char *arena;
+  size_t alen, acap;
+  my_bool *isnull; /* per parameter, for one-row executions */
+} mstmt_t;
+
+struct db_conn {
+  MYSQL *m;
+  int ddl;
+  int bulk; /* the server takes arrays of parameters */
+  int mariadb;
+  const db_conf_t *k;
+  uint64_t lock_wait_s; /* innodb_lock_wait_timeout of the session */
+  mstmt_t *cur;         /* the run in progress */
+  mstmt_t *last;        /* the last run executed (for run_describe) */
+  size_t run_done;      /* operations of the run executed before cur->n */
+  size_t fail_row;      /* run_describe: the failed row in last */
+  /* herald_offsets */
+  MYSQL_STMT *o_lock, *o_read, *o_ins, *o_upd;
+};
+
+/* ------------------------------------------------------------ errors */
+
+static int classify(unsigned e) {
+  switch (e) {
+  case ER_WARN_DATA_OUT_OF_RANGE:
+  case ER_DATA_TOO_LONG:
+  case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD:
+  case ER_TRUNCATED_WRONG_VALUE:
+  case WARN_DATA_TRUNCATED:
+  case ER_BAD_NULL_ERROR:
+  case ER_NO_DEFAULT_FOR_FIELD:
+  case ER_INVALID_CHARACTER_STRING:
+  case ER_CANT_CREATE_GEOMETRY_OBJECT:
+  case ER_DIVISION_BY_ZERO:
+  case 4025: /* ER_CONSTRAINT_FAILED (a CHECK, MariaDB's JSON) */
+  case 3140: /* MySQL ER_INVALID_JSON_TEXT */
+    return HD_ESINK_VALUE;
+  case ER_NO_SUCH_TABLE:
+  case ER_BAD_FIELD_ERROR:
+  case ER_BAD_DB_ERROR:
+    return HD_ESINK_SCHEMA;
+  default:
+    return HD_ESINK_DB;
+  }
+}
+
+static int my_fail(db_conn_t *c, const char *what, char *err, size_t errlen) {
+  unsigned e = mysql_errno(c->m);
+  return hd_errorf(err, errlen, e ? classify(e) : HD_ESINK_DB,
+                   "%s: error %u (%s): %s", what, e, mysql_sqlstate(c->m),
+                   mysql_error(c->m));
+}
+
+static int st_fail(MYSQL_STMT *st, const char *what, char *err, size_t errlen) {
+  unsigned e = mysql_stmt_errno(st);
+  return hd_errorf(err, errlen, e ? classify(e) : HD_ESINK_DB,
+                   "%s: error %u (%s): %s", what, e, mysql_stmt_sqlstate(st),
+                   mysql_stmt_error(st));
+}
+
+static int query(db_conn_t *c, const char *sql, char *err, size_t errlen) {
+  if (mysql_real_query(c->m, sql, strlen(sql)) != 0)
+    return my_fail(c, sql, err, errlen);
+  MYSQL_RES *r = mysql_store_result(c->m);
+  if (r)
+    mysql_free_result(r);
+  return 0;
+}
+
+/* ------------------------------------------------------ connections */
+
+static uint64_t secs(uint64_t ms) {
+  return ms < 1000 ? 1 : (ms + 999) / 1000;
+}
+
+static int my_connect(const db_conf_t *k, int ddl, db_conn_t **out, char *err,
+                      size_t errlen) {
+  const hd_agent_conf_t *cf = k->conf;
+  db_conn_t *c = hd_calloc(1, sizeof(*c));
+  c->k = k;
+  c->ddl = ddl;
+  c->m = mysql_init(NULL);
+  if (c->m == NULL) {
+    free(c);
+    return hd_errorf(err, errlen, -ENOMEM, "mysql sink: mysql_init failed");
+  }
+  unsigned ct = (unsigned)secs(cf->sink.connect_timeout_ms);
+  unsigned rt = (unsigned)secs(cf->sink.timeout_ms);
+  my_bool no = 0;
+  mysql_options(c->m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
+  mysql_options(c->m, MYSQL_OPT_READ_TIMEOUT, &rt);
+  mysql_options(c->m, MYSQL_OPT_WRITE_TIMEOUT, &rt);
+  mysql_options(c->m, MYSQL_OPT_RECONNECT, &no);
+  mysql_options(c->m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  c->lock_wait_s = secs(cf->sink.timeout_ms);
+  char init[300];
+  snprintf(init, sizeof(init),
+           "SET SESSION time_zone = '+00:00', sql_mode = "
+           "'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', "
+           "innodb_lock_wait_timeout = %" PRIu64,
+           c->lock_wait_s);
+  mysql_options(c->m, MYSQL_INIT_COMMAND, init);
+  const char *host = cf->sink.socket ? NULL : cf->sink.host;
+  if (mysql_real_connect(c->m, host, cf->sink.user, k->password, NULL,
+                         (unsigned)cf->sink.port, cf->sink.socket,
+                         CLIENT_FOUND_ROWS) == NULL) {
+    int rc = hd_errorf(err, errlen, HD_ESINK_DB,
+                       "mysql sink: cannot connect to %s%s%" PRId64
+                       " as '%s': error %u: %s",
+                       cf->sink.socket ? cf->sink.socket : cf->sink.host,
+                       cf->sink.socket ? "" : ":",
+                       cf->sink.socket ? (int64_t)0 : cf->sink.port,
+                       cf->sink.user ? cf->sink.user : "", mysql_errno(c->m),
+                       mysql_error(c->m));
+    mysql_close(c->m);
+    free(c);
+    return rc;
+  }
+  const char *info = mysql_get_server_info(c->m);
+  c->mariadb = info && strstr(info, "MariaDB") != NULL;
+  unsigned long ext = 0;
+  if (mariadb_get_infov(c->m, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES,
+                        &ext) == 0)
+    c->bulk = (ext & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32)) != 0;
+  if (ddl) {
+    /* A TIMESTAMP column is created as the stream describes it, without
+     * MariaDB's implicit DEFAULT/ON UPDATE CURRENT_TIMESTAMP. */
+    char e2[200];
+    if (query(c, "SET SESSION explicit_defaults_for_timestamp = 1", e2,
+              sizeof(e2)) < 0)
+      hd_log(HD_LL_DEBUG, COMP, "explicit_defaults_for_timestamp not set",
+             "err=\"%s\"", e2);
+  } else if (mysql_autocommit(c->m, 0) != 0) {
+    int rc = my_fail(c, "mysql sink: autocommit off", err, errlen);
+    mysql_close(c->m);
+    free(c);
+    return rc;
+  }
+  *out = c;
+  return 0;
+}
+
+static void stmt_close(MYSQL_STMT **st) {
+  if (*st)
+    mysql_stmt_close(*st);
+  *st = NULL;
+}
+
+static void my_disconnect(db_conn_t *c) {
+  if (c == NULL)
+    return;
+  stmt_close(&c->o_lock);
+  stmt_close(&c->o_read);
+  stmt_close(&c->o_ins);
+  stmt_close(&c->o_upd);
+  mysql_close(c->m);
+  free(c);
+}
+
+static int my_begin(db_conn_t *c, char *err, size_t errlen) {
+  return query(c, "START TRANSACTION", err, errlen);
+}
+
+static int my_commit(db_conn_t *c, char *err, size_t errlen) {
+  if (mysql_commit(c->m) != 0)
+    return hd_errorf(err, errlen, HD_ESINK_DB,
+                     "mysql sink: COMMIT: error %u: %s", mysql_errno(c->m),
+                     mysql_error(c->m));
+  return 0;
+}
+
+static void my_rollback(db_conn_t *c) {
+  if (mysql_rollback(c->m) != 0)
+    hd_log(HD_LL_DEBUG, COMP, "rollback failed", "err=\"%s\"",
+           mysql_error(c->m));
+}
+
+static int my_session_id(db_conn_t *c, char *out, size_t outlen, char *err,
+                         size_t errlen) {
+  (void)err;
+  (void)errlen;
+  snprintf(out, outlen, "%lu", mysql_thread_id(c->m));
+  return 0;
+}
+
+/* ---------------------------------------------------------- offsets */
+
+static void quoted_offsets(const db_conf_t *k, char *out, size_t n) {
+  char *b = NULL;
+  size_t len = 0, cap = 0;
+  db_quote(&b, &len, &cap, k->offsets_ns, 'm');
+  char *t = NULL;
+  size_t tl = 0, tc = 0;
+  db_quote(&t, &tl, &tc, k->offsets_name, 'm');
+  snprintf(out, n, "%s.%s", b, t);
+  free(b);
+  free(t);
+}
+
+static int my_offsets_ensure(db_conn_t *c, char *err, size_t errlen) {
+  char *ns = NULL, sql[1024], tb[600];
+  size_t len = 0, cap = 0;
+  db_quote(&ns, &len, &cap, c->k->offsets_ns, 'm');
+  snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS %s", ns);
+  free(ns);
+  int rc = query(c, sql, err, errlen);
+  if (rc < 0)
+    return rc;
+  quoted_offsets(c->k, tb, sizeof(tb));
+  snprintf(sql, sizeof(sql),
+           "CREATE TABLE IF NOT EXISTS %s ("
+           "`group` VARCHAR(255) NOT NULL, "
+           "`partition` INT UNSIGNED NOT NULL, "
+           "`scn` BIGINT UNSIGNED NOT NULL, "
+           "`epoch` BIGINT UNSIGNED NOT NULL, "
+           "`holder` VARCHAR(255) NOT NULL DEFAULT '', "
+           "`updated_at` TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
+           "PRIMARY KEY (`group`, `partition`)) ENGINE=InnoDB "
+           "DEFAULT CHARSET=utf8mb4",
+           tb);
+  return query(c, sql, err, errlen);
+}
+
+static int prep(db_conn_t *c, MYSQL_STMT **st, const char *sql, char *err,
+                size_t errlen) {
+  if (*st)
+    return 0;
+  *st = mysql_stmt_init(c->m);
+  if (*st == NULL)
+    return my_fail(c, "mysql_stmt_init", err, errlen);
+  if (mysql_stmt_prepare(*st, sql, strlen(sql)) != 0) {
+    int rc = st_fail(*st, sql, err, errlen);
+    stmt_close(st);
+    return rc;
+  }
+  return 0;
+}
+
+/* Bind (group, partition) as the last two parameters of st, after extra. */
+static void bind_key(MYSQL_BIND *b, const db_conn_t *c, const uint32_t *p,
+                     unsigned long *glen) {
+  *glen = strlen(c->k->group);
+  b[0].buffer_type = MYSQL_TYPE_STRING;
+  b[0].buffer = (void *)c->k->group;
+  b[0].buffer_length = *glen;
+  b[0].length = glen;
+  b[1].buffer_type = MYSQL_TYPE_LONG;
+  b[1].buffer = (void *)p;
+  b[1].is_unsigned = 1;
+}
+
+/* SELECT scn, epoch, holder of the partition's row with st. @returns 1
+ * found, 0 none, <0 error (mysql errno in *eno). */
+static int offsets_select(db_conn_t *c, MYSQL_STMT *st, uint32_t p,
+                          uint64_t *scn, uint64_t *epoch, char *holder,
+                          size_t holderlen, unsigned *eno, char *err,
+                          size_t errlen) {
+  MYSQL_BIND in[2];
+  unsigned long glen;
+  memset(in, 0, sizeof(in));
+  bind_key(in, c, &p, &glen);
+  char hb[256];
+  unsigned long hlen = 0;
+  my_bool hnull = 0;
+  MYSQL_BIND outb[3];
+  memset(outb, 0, sizeof(outb));
+  outb[0].buffer_type = MYSQL_TYPE_LONGLONG;
+  outb[0].buffer = scn;
+  outb[0].is_unsigned = 1;
+  outb[1].buffer_type = MYSQL_TYPE_LONGLONG;
+  outb[1].buffer = epoch;
+  outb[1].is_unsigned = 1;
+  outb[2].buffer_type = MYSQL_TYPE_STRING;
+  outb[2].buffer = hb;
+  outb[2].buffer_length = sizeof(hb) - 1;
+  outb[2].length = &hlen;
+  outb[2].is_null = &hnull;
+  *eno = 0;
+  if (mysql_stmt_bind_param(st, in) != 0 || mysql_stmt_execute(st) != 0 ||
+      mysql_stmt_bind_result(st, outb) != 0 || mysql_stmt_store_result(st)) {
+    *eno = mysql_stmt_errno(st);
+    return st_fail(st, "mysql sink: reading the partition's offset", err,
+                   errlen);
+  }
+  int r = mysql_stmt_fetch(st);
+  int found = r == 0 || r == MYSQL_DATA_TRUNCATED;
+  mysql_stmt_free_result(st);
+  if (found && holder && holderlen) {
+    size_t n = hnull ? 0 : hlen < sizeof(hb) - 1 ? hlen : sizeof(hb) - 1;
+    hb[n] = '\0';
+    snprintf(holder, holderlen, "%s", hb);
+  }
+  return found;
+}
+
+static int set_lock_wait(db_conn_t *c, uint64_t s, char *err, size_t errlen) {
+  if (s == c->lock_wait_s)
+    return 0;
+  char sql[80];
+  snprintf(sql, sizeof(sql), "SET SESSION innodb_lock_wait_timeout = %" PRIu64,
+           s);
+  int rc = query(c, sql, err, errlen);
+  if (rc == 0)
+    c->lock_wait_s = s;
+  return rc;
+}
+
+static int my_offset_lock(db_conn_t *c, uint32_t p, uint64_t lock_wait_ms,
+                          uint64_t *scn, uint64_t *epoch, char *holder,
+                          size_t holderlen, char *err, size_t errlen) {
+  char tb[600], sql[900];
+  quoted_offsets(c->k, tb, sizeof(tb));
+  snprintf(sql, sizeof(sql),
+           "SELECT `scn`, `epoch`, `holder` FROM %s WHERE `group` = ? AND "
+           "`partition` = ? FOR UPDATE",
+           tb);
+  int rc = prep(c, &c->o_lock, sql, err, errlen);
+  if (rc < 0)
+    return rc;
+  if ((rc = set_lock_wait(c, secs(lock_wait_ms), err, errlen)) < 0)
+    return rc;
+  *scn = *epoch = 0;
+  if (holder && holderlen)
+    holder[0] = '\0';
+  for (int tries = 0; tries < 2; tries++) {
+    unsigned eno;
+    int found = offsets_select(c, c->o_lock, p, scn, epoch, holder, holderlen,
+                               &eno, err, errlen);
+    if (found < 0 && eno == ER_LOCK_WAIT_TIMEOUT) {
+      /* Only the statement is rolled back: read what the holder last
+       * committed, without a lock. */
+      snprintf(sql, sizeof(sql),
+               "SELECT `scn`, `epoch`, `holder` FROM %s WHERE `group` = ? "
+               "AND `partition` = ?",
+               tb);
+      if ((rc = prep(c, &c->o_read, sql, err, errlen)) < 0)
+        return rc;
+      char e2[300];
+      if (offsets_select(c, c->o_read, p, scn, epoch, holder, holderlen, &eno,
+                         e2, sizeof(e2)) < 0)
+        return hd_errorf(err, errlen, HD_ESINK_DB, "%s", e2);
+      return -EAGAIN;
+    }
+    if (found != 0)
+      return found < 0 ? found : 0;
+    /* No row yet: insert it; a second agent racing us makes ours a
+     * duplicate, and the locking read then finds its row. */
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO %s (`group`, `partition`, `scn`, `epoch`, "
+             "`holder`) VALUES (?, ?, 0, 0, '')",
+             tb);
+    if ((rc = prep(c, &c->o_ins, sql, err, errlen)) < 0)
+      return rc;
+    MYSQL_BIND in[2];
+    unsigned long glen;
+    memset(in, 0, sizeof(in));
+    bind_key(in, c, &p, &glen);
+    if (mysql_stmt_bind_param(c->o_ins, in) != 0 ||
+        (mysql_stmt_execute(c->o_ins) != 0 &&
+         mysql_stmt_errno(c->o_ins) != ER_DUP_ENTRY))
+      return st_fail(c->o_ins, "mysql sink: adding the partition's offset", err,
+                     errlen);
+  }
+  return hd_errorf(err, errlen, HD_ESINK_DB,
+                   "mysql sink: the partition's offset row cannot be read");
+}
+
+static int my_offset_write(db_conn_t *c, uint32_t p, uint64_t scn,
+                           uint64_t epoch, const char *holder, char *err,
+                           size_t errlen) {
+  char tb[600], sql[900];
+  quoted_offsets(c->k, tb, sizeof(tb));
+  snprintf(sql, sizeof(sql),
+           "UPDATE %s SET `scn` = ?, `epoch` = ?, `holder` = COALESCE(?, "
+           "`holder`), `updated_at` = CURRENT_TIMESTAMP(6) WHERE `group` = ? "
+           "AND `partition` = ?",
+           tb);
+  int rc = prep(c, &c->o_upd, sql, err, errlen);
+  if (rc < 0)
+    return rc;
+  MYSQL_BIND b[5];
+  memset(b, 0, sizeof(b));
+  b[0].buffer_type = MYSQL_TYPE_LONGLONG;
+  b[0].buffer = &scn;
+  b[0].is_unsigned = 1;
+  b[1].buffer_type = MYSQL_TYPE_LONGLONG;
+  b[1].buffer = &epoch;
+  b[1].is_unsigned = 1;
+  unsigned long hl = holder ? strlen(holder) : 0;
+  my_bool hnull = holder == NULL;
+  b[2].buffer_type = MYSQL_TYPE_STRING;
+  b[2].buffer = (void *)(holder ? holder : "");
+  b[2].buffer_length = hl;
+  b[2].length = &hl;
+  b[2].is_null = &hnull;
+  unsigned long glen;
+  bind_key(b + 3, c, &p, &glen);
+  if (mysql_stmt_bind_param(c->o_upd, b) != 0 ||
+      mysql_stmt_execute(c->o_upd) != 0)
+    return st_fail(c->o_upd, "mysql sink: writing the partition's offset", err,
+                   errlen);
+  if (mysql_stmt_affected_rows(c->o_upd) != 1)
+    return hd_errorf(err, errlen, HD_ESINK_DB,
+                     "mysql sink: the partition's offset row is gone");
+  return 0;
+}
+
+static int my_kill_holder(db_conn_t *c, const char *holder, char *err,
+                          size_t errlen) {
+  char *end;
+  unsigned long long id = strtoull(holder, &end, 10);
+  if (*holder == '\0' || *end != '\0' || id == 0)
+    return hd_errorf(err, errlen, HD_ESINK_DB,
+                     "mysql sink: the offsets row names no session to end "
+                     "('%s')",
+                     holder);
+  if (id == mysql_thread_id(c->m))
+    return 0;
+  char sql[64];
+  snprintf(sql, sizeof(sql), "KILL CONNECTION %llu", id);
+  if (mysql_real_query(c->m, sql, strlen(sql)) != 0 &&
+      mysql_errno(c->m) != ER_NO_SUCH_THREAD)
+    return my_fail(c, sql, err, errlen);
+  return 0;
+}
+
+/* ----------------------------------------------------------- schema */
+
+static void add_str(char **b, size_t *len, size_t *cap, const char *s) {
+  size_t n = strlen(s);
+  if (*len + n + 1 > *cap)
+    *b = hd_realloc(*b, *cap = (*len + n + 1) * 2);
+  memcpy(*b + *len, s, n + 1);
+  *len += n;
+}
+
+static char *table_name(const db_table_t *t) {
+  char *b = NULL;
+  size_t len = 0, cap = 0;
+  db_quote(&b, &len, &cap, t->dst_ns, 'm');
+  add_str(&b, &len, &cap, ".");
+  db_quote(&b, &len, &cap, t->dst_name, 'm');
+  return b;
+}
+
+static int my_table_columns(db_conn_t *c, const db_table_t *t, int *exists,
+                            char ***names, size_t *n, char *err,
+                            size_t errlen) {
+  char *tn = table_name(t);
+  size_t ql = strlen(tn) + 32;
+  char *sql = hd_malloc(ql);
+  snprintf(sql, ql, "SHOW COLUMNS FROM %s", tn);
+  free(tn);
+  *exists = 0;
+  *names = NULL;
+  *n = 0;
+  if (mysql_real_query(c->m, sql, strlen(sql)) != 0) {
+    unsigned e = mysql_errno(c->m);
+    int rc = e == ER_NO_SUCH_TABLE || e == ER_BAD_DB_ERROR
+                 ? 0
+                 : my_fail(c, sql, err, errlen);
+    free(sql);
+    return rc;
+  }
+  free(sql);
+  MYSQL_RES *r = mysql_store_result(c->m);
+  if (r == NULL)
+    return my_fail(c, "SHOW COLUMNS", err, errlen);
+  size_t rows = (size_t)mysql_num_rows(r);
+  *names = hd_calloc(rows ? rows : 1, sizeof(char *));
+  MYSQL_ROW row;
+  while ((row = mysql_fetch_row(r)) != NULL)
+    (*names)[(*n)++] = hd_strdup(row[0] ? row[0] : "");
+  mysql_free_result(r);
+  *exists = 1;
+  return 0;
+}
+
+static int textual(const char *base) {
+  static const char *const t[] = {"char", "varchar",    "tinytext",
+                                  "text", "mediumtext", "longtext",
+                                  "enum", "set",        NULL};
+  for (int i = 0; t[i]; i++)
+    if (strcmp(base, t[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* "`c` varchar(20) CHARACTER SET utf8mb4 NOT NULL" */
+static int column_def(char **b, size_t *len, size_t *cap,
+                      const herald_column_t *d, int force_null, char *err,
+                      size_t errlen) {
+  if (d->sql_type == NULL || *d->sql_type == '\0')
+    return hd_errorf(err, errlen, HD_ESINK_SCHEMA,
+                     "column '%s' has no type in the stream's definition",
+                     d->name);
+  for (const char *p = d->sql_type; *p; p++)
+    if (*p == ';')
+      return hd_errorf(err, errlen, HD_ESINK_SCHEMA,
+                       "column '%s': unexpected type '%s'", d->name,
+                       d->sql_type);
+  db_quote(b, len, cap, d->name, 'm');
+  char tail[200];
+  int cs = d->charset && *d->charset && strcmp(d->charset, "binary") != 0 &&
+           textual(d->base_type);
+  int valid_cs = 1;
+  for (const char *p = d->charset; cs && *p; p++)
+    valid_cs &= isalnum((unsigned char)*p) || *p == '_';
+  snprintf(tail, sizeof(tail), "%s%s%s",
+           cs && valid_cs ? " CHARACTER SET " : "",
+           cs && valid_cs ? d->charset : "",
+           force_null || d->nullable ? " NULL" : " NOT NULL");
+  size_t tl = strlen(d->sql_type) + strlen(tail) + 2;
+  char *x = hd_malloc(tl);
+  snprintf(x, tl, " %s%s", d->sql_type, tail);
+  size_t xl = strlen(x);
+  if (*len + xl + 1 > *cap)
+    *b = hd_realloc(*b, *cap = *len + xl + 64);
+  memcpy(*b + *len, x, xl + 1);
+  *len += xl;
+  free(x);
+  return 0;
+}
+
+static int my_table_create(db_conn_t *c, const db_table_t *t, char *err,
+                           size_t errlen) {
+  char *b = NULL;
+  size_t len = 0, cap = 0;
+  add_str(&b, &len, &cap, "CREATE DATABASE IF NOT EXISTS ");
+  db_quote(&b, &len, &cap, t->dst_ns, 'm');
+  int rc = query(c, b, err, errlen);
+  len = 0;
+  if (rc < 0) {
+    free(b);
+    return rc;
+  }
+  char *tn = table_name(t);
+  add_str(&b, &len, &cap, "CREATE TABLE IF NOT EXISTS ");
+  add_str(&b, &len, &cap, tn);
+  add_str(&b, &len, &cap, " (");
+  free(tn);
+  for (size_t i = 0; i < t->ncols && rc == 0; i++) {
+    if (i)
+      add_str(&b, &len, &cap, ", ");
+    rc = column_def(&b, &len, &cap, &t->cols[i].def, 0, err, errlen);
+  }
+  if (rc == 0 && t->npk) {
+    add_str(&b, &len, &cap, ", PRIMARY KEY (");
+    for (size_t i = 0; i < t->npk; i++) {
+      if (i)
+        add_str(&b, &len, &cap, ", ");
+      db_quote(&b, &len, &cap, t->cols[t->pk[i]].def.name, 'm');
+    }
+    add_str(&b, &len, &cap, ")");
+  }
+  add_str(&b, &len, &cap, ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4");
+  if (rc == 0)
+    rc = query(c, b, err, errlen);
+  free(b);
+  return rc;
+}
+
+static int my_column_add(db_conn_t *c, const db_table_t *t, size_t col,
+                         char *err, size_t errlen) {
+  char *b = NULL;
+  size_t len = 0, cap = 0;
+  char *tn = table_name(t);
+  add_str(&b, &len, &cap, "ALTER TABLE ");
+  add_str(&b, &len, &cap, tn);
+  free(tn);
+  add_str(&b, &len, &cap,
+          c->mariadb ? " ADD COLUMN IF NOT EXISTS " : " ADD COLUMN ");
+  int rc = column_def(&b, &len, &cap, &t->cols[col].def, 1, err, errlen);
+  if (rc == 0 && mysql_real_query(c->m, b, len) != 0 &&
+      mysql_errno(c->m) != ER_DUP_FIELDNAME)
+    rc = my_fail(c, b, err, errlen);
+  free(b);
+  return rc;
+}
+
+/* ------------------------------------------------------- statements */
+
+static int bind_kind(const herald_column_t *d) {
+  const char *b = d->base_type ? d->base_type : "";
+  static const char *const ints[] = {"tinyint", "smallint", "mediumint", "int",
+                                     "integer", "bigint",   "year",      NULL};
+  static const char *const bins[] = {"binary",
+                                     "varbinary",
+                                     "tinyblob",
+                                     "blob",
+                                     "mediumblob",
+                                     "longblob",
+                                     "geometry",
+                                     "point",
+                                     "linestring",
+                                     "polygon",
+                                     "multipoint",
+                                     "multilinestring",
+                                     "multipolygon",
+                                     "geometrycollection",
+                                     NULL};
+  for (int i = 0; ints[i]; i++)
+    if (strcmp(b, ints[i]) == 0)
+      return d->is_unsigned == 1 ? B_UINT : B_INT;
+  for (int i = 0; bins[i]; i++)
+    if (strcmp(b, bins[i]) == 0)
+      return B_BIN;
+  if (strcmp(b, "bit") == 0)
+    return B_UINT;
+  if (strcmp(b, "float") == 0)
+    return B_FLOAT;
+  if (strcmp(b, "double") == 0 || strcmp(b, "real") == 0)
+    return B_DOUBLE;
+  if ((strcmp(b, "enum") == 0 || strcmp(b, "set") == 0) && d->nlabels == 0)
+    return B_UINT;
+  if (d->charset && strcmp(d->charset, "binary") == 0)
+    return B_BIN;
+  return B_TEXT;
+}
+
+static void ms_free(mstmt_t *ms) {
+  if (ms == NULL)
+    return;
+  stmt_close(&ms->st);
+  ms_free(ms->ins);
+  for (size_t j = 0; j < ms->np; j++) {
+    free(ms->fixed[j]);
+    free(ms->off[j]);
+    free(ms->len[j]);
+    free(ms->ind[j]);
+    free(ms->ptr[j]);
+  }
+  free(ms->fixed);
+  free(ms->off);
+  free(ms->len);
+  free(ms->ind);
+  free(ms->ptr);
+  free(ms->b);
+  free(ms->isnull);
+  free(ms->cols);
+  free(ms->bk);
+  free(ms->arena);
+  free(ms);
+}
+
+static void my_table_free(db_table_t *t) {
+  mstmt_t *ms = t->drv;
+  while (ms) {
+    mstmt_t *next = ms->next;
+    ms_free(ms);
+    ms = next;
+  }
+  t->drv = NULL;
+}
+
+static mstmt_t *ms_new(db_conn_t *c, const db_shape_t *sh, char *err,
+                       size_t errlen, int *rc) {
+  mstmt_t *ms = hd_calloc(1, sizeof(*ms));
+  ms->t = sh->t;
+  ms->kind = sh->kind;
+  ms->nset = sh->nset;
+  ms->nwhere = sh->nwhere;
+  ms->np = sh->nset + sh->nwhere;
+  size_t np1 = ms->np ? ms->np : 1;
+  ms->cols = hd_calloc(np1, sizeof(uint32_t));
+  ms->bk = hd_calloc(np1, sizeof(int));
+  ms->fixed = hd_calloc(np1, sizeof(void *));
+  ms->off = hd_calloc(np1, sizeof(size_t *));
+  ms->len = hd_calloc(np1, sizeof(unsigned long *));
+  ms->ind = hd_calloc(np1, sizeof(char *));
+  ms->ptr = hd_calloc(np1, sizeof(char **));
+  ms->b = hd_calloc(np1, sizeof(MYSQL_BIND));
+  ms->isnull = hd_calloc(np1, sizeof(my_bool));
+  for (size_t j = 0; j < ms->np; j++) {
+    uint32_t col = j < sh->nset ? sh->set[j] : sh->where[j - sh->nset];
+    ms->cols[j] = col;
+    ms->bk[j] = bind_kind(&sh->t->cols[col].def);
+    ms->ind[j] = hd_calloc(ROWS_MAX, 1);
+    ms->len[j] = hd_calloc(ROWS_MAX, sizeof(unsigned long));
+    if (ms->bk[j] == B_TEXT || ms->bk[j] == B_BIN) {
+      ms->off[j] = hd_calloc(ROWS_MAX, sizeof(size_t));
+      ms->ptr[j] = hd_calloc(ROWS_MAX, sizeof(char *));
+    } else {
+      ms->fixed[j] = hd_calloc(ROWS_MAX, 8);
+    }
+  }
+  char *sql = db_sql_for(sh, 'm');
+  ms->st = mysql_stmt_init(c->m);
+  if (ms->st == NULL || mysql_stmt_prepare(ms->st, sql, strlen(sql)) != 0) {
+    *rc = ms->st ? st_fail(ms->st, sql, err, errlen)
+                 : my_fail(c, "mysql_stmt_init", err, errlen);
+    free(sql);
+    ms_free(ms);
+    return NULL;
+  }
+  free(sql);
+  if (sh->kind == DB_UPDATE_ROW) {
+    db_shape_t ins = {sh->t, DB_INSERT, sh->nset, sh->set, 0, NULL};
+    ms->ins = ms_new(c, &ins, err, errlen, rc);
+    if (ms->ins == NULL) {
+      ms_free(ms);
+      return NULL;
+    }
+  }
+  *rc = 0;
+  return ms;
+}
+
+static int my_run_start(db_conn_t *c, const db_shape_t *sh, char *err,
+                        size_t errlen) {
+  db_table_t *t = sh->t;
+  mstmt_t *ms;
+  for (ms = t->drv; ms; ms = ms->next)
+    if (ms->kind == sh->kind && ms->nset == sh->nset &&
+        ms->nwhere == sh->nwhere &&
+        (sh->nset == 0 ||
+         memcmp(ms->cols, sh->set, sh->nset * sizeof(uint32_t)) == 0) &&
+        (sh->nwhere == 0 || memcmp(ms->cols + sh->nset, sh->where,
+                                   sh->nwhere * sizeof(uint32_t)) == 0))
+      break;
+  if (ms == NULL) {
+    int rc;
+    ms = ms_new(c, sh, err, errlen, &rc);
+    if (ms == NULL)
+      return rc;
+    ms->next = t->drv;
+    t->drv = ms;
+  }
+  ms->n = 0;
+  ms->alen = 0;
+  c->cur = ms;
+  c->run_done = 0;
+  return 0;
+}
+
+static size_t arena_put(mstmt_t *ms, const char *p, size_t n) {
+  if (ms->alen + n > ms->acap) {
+    size_t cap = ms->acap ? ms->acap : 4096;
+    while (cap < ms->alen + n)
+      cap *= 2;
+    ms->arena = hd_realloc(ms->arena, cap);
+    ms->acap = cap;
+  }
+  size_t off = ms->alen;
+  if (n)
+    memcpy(ms->arena + off, p, n);
+  ms->alen += n;
+  return off;
+}
+
+/* Put v into row r of parameter j. */
+static int put_value(mstmt_t *ms, size_t j, size_t r, const herald_value_t *v,
+                     char *err, size_t errlen) {
+  const herald_column_t *d = &ms->t->cols[ms->cols[j]].def;
+  int type = herald_value_type(v);
+  ms->ind[j][r] = STMT_INDICATOR_NONE;
+  if (type == HERALD_V_NULL) {
+    ms->ind[j][r] = STMT_INDICATOR_NULL;
+    ms->len[j][r] = 0;
+    if (ms->off[j])
+      ms->off[j][r] = ms->alen;
+    return 0;
+  }
+  if (type == HERALD_V_JSON_DIFF)
+    return hd_errorf(err, errlen, HD_ESINK_VALUE,
+                     "column '%s': a partial JSON update without its document "
+                     "cannot be applied (set binlog_row_value_options='' at "
+                     "the source)",
+                     d->name);
+  char num[32];
+  size_t n = 0;
+  const char *p = NULL;
+  switch (ms->bk[j]) {
+  case B_INT:
+  case B_UINT: {
+    uint64_t *a = ms->fixed[j];
+    if (type == HERALD_V_INT)
+      a[r] = (uint64_t)herald_value_int(v);
+    else if (type == HERALD_V_UINT)
+      a[r] = herald_value_uint(v);
+    else
+      goto mismatch;
+    return 0;
+  }
+  case B_FLOAT:
+  case B_DOUBLE:
+    if (type != HERALD_V_FLOAT && type != HERALD_V_DOUBLE)
+      goto mismatch;
+    if (ms->bk[j] == B_FLOAT)
+      ((float *)ms->fixed[j])[r] = (float)herald_value_double(v);
+    else
+      ((double *)ms->fixed[j])[r] = herald_value_double(v);
+    return 0;
+  default:
+    if (type == HERALD_V_INT) {
+      n = (size_t)snprintf(num, sizeof(num), "%" PRId64, herald_value_int(v));
+      p = num;
+    } else if (type == HERALD_V_UINT) {
+      n = (size_t)snprintf(num, sizeof(num), "%" PRIu64, herald_value_uint(v));
+      p = num;
+    } else if (type == HERALD_V_FLOAT || type == HERALD_V_DOUBLE) {
+      n = (size_t)snprintf(num, sizeof(num), "%.17g", herald_value_double(v));
+      p = num;
+    } else {
+      p = herald_value_data(v, &n);
+      if (p == NULL)
+        goto mismatch;
+    }
+    ms->off[j][r] = arena_put(ms, p, n);
+    ms->len[j][r] = (unsigned long)n;
+    return 0;
+  }
+mismatch:
+  return hd_errorf(err, errlen, HD_ESINK_VALUE,
+                   "column '%s' (%s): a value of kind %d does not fit it",
+                   d->name, d->sql_type, type);
+}
+
+/* Point the binds at row r (one-row execution) or at the arrays. */
+static void bind_rows(mstmt_t *ms, size_t r, int array) {
+  for (size_t j = 0; j < ms->np; j++) {
+    MYSQL_BIND *b = &ms->b[j];
+    memset(b, 0, sizeof(*b));
+    int k = ms->bk[j];
+    b->buffer_type = k == B_INT || k == B_UINT ? MYSQL_TYPE_LONGLONG
+                     : k == B_FLOAT            ? MYSQL_TYPE_FLOAT
+                     : k == B_DOUBLE           ? MYSQL_TYPE_DOUBLE
+                     : k == B_BIN              ? MYSQL_TYPE_BLOB
+                                               : MYSQL_TYPE_STRING;
+    b->is_unsigned = k == B_UINT;
+    if (array) {
+      if (ms->fixed[j]) {
+        b->buffer = ms->fixed[j];
+      } else {
+        for (size_t i = 0; i < ms->n; i++)
+          ms->ptr[j][i] = ms->arena + ms->off[j][i];
+        b->buffer = ms->ptr[j];
+      }
+      b->length = ms->len[j];
+      b->u.indicator = ms->ind[j];
+    } else {
+      size_t w = k == B_FLOAT ? sizeof(float) : 8;
+      b->buffer = ms->fixed[j] ? (char *)ms->fixed[j] + r * w
+                               : ms->arena + ms->off[j][r];
+      b->buffer_length = ms->len[j][r];
+      b->length = &ms->len[j][r];
+      ms->isnull[j] = ms->ind[j][r] == STMT_INDICATOR_NULL;
+      b->is_null = &ms->isnull[j];
+    }
+  }
+}
+
+/* The failed row of a bulk execution, from "... at row N". */
+static size_t bulk_row(MYSQL_STMT *st) {
+  const char *m = mysql_stmt_error(st), *p = m ? strstr(m, "at row ") : NULL;
+  if (p == NULL)
+    return SIZE_MAX;
+  unsigned long r = strtoul(p + 7, NULL, 10);
+  return r >= 1 ? (size_t)r - 1 : SIZE_MAX;
+}
+
+/* Execute the pending rows of ms. */
+static int ms_exec(db_conn_t *c, mstmt_t *ms, size_t *bad, char *err,
+                   size_t errlen) {
+  unsigned int size = 0;
+  c->last = ms;
+  if (ms->n == 0)
+    return 0;
+  int bulk =
+      c->bulk && ms->n > 1 &&
+      (ms->kind == DB_UPSERT || ms->kind == DB_DELETE || ms->kind == DB_INSERT);
+  if (bulk) {
+    size = (unsigned)ms->n;
+    bind_rows(ms, 0, 1);
+    if (mysql_stmt_attr_set(ms->st, STMT_ATTR_ARRAY_SIZE, &size) != 0 ||
+        mysql_stmt_bind_param(ms->st, ms->b) != 0 ||
+        mysql_stmt_execute(ms->st) != 0) {
+      size_t r = bulk_row(ms->st);
+      c->fail_row = r < ms->n ? r : SIZE_MAX;
+      *bad = r < ms->n ? c->run_done + r : SIZE_MAX;
+      return st_fail(ms->st, "mysql sink: bulk execute", err, errlen);
+    }
+  } else {
+    size = 0;
+    mysql_stmt_attr_set(ms->st, STMT_ATTR_ARRAY_SIZE, &size);
+    for (size_t r = 0; r < ms->n; r++) {
+      bind_rows(ms, r, 0);
+      if (mysql_stmt_bind_param(ms->st, ms->b) != 0 ||
+          mysql_stmt_execute(ms->st) != 0) {
+        c->fail_row = r;
+        *bad = c->run_done + r;
+        return st_fail(ms->st, "mysql sink: execute", err, errlen);
+      }
+      if (ms->kind == DB_UPDATE_ROW && mysql_stmt_affected_rows(ms->st) == 0) {
+        /* no row with that image: the update inserts it */
+        mstmt_t *in = ms->ins;
+        for (size_t j = 0; j < in->np; j++) {
+          in->b[j] = ms->b[j];
+        }
+        mysql_stmt_attr_set(in->st, STMT_ATTR_ARRAY_SIZE, &size);
+        if (mysql_stmt_bind_param(in->st, in->b) != 0 ||
+            mysql_stmt_execute(in->st) != 0) {
+          c->fail_row = r;
+          *bad = c->run_done + r;
+          return st_fail(in->st, "mysql sink: insert of an updated row", err,
+                         errlen);
+        }
+      }
+    }
+  }
+  c->run_done += ms->n;
+  ms->n = 0;
+  ms->alen = 0;
+  return 0;
+}
+
+/* @returns 1 when the run's buffers are full (or the kind runs one row at
+ * a time): the caller ends the run now. */
+static int my_run_add(db_conn_t *c, const herald_value_t *const *set,
+                      const herald_value_t *const *where, char *err,
+                      size_t errlen) {
+  mstmt_t *ms = c->cur;
+  size_t r = ms->n;
+  for (size_t j = 0; j < ms->np; j++) {
+    const herald_value_t *v = j < ms->nset ? set[j] : where[j - ms->nset];
+    int rc = put_value(ms, j, r, v, err, errlen);
+    if (rc < 0)
+      return rc;
+  }
+  ms->n++;
+  return ms->kind == DB_UPDATE_ROW || ms->kind == DB_DELETE_ROW ||
+         ms->n == ROWS_MAX || ms->alen >= BYTES_MAX;
+}
+
+static int my_run_end(db_conn_t *c, size_t *bad, char *err, size_t errlen) {
+  mstmt_t *ms = c->cur;
+  *bad = SIZE_MAX;
+  c->cur = NULL;
+  if (ms == NULL)
+    return 0;
+  return ms_exec(c, ms, bad, err, errlen);
+}
+
+static void value_at(const mstmt_t *ms, size_t j, size_t r, char *out,
+                     size_t n) {
+  if (ms->ind[j][r] == STMT_INDICATOR_NULL) {
+    snprintf(out, n, "NULL");
+    return;
+  }
+  switch (ms->bk[j]) {
+  case B_INT:
+    snprintf(out, n, "%" PRId64, ((int64_t *)ms->fixed[j])[r]);
+    return;
+  case B_UINT:
+    snprintf(out, n, "%" PRIu64, ((uint64_t *)ms->fixed[j])[r]);
+    return;
+  case B_FLOAT:
+    snprintf(out, n, "%.9g", ((float *)ms->fixed[j])[r]);
+    return;
+  case B_DOUBLE:
+    snprintf(out, n, "%.17g", ((double *)ms->fixed[j])[r]);
+    return;
+  case B_BIN:
+    snprintf(out, n, "<%lu bytes>", ms->len[j][r]);
+    return;
+  default: {
+    unsigned long l = ms->len[j][r];
+    snprintf(out, n, "'%.*s%s'", (int)(l > 40 ? 40 : l),
+             ms->arena + ms->off[j][r], l > 40 ? "..." : "");
+  }
+  }
+}
+
+static void my_run_describe(db_conn_t *c, size_t i, char *out, size_t outlen) {
+  const mstmt_t *ms = c->last;
+  out[0] = '\0';
+  (void)i; /* the failed execution's row is kept in fail_row */
+  if (ms == NULL || c->fail_row >= ms->n)
+    return;
+  size_t o = 0, r = c->fail_row;
+  for (size_t j = 0; j < ms->np && o + 1 < outlen; j++) {
+    const herald_column_t *d = &ms->t->cols[ms->cols[j]].def;
+    /* the key where the table has one, else the image matched by */
+    int show =
+        ms->t->npk ? d->pk_position != 0 : (ms->nwhere ? j >= ms->nset : 1);
+    if (!show)
+      continue;
+    char v[64];
+    value_at(ms, j, r, v, sizeof(v));
+    int w = snprintf(out + o, outlen - o, "%s%s=%s", o ? ", " : "", d->name, v);
+    if (w < 0)
+      break;
+    o += (size_t)w;
+  }
+}
+
+static int my_exec_ddl(db_conn_t *c, const char *db, const char *stmt,
+                       int *done, char *err, size_t errlen) {
+  *done = 0;
+  if (db && *db) {
+    char *b = NULL;
+    size_t len = 0, cap = 0;
+    add_str(&b, &len, &cap, "USE ");
+    db_quote(&b, &len, &cap, db, 'm');
+    /* a statement that creates its database runs without it */
+    if (mysql_real_query(c->m, b, len) != 0 &&
+        mysql_errno(c->m) != ER_BAD_DB_ERROR) {
+      int rc = my_fail(c, b, err, errlen);
+      free(b);
+      return rc;
+    }
+    free(b);
+  }
+  if (mysql_real_query(c->m, stmt, strlen(stmt)) == 0) {
+    MYSQL_RES *r = mysql_store_result(c->m);
+    if (r)
+      mysql_free_result(r);
+    return 0;
+  }
+  switch (mysql_errno(c->m)) {
+  case ER_TABLE_EXISTS_ERROR:
+  case ER_DUP_FIELDNAME:
+  case ER_DUP_KEYNAME:
+  case ER_BAD_TABLE_ERROR:
+  case ER_CANT_DROP_FIELD_OR_KEY:
+  case ER_DB_CREATE_EXISTS:
+  case ER_DB_DROP_EXISTS:
+    *done = 1;
+    break;
+  default:
+    break;
+  }
+  return my_fail(c, "statement", err, errlen);
+}
+
+const db_driver_t sink__mysql_driver = {
+    .name = "mysql",
+    .connect = my_connect,
+    .disconnect = my_disconnect,
+    .begin = my_begin,
+    .commit = my_commit,
+    .rollback = my_rollback,
+    .session_id = my_session_id,
+    .offsets_ensure = my_offsets_ensure,
+    .offset_lock = my_offset_lock,
+    .offset_write = my_offset_write,
+    .kill_holder = my_kill_holder,
+    .table_columns = my_table_columns,
+    .table_create = my_table_create,
+    .column_add = my_column_add,
+    .table_free = my_table_free,
+    .run_start = my_run_start,
+    .run_add = my_run_add,
+    .run_end = my_run_end,
+    .run_describe = my_run_describe,
+    .exec_ddl = my_exec_ddl,
+};
