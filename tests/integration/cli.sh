@@ -109,11 +109,12 @@ run 2 "$SRC/scripts/sandbox"
 one_line_err "sandbox without COMMAND"
 run 2 "$SRC/scripts/sandbox" frobnicate
 one_line_err "sandbox frobnicate"
-for c in start stop status env dir sql zk-stop zk-start mdb-stop mdb-start; do
+for c in start stop status env dir sql zk-stop zk-start mdb-stop mdb-start \
+  dst-sql dst-stop dst-start psql pg-stop pg-start; do
   run 0 "$SRC/scripts/sandbox" "$c" --help
   grep -q '^Usage: scripts/sandbox' "$T/out" && ok || bad "sandbox $c --help: no usage"
 done
-for c in start stop status env dir mdb-stop mdb-start; do
+for c in start stop status env dir mdb-stop mdb-start dst-stop dst-start pg-stop pg-start; do
   run 2 "$SRC/scripts/sandbox" "$c" --bogus --dir "$T/nosb"
   one_line_err "sandbox $c --bogus"
   err_matches "sandbox $c --bogus" "^sandbox: $c: unknown argument '--bogus'"
@@ -124,6 +125,10 @@ run 2 "$SRC/scripts/sandbox" start --dir
 one_line_err "sandbox start --dir without DIR"
 run 2 "$SRC/scripts/sandbox" stop --zk 3 --dir "$T/nosb"
 one_line_err "sandbox stop --zk 3"
+for o in --dest --pg; do
+  run 2 "$SRC/scripts/sandbox" stop "$o" --dir "$T/nosb"
+  err_matches "sandbox stop $o" "^sandbox: stop: $o is an option of start"
+done
 run 2 "$SRC/scripts/sandbox" zk-stop --dir "$T/nosb"
 one_line_err "sandbox zk-stop without N"
 run 2 "$SRC/scripts/sandbox" zk-stop one --dir "$T/nosb"
@@ -153,7 +158,7 @@ printf 'HERALD_MDB_PORT=1\n' >"$T/other/sandbox.env"
 sleep 60 &
 victim=$!
 echo "$victim" >"$T/other/mariadb/mysqld.pid"
-for c in stop mdb-stop; do
+for c in stop mdb-stop dst-stop pg-stop; do
   run 1 "$SRC/scripts/sandbox" "$c" --dir "$T/other"
   one_line_err "sandbox $c of another checkout's sandbox"
   err_matches "sandbox $c of another checkout's" "belongs to the checkout /elsewhere/herald, not to "

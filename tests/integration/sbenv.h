@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Returns a static copy of KEY's value; exits the test (fails) if absent. */
+/* Returns a static copy of KEY's value; exits the test (fails) if absent.
+ * A value in single quotes (HERALD_PG_DSN, which holds spaces, is quoted
+ * so that shell scripts can source the file) comes without them. */
 static inline const char *sbenv(const char *key) {
   static char vals[16][512];
   static int next;
@@ -30,6 +32,10 @@ static inline const char *sbenv(const char *key) {
       char *v = vals[next++ % 16];
       const char *src = line + kl + 1;
       size_t n = strcspn(src, "\n");
+      if (n >= 2 && src[0] == '\'' && src[n - 1] == '\'') {
+        src++;
+        n -= 2;
+      }
       if (n >= sizeof(vals[0]))
         n = sizeof(vals[0]) - 1;
       memcpy(v, src, n);
