@@ -410,6 +410,7 @@ static void *runner(void *arg) {
     int healthy = hc != NULL;
     int64_t last_ck = mono();
     int pending = 0; /* windows written since the sink was last idle */
+    int json_lines = sink_wants_json(a->sink);
     while (healthy && !atomic_load(&pt->stop) && !atomic_load(&pt->lost)) {
       if (!lease_ok(a)) {
         agent__sleep_ms(20); /* paused until ZooKeeper confirms us */
@@ -443,9 +444,10 @@ static void *runner(void *arg) {
         continue;
       }
       if (rc == HERALD_OK) {
-        const char *json;
-        size_t len;
-        herald_window_json(hc, w, 0, &json, &len);
+        const char *json = "";
+        size_t len = 0;
+        if (json_lines)
+          herald_window_json(hc, w, 0, &json, &len);
         sink_window_t sw = {herald_window_scn(w),
                             herald_window_ts_ms(w),
                             herald_window_chunk(w),

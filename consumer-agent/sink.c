@@ -30,6 +30,10 @@ static const sink_ops_t *const sink_types[] = {
  * it fails with -EBUSY instead of racing the first. */
 static sink_part_t sink_opening;
 
+int sink_wants_json(const sink_t *s) {
+  return !s->ops->typed_only;
+}
+
 const sink_ops_t *sink_ops_for(int type) {
   if (type < 0 || (size_t)type >= NTYPES)
     return NULL;

@@ -123,6 +123,8 @@ typedef struct sink_part sink_part_t;
  */
 typedef struct {
   const char *name; /* sink.type, "file" */
+  int typed_only;   /* 1: reads only sink_window_t.hw, never the JSON lines
+                       (the caller need not render them: json_len 0) */
 
   /** Allocate the sink (its struct begins with a sink_t) from the agent's
    *  config, check its keys and whatever can be checked before any
@@ -181,6 +183,10 @@ struct sink_part {
   uint32_t chunk;    /* the next chunk expected of it */
   int in_window;     /* 1 between a window's chunk 0 and its last chunk */
 };
+
+/** @brief Whether the sink reads the chunks' JSON lines (sink_ops_t's
+ *         typed_only is 0). */
+int sink_wants_json(const sink_t *s);
 
 /** @brief The ops of a sink.type (hd_sink_t), or NULL for none. */
 const sink_ops_t *sink_ops_for(int type);

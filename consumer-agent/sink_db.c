@@ -42,9 +42,13 @@
 #include "hd_mem.h"
 
 #define COMP "sink"
-/* The most operations in one run: a run's bookkeeping (the SCN of each
- * operation, for error messages) stays bounded whatever the window. */
+/* The most operations waiting in one run: a run's bookkeeping (the SCN of
+ * each operation, for error messages) stays bounded whatever the window. */
 #define RUN_MAX 4096
+/* Runs waiting at once (one per shape), and the slots of the table of the
+ * keys they hold: when either fills up, everything waiting is executed. */
+#define RUNS_MAX 32
+#define KEYS_CAP 65536
 /* How often open() ends a session that holds the partition's offsets row
  * before it gives up (each try waits up to sink.timeout, at most 5 s). */
 #define CLAIM_TRIES 5
@@ -55,6 +59,21 @@ typedef struct tnode {
   db_table_t *t;
   int ready; /* checked (and evolved) at the destination by this handle */
 } tnode_t;
+
+/* One run as the generic layer tracks it. */
+typedef struct {
+  db_shape_t sh; /* its arrays owned (set, where) */
+  db_run_t *dr;  /* the driver's */
+  size_t n;      /* operations waiting */
+  uint32_t gen;  /* bumped at each flush: older keys[] entries are stale */
+  uint64_t scn[RUN_MAX]; /* the window of each waiting operation */
+} grun_t;
+
+/* A key with operations waiting: in which run, as of which flush. */
+typedef struct {
+  uint64_t h; /* 0: free */
+  uint32_t run, gen;
+} kslot_t;
 
 typedef struct {
   sink_t base;
@@ -80,13 +99,12 @@ typedef struct {
   uint64_t txn_windows, txn_rows, txn_scn; /* whole windows in it */
   int in_window; /* a window in chunks is being applied (its own txn) */
   int skip;      /* the window being received is at the destination */
-  /* the run in progress */
-  int run;
-  db_shape_t sh;
-  uint32_t *sh_set, *sh_where;
-  size_t sh_cap;
-  size_t run_n;
-  uint64_t run_scn[RUN_MAX];
+  /* runs holding operations not executed yet: at most one per shape, and
+   * every key's waiting operations in one of them (keys[]) */
+  grun_t runs[RUNS_MAX];
+  size_t nruns;
+  kslot_t *keys; /* KEYS_CAP slots, open addressing */
+  size_t nkeys;  /* slots used (live or stale) */
   /* one operation's columns, reused */
   uint32_t *set_i, *where_i, *tmp_i;
   const herald_value_t **set_v, **where_v, **tmp_v;
@@ -663,16 +681,30 @@ static uint64_t lock_wait_ms(const db_part_t *dp) {
   return dp->s->conf.sink.timeout_ms;
 }
 
+static void runs_drop(db_part_t *dp) {
+  for (size_t i = 0; i < dp->nruns; i++) {
+    grun_t *r = &dp->runs[i];
+    if (r->n)
+      dp->s->drv->run_reset(dp->c, r->dr);
+    r->n = 0;
+    free((uint32_t *)r->sh.set);
+    free((uint32_t *)r->sh.where);
+  }
+  dp->nruns = 0;
+  if (dp->nkeys)
+    memset(dp->keys, 0, KEYS_CAP * sizeof(kslot_t));
+  dp->nkeys = 0;
+}
+
 static void txn_reset(db_part_t *dp) {
   dp->txn = 0;
   dp->txn_windows = dp->txn_rows = dp->txn_scn = 0;
-  dp->run = 0;
-  dp->run_n = 0;
 }
 
 static void txn_abort(db_part_t *dp) {
   if (dp->txn)
     dp->s->drv->rollback(dp->c);
+  runs_drop(dp);
   txn_reset(dp);
 }
 
@@ -705,13 +737,13 @@ static int txn_begin(db_part_t *dp, char *err, size_t errlen) {
   return rc;
 }
 
-static int run_finish(db_part_t *dp, char *err, size_t errlen);
+static int runs_flush(db_part_t *dp, char *err, size_t errlen);
 
 static int txn_commit(db_part_t *dp, char *err, size_t errlen) {
   if (!dp->txn)
     return 0;
   const db_driver_t *drv = dp->s->drv;
-  int rc = run_finish(dp, err, errlen);
+  int rc = runs_flush(dp, err, errlen);
   if (rc == 0 && dp->txn_windows)
     rc = drv->offset_write(dp->c, dp->p, dp->txn_scn, dp->epoch, NULL, err,
                            errlen);
@@ -743,23 +775,36 @@ static int locate(db_part_t *dp, int rc, uint64_t scn, const db_table_t *t,
                    key && *key ? "}" : "", why);
 }
 
-static int run_finish(db_part_t *dp, char *err, size_t errlen) {
-  if (!dp->run)
+/* Execute run i's waiting operations. */
+static int run_flush(db_part_t *dp, size_t i, char *err, size_t errlen) {
+  grun_t *r = &dp->runs[i];
+  if (r->n == 0)
     return 0;
-  size_t bad = SIZE_MAX;
-  int rc = dp->s->drv->run_end(dp->c, &bad, err, errlen);
-  dp->run = 0;
-  size_t n = dp->run_n;
-  dp->run_n = 0;
+  size_t bad = SIZE_MAX, n = r->n;
+  int rc = dp->s->drv->run_flush(dp->c, r->dr, &bad, err, errlen);
+  r->n = 0;
+  r->gen++;
   if (rc == 0)
     return 0;
   char key[256] = "";
-  uint64_t scn = n ? dp->run_scn[n - 1] : 0;
+  uint64_t scn = r->scn[n - 1];
   if (bad < n) {
-    dp->s->drv->run_describe(dp->c, bad, key, sizeof(key));
-    scn = dp->run_scn[bad];
+    dp->s->drv->run_describe(dp->c, r->dr, bad, key, sizeof(key));
+    scn = r->scn[bad];
   }
-  return locate(dp, rc, scn, dp->sh.t, key, err, errlen);
+  return locate(dp, rc, scn, r->sh.t, key, err, errlen);
+}
+
+/* Execute everything waiting; the runs are let go (their statements stay
+ * with the tables). */
+static int runs_flush(db_part_t *dp, char *err, size_t errlen) {
+  for (size_t i = 0; i < dp->nruns; i++) {
+    int rc = run_flush(dp, i, err, errlen);
+    if (rc < 0)
+      return rc;
+  }
+  runs_drop(dp);
+  return 0;
 }
 
 static int same_list(const uint32_t *a, size_t na, const uint32_t *b,
@@ -767,44 +812,115 @@ static int same_list(const uint32_t *a, size_t na, const uint32_t *b,
   return na == nb && (na == 0 || memcmp(a, b, na * sizeof(*a)) == 0);
 }
 
+/* The run of the shape (t, kind, set_i, where_i), opened when missing.
+ * @returns its index, or <0 */
+static int run_for(db_part_t *dp, db_table_t *t, int kind, size_t nset,
+                   size_t nwhere, char *err, size_t errlen) {
+  for (size_t i = 0; i < dp->nruns; i++) {
+    const db_shape_t *sh = &dp->runs[i].sh;
+    if (sh->t == t && sh->kind == kind &&
+        same_list(sh->set, sh->nset, dp->set_i, nset) &&
+        same_list(sh->where, sh->nwhere, dp->where_i, nwhere))
+      return (int)i;
+  }
+  int rc;
+  if (dp->nruns == RUNS_MAX && (rc = runs_flush(dp, err, errlen)) < 0)
+    return rc;
+  grun_t *r = &dp->runs[dp->nruns];
+  uint32_t *set = hd_malloc((nset ? nset : 1) * sizeof(uint32_t));
+  uint32_t *where = hd_malloc((nwhere ? nwhere : 1) * sizeof(uint32_t));
+  if (nset)
+    memcpy(set, dp->set_i, nset * sizeof(uint32_t));
+  if (nwhere)
+    memcpy(where, dp->where_i, nwhere * sizeof(uint32_t));
+  r->sh = (db_shape_t){t, kind, nset, set, nwhere, where};
+  r->n = 0;
+  if ((rc = dp->s->drv->run_open(dp->c, &r->sh, &r->dr, err, errlen)) < 0) {
+    free(set);
+    free(where);
+    return rc;
+  }
+  return (int)dp->nruns++;
+}
+
+/* A hash of the operation's key (its table and primary key values): two
+ * operations on one row always have the same one. */
+static uint64_t key_hash(const db_table_t *t, const uint32_t *idx,
+                         const herald_value_t *const *v, size_t n) {
+  uint64_t h = 1469598103934665603ull ^ (uint64_t)(uintptr_t)t;
+  for (size_t i = 0; i < n; i++) {
+    if (!is_key(t, idx[i]))
+      continue;
+    int type = herald_value_type(v[i]);
+    uint64_t x;
+    const char *d = NULL;
+    size_t len = 0;
+    if (type == HERALD_V_INT || type == HERALD_V_UINT) {
+      x = type == HERALD_V_INT ? (uint64_t)herald_value_int(v[i])
+                               : herald_value_uint(v[i]);
+      d = (const char *)&x;
+      len = sizeof(x);
+    } else if (type == HERALD_V_FLOAT || type == HERALD_V_DOUBLE) {
+      double f = herald_value_double(v[i]);
+      memcpy(&x, &f, sizeof(x));
+      d = (const char *)&x;
+      len = sizeof(x);
+    } else {
+      d = herald_value_data(v[i], &len);
+    }
+    h = (h ^ idx[i]) * 1099511628211ull;
+    for (size_t k = 0; k < len; k++)
+      h = (h ^ (uint8_t)d[k]) * 1099511628211ull;
+  }
+  return h ? h : 1;
+}
+
+/* The slot of key h: where it is, or the free one it would take. */
+static kslot_t *key_slot(db_part_t *dp, uint64_t h) {
+  size_t i = (size_t)(h & (KEYS_CAP - 1));
+  for (;;) {
+    kslot_t *k = &dp->keys[i];
+    if (k->h == h || k->h == 0)
+      return k;
+    i = (i + 1) & (KEYS_CAP - 1);
+  }
+}
+
 static int op_add(db_part_t *dp, db_table_t *t, int kind, size_t nset,
                   size_t nwhere, uint64_t scn, const herald_change_t *ch,
                   char *err, size_t errlen) {
-  const db_driver_t *drv = dp->s->drv;
   int rc;
-  if (dp->run &&
-      (dp->sh.t != t || dp->sh.kind != kind ||
-       !same_list(dp->sh.set, dp->sh.nset, dp->set_i, nset) ||
-       !same_list(dp->sh.where, dp->sh.nwhere, dp->where_i, nwhere) ||
-       dp->run_n == RUN_MAX)) {
-    if ((rc = run_finish(dp, err, errlen)) < 0)
+  if (t->npk == 0 && (rc = runs_flush(dp, err, errlen)) < 0)
+    return rc; /* no key to order by: everything before it goes first */
+  int ri = run_for(dp, t, kind, nset, nwhere, err, errlen);
+  if (ri < 0)
+    return ri;
+  grun_t *r = &dp->runs[ri];
+  if (t->npk) {
+    /* Operations of other rows may wait in other runs and go in any
+     * order; one row's go in one run, in order: when this row waits in
+     * another run, that run goes first. */
+    uint64_t h = kind == DB_DELETE
+                     ? key_hash(t, dp->where_i, dp->where_v, nwhere)
+                     : key_hash(t, dp->set_i, dp->set_v, nset);
+    if (dp->nkeys >= KEYS_CAP / 2 && (rc = runs_flush(dp, err, errlen)) < 0)
       return rc;
-  }
-  if (!dp->run) {
-    size_t need = nset > nwhere ? nset : nwhere;
-    if (need > dp->sh_cap) {
-      dp->sh_cap = need;
-      dp->sh_set = hd_realloc(dp->sh_set, need * sizeof(uint32_t));
-      dp->sh_where = hd_realloc(dp->sh_where, need * sizeof(uint32_t));
+    if (dp->nruns == 0) { /* flushed: the run is to be opened again */
+      if ((ri = run_for(dp, t, kind, nset, nwhere, err, errlen)) < 0)
+        return ri;
+      r = &dp->runs[ri];
     }
-    if (nset)
-      memcpy(dp->sh_set, dp->set_i, nset * sizeof(uint32_t));
-    if (nwhere)
-      memcpy(dp->sh_where, dp->where_i, nwhere * sizeof(uint32_t));
-    dp->sh = (db_shape_t){t, kind, nset, dp->sh_set, nwhere, dp->sh_where};
-    if ((rc = drv->run_start(dp->c, &dp->sh, err, errlen)) < 0) {
-      char key[256];
-      image_text(ch, HERALD_IMAGE_KEY, key, sizeof(key));
-      return locate(dp, rc, scn, t, key, err, errlen);
-    }
-    dp->run = 1;
-    dp->run_n = 0;
+    kslot_t *k = key_slot(dp, h);
+    if (k->h == h && k->run != (uint32_t)ri && dp->runs[k->run].gen == k->gen &&
+        dp->runs[k->run].n && (rc = run_flush(dp, k->run, err, errlen)) < 0)
+      return rc;
+    if (k->h == 0)
+      dp->nkeys++;
+    k->h = h;
+    k->run = (uint32_t)ri;
+    k->gen = r->gen;
   }
-  rc = drv->run_add(dp->c, dp->set_v, dp->where_v, err, errlen);
-  if (rc > 0) { /* the driver's buffers are full: run what it holds */
-    dp->run_scn[dp->run_n++] = scn;
-    return run_finish(dp, err, errlen);
-  }
+  rc = dp->s->drv->run_add(dp->c, r->dr, dp->set_v, dp->where_v, err, errlen);
   if (rc < 0) {
     char key[256];
     image_text(ch,
@@ -814,7 +930,9 @@ static int op_add(db_part_t *dp, db_table_t *t, int kind, size_t nset,
                key, sizeof(key));
     return locate(dp, rc, scn, t, key, err, errlen);
   }
-  dp->run_scn[dp->run_n++] = scn;
+  r->scn[r->n++] = scn;
+  if (rc > 0 || r->n == RUN_MAX)
+    return run_flush(dp, (size_t)ri, err, errlen);
   return 0;
 }
 
@@ -1063,7 +1181,7 @@ static int window_ddl(db_part_t *dp, const sink_window_t *w, char *err,
     }
     /* apply: the whole windows before it are committed with their offset
      * first; the statement itself commits implicitly (MariaDB, MySQL). */
-    int rc = run_finish(dp, err, errlen);
+    int rc = runs_flush(dp, err, errlen);
     if (rc == 0 && dp->txn && dp->txn_windows)
       rc = txn_commit(dp, err, errlen);
     if (rc < 0)
@@ -1158,8 +1276,7 @@ static void part_free(db_part_t *dp) {
   tables_free(dp);
   dp->s->drv->disconnect(dp->c);
   dp->s->drv->disconnect(dp->ddl);
-  free(dp->sh_set);
-  free(dp->sh_where);
+  free(dp->keys);
   free(dp->set_i);
   free(dp->where_i);
   free(dp->tmp_i);
@@ -1177,6 +1294,7 @@ static int db_open(sink_t *base, uint32_t p, uint64_t epoch, sink_part_t **out,
   dp->s = s;
   dp->p = p;
   dp->epoch = epoch;
+  dp->keys = hd_calloc(KEYS_CAP, sizeof(kslot_t));
   int rc = drv->connect(&s->k, 0, &dp->c, err, errlen);
   if (rc == 0)
     rc = drv->session_id(dp->c, dp->holder, sizeof(dp->holder), err, errlen);
@@ -1284,6 +1402,7 @@ static int db_close(sink_part_t *part, char *err, size_t errlen) {
 
 const sink_ops_t sink__mysql_ops = {
     .name = "mysql",
+    .typed_only = 1,
     .create = mysql_create,
     .open_partition = db_open,
     .write = db_write,
@@ -1296,6 +1415,7 @@ const sink_ops_t sink__mysql_ops = {
 #ifdef HD_SINK_PG
 const sink_ops_t sink__pg_ops = {
     .name = "postgresql",
+    .typed_only = 1,
     .create = pg_create,
     .open_partition = db_open,
     .write = db_write,

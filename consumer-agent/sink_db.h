@@ -114,6 +114,7 @@ typedef struct {
 } db_conf_t;
 
 typedef struct db_conn db_conn_t;
+typedef struct db_run db_run_t;
 
 /** An engine. Called only by sink_db.c. "conn" is a main connection (in
  *  transactions) unless a call says it is the ddl one (autocommit,
@@ -187,28 +188,38 @@ typedef struct {
    *  the driver's to track). */
   void (*table_free)(db_table_t *t);
 
-  /** In the open transaction: start a run of operations of shape sh. The
-   *  previous run has ended. */
-  int (*run_start)(db_conn_t *c, const db_shape_t *sh, char *err,
-                   size_t errlen);
-  /** Add one operation: set[i] is the value of column sh->set[i], where[i]
-   *  of sh->where[i] (never HERALD_V_ABSENT). The driver copies what it
-   *  needs (the values are valid only during the call); it executes
-   *  nothing here. @returns 0; 1 when the operation is taken and the run
-   *  must end now (its buffers are full, or its kind runs one operation
-   *  at a time): the caller calls run_end() and starts another run for
-   *  what follows; <0 when the values cannot be taken (nothing of the
-   *  operation is kept). */
-  int (*run_add)(db_conn_t *c, const herald_value_t *const *set,
+  /** The run of shape sh on this connection: a prepared statement and the
+   *  buffers of the operations not executed yet. Made on first use and
+   *  kept (with the table: t->drv, freed by table_free()); the same shape
+   *  gives the same run. Several runs may hold operations at once: the
+   *  generic layer only lets operations of different runs wait together
+   *  when they touch different rows (different keys), so a driver may
+   *  execute runs in any order, but the operations of one run in the
+   *  order they were added. */
+  int (*run_open)(db_conn_t *c, const db_shape_t *sh, db_run_t **out, char *err,
+                  size_t errlen);
+  /** Add one operation to r: set[i] is the value of column sh->set[i],
+   *  where[i] of sh->where[i] (never HERALD_V_ABSENT). The driver copies
+   *  what it needs (the values are valid only during the call); it
+   *  executes nothing here. @returns 0; 1 when the operation is taken and
+   *  r must be flushed now (its buffers are full, or its kind runs one
+   *  operation at a time); <0 when the values cannot be taken (nothing of
+   *  the operation is kept). */
+  int (*run_add)(db_conn_t *c, db_run_t *r, const herald_value_t *const *set,
                  const herald_value_t *const *where, char *err, size_t errlen);
-  /** Execute what is left of the run. On an error, *bad is the index
-   *  (0-based, since run_start) of the operation that failed when the
-   *  engine says, else SIZE_MAX; the transaction is then to be rolled
-   *  back. */
-  int (*run_end)(db_conn_t *c, size_t *bad, char *err, size_t errlen);
-  /** The values of operation i of the run that failed, as "col=value,
-   *  ..." for its key (or its where[] columns), for the error message. */
-  void (*run_describe)(db_conn_t *c, size_t i, char *out, size_t outlen);
+  /** Execute r's waiting operations, in order. On an error, *bad is the
+   *  index (0-based, among the operations this flush executed) of the one
+   *  that failed when the engine says, else SIZE_MAX; the transaction is
+   *  then to be rolled back, and r's waiting operations are dropped by the
+   *  next run_open() or run_add(). */
+  int (*run_flush)(db_conn_t *c, db_run_t *r, size_t *bad, char *err,
+                   size_t errlen);
+  /** The values of operation i of r's failed flush, as "col=value, ..."
+   *  for its key (or its where[] columns), for the error message. */
+  void (*run_describe)(db_conn_t *c, db_run_t *r, size_t i, char *out,
+                       size_t outlen);
+  /** Drop r's waiting operations (after a rollback). */
+  void (*run_reset)(db_conn_t *c, db_run_t *r);
 
   /** sink.ddl apply (mysql only, else NULL): run a source statement as it
    *  is, in database db ("" for none). *done: the error says the

@@ -45,15 +45,15 @@ enum { B_INT, B_UINT, B_FLOAT, B_DOUBLE, B_TEXT, B_BIN };
 
 /* One prepared statement of a shape, with its column-wise parameter
  * arrays: ROWS_MAX rows of every parameter. */
-typedef struct mstmt {
-  struct mstmt *next;
+typedef struct db_run {
+  struct db_run *next;
   const db_table_t *t; /* whose statement it is (the table owns it) */
   int kind;
   size_t nset, nwhere, np;
   uint32_t *cols; /* set[] then where[]: the column of each parameter */
   int *bk;        /* B_* of each parameter */
   MYSQL_STMT *st;
-  struct mstmt *ins; /* DB_UPDATE_ROW: insert set[] when no row matched */
+  struct db_run *ins; /* DB_UPDATE_ROW: insert set[] when no row matched */
   MYSQL_BIND *b;
   size_t n;     /* rows pending */
   void **fixed; /* per parameter: int64_t/float/double[ROWS_MAX] */
@@ -64,6 +64,7 @@ typedef struct mstmt {
   char *arena;
   size_t alen, acap;
   my_bool *isnull; /* per parameter, for one-row executions */
+  size_t fail_row; /* the row its last execution failed at, or SIZE_MAX */
 } mstmt_t;
 
 struct db_conn {
@@ -73,10 +74,6 @@ struct db_conn {
   int mariadb;
   const db_conf_t *k;
   uint64_t lock_wait_s; /* innodb_lock_wait_timeout of the session */
-  mstmt_t *cur;         /* the run in progress */
-  mstmt_t *last;        /* the last run executed (for run_describe) */
-  size_t run_done;      /* operations of the run executed before cur->n */
-  size_t fail_row;      /* run_describe: the failed row in last */
   /* herald_offsets */
   MYSQL_STMT *o_lock, *o_read, *o_ins, *o_upd;
 };
@@ -769,8 +766,8 @@ static mstmt_t *ms_new(db_conn_t *c, const db_shape_t *sh, char *err,
   return ms;
 }
 
-static int my_run_start(db_conn_t *c, const db_shape_t *sh, char *err,
-                        size_t errlen) {
+static int my_run_open(db_conn_t *c, const db_shape_t *sh, db_run_t **out,
+                       char *err, size_t errlen) {
   db_table_t *t = sh->t;
   mstmt_t *ms;
   for (ms = t->drv; ms; ms = ms->next)
@@ -791,8 +788,7 @@ static int my_run_start(db_conn_t *c, const db_shape_t *sh, char *err,
   }
   ms->n = 0;
   ms->alen = 0;
-  c->cur = ms;
-  c->run_done = 0;
+  *out = ms;
   return 0;
 }
 
@@ -926,7 +922,7 @@ static size_t bulk_row(MYSQL_STMT *st) {
 static int ms_exec(db_conn_t *c, mstmt_t *ms, size_t *bad, char *err,
                    size_t errlen) {
   unsigned int size = 0;
-  c->last = ms;
+  ms->fail_row = SIZE_MAX;
   if (ms->n == 0)
     return 0;
   int bulk =
@@ -939,8 +935,8 @@ static int ms_exec(db_conn_t *c, mstmt_t *ms, size_t *bad, char *err,
         mysql_stmt_bind_param(ms->st, ms->b) != 0 ||
         mysql_stmt_execute(ms->st) != 0) {
       size_t r = bulk_row(ms->st);
-      c->fail_row = r < ms->n ? r : SIZE_MAX;
-      *bad = r < ms->n ? c->run_done + r : SIZE_MAX;
+      ms->fail_row = r < ms->n ? r : SIZE_MAX;
+      *bad = ms->fail_row;
       return st_fail(ms->st, "mysql sink: bulk execute", err, errlen);
     }
   } else {
@@ -950,8 +946,7 @@ static int ms_exec(db_conn_t *c, mstmt_t *ms, size_t *bad, char *err,
       bind_rows(ms, r, 0);
       if (mysql_stmt_bind_param(ms->st, ms->b) != 0 ||
           mysql_stmt_execute(ms->st) != 0) {
-        c->fail_row = r;
-        *bad = c->run_done + r;
+        ms->fail_row = *bad = r;
         return st_fail(ms->st, "mysql sink: execute", err, errlen);
       }
       if (ms->kind == DB_UPDATE_ROW && mysql_stmt_affected_rows(ms->st) == 0) {
@@ -963,26 +958,25 @@ static int ms_exec(db_conn_t *c, mstmt_t *ms, size_t *bad, char *err,
         mysql_stmt_attr_set(in->st, STMT_ATTR_ARRAY_SIZE, &size);
         if (mysql_stmt_bind_param(in->st, in->b) != 0 ||
             mysql_stmt_execute(in->st) != 0) {
-          c->fail_row = r;
-          *bad = c->run_done + r;
+          ms->fail_row = *bad = r;
           return st_fail(in->st, "mysql sink: insert of an updated row", err,
                          errlen);
         }
       }
     }
   }
-  c->run_done += ms->n;
   ms->n = 0;
   ms->alen = 0;
   return 0;
 }
 
 /* @returns 1 when the run's buffers are full (or the kind runs one row at
- * a time): the caller ends the run now. */
-static int my_run_add(db_conn_t *c, const herald_value_t *const *set,
+ * a time): the caller flushes it now. */
+static int my_run_add(db_conn_t *c, db_run_t *ms,
+                      const herald_value_t *const *set,
                       const herald_value_t *const *where, char *err,
                       size_t errlen) {
-  mstmt_t *ms = c->cur;
+  (void)c;
   size_t r = ms->n;
   for (size_t j = 0; j < ms->np; j++) {
     const herald_value_t *v = j < ms->nset ? set[j] : where[j - ms->nset];
@@ -995,13 +989,19 @@ static int my_run_add(db_conn_t *c, const herald_value_t *const *set,
          ms->n == ROWS_MAX || ms->alen >= BYTES_MAX;
 }
 
-static int my_run_end(db_conn_t *c, size_t *bad, char *err, size_t errlen) {
-  mstmt_t *ms = c->cur;
+static int my_run_flush(db_conn_t *c, db_run_t *ms, size_t *bad, char *err,
+                        size_t errlen) {
   *bad = SIZE_MAX;
-  c->cur = NULL;
-  if (ms == NULL)
-    return 0;
-  return ms_exec(c, ms, bad, err, errlen);
+  int rc = ms_exec(c, ms, bad, err, errlen);
+  if (rc == 0)
+    ms->fail_row = SIZE_MAX;
+  return rc;
+}
+
+static void my_run_reset(db_conn_t *c, db_run_t *ms) {
+  (void)c;
+  ms->n = 0;
+  ms->alen = 0;
 }
 
 static void value_at(const mstmt_t *ms, size_t j, size_t r, char *out,
@@ -1034,13 +1034,13 @@ static void value_at(const mstmt_t *ms, size_t j, size_t r, char *out,
   }
 }
 
-static void my_run_describe(db_conn_t *c, size_t i, char *out, size_t outlen) {
-  const mstmt_t *ms = c->last;
+static void my_run_describe(db_conn_t *c, db_run_t *ms, size_t i, char *out,
+                            size_t outlen) {
+  (void)c;
   out[0] = '\0';
-  (void)i; /* the failed execution's row is kept in fail_row */
-  if (ms == NULL || c->fail_row >= ms->n)
+  if (i >= ms->n)
     return;
-  size_t o = 0, r = c->fail_row;
+  size_t o = 0, r = i;
   for (size_t j = 0; j < ms->np && o + 1 < outlen; j++) {
     const herald_column_t *d = &ms->t->cols[ms->cols[j]].def;
     /* the key where the table has one, else the image matched by */
@@ -1112,9 +1112,10 @@ const db_driver_t sink__mysql_driver = {
     .table_create = my_table_create,
     .column_add = my_column_add,
     .table_free = my_table_free,
-    .run_start = my_run_start,
+    .run_open = my_run_open,
     .run_add = my_run_add,
-    .run_end = my_run_end,
+    .run_flush = my_run_flush,
     .run_describe = my_run_describe,
+    .run_reset = my_run_reset,
     .exec_ddl = my_exec_ddl,
 };
