@@ -20,9 +20,7 @@
 static const sink_ops_t *const sink_types[] = {
     [HD_SINK_STDOUT] = &sink__stdout_ops,   [HD_SINK_FILE] = &sink__file_ops,
     [HD_SINK_COMMAND] = &sink__command_ops, [HD_SINK_MYSQL] = &sink__mysql_ops,
-#ifdef HD_SINK_PG
     [HD_SINK_POSTGRESQL] = &sink__pg_ops,
-#endif
 };
 #define NTYPES (sizeof(sink_types) / sizeof(sink_types[0]))
 

@@ -454,12 +454,10 @@ static int mysql_create(const hd_agent_conf_t *conf, sink_t **out, char *err,
   return db_create(conf, &sink__mysql_driver, out, err, errlen);
 }
 
-#ifdef HD_SINK_PG
 static int pg_create(const hd_agent_conf_t *conf, sink_t **out, char *err,
                      size_t errlen) {
   return db_create(conf, &sink__pg_driver, out, err, errlen);
 }
-#endif
 
 static void db_destroy(sink_t *base) {
   db_sink_t *s = (db_sink_t *)base;
@@ -824,7 +822,8 @@ static int run_for(db_part_t *dp, db_table_t *t, int kind, size_t nset,
       return (int)i;
   }
   int rc;
-  if (dp->nruns == RUNS_MAX && (rc = runs_flush(dp, err, errlen)) < 0)
+  if ((dp->nruns == RUNS_MAX || (dp->nruns && dp->s->drv->one_run)) &&
+      (rc = runs_flush(dp, err, errlen)) < 0)
     return rc;
   grun_t *r = &dp->runs[dp->nruns];
   uint32_t *set = hd_malloc((nset ? nset : 1) * sizeof(uint32_t));
@@ -1412,7 +1411,6 @@ const sink_ops_t sink__mysql_ops = {
     .destroy = db_destroy,
 };
 
-#ifdef HD_SINK_PG
 const sink_ops_t sink__pg_ops = {
     .name = "postgresql",
     .typed_only = 1,
@@ -1424,4 +1422,3 @@ const sink_ops_t sink__pg_ops = {
     .close_partition = db_close,
     .destroy = db_destroy,
 };
-#endif

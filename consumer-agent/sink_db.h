@@ -121,6 +121,8 @@ typedef struct db_run db_run_t;
  *  opened with ddl = 1). */
 typedef struct {
   const char *name; /* sink.type */
+  int one_run;      /* 1: the driver keeps one run per connection: the
+                       generic layer flushes it before opening another */
 
   /** Connect with the session settings the apply needs (UTF-8, UTC for
    *  timestamps, strict value checks, zero dates allowed where the engine
