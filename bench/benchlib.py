@@ -108,13 +108,13 @@ source:
         return (int(f.rsplit(".", 1)[1]) << 32) | int(p)
 
     def agent(self, name, group, n, sink="stdout", path=None, tables="bench.*",
-              start="latest", standalone=False, sink_conf=()):
+              start="latest", standalone=False, sink_conf=(), agent_conf=()):
         http = self.next_http
         self.next_http += 1
         conf = ["agent:", "  id: %s" % name, "  group: %s" % group,
                 "  source: sandbox", "  partitions: %d" % n,
                 "  tables: ['%s']" % tables, "  start: %s" % start,
-                "  http: 127.0.0.1:%d" % http]
+                "  http: 127.0.0.1:%d" % http] + ["  " + l for l in agent_conf]
         if standalone:
             conf += ["  relays: 127.0.0.1:%d" % self.relay_port,
                      "  checkpoint_file: %s/%s.ckpt" % (self.work, name)]
