@@ -336,6 +336,80 @@ START_TEST(agent_and_coordinator) {
 }
 END_TEST
 
+/* The database sinks' keys: a valid mysql sink with renames, and each
+ * refusal names its key. */
+static int load_agent(const char *sink, hd_agent_conf_t *a, char *err,
+                      int partitions) {
+  char text[1024];
+  snprintf(text, sizeof(text),
+           "agent: {id: a, group: g, source: s, partitions: %d, relays: "
+           "'h:1'}\n%s",
+           partitions, sink);
+  return hd_config_load_string("a.yaml", text, strlen(text), &hd_agent_schema,
+                               a, err, 512);
+}
+
+START_TEST(agent_db_sinks) {
+  hd_agent_conf_t a;
+  char err[512];
+  ck_assert_int_eq(load_agent("sink:\n  type: mysql\n  host: db\n  user: u\n"
+                              "  password: p\n  tables:\n    shop.a: copy.b\n"
+                              "    shop.c: x.c\n  batch_rows: 5\n",
+                              &a, err, 8),
+                   0);
+  ck_assert_int_eq(a.sink.type, HD_SINK_MYSQL);
+  ck_assert_int_eq(a.sink.port, 3306);
+  ck_assert_uint_eq(a.sink.tables.n, 4);
+  ck_assert_str_eq(a.sink.tables.v[0], "shop.a");
+  ck_assert_str_eq(a.sink.tables.v[1], "copy.b");
+  ck_assert_str_eq(a.sink.tables.v[3], "x.c");
+  ck_assert_str_eq(a.sink.offsets_table, "herald.herald_offsets");
+  ck_assert_int_eq(a.sink.batch_rows, 5);
+  ck_assert_int_eq(a.sink.schema_changes, HD_SCHEMA_EVOLVE);
+  hd_config_free(&hd_agent_schema, &a);
+  static const struct {
+    const char *sink;
+    int partitions;
+    const char *err;
+  } bad[] = {
+      {"sink: {type: mysql, user: u}\n", 8,
+       "a.yaml:2:8: sink: type mysql needs 'host' (or 'socket')"},
+      {"sink: {type: mysql, host: h, user: u, dsn: x}\n", 8,
+       "a.yaml:2:39: sink.dsn: only used with type postgresql"},
+      {"sink: {type: postgresql, dsn: x, host: h}\n", 8,
+       "a.yaml:2:34: sink.host: only used with type mysql"},
+      {"sink: {type: postgresql}\n", 8,
+       "a.yaml:2:8: sink: type postgresql needs 'dsn'"},
+      {"sink: {type: file, path: p, tables: {a.b: c.d}}\n", 8,
+       "a.yaml:2:29: sink.tables: only used with the database sinks"},
+      {"sink: {type: mysql, host: h, user: u, tables: {ab: c.d}}\n", 8,
+       "a.yaml:2:39: sink.tables: 'ab' is not db.table"},
+      {"sink: {type: mysql, host: h, user: u, tables: {a.b: c.d, a.b: e.f}}\n",
+       8, "a.yaml:2:58: sink.tables: 'a.b' twice"},
+      {"sink: {type: mysql, host: h, user: u, tables: [a]}\n", 8,
+       "a.yaml:2:47: sink.tables: expected a mapping, got a list"},
+      {"sink: {type: mysql, host: h, user: u, ddl: apply}\n", 8,
+       "a.yaml:2:39: sink.ddl: apply needs agent.partitions 1 (a statement "
+       "must come after every row before it, and partitions go at their own "
+       "pace)"},
+      {"sink: {type: postgresql, dsn: x, ddl: apply}\n", 1,
+       "a.yaml:2:34: sink.ddl: apply needs a mysql sink (a MariaDB or MySQL "
+       "statement means nothing to PostgreSQL)"},
+      {"sink: {type: mysql, host: h, user: u, ddl: apply, database: d}\n", 1,
+       "a.yaml:2:39: sink.ddl: apply cannot rename: the statements name the "
+       "source's tables (unset sink.database and sink.tables)"},
+      {"sink: {type: mysql, host: h, user: u, offsets_table: nodot}\n", 8,
+       "a.yaml:2:39: sink.offsets_table: 'nodot' is not db.table"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ck_assert_int_eq(load_agent(bad[i].sink, &a, err, bad[i].partitions),
+                     HD_ECONFIG);
+    ck_assert_msg(strcmp(err, bad[i].err) == 0, "case %zu: got '%s'", i, err);
+    hd_config_free(&hd_agent_schema, &a);
+  }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("config");
   TCase *tc = tcase_create("core");
@@ -348,6 +422,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, newline_in_value_stays_one_line);
   tcase_add_test(tc, start_syntax);
   tcase_add_test(tc, agent_and_coordinator);
+  tcase_add_test(tc, agent_db_sinks);
   suite_add_tcase(s, tc);
   return s;
 }
