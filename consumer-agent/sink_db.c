@@ -765,6 +765,10 @@ static int locate(db_part_t *dp, int rc, uint64_t scn, const db_table_t *t,
                   const char *key, char *err, size_t errlen) {
   char why[512];
   snprintf(why, sizeof(why), "%s", err);
+  if (t == NULL) /* the driver's message names the table itself */
+    return hd_errorf(err, errlen, rc,
+                     "%s sink: partition %u, window SCN %" PRIu64 ": %s",
+                     dp->s->drv->name, dp->p, scn, why);
   return hd_errorf(err, errlen, rc,
                    "%s sink: partition %u, window SCN %" PRIu64
                    ", table %s.%s%s%s%s: %s",
@@ -790,7 +794,9 @@ static int run_flush(db_part_t *dp, size_t i, char *err, size_t errlen) {
     dp->s->drv->run_describe(dp->c, r->dr, bad, key, sizeof(key));
     scn = r->scn[bad];
   }
-  return locate(dp, rc, scn, r->sh.t, key, err, errlen);
+  /* without the operation, the failure may be another run's (a driver
+   * that executes behind the caller): its message says which */
+  return locate(dp, rc, scn, bad < n ? r->sh.t : NULL, key, err, errlen);
 }
 
 /* Execute everything waiting; the runs are let go (their statements stay

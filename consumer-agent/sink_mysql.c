@@ -25,6 +25,7 @@
 #include <inttypes.h>
 #include <mysql.h>
 #include <mysqld_error.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,22 @@
 
 enum { B_INT, B_UINT, B_FLOAT, B_DOUBLE, B_TEXT, B_BIN };
 
-/* One prepared statement of a shape, with its column-wise parameter
- * arrays: ROWS_MAX rows of every parameter. */
+/* The column-wise parameter arrays of one execution: ROWS_MAX rows of
+ * every parameter of a statement. */
+typedef struct {
+  size_t n;     /* rows */
+  void **fixed; /* per parameter: int64_t/float/double[ROWS_MAX] */
+  size_t **off; /* per text/binary parameter: offsets into arena */
+  unsigned long **len;
+  char **ind;  /* STMT_INDICATOR_* per row */
+  char ***ptr; /* filled from off before a bulk execution */
+  char *arena;
+  size_t alen, acap;
+} mbuf_t;
+
+/* One prepared statement of a shape, with two sets of arrays: one filled
+ * by the partition's thread while the connection's executor runs the
+ * other. */
 typedef struct db_run {
   struct db_run *next;
   const db_table_t *t; /* whose statement it is (the table owns it) */
@@ -54,18 +69,28 @@ typedef struct db_run {
   int *bk;        /* B_* of each parameter */
   MYSQL_STMT *st;
   struct db_run *ins; /* DB_UPDATE_ROW: insert set[] when no row matched */
-  MYSQL_BIND *b;
-  size_t n;     /* rows pending */
-  void **fixed; /* per parameter: int64_t/float/double[ROWS_MAX] */
-  size_t **off; /* per text/binary parameter: offsets into arena */
-  unsigned long **len;
-  char **ind;  /* STMT_INDICATOR_* per row */
-  char ***ptr; /* filled from off before a bulk execution */
-  char *arena;
-  size_t alen, acap;
-  my_bool *isnull; /* per parameter, for one-row executions */
-  size_t fail_row; /* the row its last execution failed at, or SIZE_MAX */
+  MYSQL_BIND *b;      /* the executor's */
+  my_bool *isnull;    /* per parameter, for one-row executions */
+  mbuf_t buf[2];
+  int cur; /* the one being filled */
 } mstmt_t;
+
+/* A main connection executes its runs on a thread of its own, one
+ * execution behind the partition's thread, which meanwhile decodes and
+ * binds the next rows: the server and the agent work at the same time.
+ * Everything else on the connection waits until the executor is idle
+ * (idle()), and an execution's failure is reported by the next call. */
+typedef struct {
+  pthread_t th;
+  int on;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  mstmt_t *job; /* the execution handed over, NULL when idle */
+  mbuf_t *jbuf;
+  int stop;
+  int rc; /* the first failure since the last rollback, and its message */
+  char err[1024];
+} exec_t;
 
 struct db_conn {
   MYSQL *m;
@@ -74,9 +99,14 @@ struct db_conn {
   int mariadb;
   const db_conf_t *k;
   uint64_t lock_wait_s; /* innodb_lock_wait_timeout of the session */
+  exec_t x;
   /* herald_offsets */
   MYSQL_STMT *o_lock, *o_read, *o_ins, *o_upd;
 };
+
+static int idle(db_conn_t *c, char *err, size_t errlen);
+static void exec_start(db_conn_t *c);
+static void exec_stop(db_conn_t *c);
 
 /* ------------------------------------------------------------ errors */
 
@@ -195,6 +225,8 @@ static int my_connect(const db_conf_t *k, int ddl, db_conn_t **out, char *err,
     mysql_close(c->m);
     free(c);
     return rc;
+  } else {
+    exec_start(c);
   }
   *out = c;
   return 0;
@@ -209,6 +241,7 @@ static void stmt_close(MYSQL_STMT **st) {
 static void my_disconnect(db_conn_t *c) {
   if (c == NULL)
     return;
+  exec_stop(c);
   stmt_close(&c->o_lock);
   stmt_close(&c->o_read);
   stmt_close(&c->o_ins);
@@ -218,10 +251,14 @@ static void my_disconnect(db_conn_t *c) {
 }
 
 static int my_begin(db_conn_t *c, char *err, size_t errlen) {
-  return query(c, "START TRANSACTION", err, errlen);
+  int rc = idle(c, err, errlen);
+  return rc < 0 ? rc : query(c, "START TRANSACTION", err, errlen);
 }
 
 static int my_commit(db_conn_t *c, char *err, size_t errlen) {
+  int rc = idle(c, err, errlen);
+  if (rc < 0)
+    return rc;
   if (mysql_commit(c->m) != 0)
     return hd_errorf(err, errlen, HD_ESINK_DB,
                      "mysql sink: COMMIT: error %u: %s", mysql_errno(c->m),
@@ -230,6 +267,13 @@ static int my_commit(db_conn_t *c, char *err, size_t errlen) {
 }
 
 static void my_rollback(db_conn_t *c) {
+  char e[8];
+  (void)idle(c, e, sizeof(e));
+  if (c->x.on) {
+    pthread_mutex_lock(&c->x.mu);
+    c->x.rc = 0; /* the failure goes with its transaction */
+    pthread_mutex_unlock(&c->x.mu);
+  }
   if (mysql_rollback(c->m) != 0)
     hd_log(HD_LL_DEBUG, COMP, "rollback failed", "err=\"%s\"",
            mysql_error(c->m));
@@ -369,6 +413,9 @@ static int my_offset_lock(db_conn_t *c, uint32_t p, uint64_t lock_wait_ms,
                           uint64_t *scn, uint64_t *epoch, char *holder,
                           size_t holderlen, char *err, size_t errlen) {
   char tb[600], sql[900];
+  int irc = idle(c, err, errlen);
+  if (irc < 0)
+    return irc;
   quoted_offsets(c->k, tb, sizeof(tb));
   snprintf(sql, sizeof(sql),
            "SELECT `scn`, `epoch`, `holder` FROM %s WHERE `group` = ? AND "
@@ -429,6 +476,9 @@ static int my_offset_write(db_conn_t *c, uint32_t p, uint64_t scn,
                            uint64_t epoch, const char *holder, char *err,
                            size_t errlen) {
   char tb[600], sql[900];
+  int irc = idle(c, err, errlen);
+  if (irc < 0)
+    return irc;
   quoted_offsets(c->k, tb, sizeof(tb));
   snprintf(sql, sizeof(sql),
            "UPDATE %s SET `scn` = ?, `epoch` = ?, `holder` = COALESCE(?, "
@@ -678,28 +728,52 @@ static int bind_kind(const herald_column_t *d) {
   return B_TEXT;
 }
 
+static void buf_free(mbuf_t *B, size_t np) {
+  for (size_t j = 0; j < np; j++) {
+    free(B->fixed[j]);
+    free(B->off[j]);
+    free(B->len[j]);
+    free(B->ind[j]);
+    free(B->ptr[j]);
+  }
+  free(B->fixed);
+  free(B->off);
+  free(B->len);
+  free(B->ind);
+  free(B->ptr);
+  free(B->arena);
+}
+
+static void buf_init(mbuf_t *B, const mstmt_t *ms) {
+  size_t np1 = ms->np ? ms->np : 1;
+  B->fixed = hd_calloc(np1, sizeof(void *));
+  B->off = hd_calloc(np1, sizeof(size_t *));
+  B->len = hd_calloc(np1, sizeof(unsigned long *));
+  B->ind = hd_calloc(np1, sizeof(char *));
+  B->ptr = hd_calloc(np1, sizeof(char **));
+  for (size_t j = 0; j < ms->np; j++) {
+    B->ind[j] = hd_calloc(ROWS_MAX, 1);
+    B->len[j] = hd_calloc(ROWS_MAX, sizeof(unsigned long));
+    if (ms->bk[j] == B_TEXT || ms->bk[j] == B_BIN) {
+      B->off[j] = hd_calloc(ROWS_MAX, sizeof(size_t));
+      B->ptr[j] = hd_calloc(ROWS_MAX, sizeof(char *));
+    } else {
+      B->fixed[j] = hd_calloc(ROWS_MAX, 8);
+    }
+  }
+}
+
 static void ms_free(mstmt_t *ms) {
   if (ms == NULL)
     return;
   stmt_close(&ms->st);
   ms_free(ms->ins);
-  for (size_t j = 0; j < ms->np; j++) {
-    free(ms->fixed[j]);
-    free(ms->off[j]);
-    free(ms->len[j]);
-    free(ms->ind[j]);
-    free(ms->ptr[j]);
-  }
-  free(ms->fixed);
-  free(ms->off);
-  free(ms->len);
-  free(ms->ind);
-  free(ms->ptr);
+  buf_free(&ms->buf[0], ms->np);
+  buf_free(&ms->buf[1], ms->np);
   free(ms->b);
   free(ms->isnull);
   free(ms->cols);
   free(ms->bk);
-  free(ms->arena);
   free(ms);
 }
 
@@ -724,26 +798,15 @@ static mstmt_t *ms_new(db_conn_t *c, const db_shape_t *sh, char *err,
   size_t np1 = ms->np ? ms->np : 1;
   ms->cols = hd_calloc(np1, sizeof(uint32_t));
   ms->bk = hd_calloc(np1, sizeof(int));
-  ms->fixed = hd_calloc(np1, sizeof(void *));
-  ms->off = hd_calloc(np1, sizeof(size_t *));
-  ms->len = hd_calloc(np1, sizeof(unsigned long *));
-  ms->ind = hd_calloc(np1, sizeof(char *));
-  ms->ptr = hd_calloc(np1, sizeof(char **));
   ms->b = hd_calloc(np1, sizeof(MYSQL_BIND));
   ms->isnull = hd_calloc(np1, sizeof(my_bool));
   for (size_t j = 0; j < ms->np; j++) {
     uint32_t col = j < sh->nset ? sh->set[j] : sh->where[j - sh->nset];
     ms->cols[j] = col;
     ms->bk[j] = bind_kind(&sh->t->cols[col].def);
-    ms->ind[j] = hd_calloc(ROWS_MAX, 1);
-    ms->len[j] = hd_calloc(ROWS_MAX, sizeof(unsigned long));
-    if (ms->bk[j] == B_TEXT || ms->bk[j] == B_BIN) {
-      ms->off[j] = hd_calloc(ROWS_MAX, sizeof(size_t));
-      ms->ptr[j] = hd_calloc(ROWS_MAX, sizeof(char *));
-    } else {
-      ms->fixed[j] = hd_calloc(ROWS_MAX, 8);
-    }
   }
+  buf_init(&ms->buf[0], ms);
+  buf_init(&ms->buf[1], ms);
   char *sql = db_sql_for(sh, 'm');
   ms->st = mysql_stmt_init(c->m);
   if (ms->st == NULL || mysql_stmt_prepare(ms->st, sql, strlen(sql)) != 0) {
@@ -779,45 +842,48 @@ static int my_run_open(db_conn_t *c, const db_shape_t *sh, db_run_t **out,
                                    sh->nwhere * sizeof(uint32_t)) == 0))
       break;
   if (ms == NULL) {
-    int rc;
+    int rc = idle(c, err, errlen); /* preparing uses the connection */
+    if (rc < 0)
+      return rc;
     ms = ms_new(c, sh, err, errlen, &rc);
     if (ms == NULL)
       return rc;
     ms->next = t->drv;
     t->drv = ms;
   }
-  ms->n = 0;
-  ms->alen = 0;
+  mbuf_t *B = &ms->buf[ms->cur];
+  B->n = 0;
+  B->alen = 0;
   *out = ms;
   return 0;
 }
 
-static size_t arena_put(mstmt_t *ms, const char *p, size_t n) {
-  if (ms->alen + n > ms->acap) {
-    size_t cap = ms->acap ? ms->acap : 4096;
-    while (cap < ms->alen + n)
+static size_t arena_put(mbuf_t *B, const char *p, size_t n) {
+  if (B->alen + n > B->acap) {
+    size_t cap = B->acap ? B->acap : 4096;
+    while (cap < B->alen + n)
       cap *= 2;
-    ms->arena = hd_realloc(ms->arena, cap);
-    ms->acap = cap;
+    B->arena = hd_realloc(B->arena, cap);
+    B->acap = cap;
   }
-  size_t off = ms->alen;
+  size_t off = B->alen;
   if (n)
-    memcpy(ms->arena + off, p, n);
-  ms->alen += n;
+    memcpy(B->arena + off, p, n);
+  B->alen += n;
   return off;
 }
 
 /* Put v into row r of parameter j. */
-static int put_value(mstmt_t *ms, size_t j, size_t r, const herald_value_t *v,
-                     char *err, size_t errlen) {
+static int put_value(const mstmt_t *ms, mbuf_t *B, size_t j, size_t r,
+                     const herald_value_t *v, char *err, size_t errlen) {
   const herald_column_t *d = &ms->t->cols[ms->cols[j]].def;
   int type = herald_value_type(v);
-  ms->ind[j][r] = STMT_INDICATOR_NONE;
+  B->ind[j][r] = STMT_INDICATOR_NONE;
   if (type == HERALD_V_NULL) {
-    ms->ind[j][r] = STMT_INDICATOR_NULL;
-    ms->len[j][r] = 0;
-    if (ms->off[j])
-      ms->off[j][r] = ms->alen;
+    B->ind[j][r] = STMT_INDICATOR_NULL;
+    B->len[j][r] = 0;
+    if (B->off[j])
+      B->off[j][r] = B->alen;
     return 0;
   }
   if (type == HERALD_V_JSON_DIFF)
@@ -832,7 +898,7 @@ static int put_value(mstmt_t *ms, size_t j, size_t r, const herald_value_t *v,
   switch (ms->bk[j]) {
   case B_INT:
   case B_UINT: {
-    uint64_t *a = ms->fixed[j];
+    uint64_t *a = B->fixed[j];
     if (type == HERALD_V_INT)
       a[r] = (uint64_t)herald_value_int(v);
     else if (type == HERALD_V_UINT)
@@ -846,9 +912,9 @@ static int put_value(mstmt_t *ms, size_t j, size_t r, const herald_value_t *v,
     if (type != HERALD_V_FLOAT && type != HERALD_V_DOUBLE)
       goto mismatch;
     if (ms->bk[j] == B_FLOAT)
-      ((float *)ms->fixed[j])[r] = (float)herald_value_double(v);
+      ((float *)B->fixed[j])[r] = (float)herald_value_double(v);
     else
-      ((double *)ms->fixed[j])[r] = herald_value_double(v);
+      ((double *)B->fixed[j])[r] = herald_value_double(v);
     return 0;
   default:
     if (type == HERALD_V_INT) {
@@ -865,8 +931,8 @@ static int put_value(mstmt_t *ms, size_t j, size_t r, const herald_value_t *v,
       if (p == NULL)
         goto mismatch;
     }
-    ms->off[j][r] = arena_put(ms, p, n);
-    ms->len[j][r] = (unsigned long)n;
+    B->off[j][r] = arena_put(B, p, n);
+    B->len[j][r] = (unsigned long)n;
     return 0;
   }
 mismatch:
@@ -875,8 +941,8 @@ mismatch:
                    d->name, d->sql_type, type);
 }
 
-/* Point the binds at row r (one-row execution) or at the arrays. */
-static void bind_rows(mstmt_t *ms, size_t r, int array) {
+/* Point the binds at row r of B (one-row execution) or at its arrays. */
+static void bind_rows(mstmt_t *ms, mbuf_t *B, size_t r, int array) {
   for (size_t j = 0; j < ms->np; j++) {
     MYSQL_BIND *b = &ms->b[j];
     memset(b, 0, sizeof(*b));
@@ -888,22 +954,22 @@ static void bind_rows(mstmt_t *ms, size_t r, int array) {
                                                : MYSQL_TYPE_STRING;
     b->is_unsigned = k == B_UINT;
     if (array) {
-      if (ms->fixed[j]) {
-        b->buffer = ms->fixed[j];
+      if (B->fixed[j]) {
+        b->buffer = B->fixed[j];
       } else {
-        for (size_t i = 0; i < ms->n; i++)
-          ms->ptr[j][i] = ms->arena + ms->off[j][i];
-        b->buffer = ms->ptr[j];
+        for (size_t i = 0; i < B->n; i++)
+          B->ptr[j][i] = B->arena + B->off[j][i];
+        b->buffer = B->ptr[j];
       }
-      b->length = ms->len[j];
-      b->u.indicator = ms->ind[j];
+      b->length = B->len[j];
+      b->u.indicator = B->ind[j];
     } else {
       size_t w = k == B_FLOAT ? sizeof(float) : 8;
-      b->buffer = ms->fixed[j] ? (char *)ms->fixed[j] + r * w
-                               : ms->arena + ms->off[j][r];
-      b->buffer_length = ms->len[j][r];
-      b->length = &ms->len[j][r];
-      ms->isnull[j] = ms->ind[j][r] == STMT_INDICATOR_NULL;
+      b->buffer =
+          B->fixed[j] ? (char *)B->fixed[j] + r * w : B->arena + B->off[j][r];
+      b->buffer_length = B->len[j][r];
+      b->length = &B->len[j][r];
+      ms->isnull[j] = B->ind[j][r] == STMT_INDICATOR_NULL;
       b->is_null = &ms->isnull[j];
     }
   }
@@ -918,56 +984,181 @@ static size_t bulk_row(MYSQL_STMT *st) {
   return r >= 1 ? (size_t)r - 1 : SIZE_MAX;
 }
 
-/* Execute the pending rows of ms. */
-static int ms_exec(db_conn_t *c, mstmt_t *ms, size_t *bad, char *err,
+static void value_at(const mstmt_t *ms, const mbuf_t *B, size_t j, size_t r,
+                     char *out, size_t n) {
+  if (B->ind[j][r] == STMT_INDICATOR_NULL) {
+    snprintf(out, n, "NULL");
+    return;
+  }
+  switch (ms->bk[j]) {
+  case B_INT:
+    snprintf(out, n, "%" PRId64, ((int64_t *)B->fixed[j])[r]);
+    return;
+  case B_UINT:
+    snprintf(out, n, "%" PRIu64, ((uint64_t *)B->fixed[j])[r]);
+    return;
+  case B_FLOAT:
+    snprintf(out, n, "%.9g", ((float *)B->fixed[j])[r]);
+    return;
+  case B_DOUBLE:
+    snprintf(out, n, "%.17g", ((double *)B->fixed[j])[r]);
+    return;
+  case B_BIN:
+    snprintf(out, n, "<%lu bytes>", B->len[j][r]);
+    return;
+  default: {
+    unsigned long l = B->len[j][r];
+    snprintf(out, n, "'%.*s%s'", (int)(l > 40 ? 40 : l),
+             B->arena + B->off[j][r], l > 40 ? "..." : "");
+  }
+  }
+}
+
+/* "id=5, ..." of row r: its key, else the image it is matched by. */
+static void describe(const mstmt_t *ms, const mbuf_t *B, size_t r, char *out,
+                     size_t outlen) {
+  size_t o = 0;
+  out[0] = '\0';
+  for (size_t j = 0; j < ms->np && o + 1 < outlen; j++) {
+    const herald_column_t *d = &ms->t->cols[ms->cols[j]].def;
+    int show =
+        ms->t->npk ? d->pk_position != 0 : (ms->nwhere ? j >= ms->nset : 1);
+    if (!show)
+      continue;
+    char v[64];
+    value_at(ms, B, j, r, v, sizeof(v));
+    int w = snprintf(out + o, outlen - o, "%s%s=%s", o ? ", " : "", d->name, v);
+    if (w < 0)
+      break;
+    o += (size_t)w;
+  }
+}
+
+/* The error of row r of B (SIZE_MAX: not known) in err, with the table and
+ * the row's key. */
+static int exec_fail(const mstmt_t *ms, const mbuf_t *B, size_t r,
+                     MYSQL_STMT *st, const char *what, char *err,
+                     size_t errlen) {
+  char why[600], key[300] = "";
+  int rc = st_fail(st, what, why, sizeof(why));
+  if (r < B->n)
+    describe(ms, B, r, key, sizeof(key));
+  return hd_errorf(err, errlen, rc, "table %s.%s%s%s%s: %s", ms->t->dst_ns,
+                   ms->t->dst_name, *key ? ", key {" : "", key, *key ? "}" : "",
+                   why);
+}
+
+/* Execute the rows of B (the executor's thread). */
+static int ms_exec(db_conn_t *c, mstmt_t *ms, mbuf_t *B, char *err,
                    size_t errlen) {
   unsigned int size = 0;
-  ms->fail_row = SIZE_MAX;
-  if (ms->n == 0)
+  if (B->n == 0)
     return 0;
   int bulk =
-      c->bulk && ms->n > 1 &&
+      c->bulk && B->n > 1 &&
       (ms->kind == DB_UPSERT || ms->kind == DB_DELETE || ms->kind == DB_INSERT);
   if (bulk) {
-    size = (unsigned)ms->n;
-    bind_rows(ms, 0, 1);
+    size = (unsigned)B->n;
+    bind_rows(ms, B, 0, 1);
     if (mysql_stmt_attr_set(ms->st, STMT_ATTR_ARRAY_SIZE, &size) != 0 ||
         mysql_stmt_bind_param(ms->st, ms->b) != 0 ||
-        mysql_stmt_execute(ms->st) != 0) {
-      size_t r = bulk_row(ms->st);
-      ms->fail_row = r < ms->n ? r : SIZE_MAX;
-      *bad = ms->fail_row;
-      return st_fail(ms->st, "mysql sink: bulk execute", err, errlen);
-    }
+        mysql_stmt_execute(ms->st) != 0)
+      return exec_fail(ms, B, bulk_row(ms->st), ms->st,
+                       "mysql sink: bulk execute", err, errlen);
   } else {
     size = 0;
     mysql_stmt_attr_set(ms->st, STMT_ATTR_ARRAY_SIZE, &size);
-    for (size_t r = 0; r < ms->n; r++) {
-      bind_rows(ms, r, 0);
+    for (size_t r = 0; r < B->n; r++) {
+      bind_rows(ms, B, r, 0);
       if (mysql_stmt_bind_param(ms->st, ms->b) != 0 ||
-          mysql_stmt_execute(ms->st) != 0) {
-        ms->fail_row = *bad = r;
-        return st_fail(ms->st, "mysql sink: execute", err, errlen);
-      }
+          mysql_stmt_execute(ms->st) != 0)
+        return exec_fail(ms, B, r, ms->st, "mysql sink: execute", err, errlen);
       if (ms->kind == DB_UPDATE_ROW && mysql_stmt_affected_rows(ms->st) == 0) {
         /* no row with that image: the update inserts it */
         mstmt_t *in = ms->ins;
-        for (size_t j = 0; j < in->np; j++) {
+        for (size_t j = 0; j < in->np; j++)
           in->b[j] = ms->b[j];
-        }
         mysql_stmt_attr_set(in->st, STMT_ATTR_ARRAY_SIZE, &size);
         if (mysql_stmt_bind_param(in->st, in->b) != 0 ||
-            mysql_stmt_execute(in->st) != 0) {
-          ms->fail_row = *bad = r;
-          return st_fail(in->st, "mysql sink: insert of an updated row", err,
-                         errlen);
-        }
+            mysql_stmt_execute(in->st) != 0)
+          return exec_fail(ms, B, r, in->st,
+                           "mysql sink: insert of an updated row", err, errlen);
       }
     }
   }
-  ms->n = 0;
-  ms->alen = 0;
   return 0;
+}
+
+static void *executor(void *arg) {
+  db_conn_t *c = arg;
+  exec_t *x = &c->x;
+  pthread_mutex_lock(&x->mu);
+  for (;;) {
+    while (x->job == NULL && !x->stop)
+      pthread_cond_wait(&x->cv, &x->mu);
+    if (x->job == NULL)
+      break;
+    mstmt_t *ms = x->job;
+    mbuf_t *B = x->jbuf;
+    int failed = x->rc != 0;
+    pthread_mutex_unlock(&x->mu);
+    char err[1024];
+    /* after a failure the transaction is lost: nothing more is sent until
+     * the rollback */
+    int rc = failed ? 0 : ms_exec(c, ms, B, err, sizeof(err));
+    B->n = 0;
+    B->alen = 0;
+    pthread_mutex_lock(&x->mu);
+    if (rc < 0 && x->rc == 0) {
+      x->rc = rc;
+      snprintf(x->err, sizeof(x->err), "%s", err);
+    }
+    x->job = NULL;
+    pthread_cond_broadcast(&x->cv);
+  }
+  pthread_mutex_unlock(&x->mu);
+  return NULL;
+}
+
+/* Wait until the executor has nothing in hand. @returns its failure since
+ * the last rollback, if any. */
+static int idle(db_conn_t *c, char *err, size_t errlen) {
+  exec_t *x = &c->x;
+  if (!x->on)
+    return 0;
+  pthread_mutex_lock(&x->mu);
+  while (x->job)
+    pthread_cond_wait(&x->cv, &x->mu);
+  int rc = x->rc;
+  if (rc < 0)
+    hd_errorf(err, errlen, rc, "%s", x->err);
+  pthread_mutex_unlock(&x->mu);
+  return rc;
+}
+
+static void exec_start(db_conn_t *c) {
+  exec_t *x = &c->x;
+  pthread_mutex_init(&x->mu, NULL);
+  pthread_cond_init(&x->cv, NULL);
+  x->on = pthread_create(&x->th, NULL, executor, c) == 0;
+  if (!x->on) {
+    pthread_mutex_destroy(&x->mu);
+    pthread_cond_destroy(&x->cv);
+  }
+}
+
+static void exec_stop(db_conn_t *c) {
+  exec_t *x = &c->x;
+  if (!x->on)
+    return;
+  pthread_mutex_lock(&x->mu);
+  x->stop = 1;
+  pthread_cond_broadcast(&x->cv);
+  pthread_mutex_unlock(&x->mu);
+  pthread_join(x->th, NULL);
+  pthread_mutex_destroy(&x->mu);
+  pthread_cond_destroy(&x->cv);
+  x->on = 0;
 }
 
 /* @returns 1 when the run's buffers are full (or the kind runs one row at
@@ -977,89 +1168,78 @@ static int my_run_add(db_conn_t *c, db_run_t *ms,
                       const herald_value_t *const *where, char *err,
                       size_t errlen) {
   (void)c;
-  size_t r = ms->n;
+  mbuf_t *B = &ms->buf[ms->cur];
+  size_t r = B->n;
   for (size_t j = 0; j < ms->np; j++) {
     const herald_value_t *v = j < ms->nset ? set[j] : where[j - ms->nset];
-    int rc = put_value(ms, j, r, v, err, errlen);
+    int rc = put_value(ms, B, j, r, v, err, errlen);
     if (rc < 0)
       return rc;
   }
-  ms->n++;
+  B->n++;
   return ms->kind == DB_UPDATE_ROW || ms->kind == DB_DELETE_ROW ||
-         ms->n == ROWS_MAX || ms->alen >= BYTES_MAX;
+         B->n == ROWS_MAX || B->alen >= BYTES_MAX;
 }
 
+/* Hand the filled arrays to the executor (when it is done with the last
+ * execution) and fill the other set meanwhile. A failure is the
+ * executor's: this call, or the next that waits for it, reports it. */
 static int my_run_flush(db_conn_t *c, db_run_t *ms, size_t *bad, char *err,
                         size_t errlen) {
   *bad = SIZE_MAX;
-  int rc = ms_exec(c, ms, bad, err, errlen);
-  if (rc == 0)
-    ms->fail_row = SIZE_MAX;
+  mbuf_t *B = &ms->buf[ms->cur];
+  if (B->n == 0)
+    return idle(c, err, errlen);
+  if (!c->x.on) {
+    int rc = ms_exec(c, ms, B, err, errlen);
+    B->n = 0;
+    B->alen = 0;
+    return rc;
+  }
+  exec_t *x = &c->x;
+  pthread_mutex_lock(&x->mu);
+  while (x->job)
+    pthread_cond_wait(&x->cv, &x->mu);
+  int rc = x->rc;
+  if (rc < 0) {
+    hd_errorf(err, errlen, rc, "%s", x->err);
+  } else {
+    x->job = ms;
+    x->jbuf = B;
+    ms->cur ^= 1;
+    ms->buf[ms->cur].n = 0;
+    ms->buf[ms->cur].alen = 0;
+    pthread_cond_broadcast(&x->cv);
+  }
+  pthread_mutex_unlock(&x->mu);
   return rc;
 }
 
 static void my_run_reset(db_conn_t *c, db_run_t *ms) {
-  (void)c;
-  ms->n = 0;
-  ms->alen = 0;
-}
-
-static void value_at(const mstmt_t *ms, size_t j, size_t r, char *out,
-                     size_t n) {
-  if (ms->ind[j][r] == STMT_INDICATOR_NULL) {
-    snprintf(out, n, "NULL");
-    return;
-  }
-  switch (ms->bk[j]) {
-  case B_INT:
-    snprintf(out, n, "%" PRId64, ((int64_t *)ms->fixed[j])[r]);
-    return;
-  case B_UINT:
-    snprintf(out, n, "%" PRIu64, ((uint64_t *)ms->fixed[j])[r]);
-    return;
-  case B_FLOAT:
-    snprintf(out, n, "%.9g", ((float *)ms->fixed[j])[r]);
-    return;
-  case B_DOUBLE:
-    snprintf(out, n, "%.17g", ((double *)ms->fixed[j])[r]);
-    return;
-  case B_BIN:
-    snprintf(out, n, "<%lu bytes>", ms->len[j][r]);
-    return;
-  default: {
-    unsigned long l = ms->len[j][r];
-    snprintf(out, n, "'%.*s%s'", (int)(l > 40 ? 40 : l),
-             ms->arena + ms->off[j][r], l > 40 ? "..." : "");
-  }
+  char e[8];
+  (void)idle(c, e, sizeof(e));
+  for (int i = 0; i < 2; i++) {
+    ms->buf[i].n = 0;
+    ms->buf[i].alen = 0;
   }
 }
 
 static void my_run_describe(db_conn_t *c, db_run_t *ms, size_t i, char *out,
                             size_t outlen) {
   (void)c;
+  (void)ms;
+  (void)i;
+  /* the executor's failures name their row themselves (exec_fail) */
   out[0] = '\0';
-  if (i >= ms->n)
-    return;
-  size_t o = 0, r = i;
-  for (size_t j = 0; j < ms->np && o + 1 < outlen; j++) {
-    const herald_column_t *d = &ms->t->cols[ms->cols[j]].def;
-    /* the key where the table has one, else the image matched by */
-    int show =
-        ms->t->npk ? d->pk_position != 0 : (ms->nwhere ? j >= ms->nset : 1);
-    if (!show)
-      continue;
-    char v[64];
-    value_at(ms, j, r, v, sizeof(v));
-    int w = snprintf(out + o, outlen - o, "%s%s=%s", o ? ", " : "", d->name, v);
-    if (w < 0)
-      break;
-    o += (size_t)w;
-  }
+  (void)outlen;
 }
 
 static int my_exec_ddl(db_conn_t *c, const char *db, const char *stmt,
                        int *done, char *err, size_t errlen) {
   *done = 0;
+  int irc = idle(c, err, errlen);
+  if (irc < 0)
+    return irc;
   if (db && *db) {
     char *b = NULL;
     size_t len = 0, cap = 0;
