@@ -1336,6 +1336,11 @@ static int db_write(sink_part_t *part, const sink_window_t *w, char *err,
   if (dp->skip || w->hw == NULL)
     return 0;
   size_t n = herald_window_changes(w->hw);
+  if (n == 0 && herald_window_ddls(w->hw) == 0 && !dp->txn && w->last)
+    /* nothing for this partition (a window whose rows are all others'):
+     * no transaction. The checkpoint that covers it keeps it from coming
+     * again. */
+    return 0;
   /* Tables first seen here are made ready before the transaction uses
    * them: schema statements run on the other connection, and one on a
    * table this transaction holds locks on would wait for it. */

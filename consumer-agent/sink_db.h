@@ -154,8 +154,9 @@ typedef struct {
   /** In the open transaction: the partition's row, locked until the
    *  transaction ends (inserted as scn 0, epoch 0, holder '' first when
    *  missing). lock_wait_ms bounds the wait for another session's lock:
-   *  then -EAGAIN, with *holder set from a non-locking read of the row
-   *  (the session that holds it, as session_id() wrote it).
+   *  then -EAGAIN, with *holder, *scn and *epoch set from a non-locking
+   *  read of the row (what its holder last committed; the holder as
+   *  session_id() wrote it).
    *  @param holder, holderlen  may be NULL */
   int (*offset_lock)(db_conn_t *c, uint32_t partition, uint64_t lock_wait_ms,
                      uint64_t *scn, uint64_t *epoch, char *holder,

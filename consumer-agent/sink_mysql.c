@@ -175,7 +175,10 @@ static int my_connect(const db_conf_t *k, int ddl, db_conn_t **out, char *err,
     return hd_errorf(err, errlen, -ENOMEM, "mysql sink: mysql_init failed");
   }
   unsigned ct = (unsigned)secs(cf->sink.connect_timeout_ms);
-  unsigned rt = (unsigned)secs(cf->sink.timeout_ms);
+  /* The client waits longer than the server's lock wait, so that a lock
+   * held by another session is the server's error (the caller then ends
+   * that session), not a lost connection. */
+  unsigned rt = (unsigned)secs(cf->sink.timeout_ms) + 5;
   my_bool no = 0;
   mysql_options(c->m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
   mysql_options(c->m, MYSQL_OPT_READ_TIMEOUT, &rt);
@@ -450,10 +453,15 @@ static int my_offset_lock(db_conn_t *c, uint32_t p, uint64_t lock_wait_ms,
     }
     if (found != 0)
       return found < 0 ? found : 0;
-    /* No row yet: insert it; a second agent racing us makes ours a
-     * duplicate, and the locking read then finds its row. */
+    /* No row yet. The locking read of a missing row locked the gap, and
+     * two agents opening partitions at once would deadlock inserting
+     * into it: the transaction (in which nothing is done yet: the lock is
+     * its first statement) ends first, the row is inserted and committed
+     * on its own, and a new transaction reads it again. */
+    if (mysql_rollback(c->m) != 0)
+      return my_fail(c, "mysql sink: ROLLBACK", err, errlen);
     snprintf(sql, sizeof(sql),
-             "INSERT INTO %s (`group`, `partition`, `scn`, `epoch`, "
+             "INSERT IGNORE INTO %s (`group`, `partition`, `scn`, `epoch`, "
              "`holder`) VALUES (?, ?, 0, 0, '')",
              tb);
     if ((rc = prep(c, &c->o_ins, sql, err, errlen)) < 0)
@@ -467,6 +475,11 @@ static int my_offset_lock(db_conn_t *c, uint32_t p, uint64_t lock_wait_ms,
          mysql_stmt_errno(c->o_ins) != ER_DUP_ENTRY))
       return st_fail(c->o_ins, "mysql sink: adding the partition's offset", err,
                      errlen);
+    if (mysql_commit(c->m) != 0)
+      return my_fail(c, "mysql sink: COMMIT of the partition's offset", err,
+                     errlen);
+    if ((rc = query(c, "START TRANSACTION", err, errlen)) < 0)
+      return rc;
   }
   return hd_errorf(err, errlen, HD_ESINK_DB,
                    "mysql sink: the partition's offset row cannot be read");

@@ -595,17 +595,26 @@ static int pg_offset_lock(db_conn_t *c, uint32_t partition,
    * back. lock_timeout covers the INSERT too: another agent's insert of
    * the same new row, not yet committed, is waited for. */
   hd_buf_t b = {0};
+  /* The statements may run longer than the lock wait, so that another
+   * session's lock ends in lock_timeout's error (55P03: the caller ends
+   * that session) and not statement_timeout's. */
+  uint64_t lw =
+      lock_wait_ms < INT32_MAX - 5000 ? lock_wait_ms : INT32_MAX - 5000;
   if (lock_wait_ms) /* PostgreSQL's limit: INT_MAX ms */
-    hd_buf_printf(&b, "SET LOCAL lock_timeout = %" PRIu64 "; ",
-                  lock_wait_ms < INT32_MAX ? lock_wait_ms : INT32_MAX);
+    hd_buf_printf(&b,
+                  "SET LOCAL lock_timeout = %" PRIu64 "; SET LOCAL "
+                  "statement_timeout = %" PRIu64 "; ",
+                  lw, lw + 5000);
+  uint64_t tmo = c->k->conf->sink.timeout_ms;
   hd_buf_printf(&b,
                 "INSERT INTO %s (\"group\", \"partition\", scn, epoch, "
                 "holder) VALUES (%s, %" PRIu32 ", 0, 0, '') ON CONFLICT DO "
                 "NOTHING; SELECT scn, epoch FROM %s WHERE \"group\" = %s AND "
                 "\"partition\" = %" PRIu32 " FOR UPDATE%s; SET LOCAL "
-                "lock_timeout = %" PRIu64,
+                "lock_timeout = %" PRIu64
+                "; SET LOCAL statement_timeout = %" PRIu64,
                 c->offq, g, partition, c->offq, g, partition,
-                lock_wait_ms ? "" : " NOWAIT", c->k->conf->sink.timeout_ms);
+                lock_wait_ms ? "" : " NOWAIT", tmo, tmo);
   PQfreemem(g);
   int rc = 0, locked = 0, sent = PQsendQuery(c->pg, b.p);
   free(b.p);
@@ -649,7 +658,7 @@ static int pg_offset_lock(db_conn_t *c, uint32_t partition,
   const char *vals[] = {group, part};
   hd_buf_t q = {0};
   hd_buf_printf(&q,
-                "SELECT holder FROM %s WHERE \"group\" = $1 AND "
+                "SELECT holder, scn, epoch FROM %s WHERE \"group\" = $1 AND "
                 "\"partition\" = $2",
                 c->offq);
   r = exec_params(c, "offset holder", q.p, 2, vals, &rc, err, errlen);
@@ -658,6 +667,11 @@ static int pg_offset_lock(db_conn_t *c, uint32_t partition,
     return rc;
   if (holder && holderlen)
     snprintf(holder, holderlen, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+  /* what the holder last committed: a newer epoch fences the caller
+   * without ending anyone's session */
+  if (PQntuples(r) && (offset_num(PQgetvalue(r, 0, 1), scn) ||
+                       offset_num(PQgetvalue(r, 0, 2), epoch)))
+    *scn = *epoch = 0;
   PQclear(r);
   if ((rc = pg_begin(c, err, errlen)) != 0)
     return rc;
@@ -712,20 +726,33 @@ static int pg_kill_holder(db_conn_t *c, const char *holder, char *err,
   /* waited for, so that the lock is gone when this returns */
   snprintf(wait, sizeof(wait), "%" PRIu64, c->k->conf->sink.timeout_ms);
   const char *vals[] = {pid, start, wait};
-  /* The backend start time tells a reused pid from the holder's. */
+  /* The backend start time tells a reused pid from the holder's. Another
+   * role's start time is hidden (NULL) unless ours may read all
+   * statistics: then the session is not ended, and the error says why. */
   int rc;
   PGresult *r = exec_params(
       c, "kill holder",
-      "SELECT pg_terminate_backend(pid, $3::bigint) FROM pg_stat_activity "
+      "SELECT CASE WHEN backend_start IS NULL THEN NULL ELSE "
+      "pg_terminate_backend(pid, $3::bigint) END FROM pg_stat_activity "
       "WHERE pid = $1::int AND pid <> pg_backend_pid() AND "
-      "(extract(epoch FROM backend_start) * 1000000)::bigint = $2::bigint",
+      "(backend_start IS NULL OR (extract(epoch FROM backend_start) * "
+      "1000000)::bigint = $2::bigint)",
       3, vals, &rc, err, errlen);
   if (r == NULL)
     return rc;
-  if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+  if (PQntuples(r) == 1 && PQgetisnull(r, 0, 0))
     rc = hd_errorf(err, errlen, HD_ESINK_DB,
-                   "kill holder: session %s did not end within %s ms", holder,
-                   wait);
+                   "kill holder: session %s belongs to another role, whose "
+                   "sessions' start times this role cannot read: use one "
+                   "role for the agents of a group, or grant them "
+                   "pg_read_all_stats and pg_signal_backend",
+                   holder);
+  else if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+    rc = hd_errorf(err, errlen, HD_ESINK_DB,
+                   "kill holder: session %s did not end within %s ms (the "
+                   "role needs to be the session's or have "
+                   "pg_signal_backend)",
+                   holder, wait);
   PQclear(r);
   return rc;
 }

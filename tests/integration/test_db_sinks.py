@@ -486,7 +486,7 @@ class PostgreSQL(Engine):
         # that herald_sink (the other tests' user) is in as well.
         stmts = ["DO $$BEGIN CREATE ROLE herald_agents NOLOGIN; "
                  "EXCEPTION WHEN duplicate_object THEN NULL; END$$;",
-                 "GRANT pg_signal_backend TO herald_agents;",
+                 "GRANT pg_signal_backend, pg_read_all_stats TO herald_agents;",
                  "GRANT CONNECT, CREATE ON DATABASE %s TO herald_agents;"
                  % ENV["HERALD_PG_DATABASE"],
                  "GRANT herald_agents TO %s;" % ENV["HERALD_PG_USER"],
