@@ -13,6 +13,10 @@ void hd_frame_dec_init(hd_frame_dec_t *d, uint32_t max_frame_bytes) {
   d->max_frame_bytes = max_frame_bytes;
 }
 
+void hd_frame_dec_set_allocator(hd_frame_dec_t *d, ProtobufCAllocator *a) {
+  d->alloc = a;
+}
+
 void hd_frame_dec_free(hd_frame_dec_t *d) {
   free(d->body);
   d->body = NULL;
@@ -36,14 +40,14 @@ static ssize_t dec_fail(hd_frame_dec_t *d, int err, const char *fmt, ...) {
 /* Unpack one payload and check that it carries a message. */
 static ssize_t dec_unpack(hd_frame_dec_t *d, const uint8_t *p, uint32_t len,
                           Herald__Frame **out) {
-  Herald__Frame *f = herald__frame__unpack(NULL, len, p);
+  Herald__Frame *f = herald__frame__unpack(d->alloc, len, p);
   if (f == NULL)
     return dec_fail(d, HD_EBAD_FRAME,
                     "payload of %u bytes is not a valid herald.Frame "
                     "protobuf",
                     len);
   if (f->msg_case == HERALD__FRAME__MSG__NOT_SET) {
-    herald__frame__free_unpacked(f, NULL);
+    herald__frame__free_unpacked(f, d->alloc);
     return dec_fail(d, HD_EBAD_FRAME,
                     "frame of %u bytes carries no known message", len);
   }

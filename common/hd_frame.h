@@ -33,12 +33,19 @@ typedef struct {
   uint32_t len;      /* payload length, valid once hdr_have == 4 */
   uint8_t *body;     /* payload being collected across calls, owned */
   uint32_t body_have;
-  int failed;       /* a decode error is final for the stream */
-  char errmsg[160]; /* what was wrong, after an error */
+  int failed;                /* a decode error is final for the stream */
+  char errmsg[160];          /* what was wrong, after an error */
+  ProtobufCAllocator *alloc; /* what frames are unpacked with; NULL: malloc */
 } hd_frame_dec_t;
 
 /** @brief Initialise a decoder; max_frame_bytes bounds the payload. */
 void hd_frame_dec_init(hd_frame_dec_t *d, uint32_t max_frame_bytes);
+
+/** @brief Unpack the frames of d with a (protobuf-c's allocator interface;
+ *         NULL: malloc). Frames so made are freed through a too, or all
+ *         at once by whoever owns a (an arena): never with
+ *         hd_frame_free(). */
+void hd_frame_dec_set_allocator(hd_frame_dec_t *d, ProtobufCAllocator *a);
 
 /** @brief Release what the decoder holds; it may be initialised again. */
 void hd_frame_dec_free(hd_frame_dec_t *d);

@@ -64,6 +64,7 @@ struct herald_client {
   char cur_addr[300];
   uint64_t cur_server_id;
   hd_frame_dec_t dec;
+  hl_arena_t arena; /* the unpacked frames (herald_arena.c) */
   int dec_live;
   uint8_t *rbuf;
   size_t rlen, rpos;
@@ -404,8 +405,7 @@ static void conn_close(herald_client_t *c) {
   if (c->dec_live)
     hd_frame_dec_free(&c->dec);
   c->dec_live = 0;
-  hd_frame_free(c->frame);
-  c->frame = NULL;
+  c->frame = NULL; /* in the arena, reset before the next decode */
   c->fwin = 0;
   c->rlen = c->rpos = 0;
   c->handshaken = c->serving = 0;
@@ -574,6 +574,7 @@ static int conn_open(herald_client_t *c) {
     return k->failover ? 0 : set_fatal(c, HERALD_ERR_NO_RELAY);
   }
   hd_frame_dec_init(&c->dec, k->max_frame + 64);
+  hd_frame_dec_set_allocator(&c->dec, &c->arena.pa);
   c->dec_live = 1;
   int rc = send_subscribe(c, deadline);
   if (rc < 0) {
@@ -615,6 +616,7 @@ herald_client_t *herald_client_new(const herald_conf_t *conf, char *errstr,
     return NULL;
   }
   herald_client_t *c = hd_calloc(1, sizeof(*c));
+  hl_arena_init(&c->arena);
   c->conf = hl_conf_dup(conf);
   c->fd = -1;
   c->cur = -1;
@@ -637,6 +639,7 @@ void herald_client_free(herald_client_t *c) {
   if (c->zk)
     hd_zk_free(c->zk);
   free(c->rbuf);
+  hl_arena_free(&c->arena);
   free(c->win.schemas);
   hl_schemas_free(&c->schemas);
   hl_json_free(&c->json);
@@ -849,16 +852,13 @@ static int on_frame(herald_client_t *c, Herald__Frame *f) {
       if (h->position == h->newest_scn)
         c->delivered_ts = h->newest_ts_ms;
     }
-    hd_frame_free(f);
     return 0;
   }
   case HERALD__FRAME__MSG_ERROR: {
     int rc = on_error_frame(c, f->error);
-    hd_frame_free(f);
     return rc < 0 ? rc : 0;
   }
   default:
-    hd_frame_free(f);
     relay_fail(c, "relay %s sent an unexpected frame", c->cur_addr);
     return 0;
   }
@@ -911,13 +911,15 @@ int herald_poll(herald_client_t *c, int timeout_ms,
           return HERALD_OK;
         }
       }
-      hd_frame_free(c->frame);
       c->frame = NULL;
     }
     /* 2. the next frame from the bytes in hand */
     if (c->fd >= 0 && c->rpos < c->rlen) {
       hd_inbuf_t in = {c->rbuf, c->rlen, c->rpos};
       Herald__Frame *f = NULL;
+      /* No frame is alive here (the last window handed out is no longer
+       * valid: herald_poll() was called again). */
+      hl_arena_reset(&c->arena);
       ssize_t d = hd_frame_decode(&c->dec, &in, &f);
       c->rpos = in.pos;
       if (d == 0) {

@@ -68,6 +68,20 @@ hl_schemas_add(hl_schemas_t *m, const Herald__TableSchema *ts, int *added);
 const herald_schema_t *hl_schemas_find(const hl_schemas_t *m, const char *db,
                                        const char *table, uint32_t version);
 
+/* herald_arena.c: a bump arena for the client's unpacked frames, with
+ * protobuf-c's allocator interface (pa). */
+typedef struct hl_block hl_block_t;
+typedef struct {
+  hl_block_t *head;
+  size_t nblocks, total, want;
+  ProtobufCAllocator pa;
+} hl_arena_t;
+
+void hl_arena_init(hl_arena_t *a);
+/* Everything allocated is gone: no frame of it may be alive. */
+void hl_arena_reset(hl_arena_t *a);
+void hl_arena_free(hl_arena_t *a);
+
 /* What herald_poll() hands out: a received Window, less what an earlier
  * relay already delivered of it (a window resumed after a failover). */
 struct herald_window {
