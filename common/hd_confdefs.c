@@ -371,7 +371,8 @@ static int check_db_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
       {"sink.schema", offsetof(hd_agent_conf_t, sink.schema), 2},
   };
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-    const char *v = *(char *const *)((const char *)c + keys[i].off);
+    const void *field = (const char *)c + keys[i].off;
+    const char *v = *(char *const *)field;
     int ok = (my && (keys[i].who & 1)) || (pg && (keys[i].who & 2));
     if (v != NULL && !ok)
       return hd_conf_error(ctx, keys[i].key, "%s: only used with type %s",

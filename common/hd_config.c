@@ -450,7 +450,8 @@ static int set_scalar(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_mark_t m,
 /* A mapping of non-empty scalars to non-empty scalars, each key once; the
  * keys are names, not config keys, so they are not walked. */
 static int set_map(hd_conf_ctx_t *ctx, const hd_prop_t *p, yaml_node_t *n) {
-  hd_strlist_t *l = (hd_strlist_t *)((char *)ctx->conf + p->off);
+  void *field = (char *)ctx->conf + p->off;
+  hd_strlist_t *l = field;
   strlist_free(l);
   if (n->type != YAML_MAPPING_NODE)
     return ctx_fail_at(ctx, n->start_mark, "%s: expected a mapping, got %s",

@@ -393,9 +393,8 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
       }
       if (k - o0 == rc.n_key) {
         for (size_t q = 0; q < rc.n_key && !moved; q++)
-          moved = !hd_key_value_same(sc->ptrs[o0 + q]->value,
-                                     rc.key[q]->value, &wb->ktmp,
-                                     &wb->ktmpcap);
+          moved = !hd_key_value_same(sc->ptrs[o0 + q]->value, rc.key[q]->value,
+                                     &wb->ktmp, &wb->ktmpcap);
       }
       if (moved) {
         rc.old_key = &sc->ptrs[o0];
@@ -410,8 +409,7 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
     ri->table = table_index(rw, &tabcap, t->db, t->name);
     ri->schema_version = version;
     sch_add(rw, &schcap, ri->table, version);
-    index_keys(rw, &oldcap, ri, rc.key, rc.n_key, rc.old_key, rc.n_old_key,
-               wb);
+    index_keys(rw, &oldcap, ri, rc.key, rc.n_key, rc.old_key, rc.n_old_key, wb);
   }
   rw->ddl_off = (uint32_t)b.len;
   rw->ddls = hd_calloc(nddl ? nddl : 1, sizeof(relay_ddl_t));
