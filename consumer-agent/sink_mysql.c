@@ -886,6 +886,12 @@ static size_t arena_put(mbuf_t *B, const char *p, size_t n) {
   return off;
 }
 
+/* The bytes at off of B's arena; "" while it has none (every value so far
+ * empty or NULL: nothing was put, and NULL + 0 is undefined). */
+static char *at(const mbuf_t *B, size_t off) {
+  return B->arena ? B->arena + off : (char *)"";
+}
+
 /* Put v into row r of parameter j. */
 static int put_value(const mstmt_t *ms, mbuf_t *B, size_t j, size_t r,
                      const herald_value_t *v, char *err, size_t errlen) {
@@ -971,7 +977,7 @@ static void bind_rows(mstmt_t *ms, mbuf_t *B, size_t r, int array) {
         b->buffer = B->fixed[j];
       } else {
         for (size_t i = 0; i < B->n; i++)
-          B->ptr[j][i] = B->arena + B->off[j][i];
+          B->ptr[j][i] = at(B, B->off[j][i]);
         b->buffer = B->ptr[j];
       }
       b->length = B->len[j];
@@ -979,7 +985,7 @@ static void bind_rows(mstmt_t *ms, mbuf_t *B, size_t r, int array) {
     } else {
       size_t w = k == B_FLOAT ? sizeof(float) : 8;
       b->buffer =
-          B->fixed[j] ? (char *)B->fixed[j] + r * w : B->arena + B->off[j][r];
+          B->fixed[j] ? (char *)B->fixed[j] + r * w : at(B, B->off[j][r]);
       b->buffer_length = B->len[j][r];
       b->length = &B->len[j][r];
       ms->isnull[j] = B->ind[j][r] == STMT_INDICATOR_NULL;
@@ -1021,8 +1027,8 @@ static void value_at(const mstmt_t *ms, const mbuf_t *B, size_t j, size_t r,
     return;
   default: {
     unsigned long l = B->len[j][r];
-    snprintf(out, n, "'%.*s%s'", (int)(l > 40 ? 40 : l),
-             B->arena + B->off[j][r], l > 40 ? "..." : "");
+    snprintf(out, n, "'%.*s%s'", (int)(l > 40 ? 40 : l), at(B, B->off[j][r]),
+             l > 40 ? "..." : "");
   }
   }
 }

@@ -1300,7 +1300,7 @@ static void value_column(const db_conn_t *c, const PGresult *r, size_t k,
   unsigned lim = 0;
   int found = 0;
   for (size_t i = 0; msg && i < c->np; i++) {
-    const char *v = c->arena.p + ps[i].off;
+    const char *v = c->arena.p ? c->arena.p + ps[i].off : "";
     int hit = 0;
     if (ps[i].len < 0)
       continue;
@@ -1555,7 +1555,7 @@ static void pg_run_describe(db_conn_t *c, size_t i, char *out, size_t outlen) {
     size_t j = idx[k];
     uint32_t ci = param_col(c, j);
     pg_kind_t kind = ((const pg_tab_t *)t->drv)->cols[ci].kind;
-    const char *v = c->arena.p + ps[j].off;
+    const char *v = c->arena.p ? c->arena.p + ps[j].off : "";
     size_t n = ps[j].len < 0 ? 0 : (size_t)ps[j].len;
     hd_buf_printf(&b, "%s%s=", k ? ", " : "", t->cols[ci].def.name);
     if (ps[j].len < 0)
