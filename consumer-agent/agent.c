@@ -79,6 +79,8 @@ struct part {
   hd_checkpoint_t ck;
   /* figures, under a->lock */
   uint64_t windows, rows, sink_errors, newest_ts, applied_ts;
+  char sink_error[300]; /* the last sink failure, for /status */
+  uint64_t sink_error_ms;
   uint64_t applied_scn, newest_scn, ckpt_scn, ckpt_ms, failovers;
   int held;        /* 1 while a runner holds the partition */
   char relay[300]; /* the relay streamed from, "" when none */
@@ -305,6 +307,16 @@ static void nap(part_t *pt, uint64_t ms) {
     agent__sleep_ms(ms - t < 20 ? ms - t : 20);
 }
 
+/* A failure of the sink, counted and kept for /status: the partition
+ * stops and retries, and an operator sees why without the log. */
+static void sink_error(part_t *pt, const char *err) {
+  pthread_mutex_lock(&pt->a->lock);
+  pt->sink_errors++;
+  snprintf(pt->sink_error, sizeof(pt->sink_error), "%s", err);
+  pt->sink_error_ms = hd_now_ms();
+  pthread_mutex_unlock(&pt->a->lock);
+}
+
 /* The destination holds a newer owner's epoch for the partition: another
  * agent has it. Drop it at once, checkpoint nothing (the sink wrote
  * nothing of the call that found out). */
@@ -330,6 +342,7 @@ static int checkpoint(part_t *pt, sink_part_t *sp, herald_client_t *hc) {
   if (frc < 0) {
     hd_log(HD_LL_ERROR, COMP, "sink flush failed: partition stops, retries",
            "partition=%u scn=%" PRIu64 " err=\"%s\"", pt->p, scn, err);
+    sink_error(pt, err);
     return -1;
   }
   if (!lease_ok(pt->a))
@@ -399,9 +412,7 @@ static void *runner(void *arg) {
     if (orc < 0) {
       hd_log(HD_LL_ERROR, COMP, "sink open failed: partition waits, retries",
              "partition=%u scn=%" PRIu64 " err=\"%s\"", pt->p, pt->ck.scn, err);
-      pthread_mutex_lock(&a->lock);
-      pt->sink_errors++;
-      pthread_mutex_unlock(&a->lock);
+      sink_error(pt, err);
       nap(pt, agent_retry_next(&rt));
       continue;
     }
@@ -435,9 +446,7 @@ static void *runner(void *arg) {
           hd_log(HD_LL_ERROR, COMP, "sink failed: partition stops, retries",
                  "partition=%u scn=%" PRIu64 " err=\"%s\"", pt->p,
                  herald_delivered_scn(hc), err);
-          pthread_mutex_lock(&a->lock);
-          pt->sink_errors++;
-          pthread_mutex_unlock(&a->lock);
+          sink_error(pt, err);
           healthy = 0;
           break;
         }
@@ -473,9 +482,7 @@ static void *runner(void *arg) {
           hd_log(HD_LL_ERROR, COMP,
                  "sink write failed: partition stops, retries",
                  "partition=%u scn=%" PRIu64 " err=\"%s\"", pt->p, sw.scn, err);
-          pthread_mutex_lock(&a->lock);
-          pt->sink_errors++;
-          pthread_mutex_unlock(&a->lock);
+          sink_error(pt, err);
           healthy = 0;
           break;
         }
@@ -827,6 +834,8 @@ void agent_stats(agent_t *a, agent_info_t *info, agent_pstat_t *ps) {
     s->windows = pt->windows;
     s->rows = pt->rows;
     s->sink_errors = pt->sink_errors;
+    snprintf(s->sink_error, sizeof(s->sink_error), "%s", pt->sink_error);
+    s->sink_error_ms = pt->sink_error_ms;
     s->failovers = pt->failovers;
     snprintf(s->relay, sizeof(s->relay), "%s", pt->relay);
   }

@@ -144,6 +144,12 @@ static void status(void *ctx, hd_http_reply_t *r) {
     json_object_set_new(e, "rows", json_integer((json_int_t)ps[p].rows));
     json_object_set_new(e, "sink_errors",
                         json_integer((json_int_t)ps[p].sink_errors));
+    json_t *se = ps[p].sink_error[0] ? json_string(ps[p].sink_error) : NULL;
+    if (ps[p].sink_error[0] && se == NULL) /* not UTF-8: the log has it */
+      se = json_string("(see the log: the message is not UTF-8)");
+    json_object_set_new(e, "last_sink_error", se ? se : json_null());
+    json_object_set_new(e, "last_sink_error_ms",
+                        json_integer((json_int_t)ps[p].sink_error_ms));
     json_object_set_new(e, "failovers",
                         json_integer((json_int_t)ps[p].failovers));
     json_object_set_new(e, "relay", json_string(ps[p].relay));

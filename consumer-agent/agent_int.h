@@ -16,7 +16,9 @@ typedef struct {
   uint64_t ckpt_scn, ckpt_written_ms;  /* last checkpoint written */
   uint64_t newest_scn, newest_ts_ms;   /* the relay's head */
   uint64_t windows, rows, sink_errors, failovers;
-  char relay[300]; /* host:port streamed from; "" when none */
+  char sink_error[300];   /* the last sink failure; "" when none */
+  uint64_t sink_error_ms; /* when, Unix ms */
+  char relay[300];        /* host:port streamed from; "" when none */
 } agent_pstat_t;
 
 typedef struct {

@@ -651,6 +651,12 @@ class DbAgent(ta.Agent):
         st = self.status()
         return sum(e["sink_errors"] for e in st["partition_status"]) if st else 0
 
+    def last_sink_errors(self):
+        """/status's last_sink_error of every partition that has one."""
+        st = self.status()
+        return [e["last_sink_error"] for e in (st or {}).get(
+            "partition_status", []) if e.get("last_sink_error")]
+
 
 class DbGroup(ta.Group):
     """test_agent's Group (relays in ZooKeeper, coordinators) of agents
@@ -1056,6 +1062,9 @@ def test_refusals(tmp, eng):
             "destination and sink.schema_changes is none" % (db, db)
         wait_for("the error naming the missing table: " + a1.logtail(),
                  lambda: want in a1.since(0) and a1.sink_errors() > 0, 30)
+        # /status says why too, without the log
+        assert any(want in e for e in a1.last_sink_errors()), \
+            a1.last_sink_errors()
         time.sleep(1.5)  # retries: still nothing applied of it
         off = eng.offsets(g.group)
         assert all(s <= scn0 for s, _ in off.values()), \
