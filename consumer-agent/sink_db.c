@@ -205,6 +205,25 @@ static void insert_into(char **b, size_t *len, size_t *cap,
   buf_str(b, len, cap, ")");
 }
 
+/* "b = VALUES(b), c = VALUES(c)": each non-key column of set[] from the row
+ * the insert proposed (pre + name + post). */
+static void update_list(char **b, size_t *len, size_t *cap,
+                        const db_shape_t *sh, int d, const char *pre,
+                        const char *post) {
+  size_t n = 0;
+  for (size_t i = 0; i < sh->nset; i++) {
+    if (is_key(sh->t, sh->set[i]))
+      continue;
+    const char *c = sh->t->cols[sh->set[i]].def.name;
+    if (n++)
+      buf_str(b, len, cap, ", ");
+    db_quote(b, len, cap, c, d);
+    buf_str(b, len, cap, pre);
+    db_quote(b, len, cap, c, d);
+    buf_str(b, len, cap, post);
+  }
+}
+
 char *db_sql_for(const db_shape_t *sh, int d) {
   char *b = NULL;
   size_t len = 0, cap = 0;
@@ -224,18 +243,7 @@ char *db_sql_for(const db_shape_t *sh, int d) {
         buf_str(&b, &len, &cap, " = ");
         db_quote(&b, &len, &cap, c0, d);
       }
-      size_t n = 0;
-      for (size_t i = 0; i < sh->nset; i++) {
-        if (is_key(t, sh->set[i]))
-          continue;
-        const char *c = t->cols[sh->set[i]].def.name;
-        if (n++)
-          buf_str(&b, &len, &cap, ", ");
-        db_quote(&b, &len, &cap, c, d);
-        buf_str(&b, &len, &cap, " = VALUES(");
-        db_quote(&b, &len, &cap, c, d);
-        buf_str(&b, &len, &cap, ")");
-      }
+      update_list(&b, &len, &cap, sh, d, " = VALUES(", ")");
     } else {
       buf_str(&b, &len, &cap, " ON CONFLICT (");
       for (size_t i = 0; i < t->npk; i++) {
@@ -244,17 +252,7 @@ char *db_sql_for(const db_shape_t *sh, int d) {
         db_quote(&b, &len, &cap, t->cols[t->pk[i]].def.name, d);
       }
       buf_str(&b, &len, &cap, nonkey ? ") DO UPDATE SET " : ") DO NOTHING");
-      size_t n = 0;
-      for (size_t i = 0; i < sh->nset; i++) {
-        if (is_key(t, sh->set[i]))
-          continue;
-        const char *c = t->cols[sh->set[i]].def.name;
-        if (n++)
-          buf_str(&b, &len, &cap, ", ");
-        db_quote(&b, &len, &cap, c, d);
-        buf_str(&b, &len, &cap, " = EXCLUDED.");
-        db_quote(&b, &len, &cap, c, d);
-      }
+      update_list(&b, &len, &cap, sh, d, " = EXCLUDED.", "");
     }
     break;
   }
