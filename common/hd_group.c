@@ -1,7 +1,8 @@
 /*
  * hd_group.c - paths and JSON of the consumer-group and coordinator nodes.
  *
- * The flat nodes (election, group, member, owner, checkpoint) are field
+ * The flat nodes (election, group, member, owner, checkpoint, drain) are
+ * field
  * tables walked by hd_json.c, like the relay registration. The assignment
  * has maps and arrays of its own and is read here, with checks that make
  * a parsed assignment safe to act on: every partition granted to at most
@@ -77,6 +78,15 @@ int hd_path_checkpoints(char *buf, size_t n, const char *cluster,
 int hd_path_checkpoint(char *buf, size_t n, const char *cluster,
                        const char *group, uint32_t p) {
   return path(buf, n, G "/checkpoints/%" PRIu32, cluster, group, p);
+}
+
+int hd_path_drains(char *buf, size_t n, const char *cluster,
+                   const char *group) {
+  return path(buf, n, G "/drain", cluster, group);
+}
+int hd_path_drain(char *buf, size_t n, const char *cluster, const char *group,
+                  const char *agent_id) {
+  return path(buf, n, G "/drain/%s", cluster, group, agent_id);
 }
 
 int hd_seq_name_split(const char *node, char *name, size_t n, int64_t *seq) {
@@ -166,6 +176,11 @@ static const hd__jfield_t checkpoint_fields[] = {
     N(hd_checkpoint_t, windows, HD__JF_U64),
     N(hd_checkpoint_t, rows, HD__JF_U64),
 };
+static const hd__jfield_t drain_fields[] = {
+    S(hd_drain_t, agent, HD__JF_NAME),
+    N(hd_drain_t, session, HD__JF_SESSION),
+    N(hd_drain_t, since_ms, HD__JF_U64),
+};
 
 /* One build and one parse function per flat node, all alike. */
 #define FLAT_NODE(kind, type, table)                                           \
@@ -185,6 +200,7 @@ FLAT_NODE(group, hd_group_t, group_fields)
 FLAT_NODE(member, hd_member_t, member_fields)
 FLAT_NODE(owner, hd_owner_t, owner_fields)
 FLAT_NODE(checkpoint, hd_checkpoint_t, checkpoint_fields)
+FLAT_NODE(drain, hd_drain_t, drain_fields)
 
 /* -------------------------------------------------------- assignment */
 

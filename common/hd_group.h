@@ -14,6 +14,7 @@
  *   /herald/<cluster>/groups/<group>/assignment           hd_assignment_t
  *   /herald/<cluster>/groups/<group>/owners/<p>           hd_owner_t
  *   /herald/<cluster>/groups/<group>/checkpoints/<p>      hd_checkpoint_t
+ *   /herald/<cluster>/groups/<group>/drain/<agent.id>     hd_drain_t
  *
  * Every *_build() writes compact JSON with the fields in the documented
  * order and never writes what the matching *_parse() would refuse. Every
@@ -78,6 +79,11 @@ int hd_path_checkpoints(char *buf, size_t n, const char *cluster,
 /** @brief /herald/<cluster>/groups/<group>/checkpoints/<p> */
 int hd_path_checkpoint(char *buf, size_t n, const char *cluster,
                        const char *group, uint32_t p);
+/** @brief /herald/<cluster>/groups/<group>/drain */
+int hd_path_drains(char *buf, size_t n, const char *cluster, const char *group);
+/** @brief /herald/<cluster>/groups/<group>/drain/<agent_id> */
+int hd_path_drain(char *buf, size_t n, const char *cluster, const char *group,
+                  const char *agent_id);
 
 /**
  * @brief Split a sequential node's name, "<name>_<seq>" ("agent-1_0000000003",
@@ -143,6 +149,15 @@ typedef struct {
   uint64_t rows;
 } hd_checkpoint_t;
 
+/* drain/<agent.id>: heraldctl drain's request that the member with this
+ * session hold no partition (persistent; the leader deletes it once that
+ * session is no live member's). */
+typedef struct {
+  char agent[HD_REG_NAME_MAX]; /* agent.id, also the node's name */
+  uint64_t session;            /* the member's session the drain is for */
+  uint64_t since_ms;           /* heraldctl's clock when it asked */
+} hd_drain_t;
+
 /*
  * @brief Build: the node's data as a NUL-terminated string in *json, which
  *        the caller frees with free(); 0, or HD_EGROUP with errstr naming
@@ -169,6 +184,10 @@ int hd_checkpoint_build(const hd_checkpoint_t *c, char **json, char *errstr,
                         size_t errlen);
 int hd_checkpoint_parse(const char *data, size_t len, hd_checkpoint_t *out,
                         char *errstr, size_t errlen);
+int hd_drain_build(const hd_drain_t *d, char **json, char *errstr,
+                   size_t errlen);
+int hd_drain_parse(const char *data, size_t len, hd_drain_t *out, char *errstr,
+                   size_t errlen);
 
 /* -------------------------------------------------------- assignment */
 

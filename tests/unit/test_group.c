@@ -27,6 +27,9 @@ static const char checkpoint_json[] =
     "{\"scn\":30064772306,\"ts_ms\":1717000000123,\"written_ms\":"
     "1717000000999,\"owner\":\"agent-1\",\"epoch\":2,\"windows\":1200,"
     "\"rows\":4800}";
+static const char drain_json[] =
+    "{\"agent\":\"agent-1\",\"session\":\"0x1000a2b3c4d0005\","
+    "\"since_ms\":1717000000000}";
 static const char assignment_json[] =
     "{\"version\":12,\"partitions\":6,\"leader\":\"coord-1\",\"updated_ms\":"
     "1717000000000,\"members\":{\"agent-1\":[0,1,2],\"agent-2\":[3,4]},"
@@ -68,6 +71,10 @@ START_TEST(paths) {
   ck_assert_str_eq(b, "/herald/c/groups/g/owners");
   ck_assert_int_eq(hd_path_owner(b, sizeof(b), "c", "g", 65535), 0);
   ck_assert_str_eq(b, "/herald/c/groups/g/owners/65535");
+  ck_assert_int_eq(hd_path_drains(b, sizeof(b), "c", "g"), 0);
+  ck_assert_str_eq(b, "/herald/c/groups/g/drain");
+  ck_assert_int_eq(hd_path_drain(b, sizeof(b), "c", "g", "agent-1"), 0);
+  ck_assert_str_eq(b, "/herald/c/groups/g/drain/agent-1");
   ck_assert_int_eq(hd_path_checkpoints(b, sizeof(b), "c", "g"), 0);
   ck_assert_str_eq(b, "/herald/c/groups/g/checkpoints");
   ck_assert_int_eq(hd_path_checkpoint(b, sizeof(b), "c", "g", 0), 0);
@@ -151,6 +158,7 @@ static const kind_t kinds[] = {
     KIND(member_json, member, hd_member_t),
     KIND(owner_json, owner, hd_owner_t),
     KIND(checkpoint_json, checkpoint, hd_checkpoint_t),
+    KIND(drain_json, drain, hd_drain_t),
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -256,7 +264,8 @@ START_TEST(flat_missing_fields) {
       {"partitions", "source", "created_ms"},
       {"id", "session", "partitions", "source", "http", "version", "joined_ms"},
       {"owner", "epoch", "session", "since_ms"},
-      {"scn", "ts_ms", "written_ms", "owner", "epoch", "windows", "rows"}};
+      {"scn", "ts_ms", "written_ms", "owner", "epoch", "windows", "rows"},
+      {"agent", "session", "since_ms"}};
   char msg[128];
   for (size_t i = 0; i < NKINDS; i++)
     for (size_t f = 0; f < 8 && names[i][f]; f++) {
