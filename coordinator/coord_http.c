@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "coord.h"
+#include "coord_console.h"
 #include "hd_http.h"
 #include "hd_time.h"
 
@@ -89,8 +90,12 @@ static void status(void *ctx, hd_http_reply_t *r) {
   r->len = b.len;
 }
 
-static const hd_http_route_t routes[] = {
-    {"/metrics", metrics}, {"/status", status}, {NULL, NULL}};
+static const hd_http_route_t routes[] = {{"/metrics", metrics},
+                                         {"/status", status},
+                                         {"/", coord_console_index},
+                                         {"/console.js", coord_console_js},
+                                         {"/console.css", coord_console_css},
+                                         {NULL, NULL}};
 
 int coord_http_start(coord_t *c, char *errstr, size_t errlen) {
   return hd_http_start(&c->conf->coordinator.http, routes, c, &c->http, errstr,
