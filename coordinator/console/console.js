@@ -391,22 +391,33 @@ function partitionRows(g) {
 
 /*
  * Which rows are marked best and worst. The leader names them: its
- * worst_partition has the highest lag (ties: the worse status, then the
- * lower number), best_partition the lowest. The page marks them only when
- * that tells something: the group has at least two partitions, at least
- * two of them have a known lag, and those lags are not all equal (a group
- * at rest, every partition at lag 0, has neither a best nor a worst one).
- * Followers compute no lag, so they mark nothing.
+ * worst_partition is the one furthest behind (the highest lag; an unknown
+ * lag counts as the highest while the partition is behind, as the lowest
+ * when it is not; ties: the worse status, then the lower number), its
+ * best_partition the least behind. The page marks them only when that
+ * tells something: the group has at least two partitions and those two
+ * differ in lag, ranked that way (a group at rest, every partition at lag
+ * 0, has neither a best nor a worst one). Followers compute no lag, so
+ * they mark nothing.
  */
+function lagRank(g, r) {
+  if (r.lag_seconds !== null && r.lag_seconds !== undefined &&
+    isFinite(r.lag_seconds))
+    return r.lag_seconds;
+  const behind = r.scn !== null && r.scn !== undefined &&
+    g.relay_newest_scn && r.scn < g.relay_newest_scn;
+  return behind ? Infinity : -1;
+}
+
 function bestWorst(g, rows) {
-  const known = rows.map((r) => r.lag_seconds)
-    .filter((v) => v !== null && v !== undefined && isFinite(v));
-  if (rows.length < 2 || known.length < 2 ||
-    Math.max(...known) === Math.min(...known))
-    return { best: null, worst: null };
-  const ok = (p) => Number.isInteger(p) ? p : null;
-  const worst = ok(g.worst_partition), best = ok(g.best_partition);
-  return { worst: worst, best: best === worst ? null : best };
+  const none = { best: null, worst: null };
+  const at = (p) => Number.isInteger(p) ? rows.find((r) => r.partition === p)
+    : undefined;
+  const worst = at(g.worst_partition), best = at(g.best_partition);
+  if (rows.length < 2 || !worst || !best || worst === best ||
+    lagRank(g, worst) === lagRank(g, best))
+    return none;
+  return { worst: worst.partition, best: best.partition };
 }
 
 function fmtLead(r) {
