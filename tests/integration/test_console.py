@@ -269,7 +269,7 @@ def test_console(tmp):
         g.relays.append(r.start())
         # a short lag window, when the coordinator has that key: a stopped
         # agent shows in a few seconds
-        extra = ["lag_window: 4"] if "coordinator.lag_window" in \
+        extra = ["lag_window: 5"] if "coordinator.lag_window" in \
             config_keys("coordinator") else []
         lead = Coordinator(tmp, "console-c1", extra)
         g.coords.append(lead)
@@ -281,7 +281,8 @@ def test_console(tmp):
             g.agents[name] = Agent(
                 g.tmp, name, zk=True, partitions=PARTITIONS, group=g.group,
                 per_agent_files=True, session_timeout=AGENT_SESSION).start()
-        asg = g.wait_settled()
+        g.wait_settled()
+        asg = g.assignment()
         w = Writer()
 
         br = Browser(os.path.join(tmp, "chromedriver.log"))
