@@ -366,8 +366,17 @@ def test_console(tmp):
         assert not s["errors"], "follower: errors shown: %s" % s["errors"]
         clean(br, s, "follower")
         br.shot("console_chromium_follower.png")
+        # a coordinator gone: the page says so, and keeps what it showed
+        assert follow.stop() == 0, follow.logtail()
+        s = wait_page(br, g.group, "the failing /status shown", lambda s:
+                      "/status:" in (s["errors"] or ""), 15)
+        assert len(s["rows"]) == PARTITIONS, s["rows"]
         w.stop()
         w = None
+        for c in g.coords:
+            rc = c.stop()
+            assert rc == 0, "%s exited %d on SIGTERM: %s" % (c.id, rc,
+                                                          c.logtail())
     finally:
         if w:
             w.stop_ev.set()
