@@ -9,8 +9,10 @@ show owners and SCNs, and the SCNs move while the writer runs; the lag
 plot has a line of at least 2 samples; with one agent SIGSTOPped (the
 writer goes on, so its lag grows) one of its partitions is marked `worst`
 and its status leaves OK in bounded time, and comes back after SIGCONT;
-the page loads nothing from another origin; a follower's page renders
-(groups, owners, a link to the leader's console) without errors. No JS
+the page loads nothing from another origin, and its three files are
+served as they are in coordinator/console/; a follower's page renders
+(groups, owners, a link to the leader's console) without errors, and
+shows the failing /status once that coordinator is stopped. No JS
 error anywhere (#jserrors, which console.js fills from window.onerror, and
 the browser's log). A screenshot of the leader's page with the stopped
 agent is kept: console_chromium.png in $HERALD_TEST_OUT, else in the
