@@ -271,6 +271,11 @@ def test_lag_statuses(tmp):
             for e in parts(group_status(lead, g.group)).values()), 30)
         gs = group_status(lead, g.group)
         assert gs["status"] == "UNOWNED" and gs["unowned"] == n, gs
+        # Both coordinators stop cleanly (under ASan: nothing leaked).
+        for c in (lead, follower):
+            c.signal(signal.SIGTERM)
+            rc = c.p.wait(timeout=30)
+            assert rc == 0, "%s exited %d" % (c.id, rc)
     finally:
         try:
             for x in (w, other):
