@@ -482,8 +482,11 @@ function renderGroups(s) {
     setCell(field(sec, "partitions"), String(g.partitions || 0),
       g.partitions);
     const members = Array.isArray(g.members) ? g.members : [];
-    setCell(field(sec, "members"), members.length ? members.join(", ") :
-      "none", members.length, members.length ? "" : "bad");
+    /* a member heraldctl drain emptied holds nothing on purpose */
+    const drained = Array.isArray(g.drained) ? g.drained : [];
+    setCell(field(sec, "members"), members.length ? members.map((m) =>
+      drained.includes(m) ? m + " (drained)" : m).join(", ") : "none",
+    members.length, members.length ? "" : "bad");
     const v = g.assignment && g.assignment.version;
     setCell(field(sec, "version"), v ? String(v) : "none yet", v || 0);
     setCell(field(sec, "max_lag"), fmtSecs(g.max_lag_seconds),
