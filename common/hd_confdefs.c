@@ -479,7 +479,16 @@ static const hd_prop_t coord_props[] = {
     {"coordinator.http", HD_T_HOSTPORT, C(coordinator.http), 0, 0, 1, NULL,
      "address for the console, /metrics and /status", NULL},
     {"coordinator.lag_interval", HD_T_DURATION, C(coordinator.lag_interval_ms),
-     100, 600000, 0, "1s", "how often lag is computed", NULL},
+     100, 600000, 0, "1s",
+     "how often the leader samples every partition's checkpoint and lag "
+     "(/status, /metrics, the console's plot)",
+     NULL},
+    {"coordinator.lag_window", HD_T_INT, C(coordinator.lag_window), 3, 3600, 0,
+     "10",
+     "samples a partition's status is judged over (WARN, STALL, STOP); "
+     "lag_window x lag_interval should exceed the agents' 5 s checkpoint "
+     "heartbeat by a margin",
+     NULL},
     {"coordinator.rebalance_delay", HD_T_DURATION,
      C(coordinator.rebalance_delay_ms), 0, 600000, 0, "100ms",
      "wait after a membership change before reassigning, so that members "

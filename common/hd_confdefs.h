@@ -126,6 +126,7 @@ typedef struct {
     char *id;
     hd_hostport_t http;
     uint64_t lag_interval_ms;
+    int64_t lag_window;
     uint64_t rebalance_delay_ms;
   } coordinator;
 } hd_coord_conf_t;

@@ -75,7 +75,8 @@ struct part {
   atomic_int lost; /* taken away: stop at once, checkpoint nothing */
   atomic_int done; /* the thread has finished */
   uint64_t epoch;
-  int zver; /* checkpoint znode version last read or written */
+  int zver;        /* checkpoint znode version last read or written */
+  int64_t ck_mono; /* when the checkpoint was last written (mono) */
   hd_checkpoint_t ck;
   /* figures, under a->lock */
   uint64_t windows, rows, sink_errors, newest_ts, applied_ts;
@@ -152,6 +153,7 @@ static int ck_write(part_t *pt) {
   free(json);
   if (rc == ZOK) {
     pt->zver = st.version;
+    pt->ck_mono = mono();
     return 0;
   }
   if (rc == ZBADVERSION || rc == ZNONODE) {
@@ -301,10 +303,41 @@ static herald_client_t *client_for(part_t *pt, uint64_t after) {
 }
 
 /* Sleep up to ms, waking early when the partition is stopped. */
+/* How often a held partition's checkpoint is written when its position
+ * does not move: 5 checkpoint intervals, at most 5 s. */
+static int64_t heartbeat_ms(const agent_t *a) {
+  uint64_t ms = a->conf->agent.checkpoint_interval_ms * 5;
+  return (int64_t)(ms < 5000 ? ms : 5000);
+}
+
+/* The checkpoint written again, unchanged but for written_ms, when it has
+ * not been written for heartbeat_ms(): the coordinator tells a live agent
+ * whose partition cannot move (a failing sink, no relay: STALL) from one
+ * that has stopped acting (hung, cut off from ZooKeeper: STOP) by these
+ * writes (docs/coordinator.md, "Lag"). */
+static void ck_heartbeat(part_t *pt) {
+  agent_t *a = pt->a;
+  if (a->zk == NULL || atomic_load(&pt->lost) || !lease_ok(a) ||
+      mono() - pt->ck_mono < heartbeat_ms(a))
+    return;
+  int rc = ck_write(pt);
+  if (rc == 0) {
+    pthread_mutex_lock(&a->lock);
+    pt->ckpt_ms = pt->ck.written_ms;
+    pthread_mutex_unlock(&a->lock);
+  } else if (rc == 1) {
+    atomic_store(&pt->lost, 1);
+  } else {
+    pt->ck_mono = mono() - heartbeat_ms(a) + 1000; /* again in a second */
+  }
+}
+
 static void nap(part_t *pt, uint64_t ms) {
   for (uint64_t t = 0;
-       t < ms && !atomic_load(&pt->stop) && !atomic_load(&pt->lost); t += 20)
+       t < ms && !atomic_load(&pt->stop) && !atomic_load(&pt->lost); t += 20) {
+    ck_heartbeat(pt);
     agent__sleep_ms(ms - t < 20 ? ms - t : 20);
+  }
 }
 
 /* A failure of the sink, counted and kept for /status: the partition
@@ -332,8 +365,10 @@ static void fenced(part_t *pt, const char *err) {
 static int checkpoint(part_t *pt, sink_part_t *sp, herald_client_t *hc) {
   char err[300];
   uint64_t scn = herald_delivered_scn(hc);
-  if (scn <= pt->ck.scn)
+  if (scn <= pt->ck.scn) {
+    ck_heartbeat(pt);
     return 0;
+  }
   int frc = sink_flush(sp, err, sizeof(err));
   if (frc == HD_ESINK_FENCED) {
     fenced(pt, err);
