@@ -83,6 +83,34 @@ static size_t still_has(const ctl_group_t *g, const char *id, hd_buf_t *b) {
   return total;
 }
 
+/* Why the leader moves nothing, when it says so (its /status group
+ * "error"), as "; coordinator c1: ..." in buf; "" otherwise.
+ * @returns the separator to print before buf. */
+static const char *leader_says(ctl_ops_t *o, const char *group, char *buf,
+                               size_t n) {
+  ctl_coord_t *cs = NULL;
+  size_t nc = 0, who = 0;
+  char err[512];
+  buf[0] = '\0';
+  if (ctl_coordinators(o, &cs, &nc) != ZOK) {
+    free(cs);
+    return "";
+  }
+  json_t *st = ctl_leader_status(o, cs, nc, &who, err, sizeof(err));
+  if (st == NULL) {
+    snprintf(buf, n, "no leading coordinator: %s", err);
+  } else {
+    json_t *e = json_object_get(
+        json_object_get(json_object_get(st, "groups"), group), "error");
+    if (json_is_string(e))
+      snprintf(buf, n, "coordinator %s: %s", cs[who].e.id,
+               json_string_value(e));
+  }
+  json_decref(st);
+  free(cs);
+  return buf[0] ? "; " : "";
+}
+
 static void outcome(const ctl_ops_t *o, const char *group, const char *id,
                     const char *result, const char *path, double secs,
                     const char *left) {
@@ -324,10 +352,11 @@ int ctl_drain(int argc, char **argv) {
     if (!o.json && (last.p == NULL || strcmp(last.p, now.p) != 0))
       printf("%s: %s\n", id, now.p);
     if (hd_now_ms() >= deadline) {
+      const char *sep = leader_says(&o, group, err, sizeof(err));
       fprintf(stderr,
               PROG ": %s still has partitions after %" PRIu64
-                   " s (%s); the drain node stays (--undo deletes it)\n",
-              id, timeout_s, now.p);
+                   " s (%s); the drain node stays (--undo deletes it)%s%s\n",
+              id, timeout_s, now.p, sep, err);
       outcome(&o, group, id, "timed out", path, secs, now.p);
       free(now.p);
       free(last.p);
