@@ -138,13 +138,9 @@ void hd_prom_family(hd_buf_t *b, const char *name, const char *type,
   hd_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-void hd_prom_sample(hd_buf_t *b, const char *name, const char *label,
-                    const char *value, double v) {
-  if (label == NULL) {
-    hd_buf_printf(b, "%s %.17g\n", name, v);
-    return;
-  }
-  hd_buf_printf(b, "%s{%s=\"", name, label);
+/* label="value", the value escaped as the text format wants. */
+static void prom_label(hd_buf_t *b, const char *label, const char *value) {
+  hd_buf_printf(b, "%s=\"", label);
   for (const char *c = value; *c; c++) {
     if (*c == '\\' || *c == '"')
       hd_buf_printf(b, "\\%c", *c);
@@ -153,7 +149,27 @@ void hd_prom_sample(hd_buf_t *b, const char *name, const char *label,
     else
       hd_buf_printf(b, "%c", *c);
   }
-  hd_buf_printf(b, "\"} %.17g\n", v);
+  hd_buf_printf(b, "\"");
+}
+
+void hd_prom_sample(hd_buf_t *b, const char *name, const char *label,
+                    const char *value, double v) {
+  hd_prom_sample2(b, name, label, value, NULL, NULL, v);
+}
+
+void hd_prom_sample2(hd_buf_t *b, const char *name, const char *l1,
+                     const char *v1, const char *l2, const char *v2, double v) {
+  if (l1 == NULL) {
+    hd_buf_printf(b, "%s %.17g\n", name, v);
+    return;
+  }
+  hd_buf_printf(b, "%s{", name);
+  prom_label(b, l1, v1);
+  if (l2) {
+    hd_buf_printf(b, ",");
+    prom_label(b, l2, v2);
+  }
+  hd_buf_printf(b, "} %.17g\n", v);
 }
 
 void hd_prom_metric(hd_buf_t *b, const char *name, const char *type,

@@ -85,6 +85,10 @@ void hd_prom_family(hd_buf_t *b, const char *name, const char *type,
 void hd_prom_sample(hd_buf_t *b, const char *name, const char *label,
                     const char *value, double v);
 
+/** @brief One sample with two labels (l2 NULL: one, l1 NULL: none). */
+void hd_prom_sample2(hd_buf_t *b, const char *name, const char *l1,
+                     const char *v1, const char *l2, const char *v2, double v);
+
 /** @brief A family of one sample without labels: family + sample. */
 void hd_prom_metric(hd_buf_t *b, const char *name, const char *type,
                     const char *help, double v);

@@ -90,20 +90,30 @@ hd_lag_status_t hd_lag_judge(const hd_lag_sample_t *w, size_t n,
   if (!last->behind || window < 2 || n < window)
     return HD_LAG_OK;
   const hd_lag_sample_t *win = w + (n - window);
-  int written = 0, moved = 0, all_behind = 1, lag_up = 1;
-  for (size_t i = 1; i < window; i++) {
-    written |= win[i].zversion != win[0].zversion;
-    moved |= win[i].scn != win[0].scn;
-  }
+  int written = 0, moved = 0, all_behind = 1, lag_up = 1, fresh = 0;
+  double first = 0, prev = 0;
   for (size_t i = 0; i < window; i++) {
+    if (i > 0) {
+      written |= win[i].zversion != win[0].zversion;
+      moved |= win[i].scn != win[0].scn;
+    }
     all_behind &= win[i].behind;
-    lag_up &= win[i].lag_known && (i == 0 || win[i].lag_s >= win[i - 1].lag_s);
+    /* The lag counts where the checkpoint has just moved: between two
+     * writes it grows by itself, and drops at the next, whatever the
+     * trend. At the moves it is what the holder achieved. */
+    if (i > 0 && win[i].scn == win[i - 1].scn)
+      continue;
+    if (!win[i].lag_known || (fresh && win[i].lag_s < prev))
+      lag_up = 0;
+    if (fresh++ == 0)
+      first = win[i].lag_s;
+    prev = win[i].lag_s;
   }
   if (!written)
     return HD_LAG_STOP;
   if (all_behind && !moved)
     return HD_LAG_STALL;
-  if (all_behind && lag_up && last->lag_s > win[0].lag_s)
+  if (all_behind && lag_up && fresh >= 3 && prev > first)
     return HD_LAG_WARN;
   return HD_LAG_OK;
 }

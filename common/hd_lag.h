@@ -103,8 +103,12 @@ typedef struct {
  *  - STALL: behind in every reading of the window, and the SCN the same
  *    in all of them (the holder writes it, unchanged: it is alive but
  *    cannot move);
- *  - WARN: behind in every reading with a known lag that never went down
- *    and ended higher than it began;
+ *  - WARN: behind in every reading, and at the readings where the
+ *    checkpoint had moved (the first of the window counts as one), at
+ *    least 3, the lag known, never lower than at the one before, and
+ *    higher at the last than at the first: the holder moves, but falls
+ *    further behind with every checkpoint (between two checkpoints the
+ *    lag grows by itself, and is not looked at);
  *  - OK otherwise.
  */
 hd_lag_status_t hd_lag_judge(const hd_lag_sample_t *w, size_t n, size_t window);

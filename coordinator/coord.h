@@ -31,6 +31,19 @@ typedef struct {
   uint64_t version;    /* the assignment's version; 0: none yet */
 } coord_gstat_t;
 
+/* A group's worst lag over time, for the console's plot. */
+typedef struct {
+  uint64_t t_ms;
+  float max_lag;  /* < 0: none known */
+  uint8_t status; /* hd_lag_status_t */
+} coord_hpoint_t;
+
+typedef struct {
+  char name[HD_REG_NAME_MAX];
+  size_t cap, n, head; /* a ring of cap points; head: the next slot */
+  coord_hpoint_t *pts;
+} coord_hist_t;
+
 /* One event a watcher saw, for the loop. */
 typedef struct coord_ev {
   struct coord_ev *next;
@@ -62,6 +75,12 @@ struct coord {
   json_t *status_groups;           /* /status "groups"; the view's own */
   coord_gstat_t *gstats;
   size_t ngstats;
+  json_t *status_relays;   /* /status "relays" */
+  json_t *status_coords;   /* /status "coordinators" */
+  char *lag_metrics;       /* the lag families of /metrics; NULL: none */
+  uint64_t lag_sampled_ms; /* 0: no lag reading (a follower) */
+  coord_hist_t *hist;      /* per group, while leading */
+  size_t nhist;
 
   /* Set before coord_run() starts, read-only after: the watchers read
    * them to tell which node an event is about. */

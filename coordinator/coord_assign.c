@@ -40,6 +40,7 @@ typedef struct {
   uint32_t *quota;     /* [n] */
   int32_t *target;     /* [partitions] live index or -1 */
   int32_t *was_target; /* [partitions] target before step 2, live or -1 */
+  uint8_t *drained;    /* [n] 1: quota 0 (heraldctl drain) */
 } plan_t;
 
 /* Whether member a goes before b for the larger quotas: most partitions
@@ -53,18 +54,32 @@ static int loads_more(const plan_t *pl, size_t a, size_t b) {
 }
 
 static void set_quotas(plan_t *pl, uint32_t partitions) {
-  uint32_t base = partitions / (uint32_t)pl->n;
-  uint32_t extra = partitions % (uint32_t)pl->n;
+  /* Drained members get nothing while another member can take their
+   * share; when every live member is drained, none is. */
+  size_t undrained = 0;
+  for (size_t i = 0; i < pl->n; i++)
+    undrained += !pl->drained[i];
+  if (undrained == 0) {
+    memset(pl->drained, 0, pl->n);
+    undrained = pl->n;
+  }
+  uint32_t base = partitions / (uint32_t)undrained;
+  uint32_t extra = partitions % (uint32_t)undrained;
   size_t *order = hd_malloc(pl->n * sizeof(size_t));
   /* An insertion sort: members are few, and qsort() would need the plan
    * through a static (C11's has no context argument). */
+  size_t no = 0;
   for (size_t i = 0; i < pl->n; i++) {
-    size_t k = i;
+    if (pl->drained[i]) {
+      pl->quota[i] = 0;
+      continue;
+    }
+    size_t k = no++;
     for (; k > 0 && loads_more(pl, i, order[k - 1]); k--)
       order[k] = order[k - 1];
     order[k] = i;
   }
-  for (size_t k = 0; k < pl->n; k++)
+  for (size_t k = 0; k < no; k++)
     pl->quota[order[k]] = base + (k < extra ? 1 : 0);
   free(order);
 }
@@ -142,6 +157,12 @@ int coord_assign(const coord_assign_in_t *in, hd_assignment_t *out,
   pl.quota = hd_calloc(pl.n, sizeof(uint32_t));
   pl.target = hd_malloc(np * sizeof(int32_t));
   pl.was_target = hd_malloc(np * sizeof(int32_t));
+  pl.drained = hd_calloc(pl.n ? pl.n : 1, 1);
+  for (size_t i = 0; i < in->ndrained; i++) {
+    int32_t m = live_index(pl.ids, pl.n, in->drained[i]);
+    if (m >= 0)
+      pl.drained[m] = 1;
+  }
 
   /* Step 1: the targets now, where they are live. */
   for (uint32_t p = 0; p < np; p++) {
@@ -201,6 +222,7 @@ int coord_assign(const coord_assign_in_t *in, hd_assignment_t *out,
   free(pl.quota);
   free(pl.target);
   free(pl.was_target);
+  free(pl.drained);
   if (st)
     *st = s;
   if (cur && hd_assignment_same(cur, out)) {

@@ -23,6 +23,8 @@
  *    its epoch + 1, only when owners/<p> is gone or held by the target;
  *    while another holds owners/<p> (a dead member's session that has not
  *    expired yet, a member still releasing) it stays pending;
+ *  - drained members (heraldctl drain) have a quota of 0, as long as one
+ *    live member is not drained;
  *  - deterministic: the same input gives the same output (members are
  *    ordered by id, partitions by number).
  */
@@ -46,6 +48,11 @@ typedef struct {
    * no such node; "": a node whose data could not be read (it counts as
    * held by someone other than any target). NULL for none at all. */
   const char *const *holder;
+  /* Live members to give no partition (heraldctl drain): their share goes
+   * to the others, as when they leave, but they stay members. Ignored
+   * when every live member is drained. Ids not live are ignored. */
+  const char *const *drained;
+  size_t ndrained;
 } coord_assign_in_t;
 
 typedef struct {

@@ -12,6 +12,7 @@
 
 #include "coord.h"
 #include "hd_http.h"
+#include "hd_lag.h"
 #include "hd_time.h"
 
 static void metrics(void *ctx, hd_http_reply_t *r) {
@@ -54,6 +55,8 @@ static void metrics(void *ctx, hd_http_reply_t *r) {
   for (size_t i = 0; i < c->ngstats; i++)
     hd_prom_sample(&b, "herald_group_assignment_version", "group",
                    c->gstats[i].name, (double)c->gstats[i].version);
+  if (c->lag_metrics) /* the leader's: partitions' lag, relays */
+    hd_buf_printf(&b, "%s", c->lag_metrics);
   pthread_mutex_unlock(&c->mu);
   r->type = "text/plain; version=0.0.4";
   r->body = b.p;
@@ -66,15 +69,24 @@ static void status(void *ctx, hd_http_reply_t *r) {
   json_t *groups = c->status_groups ? c->status_groups : json_object();
   if (c->status_groups)
     json_incref(groups);
+  json_t *relays =
+      c->status_relays ? json_incref(c->status_relays) : json_array();
+  json_t *coords =
+      c->status_coords ? json_incref(c->status_coords) : json_array();
   json_t *o = json_pack(
-      "{s:s, s:s, s:s, s:f, s:b, s:s?, s:b, s:s?, s:s?, s:I, s:o}", "id",
-      c->conf->coordinator.id, "cluster", c->conf->cluster, "version",
+      "{s:s, s:s, s:s, s:f, s:b, s:s?, s:b, s:s?, s:s?, s:I, s:o, s:I, s:o, "
+      "s:o, s:o}",
+      "id", c->conf->coordinator.id, "cluster", c->conf->cluster, "version",
       HD_VERSION, "uptime_s", (double)(hd_now_ms() - c->started_ms) / 1000.0,
       "connected", c->connected, "zookeeper_server",
       c->connected && c->zk_server[0] ? c->zk_server : NULL, "leader",
       c->leading, "leader_id", c->leader_id[0] ? c->leader_id : NULL,
       "election_node", c->node[0] ? c->node : NULL, "assignment_writes",
-      (json_int_t)c->writes, "groups", groups);
+      (json_int_t)c->writes, "lag_sampled_ms",
+      c->lag_sampled_ms ? json_integer((json_int_t)c->lag_sampled_ms)
+                        : json_null(),
+      "lag_interval_ms", (json_int_t)c->conf->coordinator.lag_interval_ms,
+      "coordinators", coords, "relays", relays, "groups", groups);
   char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   pthread_mutex_unlock(&c->mu);
   json_decref(o);
@@ -89,8 +101,45 @@ static void status(void *ctx, hd_http_reply_t *r) {
   r->len = b.len;
 }
 
-static const hd_http_route_t routes[] = {
-    {"/metrics", metrics}, {"/status", status}, {NULL, NULL}};
+/* The leader's hour of each group's worst lag, oldest first:
+ * {"interval_ms":1000,"groups":{"g":[[t_ms, max_lag|null, "OK"], ...]}}. */
+static void history(void *ctx, hd_http_reply_t *r) {
+  coord_t *c = ctx;
+  json_t *groups = json_object();
+  pthread_mutex_lock(&c->mu);
+  uint64_t step = c->conf->coordinator.lag_interval_ms;
+  for (size_t i = 0; i < c->nhist; i++) {
+    const coord_hist_t *h = &c->hist[i];
+    json_t *pts = json_array();
+    for (size_t k = 0; k < h->n; k++) {
+      const coord_hpoint_t *pt =
+          &h->pts[(h->head + h->cap - h->n + k) % h->cap];
+      json_array_append_new(
+          pts,
+          json_pack("[I, o, s]", (json_int_t)pt->t_ms,
+                    pt->max_lag >= 0 ? json_real(pt->max_lag) : json_null(),
+                    hd_lag_status_name((hd_lag_status_t)pt->status)));
+    }
+    json_object_set_new(groups, h->name, pts);
+  }
+  pthread_mutex_unlock(&c->mu);
+  json_t *o =
+      json_pack("{s:I, s:o}", "interval_ms",
+                (json_int_t)(step > 1000 ? step : 1000), "groups", groups);
+  char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  json_decref(o);
+  hd_buf_t b = {0};
+  hd_buf_printf(&b, "%s\n", text ? text : "{\"error\":\"no history\"}");
+  free(text);
+  r->type = "application/json";
+  r->body = b.p;
+  r->len = b.len;
+}
+
+static const hd_http_route_t routes[] = {{"/metrics", metrics},
+                                         {"/status", status},
+                                         {"/history", history},
+                                         {NULL, NULL}};
 
 int coord_http_start(coord_t *c, char *errstr, size_t errlen) {
   return hd_http_start(&c->conf->coordinator.http, routes, c, &c->http, errstr,

@@ -35,6 +35,7 @@
 
 #include "coord.h"
 #include "coord_assign.h"
+#include "coord_lag.h"
 #include "hd_err.h"
 #include "hd_log.h"
 #include "hd_mem.h"
@@ -67,6 +68,8 @@ struct coord_group {
   char reported[320];  /* the last problem logged, to log each once */
   json_t *status;      /* this group in /status */
   coord_gstat_t stat;  /* this group in /metrics */
+  coord_lag_t *lag;    /* its readings while we lead; NULL otherwise */
+  json_t *lag_json;    /* their part of /status; NULL none */
 };
 
 /* What one read of a group found. */
@@ -76,6 +79,11 @@ typedef struct {
   hd_group_t node;
   char **live; /* distinct member ids */
   size_t nlive;
+  char **sess_id; /* every live member node: its id and session */
+  uint64_t *sess;
+  size_t nsess;
+  char **drained; /* live ids with a drain node for their session */
+  size_t ndrained;
   char **holder; /* [node.partitions]: owners/<p>'s owner, "" unreadable */
   int asg_exists;
   int have_asg; /* asg holds the node's assignment */
@@ -91,7 +99,9 @@ typedef struct {
   int gen;                      /* c->conn_gen at the last election */
   char *buf;                    /* DATA_MAX + 1 */
   uint64_t next_refresh;
+  uint64_t next_lag; /* the next lag reading, while leading */
   int was_leading;
+  coord_cluster_t cl; /* relays and coordinators, as last read */
 } loop_t;
 
 /* ------------------------------------------------------------- events */
@@ -219,10 +229,13 @@ static coord_group_t *add_group(coord_t *c, const char *name) {
 static void drop_unseen_groups(coord_t *c) {
   size_t k = 0;
   for (size_t i = 0; i < c->ngroups; i++) {
-    if (c->groups[i].seen)
+    if (c->groups[i].seen) {
       c->groups[k++] = c->groups[i];
-    else
+    } else {
       json_decref(c->groups[i].status);
+      json_decref(c->groups[i].lag_json);
+      coord_lag_free(c->groups[i].lag);
+    }
   }
   c->ngroups = k;
 }
@@ -241,6 +254,13 @@ static void scan_free(scan_t *s) {
   for (size_t i = 0; i < s->nlive; i++)
     free(s->live[i]);
   free(s->live);
+  for (size_t i = 0; i < s->nsess; i++)
+    free(s->sess_id[i]);
+  free(s->sess_id);
+  free(s->sess);
+  for (size_t i = 0; i < s->ndrained; i++)
+    free(s->drained[i]);
+  free(s->drained);
   if (s->holder)
     for (uint32_t p = 0; p < s->node.partitions; p++)
       free(s->holder[p]);
@@ -298,6 +318,8 @@ static int read_members(loop_t *L, coord_group_t *g, scan_t *s, int watch) {
   if (rc != ZOK)
     return rc;
   s->live = hd_calloc(sv.count ? (size_t)sv.count : 1, sizeof(char *));
+  s->sess_id = hd_calloc(sv.count ? (size_t)sv.count : 1, sizeof(char *));
+  s->sess = hd_calloc(sv.count ? (size_t)sv.count : 1, sizeof(uint64_t));
   for (int32_t i = 0; i < sv.count; i++) {
     snprintf(child, sizeof(child), "%s/%s", path, sv.data[i]);
     int len;
@@ -320,6 +342,8 @@ static int read_members(loop_t *L, coord_group_t *g, scan_t *s, int watch) {
            sv.data[i], "");
       continue;
     }
+    s->sess_id[s->nsess] = hd_strdup(m.id);
+    s->sess[s->nsess++] = m.session;
     int dup = 0;
     for (size_t k = 0; k < s->nlive && !dup; k++)
       dup = strcmp(s->live[k], m.id) == 0;
@@ -386,6 +410,49 @@ static int read_owners(loop_t *L, coord_group_t *g, scan_t *s, int watch) {
   return rc == ZNONODE ? ZOK : rc;
 }
 
+/* drain/: the live members heraldctl drain asked to empty. A node whose
+ * session is no live member's is stale (the agent restarted, or left):
+ * the leader deletes it, so that an agent back from maintenance gets
+ * partitions again. */
+static int read_drains(loop_t *L, coord_group_t *g, scan_t *s, int leading) {
+  char path[HD_GROUP_PATH_MAX], child[HD_GROUP_PATH_MAX * 2], err[256];
+  struct String_vector sv;
+  hd_path_drains(path, sizeof(path), L->c->conf->cluster, g->name);
+  int rc = children(L, path, leading, &sv);
+  if (rc != ZOK)
+    return rc;
+  s->drained = hd_calloc(sv.count ? (size_t)sv.count : 1, sizeof(char *));
+  for (int32_t i = 0; i < sv.count; i++) {
+    snprintf(child, sizeof(child), "%s/%s", path, sv.data[i]);
+    int len;
+    struct Stat st;
+    rc = get_data(L, child, 0, &len, &st);
+    if (rc == ZNONODE)
+      continue;
+    if (rc != ZOK)
+      break;
+    hd_drain_t d;
+    int live = 0;
+    if (hd_drain_parse(L->buf, (size_t)len, &d, err, sizeof(err)) != 0) {
+      note(s, "drain/%s ignored: %s", sv.data[i], err);
+      continue;
+    }
+    for (size_t k = 0; k < s->nsess && !live; k++)
+      live = s->sess[k] == d.session && strcmp(s->sess_id[k], d.agent) == 0;
+    if (live) {
+      s->drained[s->ndrained++] = hd_strdup(d.agent);
+    } else if (leading && still_leading(L)) {
+      int drc = zoo_delete(L->zh, child, st.version);
+      if (drc == ZOK)
+        hd_log(HD_LL_INFO, "coord", "stale drain removed",
+               "group=%s agent=%s session=0x%" PRIx64, g->name, d.agent,
+               d.session);
+    }
+  }
+  deallocate_String_vector(&sv);
+  return rc == ZNONODE ? ZOK : rc;
+}
+
 /* Reads a whole group. @returns ZOK (s->ok says whether the group can be
  * assigned) or the ZooKeeper error that stopped it. */
 static int scan_group(loop_t *L, coord_group_t *g, scan_t *s, int watch) {
@@ -424,13 +491,21 @@ static int scan_group(loop_t *L, coord_group_t *g, scan_t *s, int watch) {
   rc = read_owners(L, g, s, watch);
   if (rc != ZOK)
     return rc;
+  rc = read_drains(L, g, s, watch);
+  if (rc != ZOK)
+    return rc;
+  if (s->ndrained && s->ndrained >= s->nlive)
+    note(s, "every live member is drained: nothing moves%s%s", "", "");
   s->ok = 1;
   return ZOK;
 }
 
 /* The group's /status and /metrics entries from what s read. */
 static void summarize(coord_group_t *g, const scan_t *s) {
-  json_t *members = json_array(), *owners = json_object(), *asg = json_null();
+  json_t *members = json_array(), *owners = json_object(), *asg = json_null(),
+         *drained = json_array();
+  for (size_t i = 0; i < s->ndrained; i++)
+    json_array_append_new(drained, json_string(s->drained[i]));
   coord_gstat_t *st = &g->stat;
   memset(st, 0, sizeof(*st));
   snprintf(st->name, sizeof(st->name), "%s", g->name);
@@ -464,9 +539,9 @@ static void summarize(coord_group_t *g, const scan_t *s) {
   }
   json_decref(g->status);
   g->status = json_pack(
-      "{s:I, s:s?, s:o, s:o, s:o, s:I, s:I, s:s?}", "partitions",
+      "{s:I, s:s?, s:o, s:o, s:o, s:o, s:I, s:I, s:s?}", "partitions",
       (json_int_t)st->partitions, "source", s->ok ? s->node.source : NULL,
-      "members", members, "owners", owners, "assignment",
+      "members", members, "drained", drained, "owners", owners, "assignment",
       asg ? asg : json_null(), "unowned", (json_int_t)st->unowned, "pending",
       (json_int_t)st->pending, "error", s->err[0] ? s->err : NULL);
 }
@@ -477,9 +552,15 @@ static void publish(loop_t *L) {
   json_t *groups = json_object();
   coord_gstat_t *gs = hd_calloc(c->ngroups ? c->ngroups : 1, sizeof(*gs));
   for (size_t i = 0; i < c->ngroups; i++) {
-    if (c->groups[i].status)
-      json_object_set(groups, c->groups[i].name, c->groups[i].status);
-    gs[i] = c->groups[i].stat;
+    coord_group_t *g = &c->groups[i];
+    if (g->status && g->lag_json) {
+      json_t *o = json_copy(g->status);
+      json_object_update(o, g->lag_json);
+      json_object_set_new(groups, g->name, o);
+    } else if (g->status) {
+      json_object_set(groups, g->name, g->status);
+    }
+    gs[i] = g->stat;
   }
   pthread_mutex_lock(&c->mu);
   json_decref(c->status_groups);
@@ -487,6 +568,115 @@ static void publish(loop_t *L) {
   free(c->gstats);
   c->gstats = gs;
   c->ngstats = c->ngroups;
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* ---------------------------------------------------------------- lag */
+
+/* One point of history per second at most, an hour of them at least. */
+static uint64_t hist_step_ms(const coord_t *c) {
+  uint64_t i = c->conf->coordinator.lag_interval_ms;
+  return i > 1000 ? i : 1000;
+}
+
+static coord_hist_t *hist_for(coord_t *c, const char *name) {
+  for (size_t i = 0; i < c->nhist; i++)
+    if (strcmp(c->hist[i].name, name) == 0)
+      return &c->hist[i];
+  c->hist = hd_realloc(c->hist, (c->nhist + 1) * sizeof(*c->hist));
+  coord_hist_t *h = &c->hist[c->nhist++];
+  memset(h, 0, sizeof(*h));
+  snprintf(h->name, sizeof(h->name), "%s", name);
+  uint64_t cap = 3600000 / hist_step_ms(c) + 1;
+  h->cap = cap < 60 ? 60 : (size_t)cap;
+  h->pts = hd_calloc(h->cap, sizeof(*h->pts));
+  return h;
+}
+
+/* History of the groups we read lag for; none for the others (and none
+ * at all on a follower). @locality the loop, c->mu held */
+static void hist_update(coord_t *c, int leading, uint64_t now) {
+  size_t k = 0;
+  for (size_t i = 0; i < c->nhist; i++) {
+    coord_group_t *g = leading ? find_group(c, c->hist[i].name) : NULL;
+    if (g && g->lag)
+      c->hist[k++] = c->hist[i];
+    else
+      free(c->hist[i].pts);
+  }
+  c->nhist = k;
+  for (size_t i = 0; leading && i < c->ngroups; i++) {
+    coord_group_t *g = &c->groups[i];
+    if (g->lag == NULL || g->lag_json == NULL)
+      continue;
+    coord_hist_t *h = hist_for(c, g->name);
+    const coord_hpoint_t *last =
+        h->n ? &h->pts[(h->head + h->cap - 1) % h->cap] : NULL;
+    if (last && now < last->t_ms + hist_step_ms(c) - 50)
+      continue;
+    hd_lag_status_t st;
+    double max;
+    coord_lag_worst(g->lag, &st, &max);
+    h->pts[h->head] =
+        (coord_hpoint_t){.t_ms = now, .max_lag = max, .status = st};
+    h->head = (h->head + 1) % h->cap;
+    if (h->n < h->cap)
+      h->n++;
+  }
+}
+
+/* A reading of g's lag from what s read (its holders) and the relays. */
+static void sample_group(loop_t *L, coord_group_t *g, const scan_t *s,
+                         uint64_t now) {
+  if (g->lag == NULL)
+    g->lag = coord_lag_new();
+  int rc = coord_lag_sample(g->lag, L->zh, L->c->conf->cluster, g->name,
+                            &s->node, (const char *const *)s->holder, &L->cl,
+                            (size_t)L->c->conf->coordinator.lag_window, now);
+  if (rc != ZOK) {
+    hd_log(HD_LL_DEBUG, "coord", "lag not read", "group=%s error=\"%s\"",
+           g->name, zerror(rc));
+    return;
+  }
+  json_decref(g->lag_json);
+  g->lag_json = coord_lag_json(g->lag);
+}
+
+/* After a refresh: relays, coordinators, and while leading the lag
+ * families of /metrics and the history. */
+static void publish_lag(loop_t *L, int leading, uint64_t now) {
+  coord_t *c = L->c;
+  if (!leading)
+    for (size_t i = 0; i < c->ngroups; i++) {
+      coord_lag_free(c->groups[i].lag);
+      c->groups[i].lag = NULL;
+      json_decref(c->groups[i].lag_json);
+      c->groups[i].lag_json = NULL;
+    }
+  char *text = NULL;
+  if (leading) {
+    const char **names = hd_calloc(c->ngroups + 1, sizeof(char *));
+    const coord_lag_t **lags = hd_calloc(c->ngroups + 1, sizeof(void *));
+    for (size_t i = 0; i < c->ngroups; i++) {
+      names[i] = c->groups[i].name;
+      lags[i] = c->groups[i].lag;
+    }
+    hd_buf_t b = {0};
+    coord_lag_metrics(&b, names, (const coord_lag_t *const *)lags, c->ngroups,
+                      &L->cl);
+    text = b.p;
+    free(names);
+    free(lags);
+  }
+  pthread_mutex_lock(&c->mu);
+  free(c->lag_metrics);
+  c->lag_metrics = text;
+  c->lag_sampled_ms = leading ? now : 0;
+  json_decref(c->status_relays);
+  c->status_relays = L->cl.relays ? json_incref(L->cl.relays) : NULL;
+  json_decref(c->status_coords);
+  c->status_coords = L->cl.coords ? json_incref(L->cl.coords) : NULL;
+  hist_update(c, leading, now);
   pthread_mutex_unlock(&c->mu);
 }
 
@@ -501,7 +691,9 @@ static wres_t assign_group(loop_t *L, coord_group_t *g, scan_t *s) {
                           .current = s->have_asg ? &s->asg : NULL,
                           .live = (const char *const *)s->live,
                           .nlive = s->nlive,
-                          .holder = (const char *const *)s->holder};
+                          .holder = (const char *const *)s->holder,
+                          .drained = (const char *const *)s->drained,
+                          .ndrained = s->ndrained};
   hd_assignment_t next;
   coord_assign_stats_t st;
   if (coord_assign(&in, &next, &st) != 1)
@@ -568,8 +760,10 @@ static wres_t assign_group(loop_t *L, coord_group_t *g, scan_t *s) {
   return w;
 }
 
-/* One group: read, assign, write; again after a write. */
-static int pass_group(loop_t *L, coord_group_t *g, int leading) {
+/* One group: read, assign (when asked), write; again after a write. The
+ * first reading also reads the lag when asked. */
+static int pass_group(loop_t *L, coord_group_t *g, int leading, int assign,
+                      int lag, uint64_t now) {
   scan_t s;
   int rc = ZOK;
   for (int i = 0; i < MAX_WRITES_PER_PASS + 1; i++) {
@@ -580,8 +774,10 @@ static int pass_group(loop_t *L, coord_group_t *g, int leading) {
     }
     report(g, s.err);
     summarize(g, &s);
+    if (i == 0 && lag && s.ok)
+      sample_group(L, g, &s, now);
     publish(L); /* what was read is what /status shows, write by write */
-    wres_t w = leading && s.ok ? assign_group(L, g, &s) : W_NONE;
+    wres_t w = leading && assign && s.ok ? assign_group(L, g, &s) : W_NONE;
     scan_free(&s);
     if (w == W_FENCED)
       return ZSESSIONEXPIRED;
@@ -664,27 +860,44 @@ static uint64_t groups_pass(loop_t *L, int leading, int groups_due,
                             uint64_t now, int *zrc) {
   coord_t *c = L->c;
   int periodic = now >= L->next_refresh;
+  int lag = leading && now >= L->next_lag;
   *zrc = ZOK;
-  if (periodic || groups_due)
+  if (periodic || lag) {
+    coord_cluster_t cl;
+    *zrc = coord_cluster_read(L->zh, c->conf->cluster, L->buf, DATA_MAX, &cl);
+    if (*zrc != ZOK)
+      return now + RETRY_MS;
+    coord_cluster_free(&L->cl);
+    L->cl = cl;
+  }
+  if (periodic || groups_due || lag)
     *zrc = list_groups(L, leading, now);
   if (periodic)
     L->next_refresh = now + REFRESH_MS;
+  if (lag)
+    L->next_lag = now + c->conf->coordinator.lag_interval_ms;
   uint64_t next = L->next_refresh;
+  if (leading && L->next_lag < next)
+    next = L->next_lag;
   for (size_t i = 0; i < c->ngroups && *zrc == ZOK; i++) {
     coord_group_t *g = &c->groups[i];
-    if (leading && g->hold_until > now) {
+    int held = leading && g->hold_until > now;
+    if (held)
       next = g->hold_until < next ? g->hold_until : next;
+    if (held && !lag)
       continue;
-    }
-    if (!periodic && !(g->due && g->due <= now)) {
+    if (!held && !periodic && !lag && !(g->due && g->due <= now)) {
       if (g->due && g->due < next)
         next = g->due;
       continue;
     }
-    g->due = 0;
-    *zrc = pass_group(L, g, leading);
+    if (!held)
+      g->due = 0;
+    *zrc = pass_group(L, g, leading, !held, lag, now);
   }
   publish(L); /* groups dropped */
+  if (periodic || lag)
+    publish_lag(L, leading, now);
   return next;
 }
 
@@ -854,6 +1067,7 @@ static void session(loop_t *L) {
   int need_elect = 1, dirs = 0, gen_seen = -1;
   L->node[0] = '\0';
   L->next_refresh = 0;
+  L->next_lag = 0;
   L->was_leading = 0;
   while (!stopping(c)) {
     if (hd_zk_expired(L->z)) {
@@ -904,7 +1118,7 @@ static void session(loop_t *L) {
       need_elect = 1; /* a follower's view of the leader, once a second */
     if (leading && !L->was_leading) {
       /* New leader: read every group now, with watches, no holds. */
-      L->next_refresh = 0;
+      L->next_refresh = L->next_lag = 0;
       for (size_t i = 0; i < c->ngroups; i++)
         c->groups[i].hold_until = 0;
     }
@@ -947,6 +1161,7 @@ int coord_run(coord_t *c) {
     c->conn_gen++;
     pthread_mutex_unlock(&c->mu);
   }
+  coord_cluster_free(&L.cl);
   free(L.buf);
   return 0;
 }
@@ -967,11 +1182,20 @@ void coord_free(coord_t *c) {
     free(c->events);
     c->events = n;
   }
-  for (size_t i = 0; i < c->ngroups; i++)
+  for (size_t i = 0; i < c->ngroups; i++) {
     json_decref(c->groups[i].status);
+    json_decref(c->groups[i].lag_json);
+    coord_lag_free(c->groups[i].lag);
+  }
   free(c->groups);
   json_decref(c->status_groups);
   free(c->gstats);
+  json_decref(c->status_relays);
+  json_decref(c->status_coords);
+  free(c->lag_metrics);
+  for (size_t i = 0; i < c->nhist; i++)
+    free(c->hist[i].pts);
+  free(c->hist);
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->cv);
 }

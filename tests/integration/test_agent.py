@@ -28,7 +28,7 @@ class Agent:
 
     def __init__(self, tmp, name, relays=None, zk=False, partitions=4,
                  group="g1", extra="", per_agent_files=False,
-                 session_timeout="4s"):
+                 session_timeout="4s", sink=None):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.name = name
@@ -51,9 +51,9 @@ class Agent:
             lines.append("  relays: %s" % ",".join(r.addr for r in relays))
         if not zk:
             lines.append("  checkpoint_file: %s/checkpoints.json" % self.dir)
-        lines += ["sink:", "  type: file",
-                  "  path: %s/%sp{partition}.jsonl"
-                  % (self.out, "{agent}-" if per_agent_files else "")]
+        lines += sink or ["sink:", "  type: file",
+                          "  path: %s/%sp{partition}.jsonl"
+                          % (self.out, "{agent}-" if per_agent_files else "")]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n" + extra)
         self.proc = None

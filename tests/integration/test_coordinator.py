@@ -99,15 +99,16 @@ class Proc:
 
 
 class Coordinator(Proc):
-    def __init__(self, tmp, cid, cluster, delay="100ms"):
+    def __init__(self, tmp, cid, cluster, delay="100ms", extra=""):
         self.id = cid
         self.http = free_port()
         conf = os.path.join(tmp, cid + ".yaml")
         with open(conf, "w") as f:
             f.write("cluster: %s\nzookeeper:\n  hosts: '%s'\n"
                     "  session_timeout: %ds\ncoordinator:\n  id: %s\n"
-                    "  http: 127.0.0.1:%d\n  rebalance_delay: %s\n"
-                    % (cluster, ZK, COORD_TIMEOUT_S, cid, self.http, delay))
+                    "  http: 127.0.0.1:%d\n  rebalance_delay: %s\n%s"
+                    % (cluster, ZK, COORD_TIMEOUT_S, cid, self.http, delay,
+                       extra))
         super().__init__([os.path.join(BIN, "herald-coordinator"), "-c", conf,
                           "-v"], os.path.join(tmp, cid + ".log"))
         wait_for("%s to serve /status" % cid, self.try_status, 20)

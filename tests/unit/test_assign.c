@@ -24,10 +24,11 @@
 typedef struct {
   uint32_t n;
   hd_assignment_t cur;
-  int have;            /* cur holds an assignment */
-  char *holder[1024];  /* owners/<p>: holder id, or NULL */
-  char live[MAXM][16]; /* live member ids ("" free slot) */
-  char dead[MAXM][16]; /* died, session not expired yet */
+  int have;               /* cur holds an assignment */
+  char *holder[1024];     /* owners/<p>: holder id, or NULL */
+  char live[MAXM][16];    /* live member ids ("" free slot) */
+  char dead[MAXM][16];    /* died, session not expired yet */
+  char drained[MAXM][16]; /* heraldctl drain */
   uint32_t writes;
   coord_assign_stats_t last;
 } sim_t;
@@ -160,8 +161,21 @@ static void check_step(const sim_t *s, const hd_assignment_t *prev,
       ck_assert_uint_eq(next->epochs[p], e0);
     }
   }
+  /* Balanced among the undrained (all, when every live one is drained);
+   * a drained member is the target of nothing. */
+  size_t nd = 0;
+  for (size_t m = 0; m < next->nmembers; m++)
+    for (int i = 0; i < MAXM; i++)
+      nd += strcmp(s->drained[i], next->members[m]) == 0;
   uint32_t lo = UINT32_MAX, hi = 0;
-  for (size_t m = 0; m < distinct; m++) {
+  for (size_t m = 0; m < next->nmembers; m++) {
+    int d = 0;
+    for (int i = 0; i < MAXM; i++)
+      d |= strcmp(s->drained[i], next->members[m]) == 0;
+    if (d && nd < distinct) {
+      ck_assert_uint_eq(cnt[m], 0);
+      continue;
+    }
     lo = cnt[m] < lo ? cnt[m] : lo;
     hi = cnt[m] > hi ? cnt[m] : hi;
   }
@@ -193,11 +207,18 @@ static int agents_act(sim_t *s) {
 static int leader_pass(sim_t *s) {
   const char *ids[MAXM];
   size_t nl = live_ids(s, ids);
+  const char *dr[MAXM];
+  size_t nd = 0;
+  for (int i = 0; i < MAXM; i++)
+    if (s->drained[i][0])
+      dr[nd++] = s->drained[i];
   coord_assign_in_t in = {.partitions = s->n,
                           .current = s->have ? &s->cur : NULL,
                           .live = ids,
                           .nlive = nl,
-                          .holder = (const char *const *)s->holder};
+                          .holder = (const char *const *)s->holder,
+                          .drained = dr,
+                          .ndrained = nd};
   hd_assignment_t next;
   int rc = coord_assign(&in, &next, &s->last);
   ck_assert_int_ge(rc, 0);
@@ -521,7 +542,7 @@ START_TEST(deterministic) {
   for (uint32_t p = 0; p < 10; p++)
     cur.owner[p] = p < 7 ? a : b;
   const char *l1[] = {"a", "b", "c", "d"}, *l2[] = {"d", "c", "a", "b", "c"};
-  coord_assign_in_t in = {10, &cur, l1, 4, NULL};
+  coord_assign_in_t in = {10, &cur, l1, 4, NULL, NULL, 0};
   ck_assert_int_eq(coord_assign(&in, &o1, NULL), 1);
   in.live = l2;
   in.nlive = 5;
@@ -652,6 +673,47 @@ START_TEST(random_sequences) {
 }
 END_TEST
 
+/* heraldctl drain: the member's partitions move away in two phases, it
+ * stays a member with none, the rest stay put; undrained, it takes its
+ * share back; the last undrained member cannot be emptied. */
+START_TEST(drain) {
+  sim_t s;
+  sim_init(&s, 9);
+  const char *n[] = {"a", "b", "c"};
+  join_all(&s, n, 3);
+  uint32_t a0 = count_of(&s, "a");
+  add_to(s.drained, "b");
+  ck_assert_int_eq(leader_pass(&s), 1);
+  ck_assert_uint_eq(count_of(&s, "b"), 0); /* revoked: pending elsewhere */
+  ck_assert_uint_eq(s.last.revoked, 3);
+  ck_assert_int_ge(hd_assignment_find(&s.cur, "b"), 0);
+  settle(&s);
+  ck_assert_uint_eq(count_of(&s, "b"), 0);
+  ck_assert_uint_eq(count_of(&s, "a") + count_of(&s, "c"), 9);
+  ck_assert_uint_ge(count_of(&s, "a"), a0); /* nothing moved a -> c */
+  for (uint32_t p = 0; p < s.n; p++)
+    ck_assert(s.holder[p] == NULL || strcmp(s.holder[p], "b") != 0);
+  /* Draining a second leaves one with everything; the third cannot be. */
+  add_to(s.drained, "c");
+  settle(&s);
+  ck_assert_uint_eq(count_of(&s, "a"), 9);
+  add_to(s.drained, "a");
+  settle(&s);
+  ck_assert_uint_eq(count_of(&s, "a") + count_of(&s, "b") + count_of(&s, "c"),
+                    9); /* all drained: balanced over all, as undrained */
+  remove_from(s.drained, "a");
+  remove_from(s.drained, "b");
+  remove_from(s.drained, "c");
+  settle(&s);
+  for (int i = 0; i < 3; i++)
+    ck_assert_uint_eq(count_of(&s, n[i]), 3);
+  /* A drained id that is no live member changes nothing. */
+  add_to(s.drained, "zz");
+  ck_assert_int_eq(leader_pass(&s), 0);
+  sim_free(&s);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("assign");
   TCase *tc = tcase_create("core");
@@ -664,6 +726,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, edge_cases);
   tcase_add_test(tc, deterministic);
   tcase_add_test(tc, random_sequences);
+  tcase_add_test(tc, drain);
   suite_add_tcase(s, tc);
   return s;
 }

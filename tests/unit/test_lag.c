@@ -135,6 +135,24 @@ START_TEST(statuses) {
   const r_t lagging[4] = {
       {10, 1, 1, 1}, {20, 2, 1, 2}, {30, 3, 1, 2}, {40, 4, 1, 3}};
   ck_assert_int_eq(judge(lagging, 4, 4, 1), HD_LAG_WARN);
+  /* Between checkpoints the lag grows by itself: only the readings where
+   * the checkpoint moved count. A steady saw is OK, a rising one WARN. */
+  const r_t saw[5] = {{10, 1, 1, 1},
+                      {10, 1, 1, 2},
+                      {20, 2, 1, 1},
+                      {20, 2, 1, 2},
+                      {30, 3, 1, 1}};
+  ck_assert_int_eq(judge(saw, 5, 5, 1), HD_LAG_OK);
+  const r_t rising[5] = {{10, 1, 1, 1},
+                         {10, 1, 1, 2},
+                         {20, 2, 1, 1.5},
+                         {20, 2, 1, 2.5},
+                         {30, 3, 1, 2}};
+  ck_assert_int_eq(judge(rising, 5, 5, 1), HD_LAG_WARN);
+  /* Two moves are too few to call a trend. */
+  const r_t two[4] = {
+      {10, 1, 1, 1}, {10, 1, 1, 2}, {10, 1, 1, 3}, {20, 2, 1, 4}};
+  ck_assert_int_eq(judge(two, 4, 4, 1), HD_LAG_OK);
   /* The same lag throughout is not WARN: it must grow. */
   const r_t flat[4] = {
       {10, 1, 1, 2}, {20, 2, 1, 2}, {30, 3, 1, 2}, {40, 4, 1, 2}};

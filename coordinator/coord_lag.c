@@ -1,0 +1,507 @@
+/*
+ * coord_lag.c - the cluster's relays and coordinators, and the groups'
+ * lag readings (coord_lag.h).
+ *
+ * A reading asks for every checkpoint of the group at once with zoo_aget
+ * and waits for the answers: one round trip for the group, not one per
+ * partition, so that a group of thousands of partitions is read in about
+ * the time of one read. The ZooKeeper client answers every request, with
+ * an error if the connection goes, so the wait ends.
+ */
+#include "coord_lag.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hd_log.h"
+#include "hd_mem.h"
+
+struct coord_lag {
+  uint32_t partitions; /* 0 before the first reading */
+  size_t window;
+  size_t n;              /* readings in the ring (at most window) */
+  size_t head;           /* where the next reading goes */
+  hd_lag_sample_t *ring; /* [partitions][window] */
+  hd_checkpoint_t *ck;   /* [partitions] as last read (scn 0: none) */
+  char **owner;          /* [partitions] holder, NULL none */
+  hd_lag_point_t *pt;    /* [partitions] */
+  hd_lag_status_t *st;   /* [partitions] */
+  hd_lag_source_t src;
+  uint64_t sampled_ms;
+};
+
+/* ------------------------------------------------------------ cluster */
+
+static int get(zhandle_t *zh, const char *path, char *buf, size_t bufmax,
+               int *len) {
+  *len = (int)bufmax;
+  struct Stat st;
+  int rc = zoo_get(zh, path, 0, buf, len, &st);
+  if (rc == ZOK) {
+    if (*len < 0)
+      *len = 0;
+    buf[*len] = '\0';
+  }
+  return rc;
+}
+
+static int by_name(const void *x, const void *y) {
+  return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static int read_relays(zhandle_t *zh, const char *cluster, char *buf,
+                       size_t bufmax, coord_cluster_t *out) {
+  char path[HD_GROUP_PATH_MAX], child[HD_GROUP_PATH_MAX * 2], err[256];
+  struct String_vector sources;
+  snprintf(path, sizeof(path), "/herald/%s/relays", cluster);
+  int rc = zoo_get_children(zh, path, 0, &sources);
+  if (rc == ZNONODE)
+    return ZOK;
+  if (rc != ZOK)
+    return rc;
+  qsort(sources.data, (size_t)sources.count, sizeof(char *), by_name);
+  for (int32_t i = 0; i < sources.count && rc == ZOK; i++) {
+    struct String_vector ids;
+    snprintf(child, sizeof(child), "%s/%s", path, sources.data[i]);
+    rc = zoo_get_children(zh, child, 0, &ids);
+    if (rc == ZNONODE) {
+      rc = ZOK;
+      continue;
+    }
+    if (rc != ZOK)
+      break;
+    qsort(ids.data, (size_t)ids.count, sizeof(char *), by_name);
+    out->regs = hd_realloc(out->regs, (out->nregs + (size_t)ids.count + 1) *
+                                          sizeof(hd_reg_t));
+    for (int32_t k = 0; k < ids.count; k++) {
+      char node[HD_GROUP_PATH_MAX * 3];
+      snprintf(node, sizeof(node), "%s/%s", child, ids.data[k]);
+      int len;
+      rc = get(zh, node, buf, bufmax, &len);
+      if (rc == ZNONODE) {
+        rc = ZOK;
+        continue; /* gone since the listing */
+      }
+      if (rc != ZOK)
+        break;
+      hd_reg_t *r = &out->regs[out->nregs];
+      if (hd_reg_parse(buf, (size_t)len, r, err, sizeof(err)) != 0) {
+        hd_log(HD_LL_DEBUG, "coord", "relay registration skipped",
+               "path=%s error=\"%s\"", node, err);
+        continue;
+      }
+      out->nregs++;
+    }
+    deallocate_String_vector(&ids);
+  }
+  deallocate_String_vector(&sources);
+  return rc;
+}
+
+/* A relay's newest commit time behind the best relay of its source and
+ * server: how far behind the source it is, as far as ZooKeeper tells. */
+static double behind_s(const coord_cluster_t *cl, const hd_reg_t *r) {
+  uint64_t best = r->newest_ts_ms;
+  for (size_t i = 0; i < cl->nregs; i++) {
+    const hd_reg_t *o = &cl->regs[i];
+    if (strcmp(o->source, r->source) == 0 &&
+        o->source_server_id == r->source_server_id && o->newest_ts_ms > best)
+      best = o->newest_ts_ms;
+  }
+  return (double)(best - r->newest_ts_ms) / 1000.0;
+}
+
+static int read_coords(zhandle_t *zh, const char *cluster, char *buf,
+                       size_t bufmax, coord_cluster_t *out) {
+  char path[HD_GROUP_PATH_MAX], node[HD_GROUP_PATH_MAX * 2], err[256];
+  struct String_vector sv;
+  hd_path_election(path, sizeof(path), cluster);
+  int rc = zoo_get_children(zh, path, 0, &sv);
+  if (rc == ZNONODE)
+    return ZOK;
+  if (rc != ZOK)
+    return rc;
+  /* n_<10 digits>: by name is by sequence number, the leader first. */
+  qsort(sv.data, (size_t)sv.count, sizeof(char *), by_name);
+  int first = 1;
+  for (int32_t i = 0; i < sv.count; i++) {
+    char pre[4];
+    if (hd_seq_name_split(sv.data[i], pre, sizeof(pre), NULL) != 0 ||
+        strcmp(pre, "n") != 0)
+      continue;
+    snprintf(node, sizeof(node), "%s/%s", path, sv.data[i]);
+    int len;
+    rc = get(zh, node, buf, bufmax, &len);
+    if (rc == ZNONODE) {
+      rc = ZOK;
+      continue;
+    }
+    if (rc != ZOK)
+      break;
+    hd_election_t e;
+    if (hd_election_parse(buf, (size_t)len, &e, err, sizeof(err)) != 0) {
+      hd_log(HD_LL_DEBUG, "coord", "election node skipped",
+             "path=%s error=\"%s\"", node, err);
+      continue;
+    }
+    json_array_append_new(out->coords,
+                          json_pack("{s:s, s:s, s:s, s:s, s:I, s:b}", "node",
+                                    sv.data[i], "id", e.id, "http", e.http,
+                                    "version", e.version, "started_ms",
+                                    (json_int_t)e.started_ms, "leader", first));
+    first = 0;
+  }
+  deallocate_String_vector(&sv);
+  return rc;
+}
+
+int coord_cluster_read(zhandle_t *zh, const char *cluster, char *buf,
+                       size_t bufmax, coord_cluster_t *out) {
+  memset(out, 0, sizeof(*out));
+  out->relays = json_array();
+  out->coords = json_array();
+  int rc = read_relays(zh, cluster, buf, bufmax, out);
+  if (rc == ZOK)
+    rc = read_coords(zh, cluster, buf, bufmax, out);
+  if (rc != ZOK) {
+    coord_cluster_free(out);
+    return rc;
+  }
+  for (size_t i = 0; i < out->nregs; i++) {
+    const hd_reg_t *r = &out->regs[i];
+    json_array_append_new(
+        out->relays,
+        json_pack(
+            "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:f}", "source",
+            r->source, "id", r->id, "advertise", r->advertise, "http", r->http,
+            "source_server_id", (json_int_t)r->source_server_id, "oldest_scn",
+            (json_int_t)r->oldest_scn, "newest_scn", (json_int_t)r->newest_scn,
+            "newest_ts_ms", (json_int_t)r->newest_ts_ms, "connected",
+            r->connected, "updated_ms", (json_int_t)r->updated_ms,
+            "behind_seconds", behind_s(out, r)));
+  }
+  return ZOK;
+}
+
+void coord_cluster_free(coord_cluster_t *cl) {
+  free(cl->regs);
+  json_decref(cl->relays);
+  json_decref(cl->coords);
+  memset(cl, 0, sizeof(*cl));
+}
+
+/* ------------------------------------------------------------- groups */
+
+coord_lag_t *coord_lag_new(void) {
+  return hd_calloc(1, sizeof(coord_lag_t));
+}
+
+static void lag_reset(coord_lag_t *lg) {
+  for (uint32_t p = 0; p < lg->partitions; p++)
+    free(lg->owner[p]);
+  free(lg->owner);
+  free(lg->ring);
+  free(lg->ck);
+  free(lg->pt);
+  free(lg->st);
+  memset(lg, 0, sizeof(*lg));
+}
+
+void coord_lag_free(coord_lag_t *lg) {
+  if (lg == NULL)
+    return;
+  lag_reset(lg);
+  free(lg);
+}
+
+/* The answers to one group's zoo_aget()s. */
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint32_t left;
+} batch_t;
+
+typedef struct {
+  batch_t *b;
+  int rc;
+  int32_t version;
+  char *data; /* malloc()ed, NUL-terminated */
+  int len;
+} answer_t;
+
+/* @locality the ZooKeeper client's completion thread */
+static void on_get(int rc, const char *value, int len, const struct Stat *st,
+                   const void *ctx) {
+  answer_t *a = (answer_t *)(uintptr_t)ctx;
+  a->rc = rc;
+  if (rc == ZOK) {
+    a->version = st ? st->version : -1;
+    a->len = len > 0 ? len : 0;
+    a->data = hd_malloc((size_t)a->len + 1);
+    if (a->len)
+      memcpy(a->data, value, (size_t)a->len);
+    a->data[a->len] = '\0';
+  }
+  pthread_mutex_lock(&a->b->mu);
+  a->b->left--;
+  pthread_cond_signal(&a->b->cv);
+  pthread_mutex_unlock(&a->b->mu);
+}
+
+static void lag_size(coord_lag_t *lg, uint32_t n, size_t window) {
+  if (lg->partitions == n && lg->window == window)
+    return;
+  lag_reset(lg);
+  lg->partitions = n;
+  lg->window = window;
+  lg->ring = hd_calloc((size_t)n * window, sizeof(*lg->ring));
+  lg->ck = hd_calloc(n, sizeof(*lg->ck));
+  lg->owner = hd_calloc(n, sizeof(*lg->owner));
+  lg->pt = hd_calloc(n, sizeof(*lg->pt));
+  lg->st = hd_calloc(n, sizeof(*lg->st));
+}
+
+int coord_lag_sample(coord_lag_t *lg, zhandle_t *zh, const char *cluster,
+                     const char *group, const hd_group_t *node,
+                     const char *const *holder, const coord_cluster_t *cl,
+                     size_t window, uint64_t now_ms) {
+  uint32_t n = node->partitions;
+  batch_t b;
+  pthread_mutex_init(&b.mu, NULL);
+  pthread_cond_init(&b.cv, NULL);
+  b.left = 0;
+  answer_t *ans = hd_calloc(n, sizeof(*ans));
+  int rc = ZOK;
+  for (uint32_t p = 0; p < n; p++) {
+    char path[HD_GROUP_PATH_MAX];
+    hd_path_checkpoint(path, sizeof(path), cluster, group, p);
+    ans[p].b = &b;
+    ans[p].version = -1;
+    pthread_mutex_lock(&b.mu);
+    b.left++;
+    pthread_mutex_unlock(&b.mu);
+    int arc = zoo_aget(zh, path, 0, on_get, &ans[p]);
+    if (arc != ZOK) {
+      pthread_mutex_lock(&b.mu);
+      b.left--;
+      pthread_mutex_unlock(&b.mu);
+      rc = arc;
+      break;
+    }
+  }
+  pthread_mutex_lock(&b.mu);
+  while (b.left > 0)
+    pthread_cond_wait(&b.cv, &b.mu);
+  pthread_mutex_unlock(&b.mu);
+  pthread_mutex_destroy(&b.mu);
+  pthread_cond_destroy(&b.cv);
+  for (uint32_t p = 0; p < n && rc == ZOK; p++)
+    if (ans[p].rc != ZOK && ans[p].rc != ZNONODE)
+      rc = ans[p].rc;
+  if (rc == ZOK) {
+    lag_size(lg, n, window);
+    hd_lag_source(cl->regs, cl->nregs, node->source, &lg->src);
+    for (uint32_t p = 0; p < n; p++) {
+      hd_checkpoint_t ck;
+      char err[256];
+      memset(&ck, 0, sizeof(ck));
+      int64_t ver = -1;
+      if (ans[p].rc == ZOK) {
+        if (hd_checkpoint_parse(ans[p].data, (size_t)ans[p].len, &ck, err,
+                                sizeof(err)) == 0)
+          ver = ans[p].version;
+        else
+          hd_log(HD_LL_DEBUG, "coord", "checkpoint unreadable",
+                 "group=%s partition=%" PRIu32 " error=\"%s\"", group, p, err);
+      }
+      lg->ck[p] = ck;
+      free(lg->owner[p]);
+      lg->owner[p] = holder && holder[p] ? hd_strdup(holder[p]) : NULL;
+      hd_lag_measure(&lg->src, ck.scn, ck.ts_ms, &lg->pt[p]);
+      hd_lag_sample_t *ring = lg->ring + (size_t)p * window;
+      ring[lg->head] = (hd_lag_sample_t){.t_ms = now_ms,
+                                         .scn = ck.scn,
+                                         .zversion = ver,
+                                         .owned = lg->owner[p] != NULL,
+                                         .behind = lg->pt[p].behind,
+                                         .lag_known = lg->pt[p].lag_known,
+                                         .lag_s = lg->pt[p].lag_s};
+    }
+    lg->head = (lg->head + 1) % window;
+    if (lg->n < window)
+      lg->n++;
+    /* hd_lag_judge wants the readings oldest first. */
+    hd_lag_sample_t *w = hd_malloc(window * sizeof(*w));
+    for (uint32_t p = 0; p < n; p++) {
+      const hd_lag_sample_t *ring = lg->ring + (size_t)p * window;
+      for (size_t i = 0; i < lg->n; i++)
+        w[i] = ring[(lg->head + window - lg->n + i) % window];
+      lg->st[p] = hd_lag_judge(w, lg->n, window);
+    }
+    free(w);
+    lg->sampled_ms = now_ms;
+  }
+  for (uint32_t p = 0; p < n; p++)
+    free(ans[p].data);
+  free(ans);
+  return rc;
+}
+
+/* How far behind p is, for best and worst: its lag; unknown while behind
+ * counts as the worst, unknown otherwise as the best. */
+static double rank(const coord_lag_t *lg, uint32_t p) {
+  const hd_lag_point_t *x = &lg->pt[p];
+  if (x->lag_known)
+    return x->lag_s;
+  return x->behind ? 1e300 : -1;
+}
+
+static void extremes(const coord_lag_t *lg, int64_t *worst, int64_t *best) {
+  *worst = *best = -1;
+  for (uint32_t p = 0; p < lg->partitions; p++) {
+    double r = rank(lg, p);
+    if (*worst < 0 || r > rank(lg, (uint32_t)*worst) ||
+        (r == rank(lg, (uint32_t)*worst) && lg->st[p] > lg->st[*worst]))
+      *worst = p;
+    if (*best < 0 || r < rank(lg, (uint32_t)*best) ||
+        (r == rank(lg, (uint32_t)*best) && lg->st[p] < lg->st[*best]))
+      *best = p;
+  }
+}
+
+void coord_lag_worst(const coord_lag_t *lg, hd_lag_status_t *status,
+                     double *max_lag) {
+  *status = HD_LAG_OK;
+  *max_lag = -1;
+  for (uint32_t p = 0; p < lg->partitions; p++) {
+    if (lg->st[p] > *status)
+      *status = lg->st[p];
+    if (lg->pt[p].lag_known && lg->pt[p].lag_s > *max_lag)
+      *max_lag = lg->pt[p].lag_s;
+  }
+}
+
+static json_t *opt_int(int known, int64_t v) {
+  return known ? json_integer(v) : json_null();
+}
+
+json_t *coord_lag_json(const coord_lag_t *lg) {
+  if (lg == NULL || lg->partitions == 0)
+    return NULL;
+  json_t *parts = json_array();
+  for (uint32_t p = 0; p < lg->partitions; p++) {
+    const hd_lag_point_t *x = &lg->pt[p];
+    const hd_checkpoint_t *ck = &lg->ck[p];
+    json_array_append_new(
+        parts,
+        json_pack("{s:I, s:o, s:I, s:I, s:I, s:o, s:o, s:o, s:b, s:s}",
+                  "partition", (json_int_t)p, "owner",
+                  lg->owner[p] ? json_string(lg->owner[p]) : json_null(), "scn",
+                  (json_int_t)ck->scn, "ts_ms", (json_int_t)ck->ts_ms,
+                  "written_ms", (json_int_t)ck->written_ms, "lag_seconds",
+                  x->lag_known ? json_real(x->lag_s) : json_null(),
+                  "lead_files", opt_int(x->lead_known, x->lead_files),
+                  "lead_bytes", opt_int(x->lead_bytes_known, x->lead_bytes),
+                  "out_of_retention", x->out_of_retention, "status",
+                  hd_lag_status_name(lg->st[p])));
+  }
+  hd_lag_status_t st;
+  double max;
+  int64_t worst, best;
+  coord_lag_worst(lg, &st, &max);
+  extremes(lg, &worst, &best);
+  return json_pack(
+      "{s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o}", "status",
+      hd_lag_status_name(st), "max_lag_seconds",
+      max >= 0 ? json_real(max) : json_null(), "worst_partition",
+      opt_int(worst >= 0, worst), "best_partition", opt_int(best >= 0, best),
+      "relay_newest_scn", (json_int_t)lg->src.newest_scn, "relay_newest_ts_ms",
+      (json_int_t)lg->src.newest_ts_ms, "relay_oldest_scn",
+      (json_int_t)lg->src.oldest_scn, "relays", (json_int_t)lg->src.relays,
+      "lag_sampled_ms", (json_int_t)lg->sampled_ms, "lag", parts);
+}
+
+/* ------------------------------------------------------------ metrics */
+
+typedef enum { F_LAG, F_STATUS, F_SCN } pfam_t;
+
+void coord_lag_metrics(hd_buf_t *b, const char *const *names,
+                       const coord_lag_t *const *lags, size_t n,
+                       const coord_cluster_t *cl) {
+  static const struct {
+    const char *name, *help;
+  } pf[] = {
+      {"herald_partition_lag_seconds",
+       "Relays' newest commit time minus the checkpoint's (0 when caught "
+       "up); absent while unknown."},
+      {"herald_partition_status",
+       "0 OK, 1 WARN, 2 STALL, 3 STOP, 4 UNOWNED (docs/coordinator.md)."},
+      {"herald_partition_checkpoint_scn",
+       "The partition's checkpoint SCN (0: none yet)."},
+  };
+  char part[16];
+  for (size_t f = 0; f < sizeof(pf) / sizeof(pf[0]); f++) {
+    hd_prom_family(b, pf[f].name, "gauge", pf[f].help);
+    for (size_t g = 0; g < n; g++) {
+      const coord_lag_t *lg = lags[g];
+      for (uint32_t p = 0; lg && p < lg->partitions; p++) {
+        snprintf(part, sizeof(part), "%" PRIu32, p);
+        double v;
+        if (f == F_LAG) {
+          if (!lg->pt[p].lag_known)
+            continue;
+          v = lg->pt[p].lag_s;
+        } else if (f == F_STATUS) {
+          v = lg->st[p];
+        } else {
+          v = (double)lg->ck[p].scn;
+        }
+        hd_prom_sample2(b, pf[f].name, "group", names[g], "partition", part, v);
+      }
+    }
+  }
+  hd_prom_family(b, "herald_group_max_lag_seconds", "gauge",
+                 "The group's worst partition's lag (absent while none is "
+                 "known).");
+  for (size_t g = 0; g < n; g++) {
+    hd_lag_status_t st;
+    double max;
+    if (lags[g] == NULL || lags[g]->partitions == 0)
+      continue;
+    coord_lag_worst(lags[g], &st, &max);
+    if (max >= 0)
+      hd_prom_sample(b, "herald_group_max_lag_seconds", "group", names[g], max);
+  }
+  hd_prom_family(b, "herald_group_status", "gauge",
+                 "The group's worst partition's status (codes as "
+                 "herald_partition_status).");
+  for (size_t g = 0; g < n; g++) {
+    hd_lag_status_t st;
+    double max;
+    if (lags[g] == NULL || lags[g]->partitions == 0)
+      continue;
+    coord_lag_worst(lags[g], &st, &max);
+    hd_prom_sample(b, "herald_group_status", "group", names[g], st);
+  }
+  static const struct {
+    const char *name, *help;
+  } rf[] = {
+      {"herald_relay_newest_scn", "Newest SCN a relay serves."},
+      {"herald_relay_newest_commit_time_seconds",
+       "Source commit time of a relay's newest window, Unix seconds."},
+      {"herald_relay_oldest_scn", "Oldest SCN a relay still serves."},
+  };
+  for (size_t f = 0; f < sizeof(rf) / sizeof(rf[0]); f++) {
+    hd_prom_family(b, rf[f].name, "gauge", rf[f].help);
+    for (size_t i = 0; cl && i < cl->nregs; i++) {
+      const hd_reg_t *r = &cl->regs[i];
+      double v = f == 0   ? (double)r->newest_scn
+                 : f == 1 ? (double)r->newest_ts_ms / 1000.0
+                          : (double)r->oldest_scn;
+      hd_prom_sample2(b, rf[f].name, "source", r->source, "relay", r->id, v);
+    }
+  }
+}
