@@ -199,7 +199,7 @@ static int do_get(ctl_ops_t *o, const ctl_group_t *g,
     if (!ck->s.ok) {
       ctl_table_cell(t, "%s", ck->s.present ? "unreadable" : "none");
       for (int i = 0; i < 6; i++)
-        ctl_table_cell(t, "%s", i == 2 && ck->s.present ? ck->s.err : "-");
+        ctl_table_cell(t, "%s", i == 0 && ck->s.present ? ck->s.err : "-");
       if (ck->s.present)
         ctl_table_cell(t, "%d", ck->version);
       else

@@ -91,12 +91,13 @@ static int load_config(ctl_ops_t *o) {
     hd_coord_conf_t c;
   } conf;
   char err[512];
-  int which = 0;
+  int which = -1;
   int rc = hd_config_load_any(o->config, hd_all_schemas, 3, &which, &conf, err,
                               sizeof(err));
   if (rc < 0) {
     fprintf(stderr, "%s: %s\n", o->prog, err);
-    hd_config_free(hd_all_schemas[which], &conf);
+    if (which >= 0) /* -1 when the kind was not even recognised */
+      hd_config_free(hd_all_schemas[which], &conf);
     return HD_EXIT_USAGE;
   }
   const char *cluster = which == 0   ? conf.r.cluster

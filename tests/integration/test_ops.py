@@ -231,6 +231,10 @@ def test_lag(tmp):
         rc, out, err = ctl("status")
         assert rc == 0 and "GROUP %s: 4 partitions" % g in out, out + err
         assert "lag: from coordinator c1" in out, out
+        # --config: the cluster and ZooKeeper of any herald config
+        rc, out, err = ctl("status", "--config", os.path.join(tmp, "c1.yaml"),
+                           zk=None, cluster=None)
+        assert rc == 0 and "GROUP %s: 4 partitions" % g in out, out + err
         # over: a1 stopped under a write load; its partitions fall behind
         w = Writer()
         try:
@@ -484,6 +488,19 @@ def test_drain(tmp):
                      lambda: len(a1.held()) == 2 and settled(g, [a1, a2], n))
             rc, out, err = ctl("drain", "--group", g, "--agent", "a1", "--undo")
             assert rc == 0 and "not drained" in out, (rc, out, err)
+            # a drain node is its session's: a1 stopped while drained, the
+            # leader deletes the node, and a1 restarted gets partitions
+            rc, out, err = ctl("drain", "--group", g, "--agent", "a1",
+                               "--no-wait")
+            assert rc == 0 and "drain node written" in out, (rc, out, err)
+            wait_for("a1 drained", lambda: a1.held() == set() and
+                     settled(g, [a1, a2], n))
+            a1.term()
+            wait_for("the stale drain node deleted",
+                     lambda: zget("groups/%s/drain/a1" % g) is None)
+            a1 = agent(tmp, "a1", g, n)
+            wait_for("a1 restarted to get partitions",
+                     lambda: len(a1.held()) == 2 and settled(g, [a1, a2], n))
         finally:
             w.stop()
         wait_head(g, n)
