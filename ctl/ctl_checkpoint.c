@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "ctl_ops.h"
@@ -245,6 +246,27 @@ static int write_one(ctl_ops_t *o, const char *path, const ctl_ckpt_t *ck,
   return rc;
 }
 
+/* The tests' way to let an agent write between our read and our write,
+ * so that the compare-and-swap is seen to fail:
+ * HERALD_TEST_FAULT=checkpoint_write_delay_ms=N sleeps N ms before the
+ * first write. */
+static void test_delay(void) {
+#ifdef HD_TEST_HOOKS
+  const char *f = getenv("HERALD_TEST_FAULT");
+  const char *k = "checkpoint_write_delay_ms=";
+  uint64_t ms;
+  if (f && strncmp(f, k, strlen(k)) == 0 &&
+      hd_parse_u64(f + strlen(k), &ms) == 0) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+  }
+#else
+  if (getenv("HERALD_TEST_FAULT"))
+    fprintf(stderr, PROG ": HERALD_TEST_FAULT ignored: built without "
+                         "HD_TEST_HOOKS\n");
+#endif
+}
+
 static int do_write(ctl_ops_t *o, const ctl_group_t *g,
                     const unsigned char *want, uint64_t scn, uint64_t ts_ms,
                     int ts_known, int execute, int force) {
@@ -279,6 +301,8 @@ static int do_write(ctl_ops_t *o, const ctl_group_t *g,
     const char *result = "dry run";
     int version = -1, zrc = ZOK;
     if (execute) {
+      if (nw + nfail == 0)
+        test_delay();
       zrc = write_one(o, path, ck, json, &version);
       if (zrc == ZOK) {
         result = "written";

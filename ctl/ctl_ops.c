@@ -802,7 +802,8 @@ int ctl_http_get(ctl_ops_t *o, const char *hostport, const char *path,
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-  curl_easy_setopt(c, CURLOPT_PROXY, ""); /* loopback, never a proxy */
+  /* straight to the coordinator, whatever http_proxy the shell has */
+  curl_easy_setopt(c, CURLOPT_PROXY, "");
   CURLcode rc = curl_easy_perform(c);
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
