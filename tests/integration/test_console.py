@@ -28,12 +28,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import (BIN, SRC, Relay, free_port, run,  # noqa: E402
+from test_relay import (BIN, SRC, Relay, run,  # noqa: E402
                         setup_db, sql)
 import test_agent as ta  # noqa: E402
 import test_coordinator as tc  # noqa: E402
@@ -70,19 +69,8 @@ class Coordinator(tc.Coordinator):
     coordinator: section (coordinator.lag_window)."""
 
     def __init__(self, tmp, cid, extra):
-        self.id = cid
-        self.http = free_port()
-        conf = os.path.join(tmp, cid + ".yaml")
-        with open(conf, "w") as f:
-            f.write("cluster: %s\nzookeeper:\n  hosts: '%s'\n"
-                    "  session_timeout: %ds\ncoordinator:\n  id: %s\n"
-                    "  http: 127.0.0.1:%d\n%s"
-                    % (CLUSTER, tc.ZK, tc.COORD_TIMEOUT_S, cid, self.http,
-                       "".join("  %s\n" % l for l in extra)))
-        tc.Proc.__init__(self, [os.path.join(BIN, "herald-coordinator"),
-                                "-c", conf, "-v"],
-                         os.path.join(tmp, cid + ".log"))
-        tc.wait_for("%s to serve /status" % cid, self.try_status, 20)
+        super().__init__(tmp, cid, CLUSTER,
+                         extra="".join("  %s\n" % l for l in extra))
 
     def url(self, path="/"):
         return "http://127.0.0.1:%d%s" % (self.http, path)
@@ -101,34 +89,28 @@ class Agent(ta.Agent):
             f.write(want)
 
 
-class Writer:
+class Writer(ta.Repeat):
     """Transactions on it_console.t until stopped: 8 keys each, so that
     every partition gets changes all the time."""
 
     def __init__(self):
-        self.stop_ev, self.err, self.txns = threading.Event(), None, 0
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
+        super().__init__(self.txn, 0.02, "writer")
 
-    def _run(self):
-        try:
-            while not self.stop_ev.is_set():
-                i = self.txns
-                sql("BEGIN;" + "".join(
-                    "INSERT INTO t VALUES (%d, %d, 'v%d') ON DUPLICATE KEY "
-                    "UPDATE n = n + 1, s = 'u%d';" % (k, i, i, i)
-                    for k in range((i * 8) % 64, (i * 8) % 64 + 8))
-                    + "COMMIT", db=DB)
-                self.txns += 1
-                time.sleep(0.02)
-        except Exception as e:  # reported by stop()
-            self.err = e
+    @staticmethod
+    def txn(i):
+        sql("BEGIN;" + "".join(
+            "INSERT INTO t VALUES (%d, %d, 'v%d') ON DUPLICATE KEY "
+            "UPDATE n = n + 1, s = 'u%d';" % (k, i, i, i)
+            for k in range((i * 8) % 64, (i * 8) % 64 + 8))
+            + "COMMIT", db=DB)
+
+    @property
+    def txns(self):
+        return self.n
 
     def stop(self):
-        self.stop_ev.set()
-        self.t.join(timeout=30)
-        assert self.err is None, "writer: %s" % self.err
-        assert self.txns > 0, "the writer wrote nothing"
+        super().stop()
+        assert self.n > 0, "the writer wrote nothing"
 
 
 # What the page shows, read in one go in the browser (no element can go

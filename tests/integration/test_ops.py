@@ -167,15 +167,11 @@ def writes(rounds, base):
             + "UPDATE it_ops.t SET v = 'u' WHERE id = %d;" % i + "COMMIT")
 
 
-class Writer(ta.Writer):
-    def _run(self):
-        try:
-            while not self.stop_ev.is_set():
-                writes(1, self.base + self.rounds * 10)
-                self.rounds += 1
-                time.sleep(0.02)
-        except Exception as e:
-            self.err = e
+class Writer(ta.Repeat):
+    """This test's writes until stopped."""
+
+    def __init__(self, base=100000):
+        super().__init__(lambda i: writes(1, base + i * 10), 0.02, "writer")
 
 
 def lag_rc(*args):
