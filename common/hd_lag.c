@@ -87,7 +87,10 @@ hd_lag_status_t hd_lag_judge(const hd_lag_sample_t *w, size_t n,
   const hd_lag_sample_t *last = &w[n - 1];
   if (!last->owned)
     return HD_LAG_UNOWNED;
-  if (!last->behind || window < 2 || n < window)
+  size_t same = 0; /* readings of the newest one's grant */
+  while (same < n && w[n - 1 - same].epoch == last->epoch)
+    same++;
+  if (!last->behind || window < 2 || same < window)
     return HD_LAG_OK;
   const hd_lag_sample_t *win = w + (n - window);
   int written = 0, moved = 0, all_behind = 1, lag_up = 1, fresh = 0;
@@ -113,7 +116,10 @@ hd_lag_status_t hd_lag_judge(const hd_lag_sample_t *w, size_t n,
     return HD_LAG_STOP;
   if (all_behind && !moved)
     return HD_LAG_STALL;
-  if (all_behind && lag_up && fresh >= 3 && prev > first)
+  /* Commit times have whole seconds, and the checkpoint and the relays
+   * are read a moment apart: a partition in step reads 0 or 1 s. A rise
+   * of less than 2 s is that, not a trend. */
+  if (all_behind && lag_up && fresh >= 3 && prev >= first + 2.0)
     return HD_LAG_WARN;
   return HD_LAG_OK;
 }

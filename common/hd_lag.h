@@ -85,6 +85,7 @@ typedef struct {
   uint64_t t_ms;    /* when it was read (the reader's clock) */
   uint64_t scn;     /* the checkpoint's */
   int64_t zversion; /* the checkpoint znode's version; -1 no node */
+  uint64_t epoch;   /* the checkpoint's: the grant its writer acts on */
   int owned;        /* owners/<p> exists */
   int behind;
   int lag_known;
@@ -97,7 +98,8 @@ typedef struct {
  *
  *  - UNOWNED: the newest reading has no holder;
  *  - OK: the newest reading is not behind, or fewer than window readings
- *    exist (too early to judge);
+ *    of the newest reading's epoch exist (too early to judge: a new
+ *    holder has just claimed the checkpoint, which writes it unchanged);
  *  - STOP: behind, and the checkpoint node was not written over the whole
  *    window (same znode version): the holder has stopped acting;
  *  - STALL: behind in every reading of the window, and the SCN the same
@@ -106,7 +108,8 @@ typedef struct {
  *  - WARN: behind in every reading, and at the readings where the
  *    checkpoint had moved (the first of the window counts as one), at
  *    least 3, the lag known, never lower than at the one before, and
- *    higher at the last than at the first: the holder moves, but falls
+ *    at least 2 s higher at the last than at the first (commit times
+ *    have whole seconds: less is noise): the holder moves, but falls
  *    further behind with every checkpoint (between two checkpoints the
  *    lag grows by itself, and is not looked at);
  *  - OK otherwise.

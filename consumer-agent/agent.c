@@ -157,9 +157,18 @@ static int ck_write(part_t *pt) {
     return 0;
   }
   if (rc == ZBADVERSION || rc == ZNONODE) {
+    /* Who wrote it says why: another holder, or an operator's
+     * heraldctl checkpoint set (the partition starts again from it). */
+    char data[2048], by[HD_REG_NAME_MAX] = "?";
+    int len = sizeof(data) - 1;
+    hd_checkpoint_t now;
+    if (zoo_get(hd_zk_handle(a->zk), path, 0, data, &len, NULL) == ZOK &&
+        len >= 0 &&
+        hd_checkpoint_parse(data, (size_t)len, &now, err, sizeof(err)) == 0)
+      snprintf(by, sizeof(by), "%s", now.owner);
     hd_log(HD_LL_ERROR, COMP, "partition taken: checkpoint moved by another",
-           "partition=%u scn=%" PRIu64 " version=%d", pt->p, pt->ck.scn,
-           pt->zver);
+           "partition=%u scn=%" PRIu64 " version=%d written_by=%s", pt->p,
+           pt->ck.scn, pt->zver, by);
     return 1;
   }
   hd_log(HD_LL_WARN, COMP, "checkpoint not written, will retry",

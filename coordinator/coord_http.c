@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "coord.h"
+#include "coord_console.h"
 #include "hd_http.h"
 #include "hd_lag.h"
 #include "hd_time.h"
@@ -139,6 +140,9 @@ static void history(void *ctx, hd_http_reply_t *r) {
 static const hd_http_route_t routes[] = {{"/metrics", metrics},
                                          {"/status", status},
                                          {"/history", history},
+                                         {"/", coord_console_index},
+                                         {"/console.js", coord_console_js},
+                                         {"/console.css", coord_console_css},
                                          {NULL, NULL}};
 
 int coord_http_start(coord_t *c, char *errstr, size_t errlen) {

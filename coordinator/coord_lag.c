@@ -325,6 +325,7 @@ int coord_lag_sample(coord_lag_t *lg, zhandle_t *zh, const char *cluster,
       ring[lg->head] = (hd_lag_sample_t){.t_ms = now_ms,
                                          .scn = ck.scn,
                                          .zversion = ver,
+                                         .epoch = ck.epoch,
                                          .owned = lg->owner[p] != NULL,
                                          .behind = lg->pt[p].behind,
                                          .lag_known = lg->pt[p].lag_known,
@@ -463,28 +464,25 @@ void coord_lag_metrics(hd_buf_t *b, const char *const *names,
       }
     }
   }
-  hd_prom_family(b, "herald_group_max_lag_seconds", "gauge",
-                 "The group's worst partition's lag (absent while none is "
-                 "known).");
-  for (size_t g = 0; g < n; g++) {
-    hd_lag_status_t st;
-    double max;
-    if (lags[g] == NULL || lags[g]->partitions == 0)
-      continue;
-    coord_lag_worst(lags[g], &st, &max);
-    if (max >= 0)
-      hd_prom_sample(b, "herald_group_max_lag_seconds", "group", names[g], max);
-  }
-  hd_prom_family(b, "herald_group_status", "gauge",
-                 "The group's worst partition's status (codes as "
-                 "herald_partition_status).");
-  for (size_t g = 0; g < n; g++) {
-    hd_lag_status_t st;
-    double max;
-    if (lags[g] == NULL || lags[g]->partitions == 0)
-      continue;
-    coord_lag_worst(lags[g], &st, &max);
-    hd_prom_sample(b, "herald_group_status", "group", names[g], st);
+  static const struct {
+    const char *name, *help;
+  } gf[] = {
+      {"herald_group_max_lag_seconds",
+       "The group's worst partition's lag (absent while none is known)."},
+      {"herald_group_status", "The group's worst partition's status (codes "
+                              "as herald_partition_status)."},
+  };
+  for (size_t f = 0; f < sizeof(gf) / sizeof(gf[0]); f++) {
+    hd_prom_family(b, gf[f].name, "gauge", gf[f].help);
+    for (size_t g = 0; g < n; g++) {
+      hd_lag_status_t st;
+      double max;
+      if (lags[g] == NULL || lags[g]->partitions == 0)
+        continue;
+      coord_lag_worst(lags[g], &st, &max);
+      if (f == 1 || max >= 0)
+        hd_prom_sample(b, gf[f].name, "group", names[g], f == 1 ? st : max);
+    }
   }
   static const struct {
     const char *name, *help;

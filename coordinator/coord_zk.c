@@ -299,6 +299,13 @@ static int children(loop_t *L, const char *path, int watch,
   return rc;
 }
 
+/* get_data() of dir/name; child is set to that path. */
+static int get_child(loop_t *L, const char *dir, const char *name, char *child,
+                     size_t n, int *len, struct Stat *st) {
+  snprintf(child, n, "%s/%s", dir, name);
+  return get_data(L, child, 0, len, st);
+}
+
 static int cmp_str(const void *x, const void *y) {
   return strcmp(*(char *const *)x, *(char *const *)y);
 }
@@ -321,10 +328,9 @@ static int read_members(loop_t *L, coord_group_t *g, scan_t *s, int watch) {
   s->sess_id = hd_calloc(sv.count ? (size_t)sv.count : 1, sizeof(char *));
   s->sess = hd_calloc(sv.count ? (size_t)sv.count : 1, sizeof(uint64_t));
   for (int32_t i = 0; i < sv.count; i++) {
-    snprintf(child, sizeof(child), "%s/%s", path, sv.data[i]);
     int len;
     struct Stat st;
-    rc = get_data(L, child, 0, &len, &st);
+    rc = get_child(L, path, sv.data[i], child, sizeof(child), &len, &st);
     if (rc == ZNONODE)
       continue; /* gone since the listing */
     if (rc != ZOK)
@@ -389,10 +395,9 @@ static int read_owners(loop_t *L, coord_group_t *g, scan_t *s, int watch) {
       s->holder[p] = hd_strdup(grantee);
       continue;
     }
-    snprintf(child, sizeof(child), "%s/%s", path, sv.data[i]);
     int len;
     struct Stat st;
-    rc = get_data(L, child, 0, &len, &st);
+    rc = get_child(L, path, sv.data[i], child, sizeof(child), &len, &st);
     if (rc == ZNONODE)
       continue;
     if (rc != ZOK)
@@ -423,10 +428,9 @@ static int read_drains(loop_t *L, coord_group_t *g, scan_t *s, int leading) {
     return rc;
   s->drained = hd_calloc(sv.count ? (size_t)sv.count : 1, sizeof(char *));
   for (int32_t i = 0; i < sv.count; i++) {
-    snprintf(child, sizeof(child), "%s/%s", path, sv.data[i]);
     int len;
     struct Stat st;
-    rc = get_data(L, child, 0, &len, &st);
+    rc = get_child(L, path, sv.data[i], child, sizeof(child), &len, &st);
     if (rc == ZNONODE)
       continue;
     if (rc != ZOK)

@@ -16,5 +16,9 @@ int ctl_validate_config(int argc, char **argv);
 int ctl_config_doc(int argc, char **argv);
 int ctl_decode(int argc, char **argv);
 int ctl_tail(int argc, char **argv);
+int ctl_status(int argc, char **argv);
+int ctl_lag(int argc, char **argv);
+int ctl_checkpoint(int argc, char **argv);
+int ctl_drain(int argc, char **argv);
 
 #endif

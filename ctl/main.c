@@ -16,6 +16,10 @@ static const ctl_cmd_t cmds[] = {
      "print the reference of every config key [KIND]"},
     {"decode", ctl_decode, "print binlog files as JSON change lines"},
     {"tail", ctl_tail, "subscribe to a relay and print its changes"},
+    {"status", ctl_status, "relays, coordinators, groups and their lag"},
+    {"lag", ctl_lag, "each partition's lag; a check with --max-seconds"},
+    {"checkpoint", ctl_checkpoint, "get, set or reset a group's checkpoints"},
+    {"drain", ctl_drain, "move an agent's partitions away"},
     {NULL, NULL, NULL}};
 
 static void usage(FILE *out) {

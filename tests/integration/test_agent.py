@@ -232,29 +232,42 @@ def test_standalone(tmp):
 
 # ------------------------------------------------------------- groups
 
-class Writer:
-    """A write load in the background: rounds of the workload until
-    stopped."""
+class Repeat:
+    """fn(i) for i = 0, 1, ... in a thread of its own, pause seconds
+    apart, until stop(), which reports the error that ended it early."""
 
-    def __init__(self, base=100000):
-        self.base, self.rounds, self.stop_ev = base, 0, threading.Event()
-        self.err = None
+    def __init__(self, fn, pause, what):
+        self.fn, self.pause, self.what = fn, pause, what
+        self.n, self.stop_ev, self.err = 0, threading.Event(), None
         self.t = threading.Thread(target=self._run, daemon=True)
         self.t.start()
 
     def _run(self):
         try:
             while not self.stop_ev.is_set():
-                workload(1, base=self.base + self.rounds * 10)
-                self.rounds += 1
-                time.sleep(0.01)
+                self.fn(self.n)
+                self.n += 1
+                time.sleep(self.pause)
         except Exception as e:  # reported by stop()
             self.err = e
 
     def stop(self):
         self.stop_ev.set()
         self.t.join(timeout=30)
-        assert self.err is None, "writer: %s" % self.err
+        assert self.err is None, "%s: %s" % (self.what, self.err)
+
+
+class Writer(Repeat):
+    """A write load in the background: rounds of the workload until
+    stopped."""
+
+    def __init__(self, base=100000):
+        super().__init__(lambda i: workload(1, base=base + i * 10), 0.01,
+                         "writer")
+
+    @property
+    def rounds(self):
+        return self.n
 
 
 class Group:

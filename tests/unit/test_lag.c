@@ -145,10 +145,14 @@ START_TEST(statuses) {
   ck_assert_int_eq(judge(saw, 5, 5, 1), HD_LAG_OK);
   const r_t rising[5] = {{10, 1, 1, 1},
                          {10, 1, 1, 2},
-                         {20, 2, 1, 1.5},
                          {20, 2, 1, 2.5},
-                         {30, 3, 1, 2}};
+                         {20, 2, 1, 3},
+                         {30, 3, 1, 3.5}};
   ck_assert_int_eq(judge(rising, 5, 5, 1), HD_LAG_WARN);
+  /* Whole-second commit times: a partition in step reads 0 or 1 s. */
+  const r_t step[4] = {
+      {10, 1, 1, 0}, {20, 2, 1, 1}, {30, 3, 1, 1}, {40, 4, 1, 1}};
+  ck_assert_int_eq(judge(step, 4, 4, 1), HD_LAG_OK);
   /* Two moves are too few to call a trend. */
   const r_t two[4] = {
       {10, 1, 1, 1}, {10, 1, 1, 2}, {10, 1, 1, 3}, {20, 2, 1, 4}};
@@ -170,6 +174,22 @@ START_TEST(statuses) {
                             {20, 2, 1, 2}, {30, 3, 1, 1}, {40, 4, 1, 0.5}};
   ck_assert_int_eq(judge(recovered, 6, 4, 1), HD_LAG_OK);
   ck_assert_int_eq(judge(recovered, 3, 3, 1), HD_LAG_STOP);
+  /* A new holder claims the checkpoint (a write, the same SCN, a new
+   * epoch): too early to judge it, not STALL. */
+  {
+    hd_lag_sample_t w[6];
+    for (int i = 0; i < 6; i++)
+      w[i] = (hd_lag_sample_t){.t_ms = 1000 * (uint64_t)i,
+                               .scn = 10,
+                               .zversion = i < 4 ? 1 : 2,
+                               .epoch = i < 4 ? 1 : 2,
+                               .owned = 1,
+                               .behind = 1,
+                               .lag_known = 1,
+                               .lag_s = i};
+    ck_assert_int_eq(hd_lag_judge(w, 4, 4), HD_LAG_STOP); /* the old one */
+    ck_assert_int_eq(hd_lag_judge(w, 6, 4), HD_LAG_OK);
+  }
   /* Unknown lag (a checkpoint set by hand) is never WARN. */
   const r_t unknown[4] = {
       {10, 1, 1, -1}, {20, 2, 1, -1}, {30, 3, 1, -1}, {40, 4, 1, -1}};
