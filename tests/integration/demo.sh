@@ -36,19 +36,34 @@ cleanup() {
 trap cleanup EXIT
 
 # demo RC ARGS...: runs the demo (at most 240 s) with stdout in $T/out and
-# stderr in $T/err.
+# stderr in $T/err; while it runs, console_check (when set) looks at the
+# console whose URL it prints.
+console_check=0
 demo() {
   local want=$1
   shift
-  TMPDIR=$T timeout -k 30 240 "$SRC/scripts/demo" "$@" >"$T/out" 2>"$T/err"
-  local rc=$?
+  TMPDIR=$T timeout -k 30 240 "$SRC/scripts/demo" "$@" >"$T/out" 2>"$T/err" &
+  local pid=$! url=""
+  if [ "$console_check" = 1 ]; then
+    for _ in $(seq 1 600); do
+      url=$(sed -n 's|^console: *\(http://127\.0\.0\.1:[0-9]*/\)$|\1|p' "$T/out" | head -1)
+      [ -n "$url" ] || ! kill -0 "$pid" 2>/dev/null && break
+      sleep 0.2
+    done
+    # The page the URL names is the console (HTML that loads its script).
+    curl -sf --max-time 5 "$url" | grep -q 'console.js' && ok || bad "no console at '$url'"
+  fi
+  local rc=0
+  wait "$pid" || rc=$?
   if [ "$rc" = "$want" ]; then ok; else bad "demo $* exited $rc, expected $want: $(tail -20 "$T/err"; tail -5 "$T/out")"; fi
   local left
   left=$(leftovers)
   if [ -z "$left" ]; then ok; else bad "demo $* left processes behind: $(ps -o pid,args -p "$(echo $left | tr ' ' ,)")"; fi
 }
 
+console_check=1
 demo 0 --bin "$BIN" --seconds 20 --kill-agent-at 6
+console_check=0
 # The last line: every table of the shop equal, with rows in each.
 last=$(tail -1 "$T/out")
 [[ $last =~ ^destination\ equals\ source:\ customers\ [1-9][0-9]*\ rows.*products\ 50\ rows.*orders\ [1-9][0-9]*\ rows.*order_lines\ [1-9][0-9]*\ rows ]] && ok ||
