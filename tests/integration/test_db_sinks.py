@@ -793,14 +793,18 @@ W = Table("w", [("id", "BIGINT"), ("tag", "VARCHAR(40)"), ("v", "INT")],
 NOKEY = Table("nokey", [("tag", "VARCHAR(40)"), ("n", "INT")])
 
 
-class DbWriter(ta.Writer):
-    """test_agent's background writer, with rounds of unique tagged rows:
-    inserts, updates and deletes of w, inserts only (each row twice) of
-    nokey."""
+class DbWriter(ta.Repeat):
+    """A background writer (test_agent.Repeat) of rounds of unique tagged
+    rows: inserts, updates and deletes of w, inserts only (each row
+    twice) of nokey."""
 
     def __init__(self, db):
         self.db = db
-        super().__init__(base=0)
+        super().__init__(self.round, 0.01, "writer")
+
+    @property
+    def rounds(self):
+        return self.n
 
     def round(self, i):
         sql("BEGIN; INSERT INTO w VALUES (%d, 'r%da', %d), (%d, 'r%db', %d), "
@@ -809,14 +813,6 @@ class DbWriter(ta.Writer):
             "('r%d', 1), ('r%dx', NULL); COMMIT;"
             % (3 * i, i, i, 3 * i + 1, i, i, 3 * i + 2, i, i, 3 * i - 3,
                3 * i - 5, i, i, i), db=self.db)
-
-    def _run(self):
-        try:
-            while not self.stop_ev.wait(0.01):
-                self.round(self.rounds)
-                self.rounds += 1
-        except Exception as e:  # stop() reports it
-            self.err = e
 
 
 def test_faults(tmp, eng):
