@@ -158,6 +158,14 @@ static json_t *ckpt_json(const hd_checkpoint_t *c) {
   return v;
 }
 
+/* The JSON entry of partition p's checkpoint node (path) as read. */
+static json_t *entry_json(uint32_t p, const char *path, const ctl_ckpt_t *ck) {
+  json_t *e = json_pack("{s:I,s:s}", "partition", (json_int_t)p, "path", path);
+  json_object_set_new(e, "version",
+                      ck->s.present ? json_integer(ck->version) : json_null());
+  return e;
+}
+
 static int do_get(ctl_ops_t *o, const ctl_group_t *g,
                   const unsigned char *want) {
   char path[HD_GROUP_PATH_MAX], b1[64], b2[64];
@@ -168,11 +176,7 @@ static int do_get(ctl_ops_t *o, const ctl_group_t *g,
         continue;
       const ctl_ckpt_t *ck = &g->ckpts[p];
       hd_path_checkpoint(path, sizeof(path), o->cluster, g->name, p);
-      json_t *e =
-          json_pack("{s:I,s:s}", "partition", (json_int_t)p, "path", path);
-      json_object_set_new(e, "version",
-                          ck->s.present ? json_integer(ck->version)
-                                        : json_null());
+      json_t *e = entry_json(p, path, ck);
       json_object_set_new(e, "checkpoint",
                           ck->s.ok ? ckpt_json(&ck->c) : json_null());
       if (ck->s.present && !ck->s.ok) {
@@ -315,11 +319,7 @@ static int do_write(ctl_ops_t *o, const ctl_group_t *g,
       }
     }
     if (o->json) {
-      json_t *e =
-          json_pack("{s:I,s:s}", "partition", (json_int_t)p, "path", path);
-      json_object_set_new(e, "version",
-                          ck->s.present ? json_integer(ck->version)
-                                        : json_null());
+      json_t *e = entry_json(p, path, ck);
       json_object_set_new(e, "old",
                           old ? ctl_json_raw(old, strlen(old)) : json_null());
       json_object_set_new(e, "new", ctl_json_raw(json, strlen(json)));
@@ -370,68 +370,61 @@ static int do_write(ctl_ops_t *o, const ctl_group_t *g,
   return HD_EXIT_OK;
 }
 
+/* The options of checkpoint's own. */
+typedef struct {
+  const char *parts, *to;
+  uint64_t scn;
+  int have_scn, force, execute;
+} ckpt_args_t;
+
+static int ckpt_option(void *ctx, int c, const char *arg) {
+  ckpt_args_t *a = ctx;
+  switch (c) {
+  case 'p':
+    a->parts = arg;
+    return 0;
+  case 's':
+    if (hd_parse_u64(arg, &a->scn) < 0 || a->scn > INT64_MAX)
+      return hd_cli_usage(PROG, "--scn: '%s' is not an SCN", arg);
+    a->have_scn = 1;
+    return 0;
+  case 't':
+    if (strcmp(arg, "earliest") && strcmp(arg, "latest"))
+      return hd_cli_usage(PROG, "--to: '%s' is not earliest or latest", arg);
+    a->to = arg;
+    return 0;
+  case 'f':
+    a->force = 1;
+    return 0;
+  case 'x':
+    a->execute = 1;
+    return 0;
+  default:
+    return -1;
+  }
+}
+
 int ctl_checkpoint(int argc, char **argv) {
   static const struct option opts[] = {
       CTL_OPS_OPTIONS,
-      {"group", required_argument, NULL, 'g'},
       {"partition", required_argument, NULL, 'p'},
       {"scn", required_argument, NULL, 's'},
       {"to", required_argument, NULL, 't'},
       {"force", no_argument, NULL, 'f'},
       {"execute", no_argument, NULL, 'x'},
-      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   ctl_ops_t o;
   ctl_ops_init(&o, PROG);
-  const char *group = NULL, *parts = NULL, *to = NULL;
-  uint64_t scn = 0;
-  int have_scn = 0, force = 0, execute = 0, c;
-  opterr = 0;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    int r = ctl_ops_option(&o, c, optarg);
-    if (r == 1)
-      continue;
-    if (r)
-      return r;
-    switch (c) {
-    case 'h':
-      fputs(usage, stdout);
-      return HD_EXIT_OK;
-    case 'g':
-      if (!ctl_name_ok(optarg))
-        return hd_cli_usage(PROG, "--group: '%s' is not a name", optarg);
-      group = optarg;
-      break;
-    case 'p':
-      parts = optarg;
-      break;
-    case 's':
-      if (hd_parse_u64(optarg, &scn) < 0 || scn > INT64_MAX)
-        return hd_cli_usage(PROG, "--scn: '%s' is not an SCN", optarg);
-      have_scn = 1;
-      break;
-    case 't':
-      if (strcmp(optarg, "earliest") && strcmp(optarg, "latest"))
-        return hd_cli_usage(PROG, "--to: '%s' is not earliest or latest",
-                            optarg);
-      to = optarg;
-      break;
-    case 'f':
-      force = 1;
-      break;
-    case 'x':
-      execute = 1;
-      break;
-    default:
-      return hd_cli_bad_option(PROG, c, argv);
-    }
-  }
+  ckpt_args_t a = {0};
+  int rc = ctl_ops_parse(&o, argc, argv, opts, usage, ckpt_option, &a, 1);
+  if (rc >= 0)
+    return rc;
+  const char *group = o.group, *parts = a.parts, *to = a.to;
+  uint64_t scn = a.scn;
+  int have_scn = a.have_scn, force = a.force, execute = a.execute;
   if (optind >= argc)
     return hd_cli_usage(PROG, "needs get, set or reset");
   const char *action = argv[optind];
-  if (optind + 1 < argc)
-    return hd_cli_usage(PROG, "unexpected argument '%s'", argv[optind + 1]);
   int get = strcmp(action, "get") == 0, set = strcmp(action, "set") == 0,
       reset = strcmp(action, "reset") == 0;
   if (!get && !set && !reset)
@@ -448,25 +441,13 @@ int ctl_checkpoint(int argc, char **argv) {
   if (reset && have_scn)
     return hd_cli_usage(PROG, "reset takes no --scn (use set)");
 
-  int rc = ctl_ops_connect(&o);
-  if (rc) {
-    ctl_ops_close(&o);
+  if ((rc = ctl_ops_connect(&o)) != 0)
     return rc;
-  }
   ctl_group_t g;
-  char err[600];
   unsigned char *want = NULL;
-  int r = ctl_group_read(&o, group, CTL_G_MEMBERS | CTL_G_CKPTS, &g, err,
-                         sizeof(err));
   rc = HD_EXIT_USAGE;
-  if (r != 0) {
-    fprintf(stderr, PROG ": %s\n", err);
+  if (ctl_group_load(&o, group, CTL_G_MEMBERS | CTL_G_CKPTS, &g) != 0)
     goto done;
-  }
-  if (!g.ok) {
-    fprintf(stderr, PROG ": %s\n", g.err);
-    goto done;
-  }
   want = hd_calloc(g.g.partitions, 1);
   if (parse_partitions(parts ? parts : "all", g.g.partitions, want) != 0)
     goto done;

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ctl.h"
 #include "ctl_ops.h"
@@ -47,11 +46,6 @@ static const char usage[] =
     "not a live member, or the only one that is not drained, or it still\n"
     "holds partitions at the timeout; 2 bad usage, ZooKeeper unreachable or\n"
     "no such group.\n";
-
-static void nap(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-  nanosleep(&ts, NULL);
-}
 
 /* What agent id still has: granted or pending partitions, held owners/
  * nodes, as "granted 0,1 pending 2 holds 0,1" in b. @returns how many
@@ -123,86 +117,69 @@ static void outcome(const ctl_ops_t *o, const char *group, const char *id,
   json_decref(v);
 }
 
+/* The options of drain's own. */
+typedef struct {
+  const char *id;
+  int undo, nowait;
+  uint64_t timeout_s;
+} drain_args_t;
+
+static int drain_option(void *ctx, int c, const char *arg) {
+  drain_args_t *a = ctx;
+  switch (c) {
+  case 'a':
+    if (!ctl_name_ok(arg))
+      return hd_cli_usage(PROG, "--agent: '%s' is not an agent.id", arg);
+    a->id = arg;
+    return 0;
+  case 'u':
+    a->undo = 1;
+    return 0;
+  case 'n':
+    a->nowait = 1;
+    return 0;
+  case 'T':
+    if (hd_parse_u64(arg, &a->timeout_s) < 0 || a->timeout_s == 0 ||
+        a->timeout_s > 86400)
+      return hd_cli_usage(PROG,
+                          "--timeout: '%s' is not a number of seconds "
+                          "(1-86400)",
+                          arg);
+    return 0;
+  default:
+    return -1;
+  }
+}
+
 int ctl_drain(int argc, char **argv) {
   static const struct option opts[] = {
       CTL_OPS_OPTIONS,
-      {"group", required_argument, NULL, 'g'},
       {"agent", required_argument, NULL, 'a'},
       {"undo", no_argument, NULL, 'u'},
       {"timeout", required_argument, NULL, 'T'},
       {"no-wait", no_argument, NULL, 'n'},
-      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   ctl_ops_t o;
   ctl_ops_init(&o, PROG);
-  const char *group = NULL, *id = NULL;
-  int undo = 0, nowait = 0, c;
-  uint64_t timeout_s = 60;
-  opterr = 0;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    int r = ctl_ops_option(&o, c, optarg);
-    if (r == 1)
-      continue;
-    if (r)
-      return r;
-    switch (c) {
-    case 'h':
-      fputs(usage, stdout);
-      return HD_EXIT_OK;
-    case 'g':
-      if (!ctl_name_ok(optarg))
-        return hd_cli_usage(PROG, "--group: '%s' is not a name", optarg);
-      group = optarg;
-      break;
-    case 'a':
-      if (!ctl_name_ok(optarg))
-        return hd_cli_usage(PROG, "--agent: '%s' is not an agent.id", optarg);
-      id = optarg;
-      break;
-    case 'u':
-      undo = 1;
-      break;
-    case 'n':
-      nowait = 1;
-      break;
-    case 'T':
-      if (hd_parse_u64(optarg, &timeout_s) < 0 || timeout_s == 0 ||
-          timeout_s > 86400)
-        return hd_cli_usage(PROG,
-                            "--timeout: '%s' is not a number of seconds "
-                            "(1-86400)",
-                            optarg);
-      break;
-    default:
-      return hd_cli_bad_option(PROG, c, argv);
-    }
-  }
-  if (optind < argc)
-    return hd_cli_usage(PROG, "unexpected argument '%s'", argv[optind]);
+  drain_args_t a = {.timeout_s = 60};
+  int rc = ctl_ops_parse(&o, argc, argv, opts, usage, drain_option, &a, 0);
+  if (rc >= 0)
+    return rc;
+  const char *group = o.group, *id = a.id;
+  int undo = a.undo, nowait = a.nowait;
+  uint64_t timeout_s = a.timeout_s;
   if (group == NULL || id == NULL)
     return hd_cli_usage(PROG, "needs --group G and --agent ID");
   if (undo && nowait)
     return hd_cli_usage(PROG, "--undo does not wait: drop --no-wait");
-  int rc = ctl_ops_connect(&o);
-  if (rc) {
-    ctl_ops_close(&o);
+  if ((rc = ctl_ops_connect(&o)) != 0)
     return rc;
-  }
   char path[HD_GROUP_PATH_MAX], err[600];
   hd_path_drain(path, sizeof(path), o.cluster, group, id);
   ctl_group_t g;
-  int r = ctl_group_read(&o, group, CTL_G_MEMBERS | CTL_G_DRAINS, &g, err,
-                         sizeof(err));
   rc = HD_EXIT_USAGE;
-  if (r != 0) {
-    fprintf(stderr, PROG ": %s\n", err);
+  if (ctl_group_load(&o, group, CTL_G_MEMBERS | CTL_G_DRAINS, &g) != 0)
     goto done;
-  }
-  if (!g.ok) {
-    fprintf(stderr, PROG ": %s\n", g.err);
-    goto done;
-  }
   zhandle_t *zh = hd_zk_handle(o.zk);
 
   if (undo) {
@@ -235,12 +212,7 @@ int ctl_drain(int argc, char **argv) {
         ctl_group_member(&g, m->m.id) != (int)i)
       continue; /* only the newest node of each other id */
     hd_buf_printf(&names, "%s%s", names.len ? ", " : "", m->m.id);
-    int is_drained = 0;
-    for (size_t k = 0; k < g.ndrains; k++)
-      is_drained |= g.drains[k].ok &&
-                    strcmp(g.drains[k].d.agent, m->m.id) == 0 &&
-                    g.drains[k].d.session == m->m.session;
-    others += !is_drained;
+    others += !ctl_group_drained(&g, m);
   }
   if (mi < 0) {
     fprintf(stderr, PROG ": %s is not a live member of group %s (live: %s)\n",
@@ -315,11 +287,9 @@ int ctl_drain(int argc, char **argv) {
   int member_left = 0;
   for (;;) {
     ctl_group_t w;
-    r = ctl_group_read(&o, group,
-                       CTL_G_MEMBERS | CTL_G_ASSIGNMENT | CTL_G_OWNERS, &w, err,
-                       sizeof(err));
-    if (r != 0 || !w.ok) {
-      fprintf(stderr, PROG ": %s\n", r ? err : w.err);
+    if (ctl_group_load(&o, group,
+                       CTL_G_MEMBERS | CTL_G_ASSIGNMENT | CTL_G_OWNERS,
+                       &w) != 0) {
       ctl_group_free(&w);
       free(last.p);
       rc = HD_EXIT_FAIL;
@@ -366,7 +336,7 @@ int ctl_drain(int argc, char **argv) {
     free(last.p);
     last = now;
     fflush(stdout);
-    nap(POLL_MS);
+    ctl_nap_ms(POLL_MS);
   }
 done:
   ctl_group_free(&g);

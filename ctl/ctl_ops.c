@@ -49,7 +49,9 @@ int ctl_name_ok(const char *s) {
   return 1;
 }
 
-int ctl_ops_option(ctl_ops_t *o, int c, const char *arg) {
+/* One common option. @returns 1 taken; 0 not a common option;
+ * HD_EXIT_USAGE after a one-line message for a bad value. */
+static int common_option(ctl_ops_t *o, int c, const char *arg) {
   uint64_t v;
   switch (c) {
   case CTL_OPT_ZK:
@@ -77,9 +79,41 @@ int ctl_ops_option(ctl_ops_t *o, int c, const char *arg) {
                           arg);
     o->timeout_ms = (int)v * 1000;
     return 1;
+  case CTL_OPT_GROUP:
+    if (!ctl_name_ok(arg))
+      return hd_cli_usage(o->prog, "--group: '%s' is not a name", arg);
+    o->group = arg;
+    return 1;
   default:
     return 0;
   }
+}
+
+int ctl_ops_parse(ctl_ops_t *o, int argc, char **argv,
+                  const struct option *opts, const char *usage, ctl_opt_fn own,
+                  void *ctx, int max_operands) {
+  int c;
+  opterr = 0;
+  optind = 0; /* 0, not 1: glibc then also resets its permutation state */
+  while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    int r = common_option(o, c, optarg);
+    if (r == 1)
+      continue;
+    if (r)
+      return r;
+    if (c == 'h') {
+      fputs(usage, stdout);
+      return HD_EXIT_OK;
+    }
+    r = own ? own(ctx, c, optarg) : -1;
+    if (r == 0)
+      continue;
+    return r > 0 ? r : hd_cli_bad_option(o->prog, c, argv);
+  }
+  if (argc - optind > max_operands)
+    return hd_cli_usage(o->prog, "unexpected argument '%s'",
+                        argv[optind + max_operands]);
+  return -1;
 }
 
 /* zookeeper.hosts and cluster of a config of any kind: the three kinds
@@ -119,7 +153,8 @@ static int load_config(ctl_ops_t *o) {
   return 0;
 }
 
-int ctl_ops_connect(ctl_ops_t *o) {
+/* ctl_ops_connect() but for closing o when it fails. */
+static int connect_zk(ctl_ops_t *o) {
   if (o->config) {
     int rc = load_config(o);
     if (rc)
@@ -151,6 +186,13 @@ int ctl_ops_connect(ctl_ops_t *o) {
     return HD_EXIT_USAGE;
   }
   return 0;
+}
+
+int ctl_ops_connect(ctl_ops_t *o) {
+  int rc = connect_zk(o);
+  if (rc)
+    ctl_ops_close(o);
+  return rc;
 }
 
 void ctl_ops_close(ctl_ops_t *o) {
@@ -304,6 +346,58 @@ void ctl_zk_get_many(ctl_ops_t *o, char *const *paths, size_t n,
 
 /* --------------------------------------------------------- the nodes */
 
+/* The children of a node, each one read: names[i] (sorted) read from
+ * paths[i] into zn[i]; zn[i].rc ZNONODE when the child went meanwhile. */
+typedef struct {
+  char **names;
+  char **paths;
+  ctl_znode_t *zn;
+  size_t n;
+} kids_t;
+
+/* Read the children of dir that keep() chooses (keep NULL: all); an
+ * absent dir has none.
+ * @returns ZOK (free k with kids_free()) or a ZooKeeper code (k holds
+ *          nothing). */
+static int kids_read(ctl_ops_t *o, const char *dir,
+                     int (*keep)(void *ctx, const char *name), void *ctx,
+                     kids_t *k) {
+  size_t nn = 0;
+  memset(k, 0, sizeof(*k));
+  int rc = ctl_zk_children(o, dir, &k->names, &nn);
+  if (rc == ZNONODE)
+    return ZOK;
+  if (rc != ZOK)
+    return rc;
+  for (size_t i = 0; i < nn; i++) {
+    if (keep && !keep(ctx, k->names[i])) {
+      free(k->names[i]);
+      continue;
+    }
+    k->names[k->n++] = k->names[i];
+  }
+  k->paths = hd_calloc(k->n ? k->n : 1, sizeof(char *));
+  k->zn = hd_calloc(k->n ? k->n : 1, sizeof(*k->zn));
+  for (size_t i = 0; i < k->n; i++) {
+    k->paths[i] = hd_malloc(strlen(dir) + strlen(k->names[i]) + 2);
+    sprintf(k->paths[i], "%s/%s", dir, k->names[i]);
+  }
+  ctl_zk_get_many(o, k->paths, k->n, k->zn);
+  return ZOK;
+}
+
+/* Frees also every zn[i].data not taken (set to NULL) by the caller. */
+static void kids_free(kids_t *k) {
+  for (size_t i = 0; i < k->n; i++) {
+    free(k->zn[i].data);
+    free(k->paths[i]);
+  }
+  free(k->zn);
+  free(k->paths);
+  ctl_strv_free(k->names, k->n);
+  memset(k, 0, sizeof(*k));
+}
+
 static int cmp_relay(const void *a, const void *b) {
   const ctl_relay_t *x = a, *y = b;
   int c = strcmp(x->source, y->source);
@@ -312,8 +406,8 @@ static int cmp_relay(const void *a, const void *b) {
 
 int ctl_relays(ctl_ops_t *o, const char *source, ctl_relay_t **out, size_t *n) {
   char base[HD_GROUP_PATH_MAX], path[HD_GROUP_PATH_MAX * 2];
-  char **srcs = NULL, **ids = NULL;
-  size_t nsrc = 0, nid = 0, cap = 0;
+  char **srcs = NULL;
+  size_t nsrc = 0, cap = 0;
   *out = NULL;
   *n = 0;
   snprintf(base, sizeof(base), "/herald/%s/relays", o->cluster);
@@ -330,10 +424,9 @@ int ctl_relays(ctl_ops_t *o, const char *source, ctl_relay_t **out, size_t *n) {
       return rc;
   }
   for (size_t s = 0; s < nsrc; s++) {
+    kids_t k;
     snprintf(path, sizeof(path), "%s/%s", base, srcs[s]);
-    rc = ctl_zk_children(o, path, &ids, &nid);
-    if (rc == ZNONODE)
-      continue;
+    rc = kids_read(o, path, NULL, NULL, &k);
     if (rc != ZOK) {
       ctl_strv_free(srcs, nsrc);
       free(*out);
@@ -341,38 +434,26 @@ int ctl_relays(ctl_ops_t *o, const char *source, ctl_relay_t **out, size_t *n) {
       *n = 0;
       return rc;
     }
-    char **paths = hd_calloc(nid ? nid : 1, sizeof(char *));
-    ctl_znode_t *zn = hd_calloc(nid ? nid : 1, sizeof(*zn));
-    for (size_t i = 0; i < nid; i++) {
-      paths[i] = hd_malloc(strlen(path) + strlen(ids[i]) + 2);
-      sprintf(paths[i], "%s/%s", path, ids[i]);
-    }
-    ctl_zk_get_many(o, paths, nid, zn);
-    for (size_t i = 0; i < nid; i++) {
-      if (zn[i].rc == ZNONODE) { /* gone meanwhile */
-        free(paths[i]);
+    for (size_t i = 0; i < k.n; i++) {
+      const ctl_znode_t *zn = &k.zn[i];
+      if (zn->rc == ZNONODE) /* gone meanwhile */
         continue;
-      }
       if (*n == cap) {
         cap = cap ? cap * 2 : 8;
         *out = hd_realloc(*out, cap * sizeof(**out));
       }
       ctl_relay_t *r = &(*out)[(*n)++];
       memset(r, 0, sizeof(*r));
-      snprintf(r->name, sizeof(r->name), "%s", ids[i]);
+      snprintf(r->name, sizeof(r->name), "%s", k.names[i]);
       snprintf(r->source, sizeof(r->source), "%s", srcs[s]);
-      if (zn[i].rc != ZOK)
-        snprintf(r->err, sizeof(r->err), "%s: %s", paths[i],
-                 ctl_zerror(zn[i].rc));
-      else if (hd_reg_parse(zn[i].data, (size_t)zn[i].len, &r->r, r->err,
+      if (zn->rc != ZOK)
+        snprintf(r->err, sizeof(r->err), "%s: %s", k.paths[i],
+                 ctl_zerror(zn->rc));
+      else if (hd_reg_parse(zn->data, (size_t)zn->len, &r->r, r->err,
                             sizeof(r->err)) == 0)
         r->ok = 1;
-      free(zn[i].data);
-      free(paths[i]);
     }
-    free(paths);
-    free(zn);
-    ctl_strv_free(ids, nid);
+    kids_free(&k);
   }
   ctl_strv_free(srcs, nsrc);
   if (*n > 1)
@@ -401,47 +482,31 @@ static int cmp_coord(const void *a, const void *b) {
 
 int ctl_coordinators(ctl_ops_t *o, ctl_coord_t **out, size_t *n) {
   char base[HD_GROUP_PATH_MAX];
-  char **names = NULL;
-  size_t nn = 0;
+  kids_t k;
   *out = NULL;
   *n = 0;
   hd_path_election(base, sizeof(base), o->cluster);
-  int rc = ctl_zk_children(o, base, &names, &nn);
-  if (rc == ZNONODE)
-    return ZOK;
+  int rc = kids_read(o, base, NULL, NULL, &k);
   if (rc != ZOK)
     return rc;
-  char **paths = hd_calloc(nn ? nn : 1, sizeof(char *));
-  ctl_znode_t *zn = hd_calloc(nn ? nn : 1, sizeof(*zn));
-  for (size_t i = 0; i < nn; i++) {
-    paths[i] = hd_malloc(strlen(base) + strlen(names[i]) + 2);
-    sprintf(paths[i], "%s/%s", base, names[i]);
-  }
-  ctl_zk_get_many(o, paths, nn, zn);
-  *out = hd_calloc(nn ? nn : 1, sizeof(**out));
-  for (size_t i = 0; i < nn; i++) {
+  *out = hd_calloc(k.n ? k.n : 1, sizeof(**out));
+  for (size_t i = 0; i < k.n; i++) {
     char prefix[8];
+    const ctl_znode_t *zn = &k.zn[i];
     ctl_coord_t *c = &(*out)[*n];
-    if (zn[i].rc == ZNONODE ||
-        hd_seq_name_split(names[i], prefix, sizeof(prefix), &c->seq) < 0) {
-      free(zn[i].data);
+    if (zn->rc == ZNONODE ||
+        hd_seq_name_split(k.names[i], prefix, sizeof(prefix), &c->seq) < 0)
       continue; /* gone meanwhile, or not an election node */
-    }
-    snprintf(c->node, sizeof(c->node), "%s", names[i]);
-    if (zn[i].rc != ZOK)
-      snprintf(c->err, sizeof(c->err), "%s: %s", paths[i],
-               ctl_zerror(zn[i].rc));
-    else if (hd_election_parse(zn[i].data, (size_t)zn[i].len, &c->e, c->err,
+    snprintf(c->node, sizeof(c->node), "%s", k.names[i]);
+    if (zn->rc != ZOK)
+      snprintf(c->err, sizeof(c->err), "%s: %s", k.paths[i],
+               ctl_zerror(zn->rc));
+    else if (hd_election_parse(zn->data, (size_t)zn->len, &c->e, c->err,
                                sizeof(c->err)) == 0)
       c->ok = 1;
     (*n)++;
-    free(zn[i].data);
   }
-  for (size_t i = 0; i < nn; i++)
-    free(paths[i]);
-  free(paths);
-  free(zn);
-  ctl_strv_free(names, nn);
+  kids_free(&k);
   qsort(*out, *n, sizeof(**out), cmp_coord);
   return ZOK;
 }
@@ -472,49 +537,43 @@ static void first_err(ctl_group_t *g, const char *fmt, ...) {
   va_end(ap);
 }
 
+typedef struct {
+  ctl_group_t *g;
+  const char *dir;
+} partkeep_t;
+
+/* kids_read()'s keep for a partition's nodes: a child that names no
+ * partition of the group is reported (first_err) and not read. */
+static int keep_partition(void *ctx, const char *name) {
+  const partkeep_t *pk = ctx;
+  uint32_t p;
+  if (hd_partition_name_parse(name, pk->g->g.partitions, &p) == 0)
+    return 1;
+  first_err(pk->g, "%s/%s: not a partition of %u", pk->dir, name,
+            pk->g->g.partitions);
+  return 0;
+}
+
 /* Read the children of dir that name partitions of g into per-partition
  * slots: data[p] (NULL when absent), versions. @returns ZOK or a code. */
 static int read_partition_nodes(ctl_ops_t *o, ctl_group_t *g, const char *dir,
                                 ctl_znode_t *slots, int *present) {
-  char **names = NULL;
-  size_t nn = 0;
-  int rc = ctl_zk_children(o, dir, &names, &nn);
-  if (rc == ZNONODE)
-    return ZOK;
-  if (rc != ZOK)
-    return rc;
-  char **paths = hd_calloc(nn ? nn : 1, sizeof(char *));
-  uint32_t *ps = hd_calloc(nn ? nn : 1, sizeof(uint32_t));
-  size_t np = 0;
-  for (size_t i = 0; i < nn; i++) {
-    uint32_t p;
-    if (hd_partition_name_parse(names[i], g->g.partitions, &p) < 0) {
-      first_err(g, "%s/%s: not a partition of %u", dir, names[i],
-                g->g.partitions);
-      continue;
+  partkeep_t pk = {g, dir};
+  kids_t k;
+  int rc = kids_read(o, dir, keep_partition, &pk, &k);
+  for (size_t i = 0; i < k.n; i++) { /* k.n is 0 when rc is not ZOK */
+    uint32_t p = 0;
+    /* kept by keep_partition(): it parses */
+    hd_partition_name_parse(k.names[i], g->g.partitions, &p);
+    if (k.zn[i].rc == ZOK) {
+      slots[p] = k.zn[i];
+      present[p] = 1;
+      k.zn[i].data = NULL; /* the slot's now */
+    } else if (k.zn[i].rc != ZNONODE && rc == ZOK) {
+      rc = k.zn[i].rc;
     }
-    paths[np] = hd_malloc(strlen(dir) + strlen(names[i]) + 2);
-    sprintf(paths[np], "%s/%s", dir, names[i]);
-    ps[np++] = p;
   }
-  ctl_znode_t *zn = hd_calloc(np ? np : 1, sizeof(*zn));
-  ctl_zk_get_many(o, paths, np, zn);
-  rc = ZOK;
-  for (size_t i = 0; i < np; i++) {
-    if (zn[i].rc == ZOK) {
-      slots[ps[i]] = zn[i];
-      present[ps[i]] = 1;
-    } else {
-      if (zn[i].rc != ZNONODE && rc == ZOK)
-        rc = zn[i].rc;
-      free(zn[i].data);
-    }
-    free(paths[i]);
-  }
-  free(zn);
-  free(paths);
-  free(ps);
-  ctl_strv_free(names, nn);
+  kids_free(&k);
   return rc;
 }
 
@@ -548,52 +607,39 @@ int ctl_group_read(ctl_ops_t *o, const char *group, unsigned what,
   uint32_t n = g->g.partitions;
 
   if (what & CTL_G_MEMBERS) {
-    char **names = NULL;
-    size_t nn = 0;
+    kids_t k;
     hd_path_members(path, sizeof(path), o->cluster, group);
-    rc = ctl_zk_children(o, path, &names, &nn);
-    if (rc != ZOK && rc != ZNONODE) {
+    rc = kids_read(o, path, NULL, NULL, &k);
+    if (rc != ZOK) {
       snprintf(err, errlen, "%s: %s", path, ctl_zerror(rc));
       return -1;
     }
-    char **paths = hd_calloc(nn ? nn : 1, sizeof(char *));
-    ctl_znode_t *zn = hd_calloc(nn ? nn : 1, sizeof(*zn));
-    for (size_t i = 0; i < nn; i++) {
-      paths[i] = hd_malloc(strlen(path) + strlen(names[i]) + 2);
-      sprintf(paths[i], "%s/%s", path, names[i]);
-    }
-    ctl_zk_get_many(o, paths, nn, zn);
-    g->members = hd_calloc(nn ? nn : 1, sizeof(ctl_member_t));
-    for (size_t i = 0; i < nn; i++) {
+    g->members = hd_calloc(k.n ? k.n : 1, sizeof(ctl_member_t));
+    for (size_t i = 0; i < k.n; i++) {
+      const ctl_znode_t *zn = &k.zn[i];
       ctl_member_t *m = &g->members[g->nmembers];
-      if (zn[i].rc == ZNONODE) { /* left meanwhile */
-        free(paths[i]);
+      if (zn->rc == ZNONODE) /* left meanwhile */
         continue;
-      }
-      snprintf(m->node, sizeof(m->node), "%s", names[i]);
+      snprintf(m->node, sizeof(m->node), "%s", k.names[i]);
       char id[HD_REG_NAME_MAX];
-      if (hd_seq_name_split(names[i], id, sizeof(id), &m->seq) < 0)
+      if (hd_seq_name_split(k.names[i], id, sizeof(id), &m->seq) < 0)
         snprintf(m->err, sizeof(m->err), "%s: not <agent.id>_<sequence>",
-                 paths[i]);
-      else if (zn[i].rc != ZOK)
-        snprintf(m->err, sizeof(m->err), "%s: %s", paths[i],
-                 ctl_zerror(zn[i].rc));
-      else if (hd_member_parse(zn[i].data, (size_t)zn[i].len, &m->m, perr,
+                 k.paths[i]);
+      else if (zn->rc != ZOK)
+        snprintf(m->err, sizeof(m->err), "%s: %s", k.paths[i],
+                 ctl_zerror(zn->rc));
+      else if (hd_member_parse(zn->data, (size_t)zn->len, &m->m, perr,
                                sizeof(perr)) < 0)
-        snprintf(m->err, sizeof(m->err), "%s: %s", paths[i], perr);
+        snprintf(m->err, sizeof(m->err), "%s: %s", k.paths[i], perr);
       else
         m->ok = 1;
       if (!m->ok) {
         first_err(g, "%s", m->err);
-        snprintf(m->m.id, sizeof(m->m.id), "%s", names[i]);
+        snprintf(m->m.id, sizeof(m->m.id), "%s", k.names[i]);
       }
       g->nmembers++;
-      free(zn[i].data);
-      free(paths[i]);
     }
-    free(paths);
-    free(zn);
-    ctl_strv_free(names, nn);
+    kids_free(&k);
     qsort(g->members, g->nmembers, sizeof(ctl_member_t), cmp_member);
   }
 
@@ -681,45 +727,43 @@ int ctl_group_read(ctl_ops_t *o, const char *group, unsigned what,
   free(present);
 
   if (what & CTL_G_DRAINS) {
-    char **names = NULL;
-    size_t nn = 0;
+    kids_t k;
     hd_path_drains(path, sizeof(path), o->cluster, group);
-    rc = ctl_zk_children(o, path, &names, &nn);
-    if (rc != ZOK && rc != ZNONODE) {
+    rc = kids_read(o, path, NULL, NULL, &k);
+    if (rc != ZOK) {
       snprintf(err, errlen, "%s: %s", path, ctl_zerror(rc));
       return -1;
     }
-    char **paths = hd_calloc(nn ? nn : 1, sizeof(char *));
-    ctl_znode_t *zn = hd_calloc(nn ? nn : 1, sizeof(*zn));
-    for (size_t i = 0; i < nn; i++) {
-      paths[i] = hd_malloc(strlen(path) + strlen(names[i]) + 2);
-      sprintf(paths[i], "%s/%s", path, names[i]);
-    }
-    ctl_zk_get_many(o, paths, nn, zn);
-    g->drains = hd_calloc(nn ? nn : 1, sizeof(ctl_drainnode_t));
-    for (size_t i = 0; i < nn; i++) {
-      if (zn[i].rc == ZNONODE) {
-        free(paths[i]);
+    g->drains = hd_calloc(k.n ? k.n : 1, sizeof(ctl_drainnode_t));
+    for (size_t i = 0; i < k.n; i++) {
+      const ctl_znode_t *zn = &k.zn[i];
+      if (zn->rc == ZNONODE) /* gone meanwhile */
         continue;
-      }
       ctl_drainnode_t *d = &g->drains[g->ndrains++];
-      snprintf(d->node, sizeof(d->node), "%s", names[i]);
-      if (zn[i].rc != ZOK)
-        snprintf(d->err, sizeof(d->err), "%s: %s", paths[i],
-                 ctl_zerror(zn[i].rc));
-      else if (hd_drain_parse(zn[i].data, (size_t)zn[i].len, &d->d, perr,
+      snprintf(d->node, sizeof(d->node), "%s", k.names[i]);
+      if (zn->rc != ZOK)
+        snprintf(d->err, sizeof(d->err), "%s: %s", k.paths[i],
+                 ctl_zerror(zn->rc));
+      else if (hd_drain_parse(zn->data, (size_t)zn->len, &d->d, perr,
                               sizeof(perr)) < 0)
-        snprintf(d->err, sizeof(d->err), "%s: %s", paths[i], perr);
+        snprintf(d->err, sizeof(d->err), "%s: %s", k.paths[i], perr);
       else
         d->ok = 1;
       if (!d->ok)
         first_err(g, "%s", d->err);
-      free(zn[i].data);
-      free(paths[i]);
     }
-    free(paths);
-    free(zn);
-    ctl_strv_free(names, nn);
+    kids_free(&k);
+  }
+  return 0;
+}
+
+int ctl_group_load(ctl_ops_t *o, const char *group, unsigned what,
+                   ctl_group_t *g) {
+  char err[600];
+  int r = ctl_group_read(o, group, what, g, err, sizeof(err));
+  if (r != 0 || !g->ok) {
+    fprintf(stderr, "%s: %s\n", o->prog, r ? err : g->err);
+    return HD_EXIT_USAGE;
   }
   return 0;
 }
@@ -752,6 +796,14 @@ size_t ctl_group_live_ids(const ctl_group_t *g) {
     if (i == 0 || strcmp(g->members[i].m.id, g->members[i - 1].m.id) != 0)
       n++;
   return n;
+}
+
+int ctl_group_drained(const ctl_group_t *g, const ctl_member_t *m) {
+  for (size_t i = 0; i < g->ndrains; i++)
+    if (g->drains[i].ok && strcmp(g->drains[i].d.agent, m->m.id) == 0 &&
+        g->drains[i].d.session == m->m.session)
+      return 1;
+  return 0;
 }
 
 /* -------------------------------------------------- the coordinator */
@@ -823,7 +875,7 @@ int ctl_http_get(ctl_ops_t *o, const char *hostport, const char *path,
   return 0;
 }
 
-static void nap_ms(int ms) {
+void ctl_nap_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
   nanosleep(&ts, NULL);
 }
@@ -871,7 +923,7 @@ json_t *ctl_leader_status(ctl_ops_t *o, const ctl_coord_t *cs, size_t n,
       if (json_is_null(json_object_get(st, "lag_sampled_ms")) &&
           hd_now_ms() + 200 < deadline) {
         json_decref(st);
-        nap_ms(200);
+        ctl_nap_ms(200);
         continue;
       }
       free(why.p);

@@ -1,9 +1,10 @@
 /*
  * ctl_ops.h - what heraldctl's operator commands (status, lag, checkpoint,
  * drain) share: their common options (--zk, --cluster, --config, --json,
- * --connect-timeout), the ZooKeeper session, reading the cluster's nodes
- * (relays, coordinators, a group's members, assignment, owners,
- * checkpoints and drain nodes, docs/zookeeper.md), finding the leading
+ * --connect-timeout, --group, --help) and their parsing, the ZooKeeper
+ * session, reading the cluster's nodes (relays, coordinators, a group's
+ * members, assignment, owners, checkpoints and drain nodes,
+ * docs/zookeeper.md), finding the leading
  * coordinator and asking it for /status over HTTP (libcurl), and printing
  * aligned tables.
  *
@@ -32,16 +33,21 @@ enum {
   CTL_OPT_CLUSTER,
   CTL_OPT_CONFIG,
   CTL_OPT_JSON,
-  CTL_OPT_CONNECT_TIMEOUT
+  CTL_OPT_CONNECT_TIMEOUT,
+  CTL_OPT_GROUP
 };
 
-/* The common options' rows of a command's struct option table. */
+/* The common options' rows of a command's struct option table: also
+ * --group and --help, which every operator command takes (each says in
+ * its own usage what --group means to it). */
 #define CTL_OPS_OPTIONS                                                        \
   {"zk", required_argument, NULL, CTL_OPT_ZK},                                 \
       {"cluster", required_argument, NULL, CTL_OPT_CLUSTER},                   \
       {"config", required_argument, NULL, CTL_OPT_CONFIG},                     \
-      {"json", no_argument, NULL, CTL_OPT_JSON}, {                             \
-    "connect-timeout", required_argument, NULL, CTL_OPT_CONNECT_TIMEOUT        \
+      {"json", no_argument, NULL, CTL_OPT_JSON},                               \
+      {"connect-timeout", required_argument, NULL, CTL_OPT_CONNECT_TIMEOUT},   \
+      {"group", required_argument, NULL, CTL_OPT_GROUP}, {                     \
+    "help", no_argument, NULL, 'h'                                             \
   }
 
 /* Their --help lines, for the commands' usage texts. */
@@ -59,6 +65,7 @@ typedef struct {
   const char *hosts;
   const char *cluster;
   const char *config;
+  const char *group; /* --group (checked: a name), NULL when not given */
   int json;
   int timeout_ms;
   char *conf_hosts, *conf_cluster; /* from --config (owned) */
@@ -70,17 +77,31 @@ typedef struct {
 void ctl_ops_init(ctl_ops_t *o, const char *prog);
 
 /**
- * @brief Handle one getopt_long() result if it is a common option.
- * @returns 1 handled; 0 not a common option; HD_EXIT_USAGE (2) after a
+ * @brief A command's own option, as getopt_long() returned it (c) with
+ *        its optarg (arg); ctx is the command's.
+ * @returns 0 taken; -1 not an option of the command; HD_EXIT_USAGE after a
  *          one-line message for a bad value.
  */
-int ctl_ops_option(ctl_ops_t *o, int c, const char *arg);
+typedef int (*ctl_opt_fn)(void *ctx, int c, const char *arg);
+
+/**
+ * @brief Parse argv's options against opts (CTL_OPS_OPTIONS, then the
+ *        command's own rows): the common ones into o, --group checked
+ *        into o->group, -h/--help prints usage; every other goes to own
+ *        (NULL: the command has none), and what own does not take is a
+ *        usage error. At most max_operands operands may follow.
+ * @returns -1 to go on (the operands from optind), or the exit code to
+ *          return (0 after --help).
+ */
+int ctl_ops_parse(ctl_ops_t *o, int argc, char **argv,
+                  const struct option *opts, const char *usage, ctl_opt_fn own,
+                  void *ctx, int max_operands);
 
 /**
  * @brief Load --config, check that ZooKeeper and the cluster are known,
  *        and connect within the timeout.
  * @returns 0 connected; HD_EXIT_USAGE after a one-line message (a usage
- *          problem, or ZooKeeper unreachable).
+ *          problem, or ZooKeeper unreachable), o then closed already.
  */
 int ctl_ops_connect(ctl_ops_t *o);
 
@@ -226,6 +247,16 @@ int ctl_group_read(ctl_ops_t *o, const char *group, unsigned what,
                    ctl_group_t *g, char *err, size_t errlen);
 void ctl_group_free(ctl_group_t *g);
 
+/**
+ * @brief ctl_group_read() for a command that cannot go on without the
+ *        group: a failure, no such group, or a group node that does not
+ *        parse is printed on stderr as "prog: what".
+ * @returns 0 read; HD_EXIT_USAGE after the message. Free g with
+ *          ctl_group_free() in either case.
+ */
+int ctl_group_load(ctl_ops_t *o, const char *group, unsigned what,
+                   ctl_group_t *g);
+
 /** @brief The group names of the cluster, sorted. @returns ZOK or a code. */
 int ctl_group_names(ctl_ops_t *o, char ***names, size_t *n);
 
@@ -234,6 +265,9 @@ int ctl_group_member(const ctl_group_t *g, const char *id);
 
 /** @brief How many distinct ids the live members have. */
 size_t ctl_group_live_ids(const ctl_group_t *g);
+
+/** @brief Whether member m's session has a drain node in g. */
+int ctl_group_drained(const ctl_group_t *g, const ctl_member_t *m);
 
 /* -------------------------------------------------- the coordinator */
 
@@ -256,6 +290,9 @@ int ctl_http_get(ctl_ops_t *o, const char *hostport, const char *path,
  */
 json_t *ctl_leader_status(ctl_ops_t *o, const ctl_coord_t *cs, size_t n,
                           size_t *who, char *err, size_t errlen);
+
+/** @brief Sleep ms milliseconds (the commands' polls). */
+void ctl_nap_ms(int ms);
 
 /* ------------------------------------------------------------ output */
 

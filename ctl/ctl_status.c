@@ -115,15 +115,6 @@ static const char *session_str(uint64_t s) {
   return session_buf;
 }
 
-/* Whether member m's session has a drain node. */
-static int drained(const ctl_group_t *g, const ctl_member_t *m) {
-  for (size_t i = 0; i < g->ndrains; i++)
-    if (g->drains[i].ok && strcmp(g->drains[i].d.agent, m->m.id) == 0 &&
-        g->drains[i].d.session == m->m.session)
-      return 1;
-  return 0;
-}
-
 /* The partition's grant in the assignment: "agent", "agent (pending)" or
  * NULL (unowned, or no assignment). */
 static const char *granted(const ctl_group_t *g, uint32_t p, int *pending) {
@@ -161,11 +152,11 @@ static json_t *group_json(const ctl_group_t *g, json_t *lg) {
       continue;
     }
     json_array_append_new(
-        nodes,
-        json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "node", m->node, "id",
-                  m->m.id, "session", session_str(m->m.session), "http",
-                  m->m.http, "version", m->m.version, "joined_ms",
-                  (json_int_t)m->m.joined_ms, "draining", drained(g, m)));
+        nodes, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "node", m->node, "id",
+                         m->m.id, "session", session_str(m->m.session), "http",
+                         m->m.http, "version", m->m.version, "joined_ms",
+                         (json_int_t)m->m.joined_ms, "draining",
+                         ctl_group_drained(g, m)));
   }
   json_object_set_new(o, "members", ids);
   json_object_set_new(o, "member_nodes", nodes);
@@ -309,7 +300,7 @@ static void print_group(const ctl_group_t *g, json_t *lg) {
       ctl_table_cell(t, "%s", m->m.http[0] ? m->m.http : "-");
       ctl_table_cell(t, "%s", m->m.version);
       ctl_table_cell(t, "%s", ps.p ? ps.p : "-");
-      ctl_table_cell(t, "%s", drained(g, m) ? "draining" : "-");
+      ctl_table_cell(t, "%s", ctl_group_drained(g, m) ? "draining" : "-");
       free(ps.p);
     }
     ctl_table_print(t, stdout, 2);
@@ -340,41 +331,15 @@ static void print_group(const ctl_group_t *g, json_t *lg) {
 }
 
 int ctl_status(int argc, char **argv) {
-  static const struct option opts[] = {CTL_OPS_OPTIONS,
-                                       {"group", required_argument, NULL, 'g'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {CTL_OPS_OPTIONS, {NULL, 0, NULL, 0}};
   ctl_ops_t o;
   ctl_ops_init(&o, "heraldctl status");
-  const char *only = NULL;
-  int c;
-  opterr = 0;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    int r = ctl_ops_option(&o, c, optarg);
-    if (r == 1)
-      continue;
-    if (r)
-      return r;
-    if (c == 'h') {
-      fputs(status_usage, stdout);
-      return HD_EXIT_OK;
-    }
-    if (c == 'g') {
-      if (!ctl_name_ok(optarg))
-        return hd_cli_usage(o.prog, "--group: '%s' is not a name", optarg);
-      only = optarg;
-      continue;
-    }
-    return hd_cli_bad_option(o.prog, c, argv);
-  }
-  if (optind < argc)
-    return hd_cli_usage(o.prog, "unexpected argument '%s'", argv[optind]);
-  int rc = ctl_ops_connect(&o);
-  if (rc) {
-    ctl_ops_close(&o);
+  int rc = ctl_ops_parse(&o, argc, argv, opts, status_usage, NULL, NULL, 0);
+  if (rc >= 0)
     return rc;
-  }
+  const char *only = o.group;
+  if ((rc = ctl_ops_connect(&o)) != 0)
+    return rc;
   ctl_relay_t *relays = NULL;
   ctl_coord_t *coords = NULL;
   size_t nrelays = 0, ncoords = 0, ngroups = 0, who = 0;
@@ -592,53 +557,35 @@ static const char *over(json_t *e, json_t *lg, double max, char *buf,
   return NULL;
 }
 
+#define LAG_PROG "heraldctl lag"
+
+/* lag's own option: --max-seconds into *(double *)ctx. */
+static int lag_option(void *ctx, int c, const char *arg) {
+  double *max = ctx;
+  if (c != 'm')
+    return -1;
+  char *end;
+  *max = strtod(arg, &end);
+  if (end == arg || *end || !(*max >= 0) || !isfinite(*max))
+    return hd_cli_usage(LAG_PROG,
+                        "--max-seconds: '%s' is not a number of seconds", arg);
+  return 0;
+}
+
 int ctl_lag(int argc, char **argv) {
   static const struct option opts[] = {
       CTL_OPS_OPTIONS,
-      {"group", required_argument, NULL, 'g'},
       {"max-seconds", required_argument, NULL, 'm'},
-      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   ctl_ops_t o;
-  ctl_ops_init(&o, "heraldctl lag");
-  const char *only = NULL;
+  ctl_ops_init(&o, LAG_PROG);
   double max = -1;
-  int c;
-  opterr = 0;
-  optind = 0;
-  while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    int r = ctl_ops_option(&o, c, optarg);
-    if (r == 1)
-      continue;
-    if (r)
-      return r;
-    if (c == 'h') {
-      fputs(lag_usage, stdout);
-      return HD_EXIT_OK;
-    }
-    if (c == 'g') {
-      if (!ctl_name_ok(optarg))
-        return hd_cli_usage(o.prog, "--group: '%s' is not a name", optarg);
-      only = optarg;
-      continue;
-    }
-    if (c == 'm') {
-      char *end;
-      max = strtod(optarg, &end);
-      if (end == optarg || *end || !(max >= 0) || !isfinite(max))
-        return hd_cli_usage(
-            o.prog, "--max-seconds: '%s' is not a number of seconds", optarg);
-      continue;
-    }
-    return hd_cli_bad_option(o.prog, c, argv);
-  }
-  if (optind < argc)
-    return hd_cli_usage(o.prog, "unexpected argument '%s'", argv[optind]);
-  int rc = ctl_ops_connect(&o);
-  if (rc) {
-    ctl_ops_close(&o);
+  int rc = ctl_ops_parse(&o, argc, argv, opts, lag_usage, lag_option, &max, 0);
+  if (rc >= 0)
     return rc;
-  }
+  const char *only = o.group;
+  if ((rc = ctl_ops_connect(&o)) != 0)
+    return rc;
   ctl_coord_t *coords = NULL;
   size_t ncoords = 0, who = 0, nrows = 0, nover = 0;
   char err[2048];
