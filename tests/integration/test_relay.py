@@ -55,12 +55,21 @@ def binlog_files():
             for l in out.splitlines() if l.strip()]
 
 
+_GIVEN = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A loopback port free now, and never one handed out before in this
+    process: the kernel may give a port just closed again at once, and
+    two of them in one config (relay.listen and relay.http) are refused."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        if p not in _GIVEN:
+            _GIVEN.add(p)
+            return p
 
 
 class Relay:
