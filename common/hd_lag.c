@@ -38,8 +38,7 @@ size_t hd_lag_source(const hd_reg_t *regs, size_t n, const char *source,
     if (strcmp(r->source, source) != 0 || r->source_server_id != out->server_id)
       continue;
     out->relays++;
-    if (r->newest_scn > out->newest_scn ||
-        (r->newest_scn == out->newest_scn && r->newest_ts_ms > 0)) {
+    if (r->newest_scn > out->newest_scn) {
       out->newest_scn = r->newest_scn;
       out->newest_ts_ms = r->newest_ts_ms;
     }

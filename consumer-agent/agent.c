@@ -118,6 +118,15 @@ static void ck_path(agent_t *a, uint32_t p, char *buf, size_t n) {
   hd_path_checkpoint(buf, n, a->conf->cluster, a->conf->agent.group, p);
 }
 
+/* pt->ck was written: when, for the heartbeat, and the figures. */
+static void ck_written(part_t *pt) {
+  pt->ck_mono = mono();
+  pthread_mutex_lock(&pt->a->lock);
+  pt->ckpt_scn = pt->ck.scn;
+  pt->ckpt_ms = pt->ck.written_ms;
+  pthread_mutex_unlock(&pt->a->lock);
+}
+
 /* Write pt->ck. @returns 0; 1 when the partition was taken (another
  * holder wrote: ZBADVERSION); -1 a failure to retry. */
 static int ck_write(part_t *pt) {
@@ -138,6 +147,7 @@ static int ck_write(part_t *pt) {
              err);
       return -1;
     }
+    ck_written(pt);
     return 0;
   }
   char *json = NULL, path[HD_GROUP_PATH_MAX];
@@ -153,7 +163,7 @@ static int ck_write(part_t *pt) {
   free(json);
   if (rc == ZOK) {
     pt->zver = st.version;
-    pt->ck_mono = mono();
+    ck_written(pt);
     return 0;
   }
   if (rc == ZBADVERSION || rc == ZNONODE) {
@@ -311,7 +321,6 @@ static herald_client_t *client_for(part_t *pt, uint64_t after) {
   return c;
 }
 
-/* Sleep up to ms, waking early when the partition is stopped. */
 /* How often a held partition's checkpoint is written when its position
  * does not move: 5 checkpoint intervals, at most 5 s. */
 static int64_t heartbeat_ms(const agent_t *a) {
@@ -330,17 +339,15 @@ static void ck_heartbeat(part_t *pt) {
       mono() - pt->ck_mono < heartbeat_ms(a))
     return;
   int rc = ck_write(pt);
-  if (rc == 0) {
-    pthread_mutex_lock(&a->lock);
-    pt->ckpt_ms = pt->ck.written_ms;
-    pthread_mutex_unlock(&a->lock);
-  } else if (rc == 1) {
+  if (rc == 1) {
     atomic_store(&pt->lost, 1);
-  } else {
+  } else if (rc < 0) {
     pt->ck_mono = mono() - heartbeat_ms(a) + 1000; /* again in a second */
   }
 }
 
+/* Sleep up to ms, waking early when the partition is stopped; the
+ * checkpoint's heartbeat goes on meanwhile. */
 static void nap(part_t *pt, uint64_t ms) {
   for (uint64_t t = 0;
        t < ms && !atomic_load(&pt->stop) && !atomic_load(&pt->lost); t += 20) {
@@ -400,12 +407,6 @@ static int checkpoint(part_t *pt, sink_part_t *sp, herald_client_t *hc) {
   pt->ck.rows = pt->rows;
   pthread_mutex_unlock(&pt->a->lock);
   int rc = ck_write(pt);
-  if (rc == 0) {
-    pthread_mutex_lock(&pt->a->lock);
-    pt->ckpt_scn = pt->ck.scn;
-    pt->ckpt_ms = pt->ck.written_ms;
-    pthread_mutex_unlock(&pt->a->lock);
-  }
   if (rc == 1)
     atomic_store(&pt->lost, 1);
   if (rc != 0)

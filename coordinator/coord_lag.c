@@ -1,6 +1,6 @@
 /*
- * coord_lag.c - the cluster's relays and coordinators, and the groups'
- * lag readings (coord_lag.h).
+ * coord_lag.c - the groups' lag readings, and the relays' part of
+ * /status (coord_lag.h).
  *
  * A reading asks for every checkpoint of the group at once with zoo_aget
  * and waits for the answers: one round trip for the group, not one per
@@ -35,72 +35,6 @@ struct coord_lag {
 
 /* ------------------------------------------------------------ cluster */
 
-static int get(zhandle_t *zh, const char *path, char *buf, size_t bufmax,
-               int *len) {
-  *len = (int)bufmax;
-  struct Stat st;
-  int rc = zoo_get(zh, path, 0, buf, len, &st);
-  if (rc == ZOK) {
-    if (*len < 0)
-      *len = 0;
-    buf[*len] = '\0';
-  }
-  return rc;
-}
-
-static int by_name(const void *x, const void *y) {
-  return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
-static int read_relays(zhandle_t *zh, const char *cluster, char *buf,
-                       size_t bufmax, coord_cluster_t *out) {
-  char path[HD_GROUP_PATH_MAX], child[HD_GROUP_PATH_MAX * 2], err[256];
-  struct String_vector sources;
-  snprintf(path, sizeof(path), "/herald/%s/relays", cluster);
-  int rc = zoo_get_children(zh, path, 0, &sources);
-  if (rc == ZNONODE)
-    return ZOK;
-  if (rc != ZOK)
-    return rc;
-  qsort(sources.data, (size_t)sources.count, sizeof(char *), by_name);
-  for (int32_t i = 0; i < sources.count && rc == ZOK; i++) {
-    struct String_vector ids;
-    snprintf(child, sizeof(child), "%s/%s", path, sources.data[i]);
-    rc = zoo_get_children(zh, child, 0, &ids);
-    if (rc == ZNONODE) {
-      rc = ZOK;
-      continue;
-    }
-    if (rc != ZOK)
-      break;
-    qsort(ids.data, (size_t)ids.count, sizeof(char *), by_name);
-    out->regs = hd_realloc(out->regs, (out->nregs + (size_t)ids.count + 1) *
-                                          sizeof(hd_reg_t));
-    for (int32_t k = 0; k < ids.count; k++) {
-      char node[HD_GROUP_PATH_MAX * 3];
-      snprintf(node, sizeof(node), "%s/%s", child, ids.data[k]);
-      int len;
-      rc = get(zh, node, buf, bufmax, &len);
-      if (rc == ZNONODE) {
-        rc = ZOK;
-        continue; /* gone since the listing */
-      }
-      if (rc != ZOK)
-        break;
-      hd_reg_t *r = &out->regs[out->nregs];
-      if (hd_reg_parse(buf, (size_t)len, r, err, sizeof(err)) != 0) {
-        hd_log(HD_LL_DEBUG, "coord", "relay registration skipped",
-               "path=%s error=\"%s\"", node, err);
-        continue;
-      }
-      out->nregs++;
-    }
-    deallocate_String_vector(&ids);
-  }
-  deallocate_String_vector(&sources);
-  return rc;
-}
-
 /* A relay's newest commit time behind the best relay of its source and
  * server: how far behind the source it is, as far as ZooKeeper tells. */
 static double behind_s(const coord_cluster_t *cl, const hd_reg_t *r) {
@@ -114,66 +48,13 @@ static double behind_s(const coord_cluster_t *cl, const hd_reg_t *r) {
   return (double)(best - r->newest_ts_ms) / 1000.0;
 }
 
-static int read_coords(zhandle_t *zh, const char *cluster, char *buf,
-                       size_t bufmax, coord_cluster_t *out) {
-  char path[HD_GROUP_PATH_MAX], node[HD_GROUP_PATH_MAX * 2], err[256];
-  struct String_vector sv;
-  hd_path_election(path, sizeof(path), cluster);
-  int rc = zoo_get_children(zh, path, 0, &sv);
-  if (rc == ZNONODE)
-    return ZOK;
-  if (rc != ZOK)
-    return rc;
-  /* n_<10 digits>: by name is by sequence number, the leader first. */
-  qsort(sv.data, (size_t)sv.count, sizeof(char *), by_name);
-  int first = 1;
-  for (int32_t i = 0; i < sv.count; i++) {
-    char pre[4];
-    if (hd_seq_name_split(sv.data[i], pre, sizeof(pre), NULL) != 0 ||
-        strcmp(pre, "n") != 0)
-      continue;
-    snprintf(node, sizeof(node), "%s/%s", path, sv.data[i]);
-    int len;
-    rc = get(zh, node, buf, bufmax, &len);
-    if (rc == ZNONODE) {
-      rc = ZOK;
-      continue;
-    }
-    if (rc != ZOK)
-      break;
-    hd_election_t e;
-    if (hd_election_parse(buf, (size_t)len, &e, err, sizeof(err)) != 0) {
-      hd_log(HD_LL_DEBUG, "coord", "election node skipped",
-             "path=%s error=\"%s\"", node, err);
-      continue;
-    }
-    json_array_append_new(out->coords,
-                          json_pack("{s:s, s:s, s:s, s:s, s:I, s:b}", "node",
-                                    sv.data[i], "id", e.id, "http", e.http,
-                                    "version", e.version, "started_ms",
-                                    (json_int_t)e.started_ms, "leader", first));
-    first = 0;
-  }
-  deallocate_String_vector(&sv);
-  return rc;
-}
-
-int coord_cluster_read(zhandle_t *zh, const char *cluster, char *buf,
-                       size_t bufmax, coord_cluster_t *out) {
-  memset(out, 0, sizeof(*out));
-  out->relays = json_array();
-  out->coords = json_array();
-  int rc = read_relays(zh, cluster, buf, bufmax, out);
-  if (rc == ZOK)
-    rc = read_coords(zh, cluster, buf, bufmax, out);
-  if (rc != ZOK) {
-    coord_cluster_free(out);
-    return rc;
-  }
-  for (size_t i = 0; i < out->nregs; i++) {
-    const hd_reg_t *r = &out->regs[i];
+void coord_cluster_finish(coord_cluster_t *cl) {
+  json_decref(cl->relays);
+  cl->relays = json_array();
+  for (size_t i = 0; i < cl->nregs; i++) {
+    const hd_reg_t *r = &cl->regs[i];
     json_array_append_new(
-        out->relays,
+        cl->relays,
         json_pack(
             "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:I, s:f}", "source",
             r->source, "id", r->id, "advertise", r->advertise, "http", r->http,
@@ -181,9 +62,8 @@ int coord_cluster_read(zhandle_t *zh, const char *cluster, char *buf,
             (json_int_t)r->oldest_scn, "newest_scn", (json_int_t)r->newest_scn,
             "newest_ts_ms", (json_int_t)r->newest_ts_ms, "connected",
             r->connected, "updated_ms", (json_int_t)r->updated_ms,
-            "behind_seconds", behind_s(out, r)));
+            "behind_seconds", behind_s(cl, r)));
   }
-  return ZOK;
 }
 
 void coord_cluster_free(coord_cluster_t *cl) {

@@ -1,10 +1,9 @@
 /*
- * coord_lag.h - what the coordinator reads and keeps for lag: the
- * cluster's relays and coordinators (every refresh, leader or not), and
- * per group, while leading, a reading of every partition's checkpoint
- * each coordinator.lag_interval with the window of readings its status is
- * judged over (hd_lag.h) and an hour of the group's worst lag for the
- * console's plot.
+ * coord_lag.h - what the coordinator keeps for lag: per group, while
+ * leading, a reading of every partition's checkpoint each
+ * coordinator.lag_interval with the window of readings its status is
+ * judged over (hd_lag.h), against the cluster's relays (which the loop
+ * reads every refresh, leader or not).
  *
  * All of it is the loop's (coord_zk.c); what /status, /metrics and
  * /history show is rendered from it by the loop and handed to the view
@@ -23,7 +22,8 @@
 #include "hd_lag.h"
 #include "hd_reg.h"
 
-/* The relays and coordinators registered in the cluster. */
+/* The relays and coordinators registered in the cluster, as the loop
+ * read them (coord_zk.c); free with coord_cluster_free(). */
 typedef struct {
   hd_reg_t *regs;
   size_t nregs;
@@ -32,14 +32,10 @@ typedef struct {
 } coord_cluster_t;
 
 /**
- * @brief Read every relay registration and election node of cluster.
- *        Nodes that do not parse are skipped (and logged at debug).
- * @param buf  a buffer of bufmax + 1 bytes for node data
- * @returns ZOK (*out filled; free it with coord_cluster_free()) or the
- *          ZooKeeper error that stopped the reading (*out empty).
+ * @brief Build cl->relays, the relays' /status entries with each one's
+ *        behind_seconds, from cl->regs (coord_zk.c reads them).
  */
-int coord_cluster_read(zhandle_t *zh, const char *cluster, char *buf,
-                       size_t bufmax, coord_cluster_t *out);
+void coord_cluster_finish(coord_cluster_t *cl);
 void coord_cluster_free(coord_cluster_t *cl);
 
 /* One group's readings. */

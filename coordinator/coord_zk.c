@@ -858,6 +858,8 @@ static int drain_events(loop_t *L, uint64_t now, int *groups_due) {
   return elect;
 }
 
+static int read_cluster(loop_t *L, coord_cluster_t *out);
+
 /* Every group that is due (or all, on the periodic pass). @returns the
  * next time something is due. */
 static uint64_t groups_pass(loop_t *L, int leading, int groups_due,
@@ -868,7 +870,7 @@ static uint64_t groups_pass(loop_t *L, int leading, int groups_due,
   *zrc = ZOK;
   if (periodic || lag) {
     coord_cluster_t cl;
-    *zrc = coord_cluster_read(L->zh, c->conf->cluster, L->buf, DATA_MAX, &cl);
+    *zrc = read_cluster(L, &cl);
     if (*zrc != ZOK)
       return now + RETRY_MS;
     coord_cluster_free(&L->cl);
@@ -938,6 +940,87 @@ static int election_nodes(loop_t *L, enode_t **out, size_t *n) {
   qsort(v, k, sizeof(*v), by_seq);
   *out = v;
   *n = k;
+  return ZOK;
+}
+
+/* Every relay registration and election node of the cluster, for /status
+ * and the lag. Nodes that do not parse are skipped (logged at debug).
+ * @returns ZOK with *out filled, or the error that stopped the reading
+ * (*out empty then). */
+static int read_cluster(loop_t *L, coord_cluster_t *out) {
+  char path[HD_GROUP_PATH_MAX], dir[HD_GROUP_PATH_MAX * 2],
+      node[HD_GROUP_PATH_MAX * 3], err[256];
+  const char *cl = L->c->conf->cluster;
+  memset(out, 0, sizeof(*out));
+  out->coords = json_array();
+  struct String_vector sources, ids;
+  snprintf(path, sizeof(path), "/herald/%s/relays", cl);
+  int rc = children(L, path, 0, &sources);
+  if (rc == ZOK && sources.count > 0)
+    qsort(sources.data, (size_t)sources.count, sizeof(char *), cmp_str);
+  for (int32_t i = 0; rc == ZOK && i < sources.count; i++) {
+    snprintf(dir, sizeof(dir), "%s/%s", path, sources.data[i]);
+    if ((rc = children(L, dir, 0, &ids)) != ZOK)
+      break;
+    if (ids.count > 0) /* qsort() wants a pointer even for none */
+      qsort(ids.data, (size_t)ids.count, sizeof(char *), cmp_str);
+    out->regs = hd_realloc(out->regs, (out->nregs + (size_t)ids.count + 1) *
+                                          sizeof(hd_reg_t));
+    for (int32_t k = 0; k < ids.count; k++) {
+      int len;
+      struct Stat st;
+      rc = get_child(L, dir, ids.data[k], node, sizeof(node), &len, &st);
+      if (rc == ZNONODE) {
+        rc = ZOK; /* gone since the listing */
+        continue;
+      }
+      if (rc != ZOK)
+        break;
+      if (hd_reg_parse(L->buf, (size_t)len, &out->regs[out->nregs], err,
+                       sizeof(err)) == 0)
+        out->nregs++;
+      else
+        hd_log(HD_LL_DEBUG, "coord", "relay registration skipped",
+               "path=%s error=\"%s\"", node, err);
+    }
+    deallocate_String_vector(&ids);
+  }
+  deallocate_String_vector(&sources); /* children() zeroes it first */
+  enode_t *v = NULL;
+  size_t n = 0;
+  if (rc == ZOK && (rc = election_nodes(L, &v, &n)) == ZNONODE)
+    rc = ZOK;
+  for (size_t i = 0; rc == ZOK && i < n; i++) {
+    int len;
+    struct Stat st;
+    hd_election_t e;
+    rc = get_child(L, L->c->election_path, v[i].name, node, sizeof(node), &len,
+                   &st);
+    if (rc == ZNONODE) {
+      rc = ZOK;
+      continue;
+    }
+    if (rc != ZOK)
+      break;
+    if (hd_election_parse(L->buf, (size_t)len, &e, err, sizeof(err)) != 0) {
+      hd_log(HD_LL_DEBUG, "coord", "election node skipped",
+             "path=%s error=\"%s\"", node, err);
+      continue;
+    }
+    /* By sequence number: the first leads. */
+    json_array_append_new(out->coords,
+                          json_pack("{s:s, s:s, s:s, s:s, s:I, s:b}", "node",
+                                    v[i].name, "id", e.id, "http", e.http,
+                                    "version", e.version, "started_ms",
+                                    (json_int_t)e.started_ms, "leader",
+                                    json_array_size(out->coords) == 0));
+  }
+  free(v);
+  if (rc != ZOK) {
+    coord_cluster_free(out);
+    return rc;
+  }
+  coord_cluster_finish(out);
   return ZOK;
 }
 

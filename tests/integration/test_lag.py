@@ -101,7 +101,7 @@ def test_lag_statuses(tmp):
     with open(mode, "w") as f:
         f.write("ok\n")
     # Per line: "slow" sleeps, "fail" exits: the partition's command dies.
-    cmd = ("while IFS= read -r l; do case $(cat %s) in slow) sleep 0.15;; "
+    cmd = ("while IFS= read -r l; do case $(cat %s) in slow) sleep 0.05;; "
            "fail) exit 3;; esac; done" % mode)
     g = ta.Group(tmp, n, nrelays=1, ncoords=0, session_timeout="30s")
     w = other = None
