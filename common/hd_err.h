@@ -92,6 +92,7 @@
   XX(PROTO, HD_ETOO_MANY, -15004, "the relay's connection limit is reached")   \
   XX(PROTO, HD_EUNAVAILABLE, -15005, "relay shutting down or not ready")       \
   XX(PROTO, HD_EVERSION, -15006, "protocol version not supported")             \
+  XX(PROTO, HD_ESNAPSHOT, -15007, "the snapshot cannot go on")                 \
   XX(PROTO, HD_EREMOTE, -15100, "the relay reported an error of unknown kind") \
   /* reg: a relay's registration in ZooKeeper (hd_reg.h) */                    \
   XX(REG, HD_EREG, -16001, "malformed relay registration")                     \

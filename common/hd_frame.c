@@ -154,6 +154,7 @@ int hd_frame_encode(const Herald__Frame *f, uint32_t max_frame_bytes,
   XX(HD_ETOO_MANY, TOO_MANY)                                                   \
   XX(HD_EUNAVAILABLE, UNAVAILABLE)                                             \
   XX(HD_EVERSION, VERSION)                                                     \
+  XX(HD_ESNAPSHOT, SNAPSHOT)                                                   \
   XX(HD_EREMOTE, UNKNOWN)
 
 Herald__ErrorCode hd_err_to_wire(int err) {

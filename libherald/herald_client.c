@@ -720,6 +720,7 @@ static int on_error_frame(herald_client_t *c, const Herald__Error *e) {
     return set_fatal(c, HERALD_ERR_AUTH);
   case HERALD__ERROR_CODE__ERR_BAD_REQUEST:
   case HERALD__ERROR_CODE__ERR_VERSION:
+  case HERALD__ERROR_CODE__ERR_SNAPSHOT:
     snprintf(c->err, sizeof(c->err), "relay %s: relay error %s: %s",
              c->cur_addr, hd_err_name(code), m);
     conn_close(c);
