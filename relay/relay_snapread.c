@@ -912,6 +912,12 @@ typedef struct {
   int empty; /* the one row is the stand-in of an empty chunk */
 } collect_t;
 
+/* Whether a value's s/len mean anything: the decoder leaves them unset
+ * for NULLs and numbers. */
+static int has_text(const hb_value_t *v) {
+  return v->kind >= HB_V_DECIMAL && v->s != NULL;
+}
+
 static int on_window(void *ud, const hb_window_t *w) {
   collect_t *cl = ud;
   relay_snapchunk_t *ch = cl->ch;
@@ -920,7 +926,7 @@ static int on_window(void *ud, const hb_window_t *w) {
   size_t text = 0;
   for (size_t i = 0; i < n; i++)
     for (uint32_t k = 0; k < ncols; k++)
-      text += w->rows[i].after[k].s ? w->rows[i].after[k].len : 0;
+      text += has_text(&w->rows[i].after[k]) ? w->rows[i].after[k].len : 0;
   ch->rows = hd_calloc(n ? n : 1, sizeof(*ch->rows));
   ch->vals = hd_calloc(n * ncols + 1, sizeof(*ch->vals));
   ch->text = hd_malloc(text + 1);
@@ -929,8 +935,11 @@ static int on_window(void *ud, const hb_window_t *w) {
     hb_value_t *v = &ch->vals[i * ncols];
     memcpy(v, w->rows[i].after, ncols * sizeof(*v));
     for (uint32_t k = 0; k < ncols; k++) {
-      if (v[k].s == NULL)
+      if (!has_text(&v[k])) {
+        v[k].s = NULL;
+        v[k].len = 0;
         continue;
+      }
       if (v[k].len)
         memcpy(ch->text + off, v[k].s, v[k].len);
       v[k].s = ch->text + off;

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""The snapshot reader (relay/relay_snapread.c) against the sandbox MariaDB.
+
+test_types.py's table of every column type is filled with its edge rows;
+the reader's rows (snapread_dump, chunk by chunk) must equal the decoder's
+insert after-images of the same rows (heraldctl decode of the binlog) value
+for value, as JSON text (so -0 and 0, 1 and 1.0 differ), with the same key
+and the same schema line and version as the stream (the decoder's table
+from the binlog's table map). Chunks of 1, 2 and 1000 rows must give every
+row once in key order; so must a composite key of an INT and a VARCHAR in
+a case- and accent-insensitive collation holding mixed case and accents,
+either column first. A table without a primary key and a missing table are
+refused with messages naming them. A chunk's SCN is at or after the
+commits it saw, and before a commit made after it.
+
+Run by ctest with HERALD_SANDBOX_ENV, HERALD_BIN.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_types as T  # noqa: E402  (reads the sandbox env at import)
+
+BIN = T.BIN
+ENV = T.ENV
+DB = "it_snapread"
+PROBLEMS = []
+
+
+def check(cond, msg):
+    if not cond:
+        PROBLEMS.append(msg)
+        print("FAIL " + msg)
+    return cond
+
+
+def master_scn():
+    out = T.client("SHOW MASTER STATUS").decode().splitlines()[1].split("\t")
+    return int(out[0].rsplit(".", 1)[1]) << 32 | int(out[1])
+
+
+def binlog_files():
+    return [os.path.join(ENV["HERALD_MDB_DATADIR"], l.split(b"\t")[0].decode())
+            for l in T.client("SHOW BINARY LOGS").splitlines()[1:]]
+
+
+def decode(table):
+    r = subprocess.run([os.path.join(BIN, "heraldctl"), "decode", "--tables",
+                        "%s.%s" % (DB, table)] + binlog_files(),
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()
+    return [json.loads(l) for l in r.stdout.decode().splitlines()]
+
+
+def dump(conf, table, chunk, expect_ok=True):
+    r = subprocess.run([os.path.join(BIN, "snapread_dump"), "--config", conf,
+                        "--table", "%s.%s" % (DB, table), "--chunk", str(chunk)],
+                       capture_output=True, timeout=300)
+    if expect_ok:
+        assert r.returncode == 0, "snapread_dump %s: %s" % (table, r.stderr.decode())
+    chunks, schemas, rows = [], [], []
+    for line in r.stdout.decode().splitlines():
+        o = json.loads(line)
+        if "chunk" in o:
+            o["rowlist"] = []
+            chunks.append(o)
+        elif o.get("op") == "schema":
+            schemas.append(o)
+        else:
+            rows.append(o)
+            chunks[-1]["rowlist"].append(o)
+    return r.returncode, r.stderr.decode(), chunks, schemas, rows
+
+
+def canon(o):
+    return json.dumps(o, sort_keys=True)
+
+
+def write_conf(tmp):
+    conf = os.path.join(tmp, "relay.yaml")
+    with open(conf, "w") as f:
+        f.write("cluster: itest\nrelay:\n  id: snapread\n  listen: '127.0.0.1:1'\n"
+                "  http: 127.0.0.1:2\n  data_dir: %s/data\nsource:\n"
+                "  name: sandbox\n  host: 127.0.0.1\n  port: %s\n  user: %s\n"
+                "  password_file: %s\n  server_id: 4242\n  start: earliest\n"
+                "  tables: ['*.*']\n"
+                % (tmp, ENV["HERALD_MDB_PORT"], ENV["HERALD_MDB_REPL_USER"],
+                   ENV["HERALD_MDB_REPL_PASSWORD_FILE"]))
+    return conf
+
+
+def test_every_type(conf):
+    cols = ", ".join("`%s` %s" % (n, t) for n, t, _ in T.COLS)
+    names = ", ".join("`%s`" % n for n, _, _ in T.COLS)
+    T.client("SET GLOBAL max_allowed_packet = 268435456;"
+             "CREATE TABLE %s.t (%s) DEFAULT CHARSET utf8mb4;" % (DB, cols))
+    start = master_scn()
+    T.client("SET sql_mode = '';" + "".join(
+        "INSERT INTO %s.t (%s) VALUES (%d, %s);" % (DB, names, rid, ", ".join(v))
+        for rid, v in T.ROWS))
+    end = master_scn()
+    inserts = [l for l in decode("t") if l["op"] == "c" and start < l["scn"] <= end]
+    check(len(inserts) == len(T.ROWS), "decoded %d inserts, want %d"
+          % (len(inserts), len(T.ROWS)))
+    by_id = {l["after"]["id"]: l for l in inserts}
+
+    # The stream's schema of the table: the decoder's from the table map.
+    r = subprocess.run([os.path.join(BIN, "snapread_dump"), "--binlog", "--table",
+                        DB + ".t"] + binlog_files(), capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()
+    stream_schema = json.loads(r.stdout.decode().splitlines()[-1])
+
+    for size in (1, 2, 1000):
+        rc, err, chunks, schemas, rows = dump(conf, "t", size)
+        ids = [row["after"]["id"] for row in rows]
+        check(ids == sorted(by_id), "chunk %d: ids %s, want %s" % (size, ids, sorted(by_id)))
+        check(all(len(c["rowlist"]) <= size for c in chunks), "chunk %d: a chunk too big" % size)
+        check([c["table_done"] for c in chunks] == [False] * (len(chunks) - 1) + [True],
+              "chunk %d: table_done %s" % (size, [c["table_done"] for c in chunks]))
+        check(len(chunks) == len(T.ROWS) // size + 1,
+              "chunk %d: %d chunks for %d rows" % (size, len(chunks), len(T.ROWS)))
+        for c in chunks:
+            check(c["schema_version"] == stream_schema["schema_version"],
+                  "chunk %d: schema_version %d, stream %d"
+                  % (size, c["schema_version"], stream_schema["schema_version"]))
+            check(start < c["scn"] and c["scn_low"] == c["scn_high"] == c["scn"],
+                  "chunk %d: scn %d (low %d high %d) not after the table's creation %d"
+                  % (size, c["scn"], c["scn_low"], c["scn_high"], start))
+        check(schemas and schemas[0] == stream_schema,
+              "chunk %d: schema %s\n  stream %s" % (size, schemas[:1], stream_schema))
+        if size != 1000:
+            continue
+        checked = 0
+        for row in rows:
+            rid = row["after"]["id"]
+            dec = by_id.get(rid)
+            if not check(dec is not None, "row %d not decoded" % rid):
+                continue
+            check(row["op"] == "r" and row["before"] is None, "row %d op %s" % (rid, row["op"]))
+            check(canon(row["key"]) == canon(dec["key"]), "row %d key %s, decoded %s"
+                  % (rid, row["key"], dec["key"]))
+            for name, _, _ in T.COLS:
+                a, b = row["after"].get(name, "<missing>"), dec["after"].get(name, "<missing>")
+                checked += 1
+                check(canon(a) == canon(b), "row %d %s: snapshot %s, decoded %s"
+                      % (rid, name, canon(a)[:120], canon(b)[:120]))
+        print("every type: %d values compared" % checked)
+
+    # The SCN: a commit after the chunk is after the chunk's SCN; the
+    # inserts the chunk saw are at or before it.
+    rc, err, chunks, _, rows = dump(conf, "t", 1000)
+    scn = chunks[0]["scn"]
+    last_insert = max(l["scn"] for l in inserts)
+    check(last_insert <= scn, "chunk scn %d before the insert it saw (%d)" % (scn, last_insert))
+    T.client("INSERT INTO %s.t (id) VALUES (100);" % DB)
+    later = [l for l in decode("t") if l["op"] == "c" and l["after"]["id"] == 100]
+    check(len(later) == 1 and later[0]["scn"] > scn,
+          "chunk scn %d, commit after it at %s" % (scn, [l["scn"] for l in later]))
+    check(100 not in [r["after"]["id"] for r in rows], "chunk has the later row")
+    rc, err, chunks, _, rows = dump(conf, "t", 1000)
+    check(chunks[0]["scn"] >= later[0]["scn"] and rows[-1]["after"]["id"] == 100,
+          "a chunk after the commit at %d: scn %d" % (later[0]["scn"], chunks[0]["scn"]))
+
+
+# Mixed case and accents, distinct under utf8mb4_general_ci (a binary
+# comparison orders them otherwise, so a bytewise key would skip rows).
+WORDS = ["a", "B", "c", "Àb", "ád", "Ae", "É", "ef", "Zz", "zy", "ñ", "o", "Ça",
+         "Ü", "ub", "x'y", "back\\slash"]
+
+
+def test_composite(conf):
+    for table, key in (("k", "a, b"), ("k2", "b, a")):
+        T.client("CREATE TABLE %s.%s (a INT NOT NULL, b VARCHAR(20) CHARACTER SET "
+                 "utf8mb4 COLLATE utf8mb4_general_ci NOT NULL, v INT, "
+                 "PRIMARY KEY (%s));" % (DB, table, key) + "".join(
+                     "INSERT INTO %s.%s VALUES (%d, '%s', %d);"
+                     % (DB, table, a, w.replace("\\", "\\\\").replace("'", "''"), i)
+                     for a in (2, 1, 3) for i, w in enumerate(WORDS)))
+        out = T.client("SELECT a, HEX(b) FROM %s.%s ORDER BY %s" % (DB, table, key))
+        want = [(int(l.split(b"\t")[0]), bytes.fromhex(l.split(b"\t")[1].decode()).decode())
+                for l in out.splitlines()[1:]]
+        check(len(want) == 3 * len(WORDS), "%s: %d rows" % (table, len(want)))
+        for size in (1, 2, 3, 7, 1000):
+            rc, err, chunks, schemas, rows = dump(conf, table, size)
+            got = [(r["after"]["a"], r["after"]["b"]) for r in rows]
+            check(got == want, "%s chunk %d: rows %s\n  want %s" % (table, size, got, want))
+            check(all(r["key"] == {"a": r["after"]["a"], "b": r["after"]["b"]}
+                      if key == "a, b" else
+                      r["key"] == {"b": r["after"]["b"], "a": r["after"]["a"]}
+                      for r in rows), "%s chunk %d: keys" % (table, size))
+            check(list(rows[0]["key"].keys()) == [k.strip() for k in key.split(",")],
+                  "%s: key order %s" % (table, list(rows[0]["key"].keys())))
+    print("composite keys: %d rows in chunks of 1, 2, 3, 7, 1000" % (3 * len(WORDS)))
+
+
+def test_refusals(conf):
+    T.client("CREATE TABLE %s.nopk (x INT); INSERT INTO %s.nopk VALUES (1);"
+             "CREATE VIEW %s.v AS SELECT * FROM %s.nopk;" % (DB, DB, DB, DB))
+    rc, err, _, _, _ = dump(conf, "nopk", 10, expect_ok=False)
+    check(rc == 1 and "%s.nopk" % DB in err and "no primary key" in err,
+          "no primary key: exit %d, %r" % (rc, err))
+    rc, err, _, _, _ = dump(conf, "gone", 10, expect_ok=False)
+    check(rc == 1 and "%s.gone" % DB in err, "missing table: exit %d, %r" % (rc, err))
+    r = subprocess.run([os.path.join(BIN, "snapread_dump"), "--config", conf, "--list",
+                        DB + ".*"], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr.decode()
+    listed = [json.loads(l) for l in r.stdout.decode().splitlines()]
+    names = [l["table"] for l in listed]
+    check(names == ["k", "k2", "nopk", "t"], "listed %s (no view, sorted)" % names)
+    check([l["has_pk"] for l in listed] == [True, True, False, True], "has_pk %s" % listed)
+
+
+def main():
+    T.client("DROP DATABASE IF EXISTS %s; CREATE DATABASE %s;" % (DB, DB))
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = write_conf(tmp)
+        test_every_type(conf)
+        test_composite(conf)
+        test_refusals(conf)
+    print("%d problems" % len(PROBLEMS))
+    return 1 if PROBLEMS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
