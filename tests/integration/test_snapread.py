@@ -156,7 +156,8 @@ def test_every_type(conf):
     last_insert = max(l["scn"] for l in inserts)
     check(last_insert <= scn, "chunk scn %d before the insert it saw (%d)" % (scn, last_insert))
     T.client("INSERT INTO %s.t (id) VALUES (100);" % DB)
-    later = [l for l in decode("t") if l["op"] == "c" and l["after"]["id"] == 100]
+    later = [l for l in decode("t")
+             if l["op"] == "c" and l["after"]["id"] == 100 and l["scn"] > end]
     check(len(later) == 1 and later[0]["scn"] > scn,
           "chunk scn %d, commit after it at %s" % (scn, [l["scn"] for l in later]))
     check(100 not in [r["after"]["id"] for r in rows], "chunk has the later row")
