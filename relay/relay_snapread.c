@@ -1333,9 +1333,9 @@ static int snapshot_pos(relay_snapread_t *r, const sdef_t *d, char **file,
  * chunk keeps the buffer small next to the decoder's copy. */
 #define ROWS_EVENT_BYTES (1u << 20)
 
-int relay_snapread_chunk(relay_snapread_t *r, const char *db, const char *table,
-                         const uint8_t *after, size_t after_len, uint32_t limit,
-                         relay_snapchunk_t **out, char *err, size_t errlen) {
+static int chunk_once(relay_snapread_t *r, const char *db, const char *table,
+                      const uint8_t *after, size_t after_len, uint32_t limit,
+                      relay_snapchunk_t **out, char *err, size_t errlen) {
   *out = NULL;
   if (limit == 0) {
     seterr(err, errlen, "snapshot of %s.%s: chunk size 0", db, table);
@@ -1374,7 +1374,7 @@ int relay_snapread_chunk(relay_snapread_t *r, const char *db, const char *table,
   MYSQL_BIND *bd = hd_calloc(d.ncols, sizeof(*bd));
   cell_t *cells = hd_calloc(d.ncols, sizeof(*cells));
   hb_buf_t ev = {0};
-  int in_txn = 0;
+  int in_txn = 0, lost = 0;
   uint64_t spos = 0;
   if (st == NULL) {
     rc = sql_fail(r, what, err, errlen);
@@ -1412,8 +1412,7 @@ int relay_snapread_chunk(relay_snapread_t *r, const char *db, const char *table,
     unsigned e = mysql_stmt_errno(st);
     seterr(err, errlen, "%s: %s (error %u)", what, mysql_stmt_error(st), e);
     rc = e == ER_NO_SUCH_TABLE ? -ENOENT : -EIO;
-    if (e >= CLIENT_ERRORS)
-      in_txn = 0;
+    lost = e >= CLIENT_ERRORS;
     goto out;
   }
   rc = query(r, "COMMIT", what, err, errlen);
@@ -1547,12 +1546,14 @@ int relay_snapread_chunk(relay_snapread_t *r, const char *db, const char *table,
   rc = 0;
 
 out:
-  if (in_txn && r->m && mysql_query(r->m, "ROLLBACK") != 0)
-    drop_conn(r);
   if (meta)
     mysql_free_result(meta);
   if (st)
     mysql_stmt_close(st);
+  if (lost)
+    drop_conn(r);
+  else if (in_txn && r->m && mysql_query(r->m, "ROLLBACK") != 0)
+    drop_conn(r);
   for (uint32_t i = 0; i < d.ncols; i++)
     free(cells[i].buf);
   free(cells);
@@ -1566,4 +1567,17 @@ out:
   }
   *out = ch;
   return 0;
+}
+
+int relay_snapread_chunk(relay_snapread_t *r, const char *db, const char *table,
+                         const uint8_t *after, size_t after_len, uint32_t limit,
+                         relay_snapchunk_t **out, char *err, size_t errlen) {
+  int had_conn = r->m != NULL;
+  int rc = chunk_once(r, db, table, after, after_len, limit, out, err, errlen);
+  /* A connection that was lost while idle (wait_timeout, a restart of the
+   * source, a KILL) is found by the first statement: the chunk is only
+   * reads, so it is read again once on a new connection. */
+  if (rc < 0 && had_conn && r->m == NULL)
+    rc = chunk_once(r, db, table, after, after_len, limit, out, err, errlen);
+  return rc;
 }

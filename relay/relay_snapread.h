@@ -89,6 +89,8 @@ typedef struct relay_snapchunk {
  *        key is above after (a packed SnapshotKey; NULL: from the first
  *        row), in key order. Key literals compare in each column's own
  *        collation (quoted strings; X'..' for binary columns only).
+ *        A connection found lost is replaced and the chunk read again,
+ *        once.
  * @returns 0 and *out (free with relay_snapchunk_free()); HD_ESNAPSHOT
  *          for a table without a primary key ("table db.t has no primary
  *          key: ..."), a column type the reader cannot read, a bad after

@@ -5,7 +5,7 @@
  * prints), and each chunk's SCN and schema; or, from binlog files, the
  * schema the stream gives a table, to compare with.
  *
- *   snapread_dump --config relay.yaml --table db.t --chunk N
+ *   snapread_dump --config relay.yaml --table db.t --chunk N [--pause-ms M]
  *   snapread_dump --config relay.yaml --list PATTERN...
  *   snapread_dump --binlog --table db.t FILE...
  *
@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hb.h"
 #include "hb_file.h"
@@ -92,7 +93,8 @@ static char *read_secret(const char *path) {
   return hd_strdup(buf);
 }
 
-static int dump_table(relay_snapread_t *r, const char *name, uint32_t chunk) {
+static int dump_table(relay_snapread_t *r, const char *name, uint32_t chunk,
+                      long pause_ms) {
   char db[256], table[256], err[1024];
   const char *dot = strchr(name, '.');
   if (dot == NULL || (size_t)(dot - name) >= sizeof(db)) {
@@ -138,6 +140,12 @@ static int dump_table(relay_snapread_t *r, const char *name, uint32_t chunk) {
     relay_snapchunk_free(c);
     if (done)
       break;
+    if (pause_ms > 0) {
+      /* The test kills the reader's idle connection meanwhile. */
+      fflush(stdout);
+      struct timespec ts = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
+      nanosleep(&ts, NULL);
+    }
   }
   free(after);
   hb_buf_free(&out);
@@ -154,7 +162,7 @@ static int usage(void) {
 
 int main(int argc, char **argv) {
   const char *config = NULL, *table = NULL;
-  long chunk = 1000;
+  long chunk = 1000, pause_ms = 0;
   int binlog = 0, list = 0, i = 1;
   for (; i < argc; i++) {
     if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -163,6 +171,8 @@ int main(int argc, char **argv) {
       table = argv[++i];
     else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
       chunk = strtol(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--pause-ms") && i + 1 < argc)
+      pause_ms = strtol(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--binlog"))
       binlog = 1;
     else if (!strcmp(argv[i], "--list"))
@@ -218,7 +228,7 @@ int main(int argc, char **argv) {
       relay_snaptables_free(t, n);
     }
   } else {
-    rc = dump_table(r, table, (uint32_t)chunk);
+    rc = dump_table(r, table, (uint32_t)chunk, pause_ms);
   }
   relay_snapread_close(r);
   free(password);

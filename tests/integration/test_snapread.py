@@ -11,7 +11,8 @@ row once in key order; so must a composite key of an INT and a VARCHAR in
 a case- and accent-insensitive collation holding mixed case and accents,
 either column first. A table without a primary key and a missing table are
 refused with messages naming them. A chunk's SCN is at or after the
-commits it saw, and before a commit made after it.
+commits it saw, and before a commit made after it. The reader's connection
+killed between chunks is replaced without losing or repeating a row.
 
 Run by ctest with HERALD_SANDBOX_ENV, HERALD_BIN.
 """
@@ -20,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_types as T  # noqa: E402  (reads the sandbox env at import)
@@ -197,6 +199,30 @@ def test_composite(conf):
     print("composite keys: %d rows in chunks of 1, 2, 3, 7, 1000" % (3 * len(WORDS)))
 
 
+def test_reconnect(conf):
+    """The reader's idle connection killed between chunks: the next chunk
+    is read on a new connection, every row still once."""
+    want = [r["after"]["b"] for r in dump(conf, "k2", 1000)[4]]
+    p = subprocess.Popen([os.path.join(BIN, "snapread_dump"), "--config", conf,
+                          "--table", DB + ".k2", "--chunk", "10", "--pause-ms", "1500"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    killed = 0
+    for _ in range(2):
+        time.sleep(1.0)
+        ids = T.client("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '%s' "
+                       "AND COMMAND = 'Sleep'" % ENV["HERALD_MDB_REPL_USER"]).split()[1:]
+        for i in ids:
+            T.client("KILL CONNECTION %d;" % int(i))
+            killed += 1
+    out, err = p.communicate(timeout=120)
+    got = [json.loads(l)["after"]["b"] for l in out.decode().splitlines()
+           if json.loads(l).get("op") == "r"]
+    check(p.returncode == 0, "reconnect: exit %d: %s" % (p.returncode, err.decode()))
+    check(killed >= 2, "reconnect: %d connections killed" % killed)
+    check(got == want, "reconnect: rows %s\n  want %s" % (got, want))
+    print("reconnect: %d connections killed, %d rows" % (killed, len(got)))
+
+
 def test_refusals(conf):
     T.client("CREATE TABLE %s.nopk (x INT); INSERT INTO %s.nopk VALUES (1);"
              "CREATE VIEW %s.v AS SELECT * FROM %s.nopk;" % (DB, DB, DB, DB))
@@ -220,6 +246,7 @@ def main():
         conf = write_conf(tmp)
         test_every_type(conf)
         test_composite(conf)
+        test_reconnect(conf)
         test_refusals(conf)
     print("%d problems" % len(PROBLEMS))
     return 1 if PROBLEMS else 0
