@@ -9,7 +9,7 @@ and the same schema line and version as the stream (the decoder's table
 from the binlog's table map). Chunks of 1, 2 and 1000 rows must give every
 row once in key order; so must a composite key of an INT and a VARCHAR in
 a case- and accent-insensitive collation holding mixed case and accents,
-either column first. A table without a primary key and a missing table are
+either column first, and one-column keys of every other kind. A table without a primary key and a missing table are
 refused with messages naming them. A chunk's SCN is at or after the
 commits it saw, and before a commit made after it. The reader's connection
 killed between chunks is replaced without losing or repeating a row.
@@ -199,6 +199,50 @@ def test_composite(conf):
     print("composite keys: %d rows in chunks of 1, 2, 3, 7, 1000" % (3 * len(WORDS)))
 
 
+# One-column keys of other types: paged in the column's own order, each
+# value once (the key literal must compare as the column does).
+KEY_TYPES = [
+    ("DECIMAL(10,4)", ["-12.3400", "-0.0001", "0", "0.0001", "99.5", "999999.9999"]),
+    ("DOUBLE", ["-1.7976931348623157e308", "-0.1", "0", "0.1", "0.30000000000000004",
+                "3.141592653589793"]),
+    ("FLOAT", ["-3.4028234e38", "-1.1", "0", "1.1", "16777217", "3.14159"]),
+    ("BIGINT UNSIGNED", ["0", "1", "9223372036854775807", "9223372036854775808",
+                         "18446744073709551615"]),
+    ("DATETIME(6)", ["'1000-01-01 00:00:00'", "'2024-02-29 23:59:59.999999'",
+                     "'2024-02-29 23:59:59.000001'", "'9999-12-31 23:59:59.999999'"]),
+    ("TIMESTAMP(3)", ["'1970-01-01 00:00:01'", "'2001-09-09 01:46:40.123'",
+                      "'2038-01-19 03:14:07.999'"]),
+    ("TIME(3)", ["'-838:59:59'", "'-00:00:00.001'", "'00:00:00'", "'12:34:56.789'",
+                 "'838:59:59'"]),
+    ("DATE", ["'1000-01-01'", "'2024-02-29'", "'9999-12-31'"]),
+    ("YEAR", ["1901", "2000", "2155"]),
+    ("BIT(13)", ["b'0'", "b'1'", "b'1000000000000'", "b'1111111111111'"]),
+    ("ENUM('z','a','m')", ["'z'", "'a'", "'m'"]),
+    ("SET('z','a','m')", ["''", "'z'", "'a'", "'z,a'", "'m'", "'z,a,m'"]),
+    ("BINARY(3)", ["X'000000'", "X'00FF00'", "X'7F'", "X'80'", "X'FFFFFF'"]),
+    ("VARBINARY(8)", ["X''", "X'00'", "X'0000'", "X'41'", "X'61'", "X'C3A9'"]),
+    ("CHAR(5) CHARACTER SET latin1", ["'a'", "'B'", "'é'", "'F'", "'ÿ'", "'x''y'"]),
+    ("VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", ["'a'", "'B'", "'é'",
+                                                                "'😀'", "'Z'"]),
+]
+
+
+def test_key_types(conf):
+    for n, (typ, vals) in enumerate(KEY_TYPES):
+        table = "kt%d" % n
+        T.client("SET time_zone = '+00:00'; CREATE TABLE %s.%s (k %s NOT NULL PRIMARY KEY, "
+                 "n INT);" % (DB, table, typ) + "".join(
+                     "INSERT INTO %s.%s VALUES (%s, %d);" % (DB, table, v, i)
+                     for i, v in enumerate(vals)))
+        want = [int(l) for l in T.client("SELECT n FROM %s.%s ORDER BY k" % (DB, table))
+                .split()[1:]]
+        for size in (1, 2):
+            rc, err, chunks, schemas, rows = dump(conf, table, size)
+            got = [r["after"]["n"] for r in rows]
+            check(got == want, "key %s chunk %d: rows %s, want %s" % (typ, size, got, want))
+    print("key types: %d" % len(KEY_TYPES))
+
+
 def test_reconnect(conf):
     """The reader's idle connection killed between chunks: the next chunk
     is read on a new connection, every row still once."""
@@ -236,8 +280,9 @@ def test_refusals(conf):
     assert r.returncode == 0, r.stderr.decode()
     listed = [json.loads(l) for l in r.stdout.decode().splitlines()]
     names = [l["table"] for l in listed]
-    check(names == ["k", "k2", "nopk", "t"], "listed %s (no view, sorted)" % names)
-    check([l["has_pk"] for l in listed] == [True, True, False, True], "has_pk %s" % listed)
+    want = sorted(["k", "k2", "nopk", "t"] + ["kt%d" % i for i in range(len(KEY_TYPES))])
+    check(names == want, "listed %s (no view, sorted)" % names)
+    check([l["has_pk"] for l in listed] == [n != "nopk" for n in want], "has_pk %s" % listed)
 
 
 def main():
@@ -246,6 +291,7 @@ def main():
         conf = write_conf(tmp)
         test_every_type(conf)
         test_composite(conf)
+        test_key_types(conf)
         test_reconnect(conf)
         test_refusals(conf)
     print("%d problems" % len(PROBLEMS))
