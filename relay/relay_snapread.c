@@ -981,8 +981,11 @@ static void make_last_key(relay_snapchunk_t *ch, const sdef_t *d) {
   size_t len = herald__snapshot_key__get_packed_size(&key);
   ch->last_key = hd_malloc(len ? len : 1);
   ch->last_key_len = herald__snapshot_key__pack(&key, ch->last_key);
-  for (size_t i = 0; i < keep.len / sizeof(char *); i++)
-    free(((char **)keep.p)[i]);
+  for (size_t i = 0; i + sizeof(char *) <= keep.len; i += sizeof(char *)) {
+    char *p;
+    memcpy(&p, keep.p + i, sizeof(p));
+    free(p);
+  }
   hb_buf_free(&keep);
   free(pv);
   free(pp);
