@@ -1229,12 +1229,22 @@ static int encode_row(const sdef_t *d, const cell_t *cells, hb_buf_t *b,
       put_be(b, v, c->size);
       break;
     }
-    case HB_T_STRING:
+    case HB_T_STRING: {
       if (x->len > c->octets) {
         *why = "CHAR value longer than the column";
         return -1;
       }
-      /* fall through */
+      /* The binlog stores BINARY without its trailing zero bytes (CHAR
+       * without trailing spaces, as SELECT returns it too); the decoder
+       * pads them back only when it knows the column is binary. */
+      unsigned long n = x->len;
+      if (c->charset == NULL)
+        while (n > 0 && x->buf[n - 1] == '\0')
+          n--;
+      put_le(b, n, c->size);
+      hb_buf_put(b, x->buf, n);
+      break;
+    }
     default:
       put_le(b, x->len, c->size);
       hb_buf_put(b, x->buf, x->len);
