@@ -1066,8 +1066,9 @@ static int key_literal(relay_snapread_t *r, const scol_t *c,
   return 0;
 }
 
-/* WHERE for keys after the given one, in the expanded form the range
- * optimizer uses (a row-value comparison is not used for ranges):
+/* WHERE for keys after the given one, the row comparison (k1, k2..) >
+ * (v1, v2..) spelled out so that the range optimizer finds a range on the
+ * key's first column whatever it does with row values:
  * k1 >= v1 AND (k1 > v1 OR (k1 = v1 AND k2 > v2) OR ...). */
 static int where_after(relay_snapread_t *r, const sdef_t *d,
                        const uint8_t *after, size_t after_len, hb_buf_t *q,
