@@ -243,6 +243,7 @@ size_t hb_pbr_window(hb_pbr_t *tc, const Herald__Window *pw, int ddl,
     hb_row_t *r = &rows[i];
     r->op = rc->op == HERALD__OP__OP_INSERT   ? 'c'
             : rc->op == HERALD__OP__OP_UPDATE ? 'u'
+            : rc->op == HERALD__OP__OP_READ   ? 'r'
                                               : 'd';
     r->pos = rc->pos;
     r->table = row_table(tc, rc, cols, ncols);

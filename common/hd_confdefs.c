@@ -19,7 +19,8 @@ static const char *const schema_changes_names[] = {"evolve", "none", NULL};
 static const char *const ddl_names[] = {"ignore", "apply", NULL};
 static const char *const zero_dates_names[] = {"null", "infinity", "error",
                                                NULL};
-static const char *const agent_start_names[] = {"earliest", "latest", NULL};
+static const char *const agent_start_names[] = {"earliest", "latest",
+                                                "snapshot", NULL};
 
 /* Names of clusters, sources, groups and ids become ZooKeeper path
  * components and file names: keep them to a safe alphabet. */
@@ -140,6 +141,18 @@ static const hd_prop_t relay_props[] = {
      NULL},
     {"relay.token_file", HD_T_STR, R(relay.token_file), 0, 0, 0, NULL,
      "file holding the shared token consumers must present", NULL},
+    {"relay.snapshot_chunk_rows", HD_T_INT, R(relay.snapshot_chunk_rows), 1,
+     1000000, 0, "4096",
+     "rows per snapshot chunk when the consumer does not say (one short "
+     "read transaction at the source each)",
+     NULL},
+    {"relay.snapshot_readers", HD_T_INT, R(relay.snapshot_readers), 1, 64, 0,
+     "2", "source connections reading snapshot chunks at once", NULL},
+    {"relay.snapshot_cache_bytes", HD_T_SIZE, R(relay.snapshot_cache_bytes),
+     1 * MIB, 1LL << 40, 0, "256MiB",
+     "snapshot chunks kept for the other consumers that will ask for them "
+     "(each chunk is read from the source once while it is kept)",
+     NULL},
     {"source.name", HD_T_STR, R(source.name), 0, 0, 1, NULL,
      "logical name of the source database", NULL},
     {"source.host", HD_T_STR, R(source.host), 0, 0, 1, NULL,
@@ -261,7 +274,14 @@ static const hd_prop_t agent_props[] = {
     {"agent.token_file", HD_T_STR, A(agent.token_file), 0, 0, 0, NULL,
      "file holding the relays' shared token", NULL},
     {"agent.start", HD_T_ENUM, A(agent.start), 0, 0, 0, "latest",
-     "where a partition without a checkpoint starts", agent_start_names},
+     "where a partition without a checkpoint starts: earliest, latest, or "
+     "snapshot (the rows that exist now, then the stream)",
+     agent_start_names},
+    {"agent.snapshot_tables", HD_T_STRLIST, A(agent.snapshot_tables), 0, 0, 0,
+     NULL, "db.table patterns a snapshot reads (default: agent.tables)", NULL},
+    {"agent.snapshot_chunk_rows", HD_T_INT, A(agent.snapshot_chunk_rows), 0,
+     1000000, 0, "0",
+     "rows per snapshot chunk; 0: the relay's relay.snapshot_chunk_rows", NULL},
     {"agent.relays", HD_T_HOSTLIST, A(agent.relays), 0, 0, 0, NULL,
      "fixed list of relays (host:port); default: the source's relays in "
      "ZooKeeper",

@@ -26,7 +26,8 @@ typedef enum { HD_ZERO_NULL, HD_ZERO_INFINITY, HD_ZERO_ERROR } hd_zero_dates_t;
 /* agent.start: where a partition without a checkpoint begins. */
 typedef enum {
   HD_AGENT_START_EARLIEST,
-  HD_AGENT_START_LATEST
+  HD_AGENT_START_LATEST,
+  HD_AGENT_START_SNAPSHOT /* the rows that exist, then the stream */
 } hd_agent_start_t;
 
 typedef struct {
@@ -58,6 +59,9 @@ typedef struct {
     uint64_t disk_read_budget; /* all connections together */
     uint64_t stall_timeout_ms;
     char *token_file;
+    int64_t snapshot_chunk_rows;   /* a consumer's default */
+    int64_t snapshot_readers;      /* source connections reading chunks */
+    uint64_t snapshot_cache_bytes; /* chunks kept for other consumers */
   } relay;
   struct {
     char *name;
@@ -91,6 +95,8 @@ typedef struct {
     char *relays; /* fixed relay list (host:port,...), instead of ZooKeeper */
     char *checkpoint_file; /* standalone: where checkpoints are kept */
     uint64_t stall_timeout_ms;
+    hd_strlist_t snapshot_tables; /* agent.start: snapshot; none: tables */
+    int64_t snapshot_chunk_rows;  /* 0: the relay's */
   } agent;
   struct {
     int type; /* hd_sink_t */

@@ -199,7 +199,75 @@ FLAT_NODE(election, hd_election_t, election_fields)
 FLAT_NODE(group, hd_group_t, group_fields)
 FLAT_NODE(member, hd_member_t, member_fields)
 FLAT_NODE(owner, hd_owner_t, owner_fields)
-FLAT_NODE(checkpoint, hd_checkpoint_t, checkpoint_fields)
+
+/* A checkpoint is a flat node with two optional fields: the snapshot's
+ * state and position, present only while a snapshot was asked for. */
+static const char *const ck_states[] = {NULL, "running", "done", "cancelled"};
+
+int hd_checkpoint_build(const hd_checkpoint_t *v, char **json, char *errstr,
+                        size_t errlen) {
+  json_t *o = json_object();
+  *json = NULL;
+  int rc = hd__json_put(o, checkpoint_fields, COUNT(checkpoint_fields), v,
+                        HD_EGROUP, errstr, errlen);
+  if (rc == 0 && v->snapshot_state) {
+    if (v->snapshot_state > HD_CK_SNAPSHOT_CANCELLED ||
+        memchr(v->snapshot, '\0', sizeof(v->snapshot)) == NULL)
+      rc = hd__json_fail(HD_EGROUP, errstr, errlen,
+                         "field 'snapshot_state': %u is not a state",
+                         v->snapshot_state);
+    else {
+      json_object_set_new(o, "snapshot_state",
+                          json_string(ck_states[v->snapshot_state]));
+      if (v->snapshot[0])
+        json_object_set_new(o, "snapshot", json_string(v->snapshot));
+    }
+  }
+  if (rc == 0 && (*json = hd__json_dump(o, HD_EGROUP, errstr, errlen)) == NULL)
+    rc = HD_EGROUP;
+  json_decref(o);
+  return rc;
+}
+
+int hd_checkpoint_parse(const char *data, size_t len, hd_checkpoint_t *out,
+                        char *errstr, size_t errlen) {
+  json_t *root = hd__json_load_object(data, len, HD_EGROUP, errstr, errlen);
+  if (root == NULL)
+    return HD_EGROUP;
+  hd_checkpoint_t *tmp = hd_calloc(1, sizeof(*tmp));
+  int rc = hd__json_get(root, checkpoint_fields, COUNT(checkpoint_fields), tmp,
+                        HD_EGROUP, errstr, errlen);
+  json_t *st = json_object_get(root, "snapshot_state");
+  json_t *pos = json_object_get(root, "snapshot");
+  if (rc == 0 && st) {
+    const char *name = json_is_string(st) ? json_string_value(st) : "";
+    for (uint32_t i = 1; i <= HD_CK_SNAPSHOT_CANCELLED; i++)
+      if (strcmp(name, ck_states[i]) == 0)
+        tmp->snapshot_state = i;
+    if (tmp->snapshot_state == 0)
+      rc = hd__json_fail(HD_EGROUP, errstr, errlen,
+                         "field 'snapshot_state': expected running, done or "
+                         "cancelled, got %s",
+                         json_is_string(st) ? name : hd__json_type_name(st));
+  }
+  if (rc == 0 && pos) {
+    const char *p = json_is_string(pos) ? json_string_value(pos) : NULL;
+    size_t n = p ? strlen(p) : 0;
+    if (p == NULL || n >= sizeof(tmp->snapshot) ||
+        strspn(p, "0123456789abcdef") != n)
+      rc = hd__json_fail(HD_EGROUP, errstr, errlen,
+                         "field 'snapshot': expected a position token (lower "
+                         "case hex, below %zu characters)",
+                         sizeof(tmp->snapshot));
+    else
+      memcpy(tmp->snapshot, p, n + 1);
+  }
+  json_decref(root);
+  if (rc == 0)
+    memcpy(out, tmp, sizeof(*out));
+  free(tmp);
+  return rc;
+}
 FLAT_NODE(drain, hd_drain_t, drain_fields)
 
 /* -------------------------------------------------------- assignment */

@@ -138,6 +138,14 @@ typedef struct {
   uint64_t since_ms;
 } hd_owner_t;
 
+#define HD_CK_SNAPSHOT_MAX 8192
+enum {
+  HD_CK_SNAPSHOT_NONE = 0,
+  HD_CK_SNAPSHOT_RUNNING,
+  HD_CK_SNAPSHOT_DONE,
+  HD_CK_SNAPSHOT_CANCELLED
+};
+
 /* checkpoints/<p>: everything up to scn has been applied by the sink. */
 typedef struct {
   uint64_t scn;        /* last window applied; 0: no position yet */
@@ -147,6 +155,11 @@ typedef struct {
   uint64_t epoch;
   uint64_t windows; /* applied so far by the partition's holders */
   uint64_t rows;
+  /* its snapshot (docs/snapshots.md): the relay's position token (hex of
+   * a packed SnapshotPosition; "" none) and the state; both omitted from
+   * the node when there is none */
+  uint32_t snapshot_state; /* HD_CK_SNAPSHOT_* */
+  char snapshot[HD_CK_SNAPSHOT_MAX];
 } hd_checkpoint_t;
 
 /* drain/<agent.id>: heraldctl drain's request that the member with this

@@ -85,6 +85,12 @@ struct part {
   uint64_t applied_scn, newest_scn, ckpt_scn, ckpt_ms, failovers;
   int held;        /* 1 while a runner holds the partition */
   char relay[300]; /* the relay streamed from, "" when none */
+  /* its snapshot, under a->lock (the figures of agent_pstat_t) */
+  int snap_state;
+  char snap_table[200];
+  uint64_t snap_chunks, snap_rows, snap_rows_read, snap_table_rows,
+      snap_table_estimate, snap_started_ms;
+  uint32_t snap_tables_done, snap_tables_total;
 };
 
 /* ------------------------------------------------------------- lease */
@@ -124,6 +130,7 @@ static void ck_written(part_t *pt) {
   pthread_mutex_lock(&pt->a->lock);
   pt->ckpt_scn = pt->ck.scn;
   pt->ckpt_ms = pt->ck.written_ms;
+  pt->snap_state = (int)pt->ck.snapshot_state;
   pthread_mutex_unlock(&pt->a->lock);
 }
 
@@ -187,6 +194,19 @@ static int ck_write(part_t *pt) {
   return -1;
 }
 
+/* agent.start: snapshot, for a partition that has no position yet: its
+ * checkpoint says a snapshot is under way from now on, so that whoever
+ * holds it next goes on with it rather than starting the stream. */
+static void snapshot_begin(part_t *pt) {
+  if (pt->a->conf->agent.start == HD_AGENT_START_SNAPSHOT && pt->ck.scn == 0 &&
+      pt->ck.snapshot_state == HD_CK_SNAPSHOT_NONE) {
+    pt->ck.snapshot_state = HD_CK_SNAPSHOT_RUNNING;
+    pt->ck.snapshot[0] = '\0';
+    hd_log(HD_LL_INFO, COMP, "partition starts with a snapshot", "partition=%u",
+           pt->p);
+  }
+}
+
 /* Read p's checkpoint into pt->ck (and its version); in a group create
  * it when absent, then claim it: write it back with our owner and epoch,
  * so that a write of an earlier holder still under way fails. @returns 0,
@@ -199,6 +219,7 @@ static int ck_claim(part_t *pt) {
     ckpt_file_get(a->file, pt->p, &pt->ck);
     pthread_mutex_unlock(&a->lock);
     snprintf(pt->ck.owner, sizeof(pt->ck.owner), "%s", a->conf->agent.id);
+    snapshot_begin(pt);
     return 0;
   }
   char path[HD_GROUP_PATH_MAX], data[2048], err[300];
@@ -239,6 +260,7 @@ static int ck_claim(part_t *pt) {
   pt->zver = st.version;
   snprintf(pt->ck.owner, sizeof(pt->ck.owner), "%s", a->conf->agent.id);
   pt->ck.epoch = pt->epoch;
+  snapshot_begin(pt);
   return ck_write(pt);
 }
 
@@ -295,6 +317,21 @@ static herald_client_t *client_for(part_t *pt, uint64_t after) {
   } else {
     SET("start",
         k->agent.start == HD_AGENT_START_EARLIEST ? "earliest" : "latest");
+  }
+  if (pt->ck.snapshot_state == HD_CK_SNAPSHOT_RUNNING) {
+    SET("snapshot", "on");
+    tables[0] = '\0';
+    for (size_t i = 0; i < k->agent.snapshot_tables.n; i++) {
+      size_t l = strlen(tables);
+      snprintf(tables + l, sizeof(tables) - l, "%s%s", l ? "," : "",
+               k->agent.snapshot_tables.v[i]);
+    }
+    if (*tables)
+      SET("snapshot.tables", tables);
+    if (pt->ck.snapshot[0])
+      SET("snapshot.position", pt->ck.snapshot);
+    snprintf(v, sizeof(v), "%" PRId64, k->agent.snapshot_chunk_rows);
+    SET("snapshot.chunk_rows", v);
   }
   snprintf(v, sizeof(v), "%" PRIu64, k->agent.stall_timeout_ms);
   SET("stall_timeout_ms", v);
@@ -381,7 +418,11 @@ static void fenced(part_t *pt, const char *err) {
 static int checkpoint(part_t *pt, sink_part_t *sp, herald_client_t *hc) {
   char err[300];
   uint64_t scn = herald_delivered_scn(hc);
-  if (scn <= pt->ck.scn) {
+  int snap_moved =
+      pt->ck.snapshot_state == HD_CK_SNAPSHOT_RUNNING &&
+      (strcmp(herald_snapshot_position(hc), pt->ck.snapshot) != 0 ||
+       herald_snapshot_done(hc));
+  if (scn <= pt->ck.scn && !snap_moved) {
     ck_heartbeat(pt);
     return 0;
   }
@@ -400,6 +441,16 @@ static int checkpoint(part_t *pt, sink_part_t *sp, herald_client_t *hc) {
     return 0; /* not now: the session is not confirmed */
   hd_checkpoint_t prev = pt->ck;
   pt->ck.scn = scn;
+  if (snap_moved) {
+    /* What the sink holds now includes every chunk delivered so far. */
+    snprintf(pt->ck.snapshot, sizeof(pt->ck.snapshot), "%s",
+             herald_snapshot_position(hc));
+    if (herald_snapshot_done(hc)) {
+      pt->ck.snapshot_state = HD_CK_SNAPSHOT_DONE;
+      hd_log(HD_LL_INFO, COMP, "snapshot applied", "partition=%u scn=%" PRIu64,
+             pt->p, scn);
+    }
+  }
   if (herald_delivered_ts_ms(hc))
     pt->ck.ts_ms = herald_delivered_ts_ms(hc);
   pthread_mutex_lock(&pt->a->lock);
@@ -428,6 +479,26 @@ static void figures(part_t *pt, herald_client_t *hc, uint64_t rows, int last) {
   pt->newest_ts = herald_relay_newest_ts_ms(hc);
   pt->failovers = herald_failovers(hc);
   snprintf(pt->relay, sizeof(pt->relay), "%s", r ? r : "");
+  pthread_mutex_unlock(&pt->a->lock);
+}
+
+/* A snapshot window's progress, for /status and /metrics. */
+static void snap_figures(part_t *pt, const herald_snapshot_info_t *si,
+                         uint64_t rows, int last) {
+  pthread_mutex_lock(&pt->a->lock);
+  if (pt->snap_started_ms == 0)
+    pt->snap_started_ms = hd_now_ms();
+  pt->snap_rows += rows;
+  if (last) {
+    pt->snap_chunks++;
+    pt->snap_rows_read += si->rows_read;
+    snprintf(pt->snap_table, sizeof(pt->snap_table), "%s",
+             si->table ? si->table : "");
+    pt->snap_table_rows = si->table_rows;
+    pt->snap_table_estimate = si->table_rows_estimate;
+    pt->snap_tables_done = si->tables_done + (uint32_t)(si->table_done != 0);
+    pt->snap_tables_total = si->tables_total;
+  }
   pthread_mutex_unlock(&pt->a->lock);
 }
 
@@ -502,6 +573,8 @@ static void *runner(void *arg) {
         size_t len = 0;
         if (json_lines)
           herald_window_json(hc, w, 0, &json, &len);
+        herald_snapshot_info_t si;
+        int snap = herald_window_snapshot(w, &si);
         sink_window_t sw = {herald_window_scn(w),
                             herald_window_ts_ms(w),
                             herald_window_chunk(w),
@@ -510,7 +583,8 @@ static void *runner(void *arg) {
                             len,
                             herald_window_changes(w),
                             w,
-                            hc};
+                            hc,
+                            snap};
         if (!lease_ok(a) || atomic_load(&pt->lost)) {
           /* The window is not written; the next holder replays it from
            * the checkpoint. */
@@ -532,6 +606,8 @@ static void *runner(void *arg) {
           break;
         }
         figures(pt, hc, sw.rows, sw.last);
+        if (snap)
+          snap_figures(pt, &si, sw.rows, sw.last);
         agent_retry_reset(&rt);
         pending = 1;
       } else if (rc == HERALD_TIMED_OUT) {
@@ -584,6 +660,11 @@ static void part_start(part_t *pt) {
   pthread_mutex_lock(&pt->a->lock);
   pt->windows = pt->ck.windows;
   pt->rows = pt->ck.rows;
+  pt->snap_state = (int)pt->ck.snapshot_state;
+  pt->snap_chunks = pt->snap_rows = pt->snap_rows_read = 0;
+  pt->snap_table_rows = pt->snap_table_estimate = pt->snap_started_ms = 0;
+  pt->snap_tables_done = pt->snap_tables_total = 0;
+  pt->snap_table[0] = '\0';
   pthread_mutex_unlock(&pt->a->lock);
   atomic_store(&pt->stop, 0);
   atomic_store(&pt->lost, 0);
@@ -883,6 +964,16 @@ void agent_stats(agent_t *a, agent_info_t *info, agent_pstat_t *ps) {
     s->sink_error_ms = pt->sink_error_ms;
     s->failovers = pt->failovers;
     snprintf(s->relay, sizeof(s->relay), "%s", pt->relay);
+    s->snap_state = pt->snap_state;
+    snprintf(s->snap_table, sizeof(s->snap_table), "%s", pt->snap_table);
+    s->snap_chunks = pt->snap_chunks;
+    s->snap_rows = pt->snap_rows;
+    s->snap_rows_read = pt->snap_rows_read;
+    s->snap_table_rows = pt->snap_table_rows;
+    s->snap_table_estimate = pt->snap_table_estimate;
+    s->snap_tables_done = pt->snap_tables_done;
+    s->snap_tables_total = pt->snap_tables_total;
+    s->snap_started_ms = pt->snap_started_ms;
   }
   pthread_mutex_unlock(&a->lock);
 }

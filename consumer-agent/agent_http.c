@@ -14,6 +14,7 @@
 #include "hd_http.h"
 #include "hd_log.h"
 #include "hd_mem.h"
+#include "hd_time.h"
 
 struct agent_http {
   hd_http_t *srv;
@@ -52,6 +53,15 @@ static uint64_t f_errors(const agent_pstat_t *s) {
 static uint64_t f_failovers(const agent_pstat_t *s) {
   return s->failovers;
 }
+static uint64_t f_snap_rows(const agent_pstat_t *s) {
+  return s->snap_rows;
+}
+static uint64_t f_snap_chunks(const agent_pstat_t *s) {
+  return s->snap_chunks;
+}
+static uint64_t f_snap_running(const agent_pstat_t *s) {
+  return s->snap_state == 1;
+}
 
 static void metrics(void *ctx, hd_http_reply_t *r) {
   agent_http_t *h = ctx;
@@ -82,6 +92,12 @@ static void metrics(void *ctx, hd_http_reply_t *r) {
        "failed sink opens, writes and flushes", f_errors},
       {"herald_agent_relay_failovers_total", "counter",
        "moves to another relay", f_failovers},
+      {"herald_agent_snapshot_running", "gauge",
+       "1 while the partition's snapshot is under way", f_snap_running},
+      {"herald_agent_snapshot_chunks_total", "counter",
+       "snapshot chunks applied by this holder", f_snap_chunks},
+      {"herald_agent_snapshot_rows_total", "counter",
+       "snapshot rows (op r) applied by this holder", f_snap_rows},
   };
   char lbl[16];
   for (size_t i = 0; i < sizeof(fam) / sizeof(fam[0]); i++) {
@@ -106,6 +122,52 @@ static void metrics(void *ctx, hd_http_reply_t *r) {
   r->type = "text/plain; version=0.0.4";
   r->body = b.p ? b.p : hd_strdup("");
   r->len = b.len;
+}
+
+static const char *snap_state_name(int st) {
+  switch (st) {
+  case 1:
+    return "running";
+  case 2:
+    return "done";
+  case 3:
+    return "cancelled";
+  default:
+    return "none";
+  }
+}
+
+/* A partition's snapshot: where it is and how fast it goes. The time
+ * left is that of the table in progress, from the source's estimate of
+ * its rows (information_schema.TABLES), so it is an estimate too. */
+static json_t *snap_json(const agent_pstat_t *s) {
+  double secs = s->snap_started_ms
+                    ? (double)(hd_now_ms() - s->snap_started_ms) / 1000.0
+                    : 0;
+  double rate = secs > 0 ? (double)s->snap_rows_read / secs : 0;
+  json_t *o = json_object();
+  json_object_set_new(o, "state", json_string(snap_state_name(s->snap_state)));
+  json_object_set_new(o, "table", json_string(s->snap_table));
+  json_object_set_new(o, "tables_done", json_integer(s->snap_tables_done));
+  json_object_set_new(o, "tables_total", json_integer(s->snap_tables_total));
+  json_object_set_new(o, "table_rows",
+                      json_integer((json_int_t)s->snap_table_rows));
+  json_object_set_new(o, "table_rows_estimate",
+                      json_integer((json_int_t)s->snap_table_estimate));
+  json_object_set_new(o, "chunks", json_integer((json_int_t)s->snap_chunks));
+  json_object_set_new(o, "rows", json_integer((json_int_t)s->snap_rows));
+  json_object_set_new(o, "rows_read",
+                      json_integer((json_int_t)s->snap_rows_read));
+  json_object_set_new(o, "rows_read_per_s", json_real(rate));
+  if (s->snap_state == 1 && rate > 0 &&
+      s->snap_table_estimate > s->snap_table_rows)
+    json_object_set_new(
+        o, "table_eta_seconds",
+        json_real((double)(s->snap_table_estimate - s->snap_table_rows) /
+                  rate));
+  else
+    json_object_set_new(o, "table_eta_seconds", json_null());
+  return o;
 }
 
 static void status(void *ctx, hd_http_reply_t *r) {
@@ -153,6 +215,8 @@ static void status(void *ctx, hd_http_reply_t *r) {
     json_object_set_new(e, "failovers",
                         json_integer((json_int_t)ps[p].failovers));
     json_object_set_new(e, "relay", json_string(ps[p].relay));
+    if (ps[p].snap_state)
+      json_object_set_new(e, "snapshot", snap_json(&ps[p]));
     json_array_append_new(parts, e);
   }
   json_object_set_new(o, "held", held);

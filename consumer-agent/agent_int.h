@@ -19,6 +19,15 @@ typedef struct {
   char sink_error[300];   /* the last sink failure; "" when none */
   uint64_t sink_error_ms; /* when, Unix ms */
   char relay[300];        /* host:port streamed from; "" when none */
+  /* its snapshot (docs/snapshots.md) */
+  int snap_state;          /* hd_checkpoint_t.snapshot_state */
+  char snap_table[200];    /* table of the last chunk */
+  uint64_t snap_chunks;    /* chunks applied by this holder */
+  uint64_t snap_rows;      /* rows (op r) applied by this holder */
+  uint64_t snap_rows_read; /* rows the relay read for those chunks */
+  uint64_t snap_table_rows, snap_table_estimate;
+  uint32_t snap_tables_done, snap_tables_total;
+  uint64_t snap_started_ms; /* when this holder began, Unix ms */
 } agent_pstat_t;
 
 typedef struct {

@@ -118,7 +118,8 @@ static int check_order(const sink_part_t *part, const sink_window_t *w,
                      "%s sink: partition %" PRIu32 ": window %" PRIu64
                      " begins with chunk %" PRIu32 ", expected chunk 0",
                      name, part->partition, w->scn, w->chunk);
-  if (part->scn != 0 && w->scn <= part->scn)
+  if (part->scn != 0 &&
+      (w->snapshot ? w->scn < part->scn : w->scn <= part->scn))
     return hd_errorf(err, errlen, HD_ESINK_ORDER,
                      "%s sink: partition %" PRIu32 ": window %" PRIu64
                      " after window %" PRIu64 ": SCNs must increase",

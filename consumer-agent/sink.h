@@ -111,6 +111,9 @@ typedef struct {
   herald_client_t *hc;       /* the client that delivered it, for its table
                                 definitions (herald_change_schema()) and
                                 partition facts (herald_change_owned()) */
+  int snapshot; /* 1: a snapshot window (docs/snapshots.md): rows of op
+                   'r', the state at scn, which may equal the previous
+                   window's scn (never less) */
 } sink_window_t;
 
 typedef struct sink sink_t;

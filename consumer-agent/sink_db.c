@@ -928,8 +928,10 @@ static int op_add(db_part_t *dp, db_table_t *t, int kind, size_t nset,
     char key[256];
     image_text(ch,
                herald_change_columns(ch, HERALD_IMAGE_KEY) ? HERALD_IMAGE_KEY
-               : herald_change_op(ch) == HERALD_OP_INSERT  ? HERALD_IMAGE_AFTER
-                                                          : HERALD_IMAGE_BEFORE,
+               : herald_change_op(ch) == HERALD_OP_INSERT ||
+                       herald_change_op(ch) == HERALD_OP_READ
+                   ? HERALD_IMAGE_AFTER
+                   : HERALD_IMAGE_BEFORE,
                key, sizeof(key));
     return locate(dp, rc, scn, t, key, err, errlen);
   }
@@ -1048,6 +1050,13 @@ static int apply_change(db_part_t *dp, const sink_window_t *w,
   int op = herald_change_op(ch), rc;
   size_t nset = 0, nwhere = 0;
   op_reserve(dp, 2 * t->ncols + 2);
+  if (op == HERALD_OP_READ && t->npk == 0)
+    return hd_errorf(err, errlen, HD_ESINK_SCHEMA,
+                     "%s.%s has no primary key: a snapshot row cannot be "
+                     "applied without duplicating it",
+                     t->src_db, t->src_table);
+  if (op == HERALD_OP_READ)
+    op = HERALD_OP_INSERT; /* an upsert, like an insert */
   if (t->npk == 0) {
     switch (op) {
     case HERALD_OP_INSERT:
@@ -1323,7 +1332,9 @@ static int db_write(sink_part_t *part, const sink_window_t *w, char *err,
   db_part_t *dp = (db_part_t *)part;
   int rc;
   if (w->chunk == 0) {
-    dp->skip = w->scn <= dp->applied;
+    /* A snapshot window at the SCN the destination holds is the state
+     * at that SCN: applied; one before it would overwrite newer rows. */
+    dp->skip = w->snapshot ? w->scn < dp->applied : w->scn <= dp->applied;
     dp->in_window = 0;
     /* A window in chunks gets a transaction of its own, so that a flush
      * in its middle has only whole windows before it to commit. */

@@ -172,6 +172,7 @@ static int on_change(void *ud, const herald_window_t *w,
   printf("%s %s.%s key(",
          op == HERALD_OP_INSERT   ? "insert"
          : op == HERALD_OP_UPDATE ? "update"
+         : op == HERALD_OP_READ   ? "read"
                                   : "delete",
          herald_change_db(ch), herald_change_table(ch));
   print_image(ch, HERALD_IMAGE_KEY);

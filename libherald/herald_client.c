@@ -91,6 +91,13 @@ struct herald_client {
   uint64_t skip_rows, skip_ddl; /* of a resumed window, still to skip */
   resume_t resume;
 
+  /* the snapshot: where it is (the last snapshot window delivered) */
+  uint8_t *snap_pos;
+  size_t snap_pos_len;
+  int snap_done;
+  int in_snap; /* the window being handed out in chunks is one */
+  char *snap_hex;
+
   herald_window_t win;
   hl_schemas_t schemas;
   hl_json_t json;
@@ -430,6 +437,15 @@ static int send_subscribe(herald_client_t *c, int64_t deadline) {
     sub.mode = (Herald__StartMode)k->start_mode;
     sub.start_scn = k->start_scn;
   }
+  Herald__SnapshotRequest sr = HERALD__SNAPSHOT_REQUEST__INIT;
+  if (k->snap && !c->snap_done) {
+    sr.n_tables = k->nsnap_tables;
+    sr.tables = k->snap_tables;
+    sr.position.data = c->snap_pos;
+    sr.position.len = c->snap_pos_len;
+    sr.chunk_rows = k->snap_chunk;
+    sub.snapshot = &sr;
+  }
   Herald__PartitionFilter pf = HERALD__PARTITION_FILTER__INIT;
   uint32_t *all = NULL;
   if (k->nparts) {
@@ -494,6 +510,18 @@ static void relay_fail(herald_client_t *c, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(why, sizeof(why), fmt, ap);
   va_end(ap);
+  if (c->in_window && c->in_snap) {
+    /* Another relay reads the chunk again, at its own SCN and with its
+     * own rows: what was handed out of this one cannot be continued. */
+    snprintf(c->err, sizeof(c->err),
+             "%s, in the middle of a snapshot chunk at SCN %" PRIu64
+             ": the chunk must be applied again from the last snapshot "
+             "position",
+             why, c->win_scn);
+    conn_close(c);
+    set_fatal(c, HERALD_ERR_INCONSISTENT);
+    return;
+  }
   if (c->in_window) {
     c->resume.scn = c->win_scn;
     c->resume.rows = c->rows_done;
@@ -628,10 +656,41 @@ herald_client_t *herald_client_new(const herald_conf_t *conf, char *errstr,
     c->delivered_scn = conf->start_scn;
   c->state = HERALD_STATE_CONNECTING;
   hl_owned_init(&c->owned, c->conf);
+  if (conf->snap_pos_len) {
+    c->snap_pos = hd_malloc(conf->snap_pos_len);
+    memcpy(c->snap_pos, conf->snap_pos, conf->snap_pos_len);
+    c->snap_pos_len = conf->snap_pos_len;
+    Herald__SnapshotPosition *p =
+        herald__snapshot_position__unpack(NULL, c->snap_pos_len, c->snap_pos);
+    c->snap_done = p && p->done;
+    if (p)
+      herald__snapshot_position__free_unpacked(p, NULL);
+  }
   return c;
 }
 
+const char *herald_snapshot_position(herald_client_t *c) {
+  if (c->snap_hex == NULL) {
+    static const char hx[] = "0123456789abcdef";
+    c->snap_hex = hd_malloc(c->snap_pos_len * 2 + 1);
+    for (size_t i = 0; i < c->snap_pos_len; i++) {
+      c->snap_hex[2 * i] = hx[c->snap_pos[i] >> 4];
+      c->snap_hex[2 * i + 1] = hx[c->snap_pos[i] & 15];
+    }
+    c->snap_hex[c->snap_pos_len * 2] = '\0';
+  }
+  return c->snap_hex;
+}
+
+int herald_snapshot_done(const herald_client_t *c) {
+  return c->snap_done;
+}
+
 void herald_client_free(herald_client_t *c) {
+  if (c) {
+    free(c->snap_pos);
+    free(c->snap_hex);
+  }
   if (c == NULL)
     return;
   conn_close(c);
@@ -732,6 +791,19 @@ static int on_error_frame(herald_client_t *c, const Herald__Error *e) {
   }
 }
 
+/* A whole snapshot chunk was handed out: the position to resume after. */
+static void snap_moved(herald_client_t *c, const Herald__SnapshotChunk *ch) {
+  if (ch == NULL || ch->position == NULL)
+    return;
+  size_t n = herald__snapshot_position__get_packed_size(ch->position);
+  free(c->snap_pos);
+  c->snap_pos = hd_malloc(n + 1);
+  c->snap_pos_len = herald__snapshot_position__pack(ch->position, c->snap_pos);
+  c->snap_done = ch->position->done;
+  free(c->snap_hex);
+  c->snap_hex = NULL;
+}
+
 /* Take pw into the window handed out next, or drop what of it was handed
  * out before. @returns 1 to hand it out, 0 to go on, <0 fatal. */
 static int take_window(herald_client_t *c, const Herald__Window *pw) {
@@ -754,6 +826,22 @@ static int take_window(herald_client_t *c, const Herald__Window *pw) {
       c->ddl_done = c->skip_ddl = c->resume.ddl;
       c->chunk_next = c->resume.chunk;
       memset(&c->resume, 0, sizeof(c->resume));
+    } else if (pw->snapshot) {
+      /* A snapshot chunk is the state at the position reached: its SCN
+       * is that of the last window, not a new one. */
+      if (!c->conf->snap || c->snap_done || pw->scn < c->delivered_scn) {
+        relay_fail(c,
+                   "relay %s sent a snapshot chunk at SCN %" PRIu64
+                   " (position %" PRIu64 ")%s",
+                   c->cur_addr, pw->scn, c->delivered_scn,
+                   c->conf->snap && !c->snap_done ? "" : " unasked");
+        return 0;
+      }
+      c->in_window = 1;
+      c->in_snap = 1;
+      c->win_scn = pw->scn;
+      c->rows_done = c->ddl_done = c->skip_rows = c->skip_ddl = 0;
+      c->chunk_next = 0;
     } else {
       if (pw->scn <= c->delivered_scn) {
         /* Never twice in a client's life: a relay resumes after the
@@ -812,7 +900,12 @@ static int take_window(herald_client_t *c, const Herald__Window *pw) {
   if (last) {
     c->in_window = 0;
     c->delivered_scn = pw->scn;
-    c->delivered_ts = pw->ts_ms;
+    if (c->in_snap) {
+      c->in_snap = 0;
+      snap_moved(c, pw->snapshot);
+    } else {
+      c->delivered_ts = pw->ts_ms;
+    }
   }
   return 1;
 }

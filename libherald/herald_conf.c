@@ -42,6 +42,8 @@ void herald_conf_free(herald_conf_t *c) {
   free(c->token);
   free(c->client_id);
   strv_free(c->tables, c->ntables);
+  strv_free(c->snap_tables, c->nsnap_tables);
+  free(c->snap_pos);
   free(c->parts);
   free(c->key_column);
   for (size_t i = 0; i < c->nproj; i++) {
@@ -75,6 +77,12 @@ herald_conf_t *hl_conf_dup(const herald_conf_t *c) {
   o->token = dup_or_null(c->token);
   o->client_id = dup_or_null(c->client_id);
   o->tables = strv_dup(c->tables, c->ntables);
+  o->snap_tables = strv_dup(c->snap_tables, c->nsnap_tables);
+  o->snap_pos = NULL;
+  if (c->snap_pos_len) {
+    o->snap_pos = hd_malloc(c->snap_pos_len);
+    memcpy(o->snap_pos, c->snap_pos, c->snap_pos_len);
+  }
   o->parts = NULL;
   if (c->nplist) {
     o->parts = hd_malloc(c->nplist * sizeof(uint32_t));
@@ -88,6 +96,16 @@ herald_conf_t *hl_conf_dup(const herald_conf_t *c) {
     o->proj[i].ncols = c->proj[i].ncols;
   }
   return o;
+}
+
+static int hexval(char ch) {
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
 }
 
 static int fail(char *errstr, size_t errlen, const char *fmt, ...) {
@@ -198,6 +216,61 @@ int herald_conf_set(herald_conf_t *c, const char *key, const char *v,
     strv_free(c->tables, c->ntables);
     c->tables = list;
     c->ntables = k;
+  } else if (strcmp(key, "snapshot") == 0) {
+    if (strcmp(v, "on") == 0)
+      c->snap = 1;
+    else if (strcmp(v, "off") == 0)
+      c->snap = 0;
+    else
+      return fail(errstr, errlen, "snapshot: '%s' is not on or off", v);
+  } else if (strcmp(key, "snapshot.tables") == 0) {
+    char **list;
+    size_t k;
+    if (split(v, &list, &k) < 0)
+      return fail(errstr, errlen, "snapshot.tables: '%s' has an empty item", v);
+    for (size_t i = 0; i < k; i++)
+      if (!table_pattern_ok(list[i])) {
+        fail(errstr, errlen, "snapshot.tables: '%s' is not a db.table pattern",
+             list[i]);
+        strv_free(list, k);
+        return HERALD_ERR_ARG;
+      }
+    strv_free(c->snap_tables, c->nsnap_tables);
+    c->snap_tables = list;
+    c->nsnap_tables = k;
+  } else if (strcmp(key, "snapshot.position") == 0) {
+    size_t len = strlen(v);
+    uint8_t *b = len ? hd_malloc(len / 2 + 1) : NULL;
+    for (size_t i = 0; i < len / 2; i++) {
+      int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
+      if (hi < 0 || lo < 0) {
+        free(b);
+        return fail(errstr, errlen,
+                    "snapshot.position: not a position from "
+                    "herald_snapshot_position() (bad hex at %zu)",
+                    2 * i);
+      }
+      b[i] = (uint8_t)(hi << 4 | lo);
+    }
+    Herald__SnapshotPosition *p =
+        len % 2 == 0 && len
+            ? herald__snapshot_position__unpack(NULL, len / 2, b)
+            : NULL;
+    if (len && p == NULL) {
+      free(b);
+      return fail(errstr, errlen,
+                  "snapshot.position: not a position from "
+                  "herald_snapshot_position()");
+    }
+    if (p)
+      herald__snapshot_position__free_unpacked(p, NULL);
+    free(c->snap_pos);
+    c->snap_pos = b;
+    c->snap_pos_len = len / 2;
+  } else if (strcmp(key, "snapshot.chunk_rows") == 0) {
+    if (set_int(key, v, 0, 1000000, &n, errstr, errlen))
+      return HERALD_ERR_ARG;
+    c->snap_chunk = (uint32_t)n;
   } else if (strcmp(key, "partition.count") == 0) {
     if (set_int(key, v, 1, 65536, &n, errstr, errlen))
       return HERALD_ERR_ARG;

@@ -42,6 +42,12 @@ struct herald_conf {
   int stall_ms, connect_ms, backoff_max_ms;
   int failover; /* 0: a relay's failure is fatal (HERALD_ERR_RELAY) */
   uint32_t max_frame;
+  int snap;           /* snapshot: on */
+  char **snap_tables; /* snapshot.tables; none: the subscription's */
+  size_t nsnap_tables;
+  uint8_t *snap_pos; /* snapshot.position, as packed SnapshotPosition */
+  size_t snap_pos_len;
+  uint32_t snap_chunk; /* snapshot.chunk_rows; 0: the relay's */
   herald_error_cb *ecb;
   void *eud;
 };

@@ -83,9 +83,32 @@ int herald_change_op(const herald_change_t *ch) {
     return HERALD_OP_INSERT;
   case HERALD__OP__OP_UPDATE:
     return HERALD_OP_UPDATE;
+  case HERALD__OP__OP_READ:
+    return HERALD_OP_READ;
   default:
     return HERALD_OP_DELETE;
   }
+}
+
+int herald_window_snapshot(const herald_window_t *w,
+                           herald_snapshot_info_t *out) {
+  const Herald__SnapshotChunk *ch = w->pw->snapshot;
+  if (ch == NULL)
+    return 0;
+  if (out) {
+    const Herald__SnapshotPosition *p = ch->position;
+    memset(out, 0, sizeof(*out));
+    out->table = p && p->table ? p->table : "";
+    out->rows_read = ch->rows_read;
+    out->table_rows = p ? p->table_rows : 0;
+    out->table_rows_estimate = ch->table_rows_estimate;
+    out->tables_done = p ? p->tables_done : 0;
+    out->tables_total = ch->tables_total;
+    out->table_done = p && p->table_done;
+    out->done = p && p->done;
+    out->read_scn = ch->read_scn;
+  }
+  return 1;
 }
 const char *herald_change_db(const herald_change_t *ch) {
   return str0(RC(ch)->db);

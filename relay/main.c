@@ -29,6 +29,7 @@
 #include "relay_http.h"
 #include "relay_metrics.h"
 #include "relay_ring.h"
+#include "relay_snap.h"
 #include "relay_server.h"
 #include "relay_store.h"
 #include "relay_zk.h"
@@ -71,6 +72,7 @@ typedef struct {
   relay_store_t *store;
   relay_schemas_t *schemas;
   relay_server_t *server;
+  relay_snap_t *snap;
   relay_fetch_t *fetch;
   relay_http_t *http;
   relay_zk_t *zk;
@@ -120,6 +122,8 @@ static void win_op_cb(hd_op_t *op) {
   r->queued -= o->w->mem;
   pthread_cond_signal(&r->qcv);
   pthread_mutex_unlock(&r->qmu);
+  if (r->snap)
+    relay_snap_on_window(r->snap, o->w);
   relay_ring_push(&r->ring, o->w);
   RM_SET(&r->m, buffered_bytes, r->ring.bytes);
   RM_SET(&r->m, buffered_windows, r->ring.end - r->ring.first);
@@ -222,6 +226,10 @@ static void shutdown_relay(relay_t *r, int code) {
   r->http = NULL;
   relay_server_close(r->server);
   r->server = NULL;
+  /* After the server: its connections held snapshot subscriptions. Reads
+   * under way finish on their workers, and the last one frees it. */
+  relay_snap_free(r->snap);
+  r->snap = NULL;
   hd_opq_close(&r->opq);
   uv_close((uv_handle_t *)&r->sigint, NULL);
   uv_close((uv_handle_t *)&r->sigterm, NULL);
@@ -297,13 +305,21 @@ static int run(relay_t *r) {
     r->sync_started = 1;
   signal(SIGPIPE, SIG_IGN);
 
+  relay_snap_opts_t snopt = {.loop = &r->loop,
+                             .conf = c,
+                             .password = r->password,
+                             .ring = &r->ring,
+                             .schemas = r->schemas,
+                             .m = &r->m};
+  r->snap = relay_snap_new(&snopt);
   relay_server_opts_t sopt = {.loop = &r->loop,
                               .conf = c,
                               .ring = &r->ring,
                               .store = r->store,
                               .m = &r->m,
                               .token = r->token,
-                              .schemas = r->schemas};
+                              .schemas = r->schemas,
+                              .snap = r->snap};
   rc = relay_server_start(&sopt, &r->server, err, sizeof(err));
   if (rc < 0) {
     hd_log(HD_LL_ERROR, "relay", "cannot listen", "error=\"%s\"", err);

@@ -106,6 +106,19 @@ static void render_metrics(relay_http_t *h, sbuf_t *b) {
          (double)RM_GET(m, sent_windows));
   metric(b, "herald_relay_sent_bytes_total", "counter",
          "Bytes sent to consumers.", (double)RM_GET(m, sent_bytes));
+  metric(b, "herald_relay_snapshot_consumers", "gauge",
+         "Consumers with a snapshot under way.",
+         (double)RM_GET(m, snapshot_consumers));
+  metric(b, "herald_relay_snapshot_chunks_read_total", "counter",
+         "Snapshot chunks read from the source.",
+         (double)RM_GET(m, snapshot_chunks_read));
+  metric(b, "herald_relay_snapshot_rows_read_total", "counter",
+         "Snapshot rows read from the source.",
+         (double)RM_GET(m, snapshot_rows_read));
+  metric(b, "herald_relay_snapshot_rows_dropped_total", "counter",
+         "Snapshot rows left out for a consumer because the stream had "
+         "changed them after their chunk was read.",
+         (double)RM_GET(m, snapshot_rows_dropped));
   sb_printf(b, "# HELP herald_relay_errors_total Errors by kind.\n"
                "# TYPE herald_relay_errors_total counter\n");
   for (int i = 0; i < RELAY_ERR__N; i++)
@@ -141,6 +154,14 @@ static void render_status(relay_http_t *h, sbuf_t *b) {
       (json_int_t)RM_GET(m, buffered_bytes), "disk_bytes",
       (json_int_t)RM_GET(m, disk_bytes), "errors", errs, "advertise", adv,
       "source_server_id", (json_int_t)RM_GET(m, source_server_id));
+  if (o)
+    json_object_set_new(
+        o, "snapshot",
+        json_pack("{s:I, s:I, s:I, s:I}", "consumers",
+                  (json_int_t)RM_GET(m, snapshot_consumers), "chunks_read",
+                  (json_int_t)RM_GET(m, snapshot_chunks_read), "rows_read",
+                  (json_int_t)RM_GET(m, snapshot_rows_read), "rows_dropped",
+                  (json_int_t)RM_GET(m, snapshot_rows_dropped)));
   char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
   if (text) {
     sb_printf(b, "%s\n", text);

@@ -52,6 +52,12 @@ typedef struct {
   _Atomic uint64_t reconnects;
   /* The source's @@server_id, read at each connect; 0 before the first. */
   _Atomic uint64_t source_server_id;
+  /* snapshots (relay_snap.h) */
+  _Atomic uint64_t snapshot_consumers;    /* subscriptions with one now */
+  _Atomic uint64_t snapshot_chunks_read;  /* from the source */
+  _Atomic uint64_t snapshot_rows_read;    /* from the source */
+  _Atomic uint64_t snapshot_rows_dropped; /* changed after their chunk was
+                                             read: the stream had them */
   _Atomic uint64_t errors[RELAY_ERR__N];
 } relay_metrics_t;
 

@@ -18,6 +18,7 @@
 #include "hd_pbwire.h"
 #include "relay_filter.h"
 #include "relay_schema.h"
+#include "relay_snap.h"
 #include "herald.pb-c.h"
 
 /* The limits are keys (docs/relay.md, Flow control). relay.inflight_bytes:
@@ -96,6 +97,7 @@ struct relay_conn {
   uint64_t cursor;   /* ring sequence number of the next window (C_RING) */
   uint64_t last_scn; /* newest SCN sent */
   relay_store_reader_t *reader; /* C_DISK */
+  relay_snapsub_t *snap;        /* its snapshot while one is under way */
   /* flow */
   size_t inflight;
   uint64_t last_send_ms;
@@ -124,6 +126,7 @@ static void conn_free(relay_conn_t *c) {
   hd_frame_dec_free(&c->dec);
   if (c->reader)
     relay_store_reader_close(c->reader);
+  relay_snap_unsubscribe(c->snap);
   relay_filter_free(&c->filt);
   msgs_clear(&c->ms);
   free(c->ms.v);
@@ -453,12 +456,22 @@ static int schemas_sent(relay_conn_t *c, const relay_win_t *w) {
  * connection's position: last_scn moves only when a window is complete.
  * @returns 0, or -1 when one row is too large for the consumer's frames
  *          (msg says so). */
+/* sx: a snapshot chunk (relay_snap.h), sent at the consumer's position
+ * with its own header fields and without the rows the stream changed
+ * since it was read; NULL for a window of the stream. */
 static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
-                       size_t win, msgs_t *ms, char *msg, size_t msglen) {
+                       size_t win, msgs_t *ms, const relay_snap_send_t *sx,
+                       char *msg, size_t msglen) {
   relay_filter_t *f = &c->filt;
   size_t budget = c->max_frame - MSG_OVERHEAD;
   int whole = !w->chunk && !w->more;
-  if (whole && relay_filter_all(f) && w->len <= budget && schemas_sent(c, w)) {
+  size_t xoff = 0, xlen = sx ? sx->hdr_len : 0;
+  if (sx) {
+    xoff = ar_put(wr, sx->hdr, xlen);
+    budget -= xlen;
+  }
+  if (!sx && whole && relay_filter_all(f) && w->len <= budget &&
+      schemas_sent(c, w)) {
     plan_add(msg_new(ms, win), 0, 0, w->len);
     c->last_scn = w->scn;
     return 0;
@@ -472,6 +485,8 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
   for (uint32_t i = 0; i < w->nrows; i++) {
     const relay_row_t *r = &w->rows[i];
     if (!relay_filter_all(f) && !relay_filter_row(f, w, r))
+      continue;
+    if (sx && relay_snap_dropped(sx, i))
       continue;
     /* the table's schema goes with (before) its first row on this
      * connection, in the same part of the window */
@@ -502,12 +517,15 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
   if (whole && w->hdr_len + body.len <= budget) {
     msg_t *m = msg_new(ms, win);
     plan_add(m, 0, 0, w->hdr_len);
+    if (xlen)
+      plan_add(m, 1, xoff, xlen);
     piece_t *bv = msg_pieces(&body);
     for (size_t k = 0; k < body.n; k++)
       plan_add(m, bv[k].arena, bv[k].off, bv[k].len);
     free(body.heap);
     free(ends);
-    c->last_scn = w->scn;
+    if (!sx)
+      c->last_scn = w->scn;
     return 0;
   }
   if (nends == 0 && w->more) {
@@ -553,6 +571,8 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
     t[tl++] = (uint8_t)HD_PB_TAG(11, HD_PB_VARINT);
     t[tl++] = (uint8_t)more;
     plan_add(m, 0, 0, w->hdr_len);
+    if (xlen)
+      plan_add(m, 1, xoff, xlen);
     plan_add(m, 1, ar_put(wr, t, tl), tl);
     while (pos < cuts[p]) {
       piece_t *pc = &msg_pieces(&body)[k];
@@ -576,7 +596,8 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
   } else {
     c->mid_window = 0;
     c->chunk_next = 0;
-    c->last_scn = w->scn;
+    if (!sx)
+      c->last_scn = w->scn;
   }
   return 0;
 }
@@ -585,13 +606,13 @@ static int plan_window(relay_conn_t *c, wreq_t *wr, const relay_win_t *w,
  * the consumer's max_frame bytes; disk_mem is their memory when they were
  * read from disk (freed from the disk budget once written). */
 static void send_batch(relay_conn_t *c, relay_win_t **wins, size_t n,
-                       size_t disk_mem) {
+                       size_t disk_mem, const relay_snap_send_t *sx) {
   wreq_t *wr = hd_calloc(1, sizeof(*wr));
   wr->disk_mem = disk_mem;
   msgs_t *ms = &c->ms; /* kept from batch to batch */
   char err[300];
   for (size_t i = 0; i < n; i++) {
-    if (plan_window(c, wr, wins[i], i, ms, err, sizeof(err)) < 0) {
+    if (plan_window(c, wr, wins[i], i, ms, sx, err, sizeof(err)) < 0) {
       msgs_clear(ms);
       wr->wins = wins;
       wr->nwins = n;
@@ -764,7 +785,7 @@ static void disk_done(uv_work_t *req, int status) {
     /* Windows the ring also has are fine to send from disk: the cursor is
      * by SCN, and send_batch moves last_scn. */
     c->disk_held += d->mem;
-    send_batch(c, d->wins, d->n, d->mem);
+    send_batch(c, d->wins, d->n, d->mem, NULL);
   } else {
     disk_budget_free(c->srv, d->mem);
     free(d->wins);
@@ -851,9 +872,50 @@ static int ring_to_disk(relay_conn_t *c) {
 
 /* ----------------------------------------------------------------- pump */
 
+/* The consumer's snapshot, between whole windows: a chunk when one can
+ * go at its position. @returns 1 when something was sent. */
+static int snap_step(relay_conn_t *c) {
+  if (!c->snap || c->mid_window || c->closing)
+    return 0;
+  relay_snap_send_t x;
+  char err[400];
+  int code = 0;
+  switch (relay_snap_next(c->snap, c->last_scn, &x, &code, err, sizeof(err))) {
+  case RELAY_SNAP_SEND: {
+    relay_win_t **wins = hd_malloc(sizeof(relay_win_t *));
+    wins[0] = x.w;
+    send_batch(c, wins, 1, 0, &x);
+    free(x.hdr);
+    return 1;
+  }
+  case RELAY_SNAP_DONE:
+    hd_log(HD_LL_INFO, "server", "snapshot sent",
+           "conn=%" PRIu64 " client=%s scn=%" PRIu64, c->id, c->client_id,
+           c->last_scn);
+    relay_snap_unsubscribe(c->snap);
+    c->snap = NULL;
+    return 0;
+  case RELAY_SNAP_FAIL:
+    send_error(c, code ? code : HD_ESNAPSHOT, 0, err);
+    conn_close(c, err);
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+static void snap_wake(void *ud) {
+  relay_conn_t *c = ud;
+  if (!c->closing && c->state != C_CLOSED &&
+      c->inflight < c->srv->o.conf->relay.inflight_bytes)
+    conn_pump(c);
+}
+
 static void conn_pump(relay_conn_t *c) {
   relay_server_t *s = c->srv;
   while (!c->closing && c->inflight < s->o.conf->relay.inflight_bytes) {
+    if (snap_step(c))
+      continue;
     if (c->state == C_DISK) {
       disk_start(c);
       return;
@@ -903,7 +965,7 @@ static void conn_pump(relay_conn_t *c) {
       free(wins);
       continue;
     }
-    send_batch(c, wins, n, 0);
+    send_batch(c, wins, n, 0, NULL);
   }
 }
 
@@ -1020,13 +1082,26 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
       }
     }
   }
+  if (sub->snapshot) {
+    if (s->o.snap == NULL) {
+      reject(c, HD_ESNAPSHOT, 0, "this relay serves no snapshots");
+      return;
+    }
+    c->snap = relay_snap_subscribe(s->o.snap, sub->snapshot, sub->tables,
+                                   sub->n_tables, c->client_id, snap_wake, c,
+                                   msg, sizeof(msg));
+    if (c->snap == NULL) {
+      reject(c, HD_EBAD_REQUEST, 0, msg);
+      return;
+    }
+  }
   c->subscribed = 1;
   RM_ADD(s->o.m, consumers, 1);
   hd_log(HD_LL_INFO, "server", "consumer subscribed",
          "conn=%" PRIu64 " peer=%s client=%s after_scn=%" PRIu64
-         " tables=%zu partition_fn=%d",
+         " tables=%zu partition_fn=%d snapshot=%d",
          c->id, c->peer, c->client_id, c->last_scn, c->filt.ntables,
-         c->filt.part_fn);
+         c->filt.part_fn, c->snap != NULL);
   conn_pump(c);
 }
 

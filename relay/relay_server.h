@@ -30,6 +30,7 @@ typedef struct {
   relay_metrics_t *m;
   const char *token; /* shared token consumers must present; NULL: none */
   struct relay_schemas *schemas; /* table schemas sent to consumers */
+  struct relay_snap *snap;       /* snapshots; NULL: none served */
 } relay_server_opts_t;
 
 /**

@@ -355,6 +355,7 @@ relay_win_t *relay_win_build(relay_wb_t *wb, const hb_window_t *w,
     rc.schema_version = version;
     rc.op = r->op == 'c'   ? HERALD__OP__OP_INSERT
             : r->op == 'u' ? HERALD__OP__OP_UPDATE
+            : r->op == 'r' ? HERALD__OP__OP_READ
                            : HERALD__OP__OP_DELETE;
     size_t k = 0;
     if (r->before) {

@@ -37,7 +37,9 @@ static void check_err(int rc, const char *err) {
 }
 
 static void flat(size_t k, const uint8_t *data, size_t size) {
-  unsigned char v[2048], back[2048];
+  /* room for the largest node struct (a checkpoint: 8 KiB of snapshot
+   * position) */
+  static _Alignas(16) unsigned char v[16384], back[16384];
   char err[512], *json, *again;
   int rc = kinds[k].parse((const char *)data, size, v, err, sizeof(err));
   if (rc != 0) {

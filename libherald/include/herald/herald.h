@@ -119,6 +119,11 @@ HERALD_API herald_conf_t *herald_conf_new(void);
  * heartbeat) for this long | 5000 | | `connect_timeout_ms` | per connection
  * attempt and first frame | 5000 | | `max_frame_bytes` | largest frame
  * accepted, at least 65536; larger windows come in chunks | 67108864 | |
+ * `snapshot` | `on`: first the rows that exist (snapshot windows of
+ * HERALD_OP_READ changes, merged into the stream), then the stream | `off` |
+ * `snapshot.tables` | comma list of db.table patterns to snapshot | `tables` |
+ * `snapshot.position` | resume after herald_snapshot_position() | start |
+ * `snapshot.chunk_rows` | rows per chunk (0: the relay's) | 0 |
  * `backoff_max_ms` | longest wait between rounds over the relays | 5000 | |
  * `failover` | `false`: a relay's failure ends the client (HERALD_ERR_RELAY,
  * HERALD_ERR_NO_RELAY when it cannot be reached) instead of moving on | `true`
@@ -219,6 +224,19 @@ HERALD_API uint64_t herald_relay_newest_ts_ms(const herald_client_t *c);
 /** @brief After HERALD_ERR_SCN_TOO_OLD: the oldest SCN a relay serves. */
 HERALD_API uint64_t herald_oldest_scn(const herald_client_t *c);
 
+/**
+ * @brief Where the client's snapshot is (docs/snapshots.md): everything
+ *        of it up to the last snapshot window delivered, as text to give
+ *        back as `snapshot.position` to resume after it. "" before any
+ *        snapshot window (and without `snapshot.position`). Valid until
+ *        the next poll.
+ */
+HERALD_API const char *herald_snapshot_position(herald_client_t *c);
+
+/** @brief 1 once the snapshot is over: its last window was delivered, or
+ *         `snapshot.position` said so. */
+HERALD_API int herald_snapshot_done(const herald_client_t *c);
+
 /** @brief Times the client moved to another relay. */
 HERALD_API uint64_t herald_failovers(const herald_client_t *c);
 
@@ -262,7 +280,32 @@ HERALD_API size_t herald_window_schemas(const herald_window_t *w);
 HERALD_API const herald_schema_t *herald_window_schema(const herald_window_t *w,
                                                        size_t i);
 
-enum { HERALD_OP_INSERT = 'c', HERALD_OP_UPDATE = 'u', HERALD_OP_DELETE = 'd' };
+/* HERALD_OP_READ: a snapshot row, the row as it is at the window's SCN
+ * (docs/snapshots.md); apply it as an upsert. */
+enum {
+  HERALD_OP_INSERT = 'c',
+  HERALD_OP_UPDATE = 'u',
+  HERALD_OP_DELETE = 'd',
+  HERALD_OP_READ = 'r'
+};
+
+/* A snapshot window's progress (docs/snapshots.md). */
+typedef struct {
+  const char *table;            /* "db.table" of the chunk */
+  uint32_t rows_read;           /* rows of the chunk read at the source, before
+                                   the partition filter */
+  uint64_t table_rows;          /* rows of the table sent so far, this chunk's
+                                   included */
+  uint64_t table_rows_estimate; /* the source's estimate */
+  uint32_t tables_done, tables_total;
+  int table_done, done; /* the table / the whole snapshot ends here */
+  uint64_t read_scn;    /* the SCN the chunk was read at */
+} herald_snapshot_info_t;
+
+/** @brief 1 and *out filled (when not NULL) when w is a snapshot window,
+ *         else 0. Strings live as long as the window. */
+HERALD_API int herald_window_snapshot(const herald_window_t *w,
+                                      herald_snapshot_info_t *out);
 HERALD_API int herald_change_op(const herald_change_t *ch);
 HERALD_API const char *herald_change_db(const herald_change_t *ch);
 HERALD_API const char *herald_change_table(const herald_change_t *ch);

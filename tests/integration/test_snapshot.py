@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""Snapshots against the sandbox (docs/snapshots.md): groups started with
+agent.start: snapshot on a source that already holds rows of every
+column type, a composite key and a large table, while a writer keeps
+changing the same rows. One group applies into the destination MariaDB,
+which must equal the source afterwards; another writes file sinks, where
+no key may show an older value after a newer one. Both read the same
+chunks from the relays (the source reads each row about once).
+Run by ctest with HERALD_SANDBOX_ENV, HERALD_BIN."""
+import collections
+import json
+import os
+import random
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_relay import ENV, master_scn, run, sql  # noqa: E402
+import test_agent as ta  # noqa: E402
+import test_db_sinks as tdb  # noqa: E402
+
+BIG_ROWS = 20000
+CHUNK = 500
+# v only grows for a key (the writer adds to it): a smaller v after a
+# larger one in a file sink is a stale overwrite.
+BIG = tdb.Table("big", [("id", "BIGINT"), ("v", "BIGINT"),
+                        ("pad", "VARCHAR(64) CHARACTER SET utf8mb4")],
+                key=["id"])
+TABLES = [tdb.TYPES, tdb.COMP, BIG, tdb.MARK]
+
+
+class BigWriter(ta.Repeat):
+    """Changes the big table's existing rows while the snapshot reads it:
+    updates (v grows), deletes, inserts of new keys, and key moves to
+    keys above every existing one."""
+
+    def __init__(self, db, seed=11):
+        self.db, self.rng = db, random.Random(seed)
+        self.next_id = BIG_ROWS * 10
+        super().__init__(self.round, 0.005, "big writer")
+
+    def round(self, i):
+        r = self.rng
+        ids = [r.randrange(1, BIG_ROWS + 1) for _ in range(6)]
+        self.next_id += 2
+        sql("BEGIN; UPDATE big SET v = v + 1 WHERE id IN (%d, %d, %d);"
+            "UPDATE big SET v = v + 7, pad = CONCAT('u', %d) WHERE id = %d;"
+            "DELETE FROM big WHERE id = %d;"
+            "INSERT INTO big VALUES (%d, 1, 'new');"
+            "UPDATE big SET id = %d, v = v + 1 WHERE id = %d; COMMIT;"
+            % (ids[0], ids[1], ids[2], i, ids[3], ids[4], self.next_id,
+               self.next_id + 1, ids[5]), db=self.db)
+
+
+def fill(db):
+    tdb.mixed_workload(db)
+    for lo in range(0, BIG_ROWS, 2000):
+        sql("INSERT INTO big VALUES " + ", ".join(
+            "(%d, %d, 'p%d')" % (i, i % 97, i)
+            for i in range(lo + 1, lo + 2001)), db=db)
+
+
+def snap_agent(g, name, db, sink=None, file_out=None):
+    """An agent of g's group that starts with a snapshot of db's tables."""
+    if file_out:
+        a = ta.Agent(g.tmp, name, zk=True, partitions=g.n, group=g.group,
+                     per_agent_files=True, session_timeout=g.session_timeout)
+    else:
+        a = tdb.DbAgent(g.tmp, name, g.eng, db, g.group, g.n,
+                        g.session_timeout)
+    with open(a.conf) as f:
+        text = f.read()
+    tables = "[%s]" % ", ".join("'%s.%s'" % (db, t.name) for t in TABLES)
+    text = text.replace("  start: latest",
+                        "  start: snapshot\n  snapshot_chunk_rows: %d" % CHUNK)
+    text = text.replace("  tables: ['%s.*']" % (db if not file_out
+                                                 else ta.DB),
+                        "  tables: %s" % tables)
+    with open(a.conf, "w") as f:
+        f.write(text)
+    a.start()
+    g.agents[name] = a
+    return a
+
+
+def relay_status(r):
+    with urllib.request.urlopen("http://127.0.0.1:%d/status" % r.http,
+                                timeout=5) as f:
+        return json.loads(f.read())
+
+
+def snapshot_states(agents):
+    out = {}
+    for a in agents:
+        st = a.status() or {}
+        for e in st.get("partition_status", []):
+            out[(a.name, e["partition"])] = e.get("snapshot", {})
+    return out
+
+
+def file_lines(out_dir):
+    """Every line of every file sink in out_dir, per file, in order."""
+    res = {}
+    for name in sorted(os.listdir(out_dir)):
+        with open(os.path.join(out_dir, name)) as f:
+            res[name] = [json.loads(l) for l in f if l.strip()]
+    return res
+
+
+def check_files(out_dir, db):
+    """Per key of big: v never goes down, nothing follows a delete but a
+    new insert, and the last state equals the source's row."""
+    last = {}
+    ops = collections.Counter()
+    for name, lines in file_lines(out_dir).items():
+        for ch in lines:
+            src = ch.get("source") or {}
+            if ch.get("op") not in ("c", "u", "d", "r") or \
+                    src.get("db") != db or src.get("table") != "big":
+                continue
+            ops[ch["op"]] += 1
+            k = ch["key"]["id"]
+            if ch["op"] == "d":
+                last[k] = None
+                continue
+            v = ch["after"]["v"]
+            if ch["op"] == "u" and ch.get("old_key"):
+                last[ch["old_key"]["id"]] = None
+            prev = last.get(k)
+            assert prev is None or v >= prev[0], (
+                "%s: key %s went from v=%s back to v=%s (op %s)"
+                % (name, k, prev[0], v, ch["op"]))
+            last[k] = (v, ch["after"]["pad"])
+    src = {int(r[0]): (int(r[1]), r[2]) for r in tdb.mysql_rows(
+        ENV["HERALD_MDB_SOCKET"], "SELECT id, v, pad FROM `%s`.big" % db)}
+    got = {int(k): v for k, v in last.items() if v is not None}
+    missing = sorted(set(src) - set(got))
+    extra = sorted(set(got) - set(src))
+    differ = sorted(k for k in set(src) & set(got) if src[k] != got[k])
+    assert not missing and not extra and not differ, (
+        "file sinks differ from the source: %d missing %s, %d extra %s, "
+        "%d differ %s" % (len(missing), missing[:5], len(extra), extra[:5],
+                          len(differ), [(k, src[k], got[k])
+                                        for k in differ[:5]]))
+    assert ops["r"] >= BIG_ROWS * 0.9, "only %d snapshot rows of big: %s" % (
+        ops["r"], dict(ops))
+    return ops
+
+
+def test_snapshot_with_writer(tmp):
+    """A group with the mysql sink and a group with file sinks, both
+    started with a snapshot while a writer changes the rows."""
+    eng = tdb.ENGINES["mysql"]
+    db = tdb.prepare(eng, "snap", TABLES + [tdb.NOPK])
+    sql("SET GLOBAL max_allowed_packet = 268435456")
+    fill(db)
+    g = tdb.DbGroup(tmp, eng, db, 6)
+    fg = None
+    writer = None
+    try:
+        writer = BigWriter(db)
+        t0 = time.time()
+        for n in ("a1", "a2", "a3"):
+            snap_agent(g, n, db)
+        # a second group on the same relays, file sinks
+        fg = ta.Group.__new__(ta.Group)
+        fg.tc, fg.tmp, fg.n = g.tc, os.path.join(tmp, "files"), 4
+        os.makedirs(fg.tmp)
+        fg.group = g.group + "-files"
+        fg.session_timeout = g.session_timeout
+        fg.relays, fg.coords, fg.agents = [], [], {}
+        for n in ("f1", "f2"):
+            snap_agent(fg, n, db, file_out=True)
+        g.wait_settled(timeout=60)
+        fg.wait_settled(timeout=60)
+
+        def all_done():
+            st = snapshot_states(list(g.agents.values()) +
+                                 list(fg.agents.values()))
+            return len(st) == g.n + fg.n and all(
+                s.get("state") == "done" for s in st.values())
+        ta.wait_for(all_done, "every partition's snapshot done: %s\n%s" % (
+            snapshot_states(list(g.agents.values()) +
+                            list(fg.agents.values())), g.logs()), 300)
+        took = time.time() - t0
+        time.sleep(1)
+        writer.stop()
+        writer = None
+        scn = tdb.marker(db, 1)
+        g.wait_applied(scn, timeout=120)
+        tdb.compare(eng, db, TABLES)
+        ta.wait_for(lambda: min(fg.checkpoints().values()) >= scn,
+                    "file group at %d: %s" % (scn, fg.checkpoints()), 60)
+        ops = check_files(os.path.join(fg.tmp, "out"), db)
+        read = sum(relay_status(r)["snapshot"]["rows_read"]
+                   for r in g.relays)
+        sent = sum(e["snapshot"]["rows"] for a in g.agents.values()
+                   for e in a.status()["partition_status"])
+        total = sum(int(tdb.mysql_rows(ENV["HERALD_MDB_SOCKET"],
+                                       "SELECT COUNT(*) FROM `%s`.`%s`"
+                                       % (db, t.name))[0][0]) for t in TABLES)
+        print("snapshot of %d rows (now) into mysql and files: %.1f s; "
+              "source rows read %d, rows delivered to the mysql group %d "
+              "(%.3f read per delivered, two groups sharing the chunks); "
+              "file sinks: %s" % (total, took, read, sent, read / max(sent, 1),
+                                  dict(ops)))
+        assert sent > 0 and read / sent <= 2.2, (read, sent)
+    finally:
+        if writer:
+            writer.err = None
+            writer.stop_ev.set()
+        if fg:
+            for a in fg.agents.values():
+                a.stop()
+            g.tc.zk_rmr("/herald/itest/groups/%s" % fg.group)
+        g.close()
+
+
+def test_no_primary_key_refused(tmp):
+    """A snapshot that takes a table without a primary key stops with a
+    message naming the table; the partition's position does not move."""
+    eng = tdb.ENGINES["mysql"]
+    db = tdb.prepare(eng, "snapnopk", [tdb.NOPK, tdb.MARK])
+    sql("INSERT INTO nopk VALUES (1, 'a', 1.5), (1, 'a', 1.5)", db=db)
+    g = tdb.DbGroup(tmp, eng, db, 2, nrelays=1, ncoords=1)
+    try:
+        a = tdb.DbAgent(g.tmp, "n1", eng, db, g.group, g.n, g.session_timeout)
+        with open(a.conf) as f:
+            text = f.read().replace("  start: latest", "  start: snapshot")
+        with open(a.conf, "w") as f:
+            f.write(text)
+        a.start()
+        g.agents["n1"] = a
+
+        def said():
+            try:
+                with open(a.log) as f:
+                    for l in f:
+                        if "without a primary key" in l and "%s.nopk" % db in l:
+                            return l
+            except OSError:
+                pass
+            return None
+        line = ta.wait_for(said, "the refusal in the agent's log:\n%s"
+                           % a.logtail(), 60)
+        assert "primary key" in line
+        assert all(s == 0 for s in g.checkpoints().values()), g.checkpoints()
+    finally:
+        g.close()
+
+
+TESTS = [test_snapshot_with_writer, test_no_primary_key_refused]
+
+if __name__ == "__main__":
+    sys.exit(run(TESTS, sys.argv[1:], prefix="herald-snap-"))
