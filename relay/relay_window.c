@@ -279,6 +279,9 @@ static void pack_header(gbuf_t *b, const hb_window_t *w, const hb_ddl_t *d,
   hw.gtid = gtid ? gtid : "";
   hw.rows_total = rows_total;
   size_t n = herald__window__get_packed_size(&hw);
+  if (n == 0)
+    return; /* every field at its default (the relay's empty snapshot
+               chunk): nothing to write, and no buffer yet */
   gb_reserve(b, n);
   herald__window__pack(&hw, b->p + b->len);
   b->len += n;
