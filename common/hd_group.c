@@ -204,6 +204,11 @@ FLAT_NODE(owner, hd_owner_t, owner_fields)
  * state and position, present only while a snapshot was asked for. */
 static const char *const ck_states[] = {NULL, "running", "done", "cancelled"};
 
+const char *hd_ck_snapshot_state_name(uint32_t state) {
+  return state >= 1 && state <= HD_CK_SNAPSHOT_CANCELLED ? ck_states[state]
+                                                         : "none";
+}
+
 int hd_checkpoint_build(const hd_checkpoint_t *v, char **json, char *errstr,
                         size_t errlen) {
   json_t *o = json_object();

@@ -146,6 +146,10 @@ enum {
   HD_CK_SNAPSHOT_CANCELLED
 };
 
+/** @brief "running", "done", "cancelled" for an HD_CK_SNAPSHOT_* state,
+ *         as the checkpoint node spells it; "none" otherwise. */
+const char *hd_ck_snapshot_state_name(uint32_t state);
+
 /* checkpoints/<p>: everything up to scn has been applied by the sink. */
 typedef struct {
   uint64_t scn;        /* last window applied; 0: no position yet */

@@ -275,6 +275,17 @@ static void on_client_error(void *ud, int status, const char *msg) {
          herald_strerror(status), msg);
 }
 
+/* A config list of patterns as libherald's comma list. @returns 0 when
+ * the list is empty. */
+static int join_patterns(const hd_strlist_t *l, char *buf, size_t n) {
+  buf[0] = '\0';
+  for (size_t i = 0; i < l->n; i++) {
+    size_t len = strlen(buf);
+    snprintf(buf + len, n - len, "%s%s", len ? "," : "", l->v[i]);
+  }
+  return buf[0] != '\0';
+}
+
 static herald_client_t *client_for(part_t *pt, uint64_t after) {
   agent_t *a = pt->a;
   const hd_agent_conf_t *k = a->conf;
@@ -300,12 +311,7 @@ static herald_client_t *client_for(part_t *pt, uint64_t after) {
   }
   snprintf(v, sizeof(v), "herald-agent/%s/%u", k->agent.id, pt->p);
   SET("client_id", v);
-  for (size_t i = 0; i < k->agent.tables.n; i++) {
-    size_t l = strlen(tables);
-    snprintf(tables + l, sizeof(tables) - l, "%s%s", l ? "," : "",
-             k->agent.tables.v[i]);
-  }
-  if (*tables)
+  if (join_patterns(&k->agent.tables, tables, sizeof(tables)))
     SET("tables", tables);
   snprintf(v, sizeof(v), "%u", a->n);
   SET("partition.count", v);
@@ -320,13 +326,7 @@ static herald_client_t *client_for(part_t *pt, uint64_t after) {
   }
   if (pt->ck.snapshot_state == HD_CK_SNAPSHOT_RUNNING) {
     SET("snapshot", "on");
-    tables[0] = '\0';
-    for (size_t i = 0; i < k->agent.snapshot_tables.n; i++) {
-      size_t l = strlen(tables);
-      snprintf(tables + l, sizeof(tables) - l, "%s%s", l ? "," : "",
-               k->agent.snapshot_tables.v[i]);
-    }
-    if (*tables)
+    if (join_patterns(&k->agent.snapshot_tables, tables, sizeof(tables)))
       SET("snapshot.tables", tables);
     if (pt->ck.snapshot[0])
       SET("snapshot.position", pt->ck.snapshot);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "agent_int.h"
+#include "hd_group.h"
 #include "hd_http.h"
 #include "hd_log.h"
 #include "hd_mem.h"
@@ -60,7 +61,7 @@ static uint64_t f_snap_chunks(const agent_pstat_t *s) {
   return s->snap_chunks;
 }
 static uint64_t f_snap_running(const agent_pstat_t *s) {
-  return s->snap_state == 1;
+  return s->snap_state == HD_CK_SNAPSHOT_RUNNING;
 }
 
 static void metrics(void *ctx, hd_http_reply_t *r) {
@@ -124,19 +125,6 @@ static void metrics(void *ctx, hd_http_reply_t *r) {
   r->len = b.len;
 }
 
-static const char *snap_state_name(int st) {
-  switch (st) {
-  case 1:
-    return "running";
-  case 2:
-    return "done";
-  case 3:
-    return "cancelled";
-  default:
-    return "none";
-  }
-}
-
 /* A partition's snapshot: where it is and how fast it goes. The time
  * left is that of the table in progress, from the source's estimate of
  * its rows (information_schema.TABLES), so it is an estimate too. */
@@ -146,7 +134,9 @@ static json_t *snap_json(const agent_pstat_t *s) {
                     : 0;
   double rate = secs > 0 ? (double)s->snap_rows_read / secs : 0;
   json_t *o = json_object();
-  json_object_set_new(o, "state", json_string(snap_state_name(s->snap_state)));
+  json_object_set_new(
+      o, "state",
+      json_string(hd_ck_snapshot_state_name((uint32_t)s->snap_state)));
   json_object_set_new(o, "table", json_string(s->snap_table));
   json_object_set_new(o, "tables_done", json_integer(s->snap_tables_done));
   json_object_set_new(o, "tables_total", json_integer(s->snap_tables_total));
@@ -159,7 +149,7 @@ static json_t *snap_json(const agent_pstat_t *s) {
   json_object_set_new(o, "rows_read",
                       json_integer((json_int_t)s->snap_rows_read));
   json_object_set_new(o, "rows_read_per_s", json_real(rate));
-  if (s->snap_state == 1 && rate > 0 &&
+  if (s->snap_state == HD_CK_SNAPSHOT_RUNNING && rate > 0 &&
       s->snap_table_estimate > s->snap_table_rows)
     json_object_set_new(
         o, "table_eta_seconds",
