@@ -1088,8 +1088,8 @@ static void on_subscribe(relay_conn_t *c, const Herald__Subscribe *sub) {
       return;
     }
     c->snap = relay_snap_subscribe(s->o.snap, sub->snapshot, sub->tables,
-                                   sub->n_tables, c->client_id, snap_wake, c,
-                                   msg, sizeof(msg));
+                                   sub->n_tables, c->last_scn, c->client_id,
+                                   snap_wake, c, msg, sizeof(msg));
     if (c->snap == NULL) {
       reject(c, HD_EBAD_REQUEST, 0, msg);
       return;

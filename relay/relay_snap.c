@@ -75,7 +75,6 @@ struct relay_snap {
   uint64_t tracked_scn; /* newest window looked at */
   relay_snapsub_t *subs;
   relay_win_t *empty; /* a chunk of no rows: the end of an empty snapshot */
-  uint64_t chunks_read, rows_read, rows_sent, hits;
 };
 
 enum { S_LIST, S_LISTING, S_RUN, S_DONE, S_FAIL };
@@ -89,6 +88,7 @@ struct relay_snapsub {
   size_t nftab;
   char *client;
   uint32_t limit;
+  uint64_t start_scn; /* the connection's stream begins after it */
   int state;
   int code;
   char err[400];
@@ -111,7 +111,9 @@ struct work {
   relay_snap_t *s;
   reader_t *rd;
   entry_t *e;          /* a chunk read, or */
-  relay_snapsub_t *ss; /* a listing */
+  int list;            /* a listing (set before the work starts: the
+                          worker reads only this and what it copied) */
+  relay_snapsub_t *ss; /* the listing's subscriber (loop thread only) */
   int gone;            /* ss went away meanwhile */
   int rc;
   char err[400];
@@ -193,20 +195,28 @@ static int same_key(const entry_t *e, const char *table, const uint8_t *after,
          (alen == 0 || memcmp(e->after, after, alen) == 0);
 }
 
-/* The kept chunk (table, after, limit) usable at position scn, or a new
- * one queued for reading. A reference is taken. */
+/* A chunk merges into a consumer's stream only when that stream has every
+ * window after the chunk's SCN: the rows left out are those the stream
+ * changed, and a change before the connection's start was never sent on
+ * it (a chunk read for an earlier consumer). */
+static int covers(const entry_t *e, uint64_t start_scn) {
+  return e->state != E_READY || e->scn_low >= start_scn;
+}
+
+/* The kept chunk (table, after, limit) usable at position scn by a stream
+ * that began after start_scn, or a new one queued for reading. A
+ * reference is taken. */
 static entry_t *entry_get(relay_snap_t *s, const relay_snaptable_t *t,
                           const uint8_t *after, size_t alen, uint32_t limit,
-                          uint64_t scn) {
+                          uint64_t scn, uint64_t start_scn) {
   char name[600];
   snprintf(name, sizeof(name), "%s.%s", t->db, t->table);
   for (entry_t *e = s->entries; e; e = e->next) {
     if (!same_key(e, name, after, alen, limit) || e->unusable ||
-        e->state == E_FAILED || (e->stale_scn && scn >= e->stale_scn))
+        e->state == E_FAILED || (e->stale_scn && scn >= e->stale_scn) ||
+        !covers(e, start_scn))
       continue;
     e->refs++;
-    if (e->state == E_READY)
-      s->hits++;
     entry_touch(s, e);
     return e;
   }
@@ -360,7 +370,7 @@ static void read_work(uv_work_t *req) {
     k->rc = -1;
     return;
   }
-  if (k->ss) {
+  if (k->list) {
     k->rc =
         relay_snapread_tables(k->rd->r, (const char *const *)k->pat, k->npat,
                               &k->tables, &k->ntables, k->err, sizeof(k->err));
@@ -391,14 +401,16 @@ static void read_done(uv_work_t *req, int status) {
   work_t *k = req->data;
   relay_snap_t *s = k->s;
   k->rd->busy = 0;
-  s->busy_works--;
   if (status < 0 && k->rc == 0) {
     k->rc = -1;
     snprintf(k->err, sizeof(k->err), "%s", uv_strerror(status));
   }
+  for (size_t i = 0; i < k->npat; i++)
+    free(k->pat[i]);
+  free(k->pat);
   if (k->gone) {
     relay_snaptables_free(k->tables, k->ntables);
-  } else if (k->ss) {
+  } else if (k->list) {
     k->ss->listing = NULL;
     sub_listed(k->ss, k);
   } else {
@@ -410,8 +422,6 @@ static void read_done(uv_work_t *req, int status) {
       hd_log(HD_LL_WARN, COMP, "chunk read failed", "table=%s error=\"%s\"",
              e->table, k->err);
     } else {
-      s->chunks_read++;
-      s->rows_read += k->chunk->win.nrows;
       RM_ADD(s->o.m, snapshot_rows_read, k->chunk->win.nrows);
       RM_ADD(s->o.m, snapshot_chunks_read, 1);
       entry_ready(s, e, k->chunk, k->w);
@@ -432,6 +442,9 @@ static void read_done(uv_work_t *req, int status) {
   }
   free(k);
   evict(s);
+  /* Only now: a consumer woken above may have ended its subscription,
+   * and the service must outlive this callback. */
+  s->busy_works--;
   if (maybe_free(s))
     return;
   dispatch(s);
@@ -470,14 +483,21 @@ static void dispatch(relay_snap_t *s) {
       continue;
     work_t *k = hd_calloc(1, sizeof(*k));
     k->rd = rd;
+    k->list = 1;
     k->ss = ss;
-    k->pat = ss->pat;
+    /* The worker's own copy: the subscription may end meanwhile. */
+    k->pat = hd_calloc(ss->npat, sizeof(char *));
+    for (size_t i = 0; i < ss->npat; i++)
+      k->pat[i] = hd_strdup(ss->pat[i]);
     k->npat = ss->npat;
     ss->state = S_LISTING;
     ss->listing = k;
     if (queue_work(s, k) < 0) {
       ss->state = S_LIST;
       ss->listing = NULL;
+      for (size_t i = 0; i < k->npat; i++)
+        free(k->pat[i]);
+      free(k->pat);
       free(k);
       return;
     }
@@ -611,7 +631,7 @@ static void sub_listed(relay_snapsub_t *ss, work_t *k) {
 relay_snapsub_t *relay_snap_subscribe(relay_snap_t *s,
                                       const Herald__SnapshotRequest *req,
                                       char *const *tables, size_t ntables,
-                                      const char *client,
+                                      uint64_t start_scn, const char *client,
                                       void (*wake)(void *ud), void *ud,
                                       char *err, size_t errlen) {
   Herald__SnapshotPosition *p = NULL;
@@ -661,6 +681,7 @@ relay_snapsub_t *relay_snap_subscribe(relay_snap_t *s,
   ss->nftab = ntables;
   ss->limit = req->chunk_rows ? req->chunk_rows
                               : (uint32_t)s->o.conf->relay.snapshot_chunk_rows;
+  ss->start_scn = start_scn;
   ss->wake = wake;
   ss->ud = ud;
   if (p && p->done) {
@@ -773,7 +794,7 @@ int relay_snap_next(relay_snapsub_t *ss, uint64_t scn, relay_snap_send_t *out,
   }
   if (ss->e == NULL)
     ss->e = entry_get(s, &ss->tables[ss->idx], ss->after, ss->after_len,
-                      ss->limit, scn);
+                      ss->limit, scn, ss->start_scn);
   entry_t *e = ss->e;
   if (e->state == E_FAILED) {
     if (e->code == HD_ESNAPSHOT) {
@@ -799,7 +820,8 @@ int relay_snap_next(relay_snapsub_t *ss, uint64_t scn, relay_snap_send_t *out,
   }
   if (e->state != E_READY)
     return RELAY_SNAP_WAIT;
-  if (e->unusable || (e->stale_scn && scn >= e->stale_scn)) {
+  if (e->unusable || (e->stale_scn && scn >= e->stale_scn) ||
+      !covers(e, ss->start_scn)) {
     entry_put(s, e);
     ss->e = NULL;
     return relay_snap_next(ss, scn, out, code, err, errlen);
@@ -816,7 +838,6 @@ int relay_snap_next(relay_snapsub_t *ss, uint64_t scn, relay_snap_send_t *out,
   uint32_t sent = 0;
   for (uint32_t i = 0; i < e->w->nrows; i++)
     sent += !relay_snap_dropped(out, i);
-  s->rows_sent += sent;
   RM_ADD(s->o.m, snapshot_rows_dropped, e->w->nrows - sent);
   /* The position moves on; the next chunk is asked for at once, so that
    * it is read while this one is applied. */
@@ -838,7 +859,7 @@ int relay_snap_next(relay_snapsub_t *ss, uint64_t scn, relay_snap_send_t *out,
   ss->e = NULL;
   if (ss->state == S_RUN)
     ss->e = entry_get(s, &ss->tables[ss->idx], ss->after, ss->after_len,
-                      ss->limit, scn);
+                      ss->limit, scn, ss->start_scn);
   entry_put(s, e);
   return RELAY_SNAP_SEND;
 }

@@ -62,14 +62,15 @@ void relay_snap_on_window(relay_snap_t *s, const relay_win_t *w);
 
 /**
  * @brief A consumer's snapshot. tables are its Subscribe.tables (a table
- *        must match them too). wake(ud) is called when the consumer may
- *        have something to send (a chunk was read).
+ *        must match them too); start_scn is where its stream begins (it
+ *        is sent every window after it). wake(ud) is called when the
+ *        consumer may have something to send (a chunk was read).
  * @returns the subscription, or NULL with err filled (a bad request).
  */
 relay_snapsub_t *relay_snap_subscribe(relay_snap_t *s,
                                       const Herald__SnapshotRequest *req,
                                       char *const *tables, size_t ntables,
-                                      const char *client,
+                                      uint64_t start_scn, const char *client,
                                       void (*wake)(void *ud), void *ud,
                                       char *err, size_t errlen);
 
