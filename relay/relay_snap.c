@@ -102,6 +102,7 @@ struct relay_snapsub {
   Herald__SnapshotPosition *resume; /* until the tables are listed */
   entry_t *e;                       /* the chunk wanted next */
   struct work *listing;             /* S_LISTING: the read running */
+  int woken;                        /* read_done: told already */
   void (*wake)(void *);
   void *ud;
 };
@@ -434,10 +435,20 @@ static void read_done(uv_work_t *req, int status) {
       relay_snapchunk_free(k->chunk);
     if (k->w)
       relay_win_release(k->w);
-    /* The consumers waiting for it may go on. */
+    /* The consumers waiting for it may go on. A wake may end that
+     * subscription (its snapshot is over) or another: each is woken
+     * from a fresh walk of the list. */
     for (relay_snapsub_t *ss = s->subs; ss; ss = ss->next)
-      if (ss->e == e)
-        sub_wake(ss);
+      ss->woken = ss->e != e;
+    for (;;) {
+      relay_snapsub_t *ss = s->subs;
+      while (ss && ss->woken)
+        ss = ss->next;
+      if (!ss)
+        break;
+      ss->woken = 1;
+      sub_wake(ss);
+    }
     entry_put(s, e); /* the read's own reference */
   }
   free(k);
