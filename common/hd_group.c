@@ -89,6 +89,11 @@ int hd_path_drain(char *buf, size_t n, const char *cluster, const char *group,
   return path(buf, n, G "/drain/%s", cluster, group, agent_id);
 }
 
+int hd_path_snapreq(char *buf, size_t n, const char *cluster,
+                    const char *group) {
+  return path(buf, n, G "/snapshot", cluster, group);
+}
+
 int hd_seq_name_split(const char *node, char *name, size_t n, int64_t *seq) {
   const char *us = strrchr(node, '_');
   if (us == NULL || us == node || strlen(us + 1) != 10)
@@ -176,6 +181,24 @@ static const hd__jfield_t checkpoint_fields[] = {
     N(hd_checkpoint_t, windows, HD__JF_U64),
     N(hd_checkpoint_t, rows, HD__JF_U64),
 };
+static const hd__jfield_t progress_fields[] = {
+    N(hd_ck_progress_t, tables_total, HD__JF_U64),
+    N(hd_ck_progress_t, tables_done, HD__JF_U64),
+    N(hd_ck_progress_t, chunks, HD__JF_U64),
+    N(hd_ck_progress_t, rows, HD__JF_U64),
+    N(hd_ck_progress_t, table_rows, HD__JF_U64),
+    N(hd_ck_progress_t, table_rows_estimate, HD__JF_U64),
+    N(hd_ck_progress_t, started_ms, HD__JF_U64),
+    N(hd_ck_progress_t, ended_ms, HD__JF_U64),
+};
+static const hd__jfield_t snapreq_fields[] = {
+    N(hd_snapreq_t, id, HD__JF_U64),
+    S(hd_snapreq_t, tables, HD__JF_NAME),
+    S(hd_snapreq_t, partitions, HD__JF_NAME),
+    N(hd_snapreq_t, cancel, HD__JF_BOOL),
+    N(hd_snapreq_t, restart, HD__JF_BOOL),
+    N(hd_snapreq_t, requested_ms, HD__JF_U64),
+};
 static const hd__jfield_t drain_fields[] = {
     S(hd_drain_t, agent, HD__JF_NAME),
     N(hd_drain_t, session, HD__JF_SESSION),
@@ -226,6 +249,20 @@ int hd_checkpoint_build(const hd_checkpoint_t *v, char **json, char *errstr,
                           json_string(ck_states[v->snapshot_state]));
       if (v->snapshot[0])
         json_object_set_new(o, "snapshot", json_string(v->snapshot));
+      if (v->snapshot_id)
+        json_object_set_new(o, "snapshot_id",
+                            json_integer((json_int_t)v->snapshot_id));
+      if (memchr(v->snapshot_tables, '\0', sizeof(v->snapshot_tables)) == NULL)
+        rc = hd__json_fail(HD_EGROUP, errstr, errlen,
+                           "field 'snapshot_tables': unterminated");
+      else if (v->snapshot_tables[0])
+        json_object_set_new(o, "snapshot_tables",
+                            json_string(v->snapshot_tables));
+      json_t *pg = json_object();
+      if (rc == 0)
+        rc = hd__json_put(pg, progress_fields, COUNT(progress_fields),
+                          &v->progress, HD_EGROUP, errstr, errlen);
+      json_object_set_new(o, "snapshot_progress", pg);
     }
   }
   if (rc == 0 && (*json = hd__json_dump(o, HD_EGROUP, errstr, errlen)) == NULL)
@@ -267,6 +304,40 @@ int hd_checkpoint_parse(const char *data, size_t len, hd_checkpoint_t *out,
     else
       memcpy(tmp->snapshot, p, n + 1);
   }
+  json_t *id = json_object_get(root, "snapshot_id");
+  if (rc == 0 && id) {
+    if (!json_is_integer(id) || json_integer_value(id) < 0)
+      rc = hd__json_fail(HD_EGROUP, errstr, errlen,
+                         "field 'snapshot_id': expected a non-negative "
+                         "integer, got %s",
+                         hd__json_type_name(id));
+    else
+      tmp->snapshot_id = (uint64_t)json_integer_value(id);
+  }
+  json_t *tb = json_object_get(root, "snapshot_tables");
+  if (rc == 0 && tb) {
+    const char *p = json_is_string(tb) ? json_string_value(tb) : NULL;
+    if (p == NULL || strlen(p) >= sizeof(tmp->snapshot_tables))
+      rc = hd__json_fail(HD_EGROUP, errstr, errlen,
+                         "field 'snapshot_tables': expected a string below "
+                         "%zu bytes",
+                         sizeof(tmp->snapshot_tables));
+    else
+      snprintf(tmp->snapshot_tables, sizeof(tmp->snapshot_tables), "%s", p);
+  }
+  /* Progress is only shown, never acted on: a node without it (an older
+   * writer) reads as none so far. */
+  json_t *pg = json_object_get(root, "snapshot_progress");
+  if (rc == 0 && pg) {
+    if (!json_is_object(pg))
+      rc = hd__json_fail(HD_EGROUP, errstr, errlen,
+                         "field 'snapshot_progress': expected an object, "
+                         "got %s",
+                         hd__json_type_name(pg));
+    else if (hd__json_get(pg, progress_fields, COUNT(progress_fields),
+                          &tmp->progress, HD_EGROUP, errstr, errlen) != 0)
+      rc = HD_EGROUP;
+  }
   json_decref(root);
   if (rc == 0)
     memcpy(out, tmp, sizeof(*out));
@@ -274,6 +345,76 @@ int hd_checkpoint_parse(const char *data, size_t len, hd_checkpoint_t *out,
   return rc;
 }
 FLAT_NODE(drain, hd_drain_t, drain_fields)
+
+/* A partition list: "all", or comma-separated numbers and ranges a-b
+ * below 65536. Each item goes to fn (lo, hi) unless fn is NULL. @returns
+ * 0, or -1 when the list is not one. */
+static int plist_walk(const char *s, int (*fn)(void *, uint32_t, uint32_t),
+                      void *ud) {
+  if (strcmp(s, "all") == 0)
+    return fn ? fn(ud, 0, HD_GROUP_MAX_PARTITIONS - 1) : 0;
+  const char *q = s;
+  for (;;) {
+    char *end;
+    if (*q < '0' || *q > '9')
+      return -1;
+    unsigned long lo = strtoul(q, &end, 10), hi = lo;
+    if (*end == '-') {
+      q = end + 1;
+      if (*q < '0' || *q > '9')
+        return -1;
+      hi = strtoul(q, &end, 10);
+    }
+    if (lo >= HD_GROUP_MAX_PARTITIONS || hi >= HD_GROUP_MAX_PARTITIONS ||
+        hi < lo)
+      return -1;
+    if (fn && fn(ud, (uint32_t)lo, (uint32_t)hi))
+      return 1;
+    if (*end == '\0')
+      return 0;
+    if (*end != ',')
+      return -1;
+    q = end + 1;
+  }
+}
+
+static int plist_hit(void *ud, uint32_t lo, uint32_t hi) {
+  uint32_t p = *(const uint32_t *)ud;
+  return p >= lo && p <= hi;
+}
+
+int hd_snapreq_has(const hd_snapreq_t *r, uint32_t p) {
+  return plist_walk(r->partitions, plist_hit, &p) == 1;
+}
+
+int hd_snapreq_build(const hd_snapreq_t *r, char **json, char *errstr,
+                     size_t errlen) {
+  *json = NULL;
+  if (memchr(r->partitions, '\0', sizeof(r->partitions)) == NULL ||
+      plist_walk(r->partitions, NULL, NULL) != 0)
+    return hd__json_fail(HD_EGROUP, errstr, errlen,
+                         "field 'partitions': expected \"all\" or a list "
+                         "like \"0,3,8-11\" below %d",
+                         HD_GROUP_MAX_PARTITIONS);
+  return hd__json_build_node(snapreq_fields, COUNT(snapreq_fields), r, json,
+                             HD_EGROUP, errstr, errlen);
+}
+
+int hd_snapreq_parse(const char *data, size_t len, hd_snapreq_t *out,
+                     char *errstr, size_t errlen) {
+  hd_snapreq_t *tmp = hd_calloc(1, sizeof(*tmp));
+  int rc = hd__json_parse_node(snapreq_fields, COUNT(snapreq_fields), data, len,
+                               tmp, sizeof(*tmp), HD_EGROUP, errstr, errlen);
+  if (rc == 0 && plist_walk(tmp->partitions, NULL, NULL) != 0)
+    rc = hd__json_fail(HD_EGROUP, errstr, errlen,
+                       "field 'partitions': expected \"all\" or a list like "
+                       "\"0,3,8-11\" below %d, got '%s'",
+                       HD_GROUP_MAX_PARTITIONS, tmp->partitions);
+  if (rc == 0)
+    memcpy(out, tmp, sizeof(*out));
+  free(tmp);
+  return rc;
+}
 
 /* -------------------------------------------------------- assignment */
 

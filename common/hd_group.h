@@ -15,6 +15,7 @@
  *   /herald/<cluster>/groups/<group>/owners/<p>           hd_owner_t
  *   /herald/<cluster>/groups/<group>/checkpoints/<p>      hd_checkpoint_t
  *   /herald/<cluster>/groups/<group>/drain/<agent.id>     hd_drain_t
+ *   /herald/<cluster>/groups/<group>/snapshot             hd_snapreq_t
  *
  * Every *_build() writes compact JSON with the fields in the documented
  * order and never writes what the matching *_parse() would refuse. Every
@@ -84,6 +85,9 @@ int hd_path_drains(char *buf, size_t n, const char *cluster, const char *group);
 /** @brief /herald/<cluster>/groups/<group>/drain/<agent_id> */
 int hd_path_drain(char *buf, size_t n, const char *cluster, const char *group,
                   const char *agent_id);
+/** @brief /herald/<cluster>/groups/<group>/snapshot */
+int hd_path_snapreq(char *buf, size_t n, const char *cluster,
+                    const char *group);
 
 /**
  * @brief Split a sequential node's name, "<name>_<seq>" ("agent-1_0000000003",
@@ -150,6 +154,25 @@ enum {
  *         as the checkpoint node spells it; "none" otherwise. */
 const char *hd_ck_snapshot_state_name(uint32_t state);
 
+/* A snapshot's progress as its partition's holder last checkpointed it,
+ * so that the coordinator and heraldctl can show it (docs/snapshots.md):
+ * counts of this partition's deliveries, kept across holders. */
+typedef struct {
+  uint64_t tables_total; /* in the snapshot; 0 until the first chunk */
+  uint64_t tables_done;
+  uint64_t chunks; /* applied by the partition */
+  uint64_t rows;
+  uint64_t table_rows;          /* of the table being read, read so far */
+  uint64_t table_rows_estimate; /* the source's estimate of that table */
+  uint64_t started_ms;          /* when the snapshot was asked for */
+  uint64_t ended_ms;            /* done or cancelled; 0 while running */
+} hd_ck_progress_t;
+
+#define HD_CK_TABLES_MAX 1024
+/* Room for any checkpoint node's JSON (the token and the tables escaped
+ * at worst, the fields): a buffer to read one into. */
+#define HD_CK_JSON_MAX (HD_CK_SNAPSHOT_MAX + 6 * HD_CK_TABLES_MAX + 2048)
+
 /* checkpoints/<p>: everything up to scn has been applied by the sink. */
 typedef struct {
   uint64_t scn;        /* last window applied; 0: no position yet */
@@ -164,7 +187,27 @@ typedef struct {
    * the node when there is none */
   uint32_t snapshot_state; /* HD_CK_SNAPSHOT_* */
   char snapshot[HD_CK_SNAPSHOT_MAX];
+  /* the request it answers (hd_snapreq_t.id; 0: agent.start: snapshot)
+   * and its tables, comma-separated db.table patterns ("": the agent's
+   * agent.snapshot_tables) */
+  uint64_t snapshot_id;
+  char snapshot_tables[HD_CK_TABLES_MAX];
+  hd_ck_progress_t progress;
 } hd_checkpoint_t;
+
+/* snapshot: heraldctl snapshot's last request to the group (persistent;
+ * replaced by the next one). Each holder of a partition it names starts
+ * the snapshot of tables beside the stream, once per id (the checkpoint
+ * says which it answered), or cancels a running one. */
+typedef struct {
+  uint64_t id;                       /* above every earlier request's */
+  char tables[HD_CK_TABLES_MAX];     /* comma-separated db.table patterns */
+  char partitions[HD_CK_TABLES_MAX]; /* "all", or "0,3,8-11" */
+  int cancel;                        /* cancel the running snapshots instead */
+  int restart; /* the stream starts again at the relays' newest position
+                * (a partition that fell out of the relays' retention) */
+  uint64_t requested_ms;
+} hd_snapreq_t;
 
 /* drain/<agent.id>: heraldctl drain's request that the member with this
  * session hold no partition (persistent; the leader deletes it once that
@@ -201,6 +244,13 @@ int hd_checkpoint_build(const hd_checkpoint_t *c, char **json, char *errstr,
                         size_t errlen);
 int hd_checkpoint_parse(const char *data, size_t len, hd_checkpoint_t *out,
                         char *errstr, size_t errlen);
+int hd_snapreq_build(const hd_snapreq_t *r, char **json, char *errstr,
+                     size_t errlen);
+int hd_snapreq_parse(const char *data, size_t len, hd_snapreq_t *out,
+                     char *errstr, size_t errlen);
+/** @brief Does request r name partition p? (r parsed or built: its list
+ *         is valid). */
+int hd_snapreq_has(const hd_snapreq_t *r, uint32_t p);
 int hd_drain_build(const hd_drain_t *d, char **json, char *errstr,
                    size_t errlen);
 int hd_drain_parse(const char *data, size_t len, hd_drain_t *out, char *errstr,

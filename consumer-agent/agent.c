@@ -176,7 +176,7 @@ static int ck_write(part_t *pt) {
   if (rc == ZBADVERSION || rc == ZNONODE) {
     /* Who wrote it says why: another holder, or an operator's
      * heraldctl checkpoint set (the partition starts again from it). */
-    char data[2048], by[HD_REG_NAME_MAX] = "?";
+    char data[HD_CK_JSON_MAX], by[HD_REG_NAME_MAX] = "?";
     int len = sizeof(data) - 1;
     hd_checkpoint_t now;
     if (zoo_get(hd_zk_handle(a->zk), path, 0, data, &len, NULL) == ZOK &&
@@ -222,7 +222,7 @@ static int ck_claim(part_t *pt) {
     snapshot_begin(pt);
     return 0;
   }
-  char path[HD_GROUP_PATH_MAX], data[2048], err[300];
+  char path[HD_GROUP_PATH_MAX], data[HD_CK_JSON_MAX], err[300];
   ck_path(a, pt->p, path, sizeof(path));
   int len = sizeof(data) - 1;
   struct Stat st;

@@ -75,6 +75,8 @@ START_TEST(paths) {
   ck_assert_str_eq(b, "/herald/c/groups/g/drain");
   ck_assert_int_eq(hd_path_drain(b, sizeof(b), "c", "g", "agent-1"), 0);
   ck_assert_str_eq(b, "/herald/c/groups/g/drain/agent-1");
+  ck_assert_int_eq(hd_path_snapreq(b, sizeof(b), "c", "g"), 0);
+  ck_assert_str_eq(b, "/herald/c/groups/g/snapshot");
   ck_assert_int_eq(hd_path_checkpoints(b, sizeof(b), "c", "g"), 0);
   ck_assert_str_eq(b, "/herald/c/groups/g/checkpoints");
   ck_assert_int_eq(hd_path_checkpoint(b, sizeof(b), "c", "g", 0), 0);
@@ -246,14 +248,46 @@ START_TEST(flat_values) {
   static const char snap[] =
       "{\"scn\":5,\"ts_ms\":0,\"written_ms\":1,\"owner\":\"a\",\"epoch\":1,"
       "\"windows\":0,\"rows\":0,\"snapshot_state\":\"running\","
-      "\"snapshot\":\"0a0b\"}";
+      "\"snapshot\":\"0a0b\",\"snapshot_id\":7,"
+      "\"snapshot_tables\":\"shop.*,crm.users\",\"snapshot_progress\":"
+      "{\"tables_total\":3,\"tables_done\":1,\"chunks\":9,\"rows\":4000,"
+      "\"table_rows\":1500,\"table_rows_estimate\":9000,\"started_ms\":"
+      "1700000000000,\"ended_ms\":0}}";
   ck_assert_int_eq(
       hd_checkpoint_parse(snap, strlen(snap), &c, err, sizeof(err)), 0);
   ck_assert_uint_eq(c.snapshot_state, HD_CK_SNAPSHOT_RUNNING);
   ck_assert_str_eq(c.snapshot, "0a0b");
+  ck_assert_uint_eq(c.snapshot_id, 7);
+  ck_assert_str_eq(c.snapshot_tables, "shop.*,crm.users");
+  ck_assert_uint_eq(c.progress.tables_total, 3);
+  ck_assert_uint_eq(c.progress.rows, 4000);
+  ck_assert_uint_eq(c.progress.table_rows_estimate, 9000);
   ck_assert_int_eq(hd_checkpoint_build(&c, &json, err, sizeof(err)), 0);
   ck_assert_str_eq(json, snap);
   free(json);
+  /* An older writer's node, without the request and the progress. */
+  static const char old[] =
+      "{\"scn\":5,\"ts_ms\":0,\"written_ms\":1,\"owner\":\"a\",\"epoch\":1,"
+      "\"windows\":0,\"rows\":0,\"snapshot_state\":\"done\"}";
+  ck_assert_int_eq(hd_checkpoint_parse(old, strlen(old), &c, err, sizeof(err)),
+                   0);
+  ck_assert_uint_eq(c.snapshot_id, 0);
+  ck_assert_str_eq(c.snapshot_tables, "");
+  ck_assert_uint_eq(c.progress.chunks, 0);
+  static const char badprog[] =
+      "{\"scn\":5,\"ts_ms\":0,\"written_ms\":1,\"owner\":\"a\",\"epoch\":1,"
+      "\"windows\":0,\"rows\":0,\"snapshot_state\":\"done\","
+      "\"snapshot_progress\":{\"rows\":-1}}";
+  ck_assert_int_eq(
+      hd_checkpoint_parse(badprog, strlen(badprog), &c, err, sizeof(err)),
+      HD_EGROUP);
+  static const char badid[] =
+      "{\"scn\":5,\"ts_ms\":0,\"written_ms\":1,\"owner\":\"a\",\"epoch\":1,"
+      "\"windows\":0,\"rows\":0,\"snapshot_id\":\"7\"}";
+  ck_assert_int_eq(
+      hd_checkpoint_parse(badid, strlen(badid), &c, err, sizeof(err)),
+      HD_EGROUP);
+  ck_assert_msg(strstr(err, "snapshot_id") != NULL, "%s", err);
   static const char bad[] =
       "{\"scn\":5,\"ts_ms\":0,\"written_ms\":1,\"owner\":\"a\",\"epoch\":1,"
       "\"windows\":0,\"rows\":0,\"snapshot_state\":\"later\"}";
@@ -387,6 +421,47 @@ static void expect_bad_asg_field(const char *key, const char *v,
   expect_bad_asg(s, msg);
   free(s);
 }
+
+/* heraldctl snapshot's request: the partition list is checked on both
+ * sides and answers which partitions it names. */
+START_TEST(snapreq_round_trip) {
+  char err[300], *json = NULL;
+  static const char req[] =
+      "{\"id\":3,\"tables\":\"shop.orders\",\"partitions\":\"0,3,8-11\","
+      "\"cancel\":false,\"restart\":true,\"requested_ms\":12}";
+  hd_snapreq_t r;
+  ck_assert_int_eq(hd_snapreq_parse(req, strlen(req), &r, err, sizeof(err)), 0);
+  ck_assert_uint_eq(r.id, 3);
+  ck_assert_int_eq(r.restart, 1);
+  ck_assert_int_eq(r.cancel, 0);
+  ck_assert_int_eq(hd_snapreq_has(&r, 0), 1);
+  ck_assert_int_eq(hd_snapreq_has(&r, 1), 0);
+  ck_assert_int_eq(hd_snapreq_has(&r, 3), 1);
+  ck_assert_int_eq(hd_snapreq_has(&r, 8), 1);
+  ck_assert_int_eq(hd_snapreq_has(&r, 11), 1);
+  ck_assert_int_eq(hd_snapreq_has(&r, 12), 0);
+  ck_assert_int_eq(hd_snapreq_build(&r, &json, err, sizeof(err)), 0);
+  ck_assert_str_eq(json, req);
+  free(json);
+  strcpy(r.partitions, "all");
+  ck_assert_int_eq(hd_snapreq_has(&r, 65535), 1);
+  static const char *const bad[] = {"",      "x",  "1,",  ",1", "3-1",
+                                    "65536", "1-", "1;2", "-1"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    snprintf(r.partitions, sizeof(r.partitions), "%s", bad[i]);
+    ck_assert_int_eq(hd_snapreq_build(&r, &json, err, sizeof(err)), HD_EGROUP);
+    ck_assert_ptr_null(json);
+    ck_assert_msg(strstr(err, "partitions") != NULL, "%s: %s", bad[i], err);
+  }
+  static const char badreq[] =
+      "{\"id\":3,\"tables\":\"shop.orders\",\"partitions\":\"1-x\","
+      "\"cancel\":false,\"restart\":false,\"requested_ms\":12}";
+  ck_assert_int_eq(
+      hd_snapreq_parse(badreq, strlen(badreq), &r, err, sizeof(err)),
+      HD_EGROUP);
+  ck_assert_msg(strstr(err, "'1-x'") != NULL, "%s", err);
+}
+END_TEST
 
 START_TEST(assignment_round_trip) {
   hd_assignment_t a, b;
@@ -635,6 +710,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, flat_values);
   tcase_add_test(tc, flat_missing_fields);
   tcase_add_test(tc, flat_bad_values);
+  tcase_add_test(tc, snapreq_round_trip);
   tcase_add_test(tc, assignment_round_trip);
   tcase_add_test(tc, assignment_built);
   tcase_add_test(tc, assignment_bad);
