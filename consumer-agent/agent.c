@@ -64,16 +64,23 @@ struct agent {
   pthread_cond_t wake_cv;
   int woken;
   char *abuf; /* the assignment as read (main thread) */
+  /* heraldctl snapshot's last request, under lock (read by the main
+   * thread, acted on by the runners) */
+  hd_snapreq_t req;
+  int req_ok;
+  int req_bad_version; /* of a request node said to be unreadable */
 };
 
 struct part {
   agent_t *a;
   uint32_t p;
   pthread_t th;
-  int running;     /* a thread was started and not joined (main thread) */
-  atomic_int stop; /* release: flush, checkpoint, close */
-  atomic_int lost; /* taken away: stop at once, checkpoint nothing */
-  atomic_int done; /* the thread has finished */
+  int running;       /* a thread was started and not joined (main thread) */
+  atomic_int stop;   /* release: flush, checkpoint, close */
+  atomic_int lost;   /* taken away: stop at once, checkpoint nothing */
+  atomic_int done;   /* the thread has finished */
+  atomic_int resnap; /* a snapshot request came for it: apply between polls */
+  uint64_t snap_id;  /* ck.snapshot_id, under a->lock, for the main thread */
   uint64_t epoch;
   int zver;        /* checkpoint znode version last read or written */
   int64_t ck_mono; /* when the checkpoint was last written (mono) */
@@ -131,6 +138,7 @@ static void ck_written(part_t *pt) {
   pt->ckpt_scn = pt->ck.scn;
   pt->ckpt_ms = pt->ck.written_ms;
   pt->snap_state = (int)pt->ck.snapshot_state;
+  pt->snap_id = pt->ck.snapshot_id;
   pthread_mutex_unlock(&pt->a->lock);
 }
 
@@ -202,9 +210,66 @@ static void snapshot_begin(part_t *pt) {
       pt->ck.snapshot_state == HD_CK_SNAPSHOT_NONE) {
     pt->ck.snapshot_state = HD_CK_SNAPSHOT_RUNNING;
     pt->ck.snapshot[0] = '\0';
+    memset(&pt->ck.progress, 0, sizeof(pt->ck.progress));
+    pt->ck.progress.started_ms = hd_now_ms();
     hd_log(HD_LL_INFO, COMP, "partition starts with a snapshot", "partition=%u",
            pt->p);
   }
+}
+
+/* heraldctl snapshot's request r, for pt->ck: a snapshot of r's tables
+ * from where the stream is (or, with restart, from the relays' newest
+ * position), or the running one cancelled. Once per request: the
+ * checkpoint keeps the id it answered. @returns 1 when pt->ck changed. */
+static int snapshot_request(part_t *pt, const hd_snapreq_t *r) {
+  hd_checkpoint_t *c = &pt->ck;
+  if (r->id <= c->snapshot_id || !hd_snapreq_has(r, pt->p))
+    return 0;
+  c->snapshot_id = r->id;
+  if (r->cancel) {
+    if (c->snapshot_state == HD_CK_SNAPSHOT_RUNNING) {
+      c->snapshot_state = HD_CK_SNAPSHOT_CANCELLED;
+      c->progress.ended_ms = hd_now_ms();
+      hd_log(HD_LL_INFO, COMP, "snapshot cancelled",
+             "partition=%u request=%" PRIu64 " scn=%" PRIu64 " rows=%" PRIu64,
+             pt->p, r->id, c->scn, c->progress.rows);
+    }
+    return 1;
+  }
+  c->snapshot_state = HD_CK_SNAPSHOT_RUNNING;
+  c->snapshot[0] = '\0';
+  snprintf(c->snapshot_tables, sizeof(c->snapshot_tables), "%s", r->tables);
+  memset(&c->progress, 0, sizeof(c->progress));
+  c->progress.started_ms = hd_now_ms();
+  if (r->restart) {
+    /* The rows written before the relays' newest position come from the
+     * snapshot; what was deleted between the old position and it stays
+     * at the destination (docs/snapshots.md). */
+    hd_log(HD_LL_WARN, COMP, "stream restarts at the relays' newest position",
+           "partition=%u request=%" PRIu64 " old_scn=%" PRIu64, pt->p, r->id,
+           c->scn);
+    c->scn = 0;
+    c->ts_ms = 0;
+  }
+  hd_log(HD_LL_INFO, COMP, "snapshot requested",
+         "partition=%u request=%" PRIu64 " tables=\"%s\" after_scn=%" PRIu64,
+         pt->p, r->id, r->tables, c->scn);
+  return 1;
+}
+
+/* The request as the main thread last read it, applied to pt->ck.
+ * @returns 1 when pt->ck changed. */
+static int snapshot_pending(part_t *pt) {
+  agent_t *a = pt->a;
+  hd_snapreq_t *r = hd_malloc(sizeof(*r));
+  pthread_mutex_lock(&a->lock);
+  int ok = a->req_ok;
+  if (ok)
+    *r = a->req;
+  pthread_mutex_unlock(&a->lock);
+  int rc = ok ? snapshot_request(pt, r) : 0;
+  free(r);
+  return rc;
 }
 
 /* Read p's checkpoint into pt->ck (and its version); in a group create
@@ -261,6 +326,7 @@ static int ck_claim(part_t *pt) {
   snprintf(pt->ck.owner, sizeof(pt->ck.owner), "%s", a->conf->agent.id);
   pt->ck.epoch = pt->epoch;
   snapshot_begin(pt);
+  snapshot_pending(pt);
   return ck_write(pt);
 }
 
@@ -320,13 +386,17 @@ static herald_client_t *client_for(part_t *pt, uint64_t after) {
   if (after) {
     snprintf(v, sizeof(v), "%" PRIu64, after);
     SET("start", v);
+  } else if (pt->ck.snapshot_state == HD_CK_SNAPSHOT_RUNNING) {
+    SET("start", "latest"); /* the snapshot brings what came before */
   } else {
     SET("start",
         k->agent.start == HD_AGENT_START_EARLIEST ? "earliest" : "latest");
   }
   if (pt->ck.snapshot_state == HD_CK_SNAPSHOT_RUNNING) {
     SET("snapshot", "on");
-    if (join_patterns(&k->agent.snapshot_tables, tables, sizeof(tables)))
+    if (pt->ck.snapshot_tables[0])
+      SET("snapshot.tables", pt->ck.snapshot_tables);
+    else if (join_patterns(&k->agent.snapshot_tables, tables, sizeof(tables)))
       SET("snapshot.tables", tables);
     if (pt->ck.snapshot[0])
       SET("snapshot.position", pt->ck.snapshot);
@@ -456,6 +526,17 @@ static int checkpoint(part_t *pt, sink_part_t *sp, herald_client_t *hc) {
   pthread_mutex_lock(&pt->a->lock);
   pt->ck.windows = pt->windows;
   pt->ck.rows = pt->rows;
+  if (snap_moved) {
+    hd_ck_progress_t *g = &pt->ck.progress;
+    g->tables_total = pt->snap_tables_total;
+    g->tables_done = pt->snap_tables_done;
+    g->chunks = pt->snap_chunks;
+    g->rows = pt->snap_rows;
+    g->table_rows = pt->snap_table_rows;
+    g->table_rows_estimate = pt->snap_table_estimate;
+    if (pt->ck.snapshot_state == HD_CK_SNAPSHOT_DONE)
+      g->ended_ms = hd_now_ms();
+  }
   pthread_mutex_unlock(&pt->a->lock);
   int rc = ck_write(pt);
   if (rc == 1)
@@ -502,6 +583,39 @@ static void snap_figures(part_t *pt, const herald_snapshot_info_t *si,
   pthread_mutex_unlock(&pt->a->lock);
 }
 
+static void snap_reset(part_t *pt);
+
+/* A snapshot request for a partition being applied: what was delivered
+ * is checkpointed first, then the request is written with it, and the
+ * client starts again from there. @returns 0 nothing to do; 2 restart
+ * the client; 1 lost; -1 retry. */
+static int resnap(part_t *pt, sink_part_t *sp, herald_client_t *hc) {
+  if (checkpoint(pt, sp, hc) != 0)
+    return atomic_load(&pt->lost) ? 1 : -1;
+  if (herald_delivered_scn(hc) > pt->ck.scn)
+    return -1; /* not checkpointed yet (the lease): again later */
+  hd_checkpoint_t *prev = hd_malloc(sizeof(*prev));
+  *prev = pt->ck;
+  int rc = 0;
+  if (snapshot_pending(pt)) {
+    int w = ck_write(pt);
+    if (w == 1) {
+      atomic_store(&pt->lost, 1);
+      rc = 1;
+    } else if (w < 0) {
+      pt->ck = *prev;
+      rc = -1;
+    } else {
+      pthread_mutex_lock(&pt->a->lock);
+      snap_reset(pt);
+      pthread_mutex_unlock(&pt->a->lock);
+      rc = 2;
+    }
+  }
+  free(prev);
+  return rc;
+}
+
 static void *runner(void *arg) {
   part_t *pt = arg;
   agent_t *a = pt->a;
@@ -533,6 +647,11 @@ static void *runner(void *arg) {
       continue;
     }
     uint64_t from = spos > pt->ck.scn ? spos : pt->ck.scn;
+    /* A snapshot with no position yet begins at the relays' newest: the
+     * sink's own position (a destination used before, a partition that
+     * fell out of retention) is covered by the snapshot's rows. */
+    if (pt->ck.snapshot_state == HD_CK_SNAPSHOT_RUNNING && pt->ck.scn == 0)
+      from = 0;
     herald_client_t *hc = client_for(pt, from);
     int healthy = hc != NULL;
     int64_t last_ck = mono();
@@ -542,6 +661,20 @@ static void *runner(void *arg) {
       if (!lease_ok(a)) {
         agent__sleep_ms(20); /* paused until ZooKeeper confirms us */
         continue;
+      }
+      if (atomic_exchange(&pt->resnap, 0)) {
+        int r = resnap(pt, sp, hc);
+        if (r == 1) {
+          healthy = 0;
+          break;
+        }
+        if (r == 2)
+          break; /* healthy: the client again, with the snapshot */
+        if (r < 0) {
+          atomic_store(&pt->resnap, 1);
+          healthy = 0;
+          break;
+        }
       }
       const herald_window_t *w;
       /* After a window, first look whether another one is there already:
@@ -655,16 +788,28 @@ static void *runner(void *arg) {
   return NULL;
 }
 
+/* The snapshot's figures go on from the checkpoint's progress; the rate
+ * is this holder's own. @locality under a->lock */
+static void snap_reset(part_t *pt) {
+  const hd_ck_progress_t *g = &pt->ck.progress;
+  pt->snap_state = (int)pt->ck.snapshot_state;
+  pt->snap_id = pt->ck.snapshot_id;
+  pt->snap_chunks = g->chunks;
+  pt->snap_rows = g->rows;
+  pt->snap_table_rows = g->table_rows;
+  pt->snap_table_estimate = g->table_rows_estimate;
+  pt->snap_tables_done = (uint32_t)g->tables_done;
+  pt->snap_tables_total = (uint32_t)g->tables_total;
+  pt->snap_rows_read = pt->snap_started_ms = 0;
+  pt->snap_table[0] = '\0';
+}
+
 static void part_start(part_t *pt) {
   /* the figures go on from what the partition's holders counted */
   pthread_mutex_lock(&pt->a->lock);
   pt->windows = pt->ck.windows;
   pt->rows = pt->ck.rows;
-  pt->snap_state = (int)pt->ck.snapshot_state;
-  pt->snap_chunks = pt->snap_rows = pt->snap_rows_read = 0;
-  pt->snap_table_rows = pt->snap_table_estimate = pt->snap_started_ms = 0;
-  pt->snap_tables_done = pt->snap_tables_total = 0;
-  pt->snap_table[0] = '\0';
+  snap_reset(pt);
   pthread_mutex_unlock(&pt->a->lock);
   atomic_store(&pt->stop, 0);
   atomic_store(&pt->lost, 0);
@@ -807,6 +952,45 @@ static int read_assignment(agent_t *a, int watch, hd_assignment_t *as) {
   return 0;
 }
 
+/* heraldctl snapshot's request node, watched: the runners of the
+ * partitions it names that have not answered it are told. A node that
+ * cannot be read is said once per version and changes nothing. */
+static void read_snapreq(agent_t *a) {
+  const hd_agent_conf_t *k = a->conf;
+  char path[HD_GROUP_PATH_MAX], err[300], data[4 * HD_CK_TABLES_MAX];
+  hd_path_snapreq(path, sizeof(path), k->cluster, k->agent.group);
+  int len = sizeof(data) - 1;
+  struct Stat st;
+  zhandle_t *zh = hd_zk_handle(a->zk);
+  int rc = zoo_wget(zh, path, zk_wake_watcher, a, data, &len, &st);
+  if (rc == ZNONODE) {
+    /* not asked yet: woken when it is */
+    zoo_wexists(zh, path, zk_wake_watcher, a, &st);
+    return;
+  }
+  if (rc != ZOK || len < 0)
+    return;
+  hd_snapreq_t *r = hd_malloc(sizeof(*r));
+  if (hd_snapreq_parse(data, (size_t)len, r, err, sizeof(err)) < 0) {
+    if (a->req_bad_version != st.version + 1)
+      hd_log(HD_LL_ERROR, COMP, "snapshot request unreadable: ignored",
+             "path=%s version=%d err=\"%s\"", path, st.version, err);
+    a->req_bad_version = st.version + 1;
+    free(r);
+    return;
+  }
+  pthread_mutex_lock(&a->lock);
+  a->req = *r;
+  a->req_ok = 1;
+  for (uint32_t p = 0; p < a->n; p++) {
+    part_t *pt = &a->parts[p];
+    if (pt->running && pt->held && r->id > pt->snap_id && hd_snapreq_has(r, p))
+      atomic_store(&pt->resnap, 1);
+  }
+  pthread_mutex_unlock(&a->lock);
+  free(r);
+}
+
 /* Take p: its owners node, then its checkpoint. @returns 1 taken, 0 not
  * now. */
 static int acquire(agent_t *a, part_t *pt) {
@@ -887,6 +1071,7 @@ static void group_step(agent_t *a, int stopping) {
   }
   if (stopping)
     return;
+  read_snapreq(a);
   hd_assignment_t as = {0};
   if (read_assignment(a, 1, &as) < 0)
     return; /* no coordinator yet: keep applying what we hold */

@@ -20,5 +20,6 @@ int ctl_status(int argc, char **argv);
 int ctl_lag(int argc, char **argv);
 int ctl_checkpoint(int argc, char **argv);
 int ctl_drain(int argc, char **argv);
+int ctl_snapshot(int argc, char **argv);
 
 #endif

@@ -20,6 +20,8 @@ static const ctl_cmd_t cmds[] = {
     {"lag", ctl_lag, "each partition's lag; a check with --max-seconds"},
     {"checkpoint", ctl_checkpoint, "get, set or reset a group's checkpoints"},
     {"drain", ctl_drain, "move an agent's partitions away"},
+    {"snapshot", ctl_snapshot,
+     "snapshot tables into a running group, or cancel"},
     {NULL, NULL, NULL}};
 
 static void usage(FILE *out) {
