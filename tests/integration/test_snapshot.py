@@ -11,12 +11,13 @@ import collections
 import json
 import os
 import random
+import subprocess
 import sys
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import ENV, master_scn, run, sql  # noqa: E402
+from test_relay import BIN, ENV, master_scn, run, sql  # noqa: E402
 import test_agent as ta  # noqa: E402
 import test_db_sinks as tdb  # noqa: E402
 
@@ -221,6 +222,137 @@ def test_snapshot_with_writer(tmp):
         g.close()
 
 
+def ctl(*args, timeout=240):
+    """heraldctl COMMAND --zk --cluster itest ARGS: (exit code, stdout,
+    stderr)."""
+    r = subprocess.run([os.path.join(BIN, "heraldctl"), args[0], "--zk",
+                        ENV["HERALD_ZK_HOSTS"], "--cluster", "itest"] +
+                       list(args[1:]), capture_output=True, text=True,
+                       timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
+
+
+def checkpoints(g):
+    return [g.tc.zk_get("/herald/itest/groups/%s/checkpoints/%d"
+                        % (g.group, p)) or {} for p in range(g.n)]
+
+
+class SourceLock:
+    """LOCK TABLES ... WRITE on the source, held by a client of its own
+    until released: the snapshot's chunk reads wait behind it."""
+
+    def __init__(self, db, table):
+        self.p = subprocess.Popen(
+            ["mariadb", "--no-defaults", "-uroot", "-S",
+             ENV["HERALD_MDB_SOCKET"], "-N", "--batch", "--unbuffered", "-e",
+             "LOCK TABLES `%s`.`%s` WRITE; SELECT 'locked'; SELECT SLEEP(120)"
+             % (db, table)], stdout=subprocess.PIPE, text=True)
+        assert self.p.stdout.readline().strip() == "locked"
+
+    def release(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait(10)
+
+
+def test_snapshot_requested(tmp):
+    """heraldctl snapshot on a running group: a table whose rows predate
+    the group arrives whole while a writer changes it; one partition
+    restarted at the newest position gets its rows again; a snapshot
+    held up at the source is cancelled and the streams go on."""
+    eng = tdb.ENGINES["mysql"]
+    db = tdb.prepare(eng, "snapreq", [BIG, tdb.COMP, tdb.MARK])
+    for lo in range(0, 6000, 2000):
+        sql("INSERT INTO big VALUES " + ", ".join(
+            "(%d, %d, 'p%d')" % (i, i % 97, i)
+            for i in range(lo + 1, lo + 2001)), db=db)
+    sql("INSERT INTO comp VALUES ('a', 1, 'x', 1, '2026-01-01 00:00:00.5'), "
+        "('b', 2, NULL, 18446744073709551615, NULL)", db=db)
+    g = tdb.DbGroup(tmp, eng, db, 4)
+    writer = lock = None
+    try:
+        tdb.start_agents(g, ["q1", "q2"])
+        writer = BigWriter(db, seed=5)
+        writer.next_id = 6000 * 10
+        tables = "%s.big,%s.comp" % (db, db)
+        t0 = time.time()
+        rc, out, err = ctl("snapshot", "--group", g.group, "--tables", tables,
+                           "--timeout", "180")
+        assert rc == 0 and "finished" in out, (rc, out, err, g.logs())
+        took = time.time() - t0
+        cks = checkpoints(g)
+        assert all(c.get("snapshot_id") == 1 and
+                   c.get("snapshot_state") == "done" and
+                   c.get("snapshot_tables") == tables for c in cks), cks
+        rows = sum(c["snapshot_progress"]["rows"] for c in cks)
+        assert rows >= 6000, cks
+        time.sleep(0.5)
+        writer.stop()
+        writer = None
+        scn = tdb.marker(db, 1)
+        g.wait_applied(scn, timeout=120)
+        tdb.compare(eng, db, [BIG, tdb.COMP])
+        print("requested snapshot of %d rows into a running group of 4 "
+              "partitions: %.1f s" % (rows, took))
+
+        # Partition 0 starts again at the relays' newest position (as one
+        # out of retention would); the others keep their snapshot done.
+        sql("UPDATE big SET v = v + 100 WHERE id <= 50", db=db)
+        rc, out, err = ctl("snapshot", "--group", g.group, "--tables",
+                           "%s.big" % db, "--partitions", "0", "--restart",
+                           "--timeout", "120")
+        assert rc == 0, (rc, out, err, g.logs())
+        cks = checkpoints(g)
+        assert cks[0].get("snapshot_id") == 2 and \
+            cks[0].get("snapshot_state") == "done" and cks[0]["scn"] > 0, cks
+        assert all(c.get("snapshot_id") == 1 for c in cks[1:]), cks
+        scn = tdb.marker(db, 2)
+        g.wait_applied(scn, timeout=120)
+        tdb.compare(eng, db, [BIG, tdb.COMP])
+
+        # Held up behind a lock at the source, then cancelled: every
+        # partition says so, and the streams go on.
+        lock = SourceLock(db, "big")
+        rc, out, err = ctl("snapshot", "--group", g.group, "--tables",
+                           "%s.big" % db, "--no-wait")
+        assert rc == 0 and "request 3" in out, (rc, out, err)
+        ta.wait_for(lambda: all(c.get("snapshot_id") == 3 and
+                                c.get("snapshot_state") == "running"
+                                for c in checkpoints(g)),
+                    "every partition running request 3: %s"
+                    % checkpoints(g), 60)
+        rc, out, err = ctl("snapshot", "--group", g.group, "--cancel",
+                           "--timeout", "60")
+        assert rc == 0 and "request 4" in out, (rc, out, err, g.logs())
+        cks = checkpoints(g)
+        assert all(c.get("snapshot_id") == 4 and
+                   c.get("snapshot_state") == "cancelled" for c in cks), cks
+        lock.release()
+        lock = None
+        sql("UPDATE comp SET v = 'after' WHERE k1 = 'a'", db=db)
+        scn = tdb.marker(db, 3)
+        g.wait_applied(scn, timeout=120)
+        tdb.compare(eng, db, [tdb.COMP])
+        for a in g.agents.values():
+            for e in a.status()["partition_status"]:
+                assert e["snapshot"]["state"] == "cancelled", e
+
+        # Refusals: no such group, a partition the group does not have.
+        rc, out, err = ctl("snapshot", "--group", g.group + "-none",
+                           "--tables", "a.b", "--no-wait")
+        assert rc == 2 and "no group" in err, (rc, out, err)
+        rc, out, err = ctl("snapshot", "--group", g.group, "--tables", "a.b",
+                           "--partitions", "9", "--no-wait")
+        assert rc == 2 and "names none" in err, (rc, out, err)
+    finally:
+        if lock:
+            lock.release()
+        if writer:
+            writer.err = None
+            writer.stop_ev.set()
+        g.close()
+
+
 def test_no_primary_key_refused(tmp):
     """A snapshot that takes a table without a primary key stops with a
     message naming the table; the partition's position does not move."""
@@ -263,7 +395,8 @@ def test_no_primary_key_refused(tmp):
         g.close()
 
 
-TESTS = [test_snapshot_with_writer, test_no_primary_key_refused]
+TESTS = [test_snapshot_with_writer, test_snapshot_requested,
+         test_no_primary_key_refused]
 
 if __name__ == "__main__":
     sys.exit(run(TESTS, sys.argv[1:], prefix="herald-snap-"))
