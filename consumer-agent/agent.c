@@ -1159,6 +1159,7 @@ void agent_stats(agent_t *a, agent_info_t *info, agent_pstat_t *ps) {
     s->snap_tables_done = pt->snap_tables_done;
     s->snap_tables_total = pt->snap_tables_total;
     s->snap_started_ms = pt->snap_started_ms;
+    s->snap_request = pt->snap_id;
   }
   pthread_mutex_unlock(&a->lock);
 }

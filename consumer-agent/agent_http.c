@@ -96,9 +96,11 @@ static void metrics(void *ctx, hd_http_reply_t *r) {
       {"herald_agent_snapshot_running", "gauge",
        "1 while the partition's snapshot is under way", f_snap_running},
       {"herald_agent_snapshot_chunks_total", "counter",
-       "snapshot chunks applied by this holder", f_snap_chunks},
+       "snapshot chunks applied to the partition (across its holders)",
+       f_snap_chunks},
       {"herald_agent_snapshot_rows_total", "counter",
-       "snapshot rows (op r) applied by this holder", f_snap_rows},
+       "snapshot rows (op r) applied to the partition (across its holders)",
+       f_snap_rows},
   };
   char lbl[16];
   for (size_t i = 0; i < sizeof(fam) / sizeof(fam[0]); i++) {
@@ -137,6 +139,7 @@ static json_t *snap_json(const agent_pstat_t *s) {
   json_object_set_new(
       o, "state",
       json_string(hd_ck_snapshot_state_name((uint32_t)s->snap_state)));
+  json_object_set_new(o, "request", json_integer((json_int_t)s->snap_request));
   json_object_set_new(o, "table", json_string(s->snap_table));
   json_object_set_new(o, "tables_done", json_integer(s->snap_tables_done));
   json_object_set_new(o, "tables_total", json_integer(s->snap_tables_total));

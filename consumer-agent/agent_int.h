@@ -28,6 +28,7 @@ typedef struct {
   uint64_t snap_table_rows, snap_table_estimate;
   uint32_t snap_tables_done, snap_tables_total;
   uint64_t snap_started_ms; /* when this holder began, Unix ms */
+  uint64_t snap_request;    /* hd_checkpoint_t.snapshot_id */
 } agent_pstat_t;
 
 typedef struct {
