@@ -75,7 +75,8 @@ int hb_value_to_pb(const hb_value_t *v, Herald__Value *pv, hb_pb_copy_fn copy,
     /* fall through */
   case HB_V_STRING:
     pv->kind_case = HERALD__VALUE__KIND_STR;
-    pv->str = copy(ud, v->s, v->len);
+    pv->str.data = (uint8_t *)copy(ud, v->s, v->len);
+    pv->str.len = v->len;
     break;
   }
   return 1;
@@ -105,8 +106,9 @@ void hb_value_from_pb(const Herald__Value *pv, hb_value_t *v) {
     break;
   case HERALD__VALUE__KIND_STR:
     v->kind = HB_V_STRING;
-    v->s = pv->str;
-    break;
+    v->s = pv->str.data ? (const char *)pv->str.data : "";
+    v->len = (uint32_t)pv->str.len;
+    return;
   case HERALD__VALUE__KIND_DECIMAL:
     v->kind = HB_V_DECIMAL;
     v->s = pv->decimal;

@@ -48,22 +48,23 @@ static size_t canon_value(uint8_t *out, const Herald__Value *v) {
     n = 4;
     break;
   }
+  case HERALD__VALUE__KIND_STR:
   case HERALD__VALUE__KIND_BIN:
   case HERALD__VALUE__KIND_BADTEXT: {
-    const ProtobufCBinaryData *d =
-        kind == HERALD__VALUE__KIND_BIN ? &v->bin : &v->badtext;
+    const ProtobufCBinaryData *d = kind == HERALD__VALUE__KIND_STR ? &v->str
+                                   : kind == HERALD__VALUE__KIND_BIN
+                                       ? &v->bin
+                                       : &v->badtext;
     p = d->data;
     n = d->len;
     counted = 1;
     break;
   }
-  case HERALD__VALUE__KIND_STR:
   case HERALD__VALUE__KIND_DECIMAL:
   case HERALD__VALUE__KIND_TEMPORAL:
   case HERALD__VALUE__KIND_JSON:
   case HERALD__VALUE__KIND_JSON_DIFF: {
-    const char *s = kind == HERALD__VALUE__KIND_STR        ? v->str
-                    : kind == HERALD__VALUE__KIND_DECIMAL  ? v->decimal
+    const char *s = kind == HERALD__VALUE__KIND_DECIMAL    ? v->decimal
                     : kind == HERALD__VALUE__KIND_TEMPORAL ? v->temporal
                     : kind == HERALD__VALUE__KIND_JSON     ? v->json
                                                            : v->json_diff;

@@ -24,9 +24,12 @@ struct hl_block {
   alignas(max_align_t) unsigned char data[];
 };
 
-static void *arena_alloc(void *ud, size_t n) {
+/* Every allocation is followed by a NUL byte: protobuf-c gives a text
+ * value (bytes on the wire, herald.proto's str) exactly its length, and
+ * herald_value_data() promises text NUL-terminated. */
+static void *arena_alloc(void *ud, size_t want) {
   hl_arena_t *a = ud;
-  n = (n + ALIGN_TO - 1) & ~(size_t)(ALIGN_TO - 1);
+  size_t n = (want + 1 + ALIGN_TO - 1) & ~(size_t)(ALIGN_TO - 1);
   hl_block_t *b = a->head;
   if (b == NULL || b->cap - b->used < n) {
     size_t cap = a->want > BLOCK_MIN ? a->want : BLOCK_MIN;
@@ -39,7 +42,8 @@ static void *arena_alloc(void *ud, size_t n) {
     a->head = b;
     a->nblocks++;
   }
-  void *p = b->data + b->used;
+  unsigned char *p = b->data + b->used;
+  p[want] = '\0';
   b->used += n;
   a->total += n;
   return p;

@@ -303,7 +303,10 @@ const char *herald_value_data(const herald_value_t *v, size_t *len) {
   size_t n = 0;
   switch (p->kind_case) {
   case HERALD__VALUE__KIND_STR:
-    s = p->str;
+    s = (const char *)p->str.data;
+    n = p->str.len;
+    if (s == NULL)
+      s = "";
     break;
   case HERALD__VALUE__KIND_DECIMAL:
     s = p->decimal;
@@ -332,7 +335,8 @@ const char *herald_value_data(const herald_value_t *v, size_t *len) {
   default:
     break;
   }
-  if (s && n == 0 && p->kind_case != HERALD__VALUE__KIND_BIN &&
+  if (s && n == 0 && p->kind_case != HERALD__VALUE__KIND_STR &&
+      p->kind_case != HERALD__VALUE__KIND_BIN &&
       p->kind_case != HERALD__VALUE__KIND_BADTEXT)
     n = strlen(s);
   if (len)

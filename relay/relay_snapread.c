@@ -1022,9 +1022,15 @@ static int key_literal(relay_snapread_t *r, const scol_t *c,
     return 0;
   case HERALD__VALUE__KIND_STR:
     if (c->type == HB_T_ENUM || c->type == HB_T_SET) {
-      /* The label(s) back to the index or bitmask. */
+      /* The label(s) back to the index or bitmask (a label holds no
+       * NUL: the bytes up to one are the labels). */
       uint64_t num = 0;
-      const char *s = v->str;
+      char lab[1024];
+      size_t ln = v->str.len < sizeof(lab) - 1 ? v->str.len : sizeof(lab) - 1;
+      if (ln)
+        memcpy(lab, v->str.data, ln);
+      lab[ln] = '\0';
+      const char *s = lab;
       if (c->type == HB_T_ENUM) {
         for (uint32_t k = 0; k < c->nlabels && *s; k++)
           if (strcmp(c->labels[k], s) == 0)
@@ -1041,7 +1047,7 @@ static int key_literal(relay_snapread_t *r, const scol_t *c,
       snprintf(tmp, sizeof(tmp), "%" PRIu64, num);
       break;
     }
-    put_quoted(r, b, v->str, strlen(v->str));
+    put_quoted(r, b, (const char *)v->str.data, v->str.len);
     return 0;
   case HERALD__VALUE__KIND_JSON:
     put_quoted(r, b, v->json, strlen(v->json));

@@ -728,7 +728,7 @@ COMP = Table("comp", [("k1", "VARCHAR(20) CHARACTER SET utf8mb4"),
                       ("ts", "DATETIME(3)")], key=["k1", "k2"])
 
 
-def mixed_workload(db):
+def mixed_workload(db, nul=True):
     names = ", ".join("`%s`" % n for n, _, _ in tt.COLS)
     # every type's edge values (test_types' rows; zero dates need '')
     sql("SET sql_mode = '';" + "".join(
@@ -745,6 +745,13 @@ def mixed_workload(db):
             "k\U0001F600%d" % (i % 4) if i % 3 else "k%d" % (i % 4), i,
             "NULL" if i % 9 == 0 else "'v%d 𝄞'" % i, i * 1000003, i % 28 + 1,
             i) for i in range(80)), db=db)
+    # NUL inside text, in a key and a value: all of it must arrive (the
+    # XML the comparison reads shows NUL as a space, a cut shows).
+    # PostgreSQL's text cannot hold NUL: its sink refuses such a value,
+    # naming it (test_pg_driver's run_errors), and stops the partition.
+    if nul:
+        sql("INSERT INTO comp VALUES (CONCAT('n', CHAR(0), 'ul'), 900, "
+            "CONCAT('a', CHAR(0), 'b', CHAR(0)), 1, NULL)", db=db)
     for r in range(12):  # multi-table transactions, every kind of change
         sql("BEGIN;"
             "INSERT INTO comp VALUES ('m%d', %d, 'multi', NULL, NULL);"
@@ -779,7 +786,7 @@ def test_mixed(tmp, eng):
     g = DbGroup(tmp, eng, db, 6)
     try:
         start_agents(g, ["a1", "a2", "a3"])
-        mixed_workload(db)
+        mixed_workload(db, nul=eng.short != "pg")
         g.wait_applied(marker(db, 1), timeout=100)
         compare(eng, db, tables)
     finally:

@@ -165,7 +165,8 @@ static const herald_value_t *V_T(const char *s) {
   MKV(TEMPORAL, temporal, (char *)s);
 }
 static const herald_value_t *V_S(const char *s) {
-  MKV(STR, str, (char *)s);
+  ProtobufCBinaryData b = {strlen(s), (uint8_t *)s};
+  MKV(STR, str, b);
 }
 static const herald_value_t *V_J(const char *s) {
   MKV(JSON, json, (char *)s);

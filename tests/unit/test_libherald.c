@@ -467,7 +467,8 @@ static void row_init(row_t *r, uint64_t scn, size_t i) {
   r->v[0].kind_case = HERALD__VALUE__KIND_INT;
   r->v[0].int_ = (int64_t)i;
   r->v[1].kind_case = HERALD__VALUE__KIND_STR;
-  r->v[1].str = r->text;
+  r->v[1].str.data = (uint8_t *)r->text;
+  r->v[1].str.len = strlen(r->text);
   r->v[2].kind_case = HERALD__VALUE__KIND_DBL;
   r->v[2].dbl = (double)i + 0.5;
   r->v[3].kind_case = HERALD__VALUE__KIND_NULL;

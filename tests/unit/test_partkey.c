@@ -129,7 +129,8 @@ static void cols_of(const tkey_t *t, tcols_t *o) {
       v->flt = (float)tc->d;
       break;
     case KS:
-      v->str = (char *)tc->s;
+      v->str.data = (uint8_t *)tc->s;
+      v->str.len = strlen(tc->s);
       break;
     case KD:
       v->decimal = (char *)tc->s;
