@@ -149,6 +149,25 @@ static int table_pattern_ok(const char *s) {
   return dot && dot != s && dot[1] && !strchr(dot + 1, '.');
 }
 
+/* A comma list of db.table patterns into *list (replacing it). */
+static int set_patterns(const char *key, const char *v, char ***list, size_t *n,
+                        char *errstr, size_t errlen) {
+  char **l;
+  size_t k;
+  if (split(v, &l, &k) < 0)
+    return fail(errstr, errlen, "%s: '%s' has an empty item", key, v);
+  for (size_t i = 0; i < k; i++)
+    if (!table_pattern_ok(l[i])) {
+      fail(errstr, errlen, "%s: '%s' is not a db.table pattern", key, l[i]);
+      strv_free(l, k);
+      return HERALD_ERR_ARG;
+    }
+  strv_free(*list, *n);
+  *list = l;
+  *n = k;
+  return HERALD_OK;
+}
+
 static int set_int(const char *key, const char *v, uint64_t lo, uint64_t hi,
                    uint64_t *out, char *errstr, size_t errlen) {
   if (hd_parse_u64(v, out) < 0 || *out < lo || *out > hi)
@@ -203,19 +222,7 @@ int herald_conf_set(herald_conf_t *c, const char *key, const char *v,
     free(c->client_id);
     c->client_id = hd_strdup(v);
   } else if (strcmp(key, "tables") == 0) {
-    char **list;
-    size_t k;
-    if (split(v, &list, &k) < 0)
-      return fail(errstr, errlen, "tables: '%s' has an empty item", v);
-    for (size_t i = 0; i < k; i++)
-      if (!table_pattern_ok(list[i])) {
-        fail(errstr, errlen, "tables: '%s' is not a db.table pattern", list[i]);
-        strv_free(list, k);
-        return HERALD_ERR_ARG;
-      }
-    strv_free(c->tables, c->ntables);
-    c->tables = list;
-    c->ntables = k;
+    return set_patterns(key, v, &c->tables, &c->ntables, errstr, errlen);
   } else if (strcmp(key, "snapshot") == 0) {
     if (strcmp(v, "on") == 0)
       c->snap = 1;
@@ -224,20 +231,8 @@ int herald_conf_set(herald_conf_t *c, const char *key, const char *v,
     else
       return fail(errstr, errlen, "snapshot: '%s' is not on or off", v);
   } else if (strcmp(key, "snapshot.tables") == 0) {
-    char **list;
-    size_t k;
-    if (split(v, &list, &k) < 0)
-      return fail(errstr, errlen, "snapshot.tables: '%s' has an empty item", v);
-    for (size_t i = 0; i < k; i++)
-      if (!table_pattern_ok(list[i])) {
-        fail(errstr, errlen, "snapshot.tables: '%s' is not a db.table pattern",
-             list[i]);
-        strv_free(list, k);
-        return HERALD_ERR_ARG;
-      }
-    strv_free(c->snap_tables, c->nsnap_tables);
-    c->snap_tables = list;
-    c->nsnap_tables = k;
+    return set_patterns(key, v, &c->snap_tables, &c->nsnap_tables, errstr,
+                        errlen);
   } else if (strcmp(key, "snapshot.position") == 0) {
     size_t len = strlen(v);
     uint8_t *b = len ? hd_malloc(len / 2 + 1) : NULL;

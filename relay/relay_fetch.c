@@ -503,8 +503,7 @@ static void sql_quote(MYSQL *m, char *out, size_t n, const char *s) {
   mysql_real_escape_string(m, out, s, (unsigned long)l);
 }
 
-/* Splits "enum('a','b''c')" into labels (UTF-8 as the server sends). */
-static uint32_t parse_labels(const char *type, char ***out) {
+uint32_t relay_parse_labels(const char *type, char ***out) {
   const char *p = strchr(type, '(');
   uint32_t n = 0, cap = 0;
   char **v = NULL;
@@ -591,7 +590,7 @@ static int schema_cb(void *ud, const char *db, const char *table,
     c->charset = atoi(row[3]);
     if (strncmp(row[1], "enum(", 5) == 0 || strncmp(row[1], "set(", 4) == 0) {
       char **labels = NULL;
-      c->nlabels = parse_labels(row[1], &labels);
+      c->nlabels = relay_parse_labels(row[1], &labels);
       c->labels = (const char *const *)labels;
       f->schema_keep = hd_realloc(
           f->schema_keep, (f->schema_nkeep + c->nlabels + 1) * sizeof(char *));

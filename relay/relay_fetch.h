@@ -48,4 +48,10 @@ int relay_fetch_start(const relay_fetch_opts_t *o, relay_fetch_t **out);
 /** @brief Stop the thread (interrupting a blocked read) and free it. */
 void relay_fetch_stop(relay_fetch_t *f);
 
+/** @brief Splits information_schema's COLUMN_TYPE "enum('a','b''c')" (or
+ *         set(...)) into its labels, UTF-8 as the server sends them, in
+ *         *out (each and the array freed by the caller). @returns how
+ *         many; 0 (and *out untouched) when type has no list. */
+uint32_t relay_parse_labels(const char *type, char ***out);
+
 #endif

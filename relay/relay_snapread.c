@@ -31,6 +31,7 @@
 #include "hd_mem.h"
 #include "hd_parse.h"
 #include "herald.pb-c.h"
+#include "relay_fetch.h"
 
 /* Client-side error codes (errmsg.h) start here: the connection is gone
  * or unusable, so the next call connects again. */
@@ -353,46 +354,6 @@ static void sdef_free(sdef_t *d) {
   memset(d, 0, sizeof(*d));
 }
 
-/* Splits "enum('a','b''c')" into labels, as relay_fetch.c's lookup does
- * (the stream's labels when the table map has none). */
-static uint32_t parse_labels(const char *type, char ***out) {
-  const char *p = strchr(type, '(');
-  uint32_t n = 0, cap = 0;
-  char **v = NULL;
-  if (p == NULL)
-    return 0;
-  p++;
-  while (*p == '\'') {
-    p++;
-    char *s = hd_malloc(strlen(p) + 1);
-    size_t k = 0;
-    while (*p) {
-      if (*p == '\'' && p[1] == '\'') {
-        s[k++] = '\'';
-        p += 2;
-      } else if (*p == '\'') {
-        p++;
-        break;
-      } else if (*p == '\\' && p[1]) {
-        s[k++] = p[1];
-        p += 2;
-      } else {
-        s[k++] = *p++;
-      }
-    }
-    s[k] = '\0';
-    if (n == cap) {
-      cap = cap ? cap * 2 : 8;
-      v = hd_realloc(v, cap * sizeof(char *));
-    }
-    v[n++] = s;
-    if (*p == ',')
-      p++;
-  }
-  *out = v;
-  return n;
-}
-
 static void meta2(scol_t *c, uint8_t b0, uint8_t b1) {
   c->mbytes = 2;
   c->m[0] = b0;
@@ -463,7 +424,7 @@ static int column_type(scol_t *c, const char *octets, const char *nprec,
     meta2(c, (uint8_t)(c->bits % 8), (uint8_t)(c->bits / 8));
     c->size = (uint8_t)((c->bits + 7) / 8);
   } else if (!strcmp(t, "enum") || !strcmp(t, "set")) {
-    c->nlabels = parse_labels(c->column_type, &c->labels);
+    c->nlabels = relay_parse_labels(c->column_type, &c->labels);
     int is_enum = t[0] == 'e';
     c->type = is_enum ? HB_T_ENUM : HB_T_SET;
     if (is_enum) {
