@@ -154,6 +154,37 @@ static void on_window(void *ud, relay_win_t *w) {
   hd_opq_push(&r->opq, &o->op);
 }
 
+typedef struct {
+  hd_op_t op;
+  relay_t *r;
+  uint64_t scn;
+} idle_op_t;
+
+/* @locality loop thread */
+static void idle_op_cb(hd_op_t *op) {
+  idle_op_t *o = (idle_op_t *)op;
+  if (o->r->snap)
+    relay_snap_on_idle(o->r->snap, o->scn);
+  free(o);
+}
+
+static void idle_op_drop(hd_op_t *op) {
+  free(op);
+}
+
+/* After the windows before it, in the same queue: the loop learns that
+ * the source has nothing between the last of them and scn.
+ * @locality fetcher thread */
+static void on_idle(void *ud, uint64_t scn) {
+  relay_t *r = ud;
+  idle_op_t *o = hd_calloc(1, sizeof(*o));
+  o->op.cb = idle_op_cb;
+  o->op.drop = idle_op_drop;
+  o->r = r;
+  o->scn = scn;
+  hd_opq_push(&r->opq, &o->op);
+}
+
 static void fatal_op_cb(hd_op_t *op) {
   win_op_t *o = (win_op_t *)op;
   hd_log(HD_LL_ERROR, "relay", "capture stopped", "reason=\"%s\"", o->msg);
@@ -342,6 +373,7 @@ static int run(relay_t *r) {
                              .schemas = r->schemas,
                              .m = &r->m,
                              .on_window = on_window,
+                             .on_idle = on_idle,
                              .on_fatal = on_fatal,
                              .ud = r};
     rc = relay_fetch_start(&fo, &r->fetch);

@@ -1073,6 +1073,12 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
     RM_SET(f->o.m, source_ts_ms, hd_now_ms());
     RM_SET(f->o.m, source_seen_ms, hd_now_ms());
     maybe_retain(f);
+    /* Sent only when the source has nothing more: what was read ends at
+     * f->pos, a position no window may have reached (a rotated binlog
+     * with no commit since). */
+    uint64_t idx = hb_file_index(f->file);
+    if (f->o.on_idle && idx && idx < (1ull << 31) && f->pos < (1ull << 32))
+      f->o.on_idle(f->o.ud, idx << 32 | f->pos);
     return 0;
   }
   if (flags & HB_EV_F_ARTIFICIAL)

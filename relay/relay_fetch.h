@@ -33,6 +33,13 @@ typedef struct {
    * @locality fetcher thread
    */
   void (*on_window)(void *ud, relay_win_t *w);
+  /**
+   * @brief The source is idle (a heartbeat): every event up to scn (its
+   *        binlog file index << 32 | offset) has been read, and the
+   *        windows of what came before were handed to on_window already.
+   *        NULL: not wanted. @locality fetcher thread
+   */
+  void (*on_idle)(void *ud, uint64_t scn);
   /** @brief The fetcher stopped for good; msg says why. @locality fetcher */
   void (*on_fatal)(void *ud, const char *msg);
   void *ud;

@@ -73,6 +73,7 @@ struct relay_snap {
   int busy_works;
   int freeing;
   uint64_t tracked_scn; /* newest window looked at */
+  uint64_t idle_scn;    /* the source had nothing after it up to here */
   relay_snapsub_t *subs;
   relay_win_t *empty; /* a chunk of no rows: the end of an empty snapshot */
 };
@@ -128,6 +129,7 @@ struct work {
 
 static void dispatch(relay_snap_t *s);
 static void sub_wake(relay_snapsub_t *ss);
+static void wake_unmarked(relay_snap_t *s);
 static int maybe_free(relay_snap_t *s);
 
 static uint64_t mono_ms(void) {
@@ -314,6 +316,16 @@ void relay_snap_on_window(relay_snap_t *s, const relay_win_t *w) {
   s->tracked_scn = w->scn;
 }
 
+void relay_snap_on_idle(relay_snap_t *s, uint64_t scn) {
+  if (scn <= s->tracked_scn)
+    return;
+  s->idle_scn = scn;
+  /* Chunks waiting for a commit that is not coming may go now. */
+  for (relay_snapsub_t *ss = s->subs; ss; ss = ss->next)
+    ss->woken = !(ss->e && ss->e->state == E_READY);
+  wake_unmarked(s);
+}
+
 /* The chunk came: index its keys and mark what the ring already holds
  * after its SCN. */
 static void entry_ready(relay_snap_t *s, entry_t *e, relay_snapchunk_t *c,
@@ -435,20 +447,10 @@ static void read_done(uv_work_t *req, int status) {
       relay_snapchunk_free(k->chunk);
     if (k->w)
       relay_win_release(k->w);
-    /* The consumers waiting for it may go on. A wake may end that
-     * subscription (its snapshot is over) or another: each is woken
-     * from a fresh walk of the list. */
+    /* The consumers waiting for it may go on. */
     for (relay_snapsub_t *ss = s->subs; ss; ss = ss->next)
       ss->woken = ss->e != e;
-    for (;;) {
-      relay_snapsub_t *ss = s->subs;
-      while (ss && ss->woken)
-        ss = ss->next;
-      if (!ss)
-        break;
-      ss->woken = 1;
-      sub_wake(ss);
-    }
+    wake_unmarked(s);
     entry_put(s, e); /* the read's own reference */
   }
   free(k);
@@ -538,6 +540,21 @@ static void dispatch(relay_snap_t *s) {
 static void sub_wake(relay_snapsub_t *ss) {
   if (ss->wake)
     ss->wake(ss->ud);
+}
+
+/* Wakes every subscription whose woken mark is 0. A wake may end that
+ * subscription (its snapshot is over) or another: each is found by a
+ * fresh walk of the list. */
+static void wake_unmarked(relay_snap_t *s) {
+  for (;;) {
+    relay_snapsub_t *ss = s->subs;
+    while (ss && ss->woken)
+      ss = ss->next;
+    if (!ss)
+      return;
+    ss->woken = 1;
+    sub_wake(ss);
+  }
 }
 
 static int table_wanted(const relay_snapsub_t *ss, const relay_snaptable_t *t) {
@@ -838,8 +855,12 @@ int relay_snap_next(relay_snapsub_t *ss, uint64_t scn, relay_snap_send_t *out,
     return relay_snap_next(ss, scn, out, code, err, errlen);
   }
   /* Only at a position the chunk's rows are as of, and that every
-   * captured window up to has been looked at for. */
-  if (scn < e->scn_high || scn > s->tracked_scn)
+   * captured window up to has been looked at for. A position before the
+   * chunk's will do when the stream has no window after it and the source
+   * had nothing up to the chunk's either (a rotated binlog with no commit
+   * since). */
+  int quiet = scn == s->tracked_scn && s->idle_scn >= e->scn_high;
+  if ((scn < e->scn_high && !quiet) || scn > s->tracked_scn)
     return RELAY_SNAP_WAIT;
   ss->backoff = 0;
   build_header(ss, e, scn, out);

@@ -61,6 +61,14 @@ void relay_snap_free(relay_snap_t *s);
 void relay_snap_on_window(relay_snap_t *s, const relay_win_t *w);
 
 /**
+ * @brief The source had nothing after the windows looked at so far up to
+ *        scn (a heartbeat of an idle source): a chunk as of a position up
+ *        to scn is as of the newest window too.
+ * @locality loop thread
+ */
+void relay_snap_on_idle(relay_snap_t *s, uint64_t scn);
+
+/**
  * @brief A consumer's snapshot. tables are its Subscribe.tables (a table
  *        must match them too); start_scn is where its stream begins (it
  *        is sent every window after it). wake(ud) is called when the

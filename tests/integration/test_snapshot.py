@@ -353,6 +353,42 @@ def test_snapshot_requested(tmp):
         g.close()
 
 
+def test_snapshot_after_rotation(tmp):
+    """A snapshot on a quiet source whose binlog was just rotated: the
+    chunks are as of a position in the new file, which no window reaches
+    until the next commit; the source's heartbeat tells the relay there
+    is nothing in between, and the snapshot finishes with no commit at
+    all (the suite's sandbox tests run one at a time: nothing else
+    commits meanwhile, which the binlog position shows)."""
+    eng = tdb.ENGINES["mysql"]
+    db = tdb.prepare(eng, "snaprot", [BIG, tdb.MARK])
+    sql("INSERT INTO big VALUES " + ", ".join(
+        "(%d, %d, 'p%d')" % (i, i, i) for i in range(1, 1201)), db=db)
+    g = tdb.DbGroup(tmp, eng, db, 2, nrelays=1, ncoords=1)
+    try:
+        sql("FLUSH BINARY LOGS")
+        before = sql("SHOW MASTER STATUS").split("\t")[:2]
+        for n in ("r1",):
+            snap_agent(g, n, db)
+        g.wait_settled(timeout=60)
+
+        def done():
+            st = snapshot_states(g.agents.values())
+            return len(st) == g.n and all(
+                e.get("state") == "done" for e in st.values())
+        ta.wait_for(done, "every partition's snapshot done with no commit: "
+                    "%s\n%s" % (snapshot_states(g.agents.values()),
+                                 g.logs()), 60)
+        after = sql("SHOW MASTER STATUS").split("\t")[:2]
+        assert after == before, (
+            "something committed during the snapshot (%s, then %s): the "
+            "test shows nothing" % (before, after))
+        g.wait_applied(tdb.marker(db, 1), timeout=60)
+        tdb.compare(eng, db, [BIG])
+    finally:
+        g.close()
+
+
 def test_no_primary_key_refused(tmp):
     """A snapshot that takes a table without a primary key stops with a
     message naming the table; the partition's position does not move."""
@@ -396,7 +432,7 @@ def test_no_primary_key_refused(tmp):
 
 
 TESTS = [test_snapshot_with_writer, test_snapshot_requested,
-         test_no_primary_key_refused]
+         test_snapshot_after_rotation, test_no_primary_key_refused]
 
 if __name__ == "__main__":
     sys.exit(run(TESTS, sys.argv[1:], prefix="herald-snap-"))
