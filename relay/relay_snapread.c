@@ -28,6 +28,7 @@
 #include "hb_event.h"
 #include "hb_pb.h"
 #include "hd_err.h"
+#include "hd_log.h"
 #include "hd_mem.h"
 #include "hd_parse.h"
 #include "herald.pb-c.h"
@@ -38,6 +39,7 @@
 #define CLIENT_ERRORS 2000
 #define ER_NO_SUCH_TABLE 1146
 #define ER_BAD_DB_ERROR 1049
+#define ER_PARSE_ERROR 1064
 
 /* binlog_row_metadata of the source: what its table maps carry. */
 enum { MD_NO_LOG = 0, MD_MINIMAL = 1, MD_FULL = 2 };
@@ -48,6 +50,7 @@ struct relay_snapread {
   unsigned connect_timeout_s;
   MYSQL *m;
   int row_metadata; /* MD_*, read at connect */
+  int window;       /* use_window(), read at connect */
 };
 
 /* ------------------------------------------------------------ connection */
@@ -105,6 +108,23 @@ static int query_row(relay_snapread_t *r, const char *sql, char vals[][256],
   return 0;
 }
 
+/* How a chunk's SCN is known. MariaDB's consistent snapshot gives the
+ * exact binlog position its rows are as of (one watermark). Elsewhere
+ * (MySQL) the chunk's SELECT runs between two reads of the binlog
+ * position, DBLog's low and high watermarks: rows whose key the binlog
+ * changed between them are dropped from the chunk by the merge
+ * (relay_snap.c), what is left is as of the high one. */
+static int use_window(relay_snapread_t *r) {
+  const char *sv = mysql_get_server_info(r->m);
+#ifdef HD_TEST_HOOKS
+  /* The tests run the window on MariaDB, the only server they have. */
+  const char *t = getenv("HERALD_TEST_SNAPSHOT_WINDOW");
+  if (t && strcmp(t, "1") == 0)
+    return 1;
+#endif
+  return sv == NULL || strstr(sv, "MariaDB") == NULL;
+}
+
 static int connect_src(relay_snapread_t *r, char *err, size_t errlen) {
   if (r->m)
     return 0;
@@ -150,6 +170,10 @@ static int connect_src(relay_snapread_t *r, char *err, size_t errlen) {
                     : !strcmp(v[0], "FULL")    ? MD_FULL
                     : !strcmp(v[0], "MINIMAL") ? MD_MINIMAL
                                                : MD_NO_LOG;
+  r->window = use_window(r);
+  hd_log(HD_LL_INFO, "snapshot", "reader connected",
+         "source=%s:%u server=\"%s\" watermarks=%s", r->host, r->port,
+         mysql_get_server_info(m), r->window ? "window" : "snapshot");
   return 0;
 }
 
@@ -1310,6 +1334,39 @@ static int snapshot_pos(relay_snapread_t *r, const sdef_t *d, char **file,
   return 0;
 }
 
+/* The source's binlog position now (the DBLog window's watermarks):
+ * SHOW MASTER STATUS, or SHOW BINARY LOG STATUS where MySQL 8.4 dropped
+ * the first. */
+static int master_pos(relay_snapread_t *r, const sdef_t *d, char **file,
+                      uint64_t *pos, char *err, size_t errlen) {
+  static const char *const qs[] = {"SHOW MASTER STATUS",
+                                   "SHOW BINARY LOG STATUS"};
+  for (size_t i = 0; i < 2; i++) {
+    if (mysql_query(r->m, qs[i]) != 0) {
+      if (i == 0 && mysql_errno(r->m) == ER_PARSE_ERROR)
+        continue;
+      return sql_fail(r, "snapshot reader: the binlog position", err, errlen);
+    }
+    MYSQL_RES *res = mysql_store_result(r->m);
+    if (res == NULL)
+      return sql_fail(r, "snapshot reader: the binlog position", err, errlen);
+    MYSQL_ROW row = mysql_fetch_row(res);
+    int ok =
+        row && row[0] && row[0][0] && row[1] && hd_parse_u64(row[1], pos) == 0;
+    if (ok)
+      *file = hd_strdup(row[0]);
+    mysql_free_result(res);
+    if (ok)
+      return 0;
+    break;
+  }
+  seterr(err, errlen,
+         "snapshot of %s.%s: %s gives no binlog position (log_bin off, or "
+         "the user lacks REPLICATION CLIENT / BINLOG MONITOR)",
+         d->db, d->table, qs[0]);
+  return HD_ESNAPSHOT;
+}
+
 /* Rows events of at most this many bytes: one event per this much of the
  * chunk keeps the buffer small next to the decoder's copy. */
 #define ROWS_EVENT_BYTES (1u << 20)
@@ -1325,14 +1382,7 @@ static int chunk_once(relay_snapread_t *r, const char *db, const char *table,
   int rc = connect_src(r, err, errlen);
   if (rc < 0)
     return rc;
-  const char *sv = mysql_get_server_info(r->m);
-  if (sv == NULL || strstr(sv, "MariaDB") == NULL) {
-    seterr(err, errlen,
-           "snapshot of %s.%s: the source (%s) is not MariaDB: MySQL has no "
-           "binlog_snapshot_* status, so a chunk's SCN cannot be known",
-           db, table, sv ? sv : "?");
-    return HD_ESNAPSHOT;
-  }
+  int window = r->window;
   sdef_t d;
   rc = load_def(r, db, table, &d, err, errlen);
   if (rc < 0) {
@@ -1356,7 +1406,8 @@ static int chunk_once(relay_snapread_t *r, const char *db, const char *table,
   cell_t *cells = hd_calloc(d.ncols, sizeof(*cells));
   hb_buf_t ev = {0};
   int in_txn = 0, lost = 0;
-  uint64_t spos = 0;
+  uint64_t spos = 0, lpos = 0;
+  char *lfile = NULL;
   if (st == NULL) {
     rc = sql_fail(r, what, err, errlen);
     goto out;
@@ -1380,13 +1431,19 @@ static int chunk_once(relay_snapread_t *r, const char *db, const char *table,
   my_bool upd = 1;
   mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &upd);
 
-  /* The transaction: as short as one SELECT, no locks. */
-  rc = query(r, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", what,
-             err, errlen);
-  if (rc < 0)
-    goto out;
-  in_txn = 1;
-  rc = snapshot_pos(r, &d, &ch->file, &spos, err, errlen);
+  if (window) {
+    /* The low watermark, then the SELECT alone (its own consistent
+     * read), then the high one. */
+    rc = master_pos(r, &d, &lfile, &lpos, err, errlen);
+  } else {
+    /* The transaction: as short as one SELECT, no locks. */
+    rc = query(r, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", what,
+               err, errlen);
+    if (rc < 0)
+      goto out;
+    in_txn = 1;
+    rc = snapshot_pos(r, &d, &ch->file, &spos, err, errlen);
+  }
   if (rc < 0)
     goto out;
   if (mysql_stmt_execute(st) != 0 || mysql_stmt_store_result(st) != 0) {
@@ -1396,13 +1453,21 @@ static int chunk_once(relay_snapread_t *r, const char *db, const char *table,
     lost = e >= CLIENT_ERRORS;
     goto out;
   }
-  rc = query(r, "COMMIT", what, err, errlen);
-  in_txn = 0;
+  if (window) {
+    rc = master_pos(r, &d, &ch->file, &spos, err, errlen);
+  } else {
+    rc = query(r, "COMMIT", what, err, errlen);
+    in_txn = 0;
+  }
   if (rc < 0)
     goto out;
 
   uint64_t fidx = hb_file_index(ch->file);
-  if (fidx > UINT32_MAX || spos > UINT32_MAX) {
+  uint64_t lidx = window ? hb_file_index(lfile) : fidx;
+  if (!window)
+    lpos = spos;
+  if (fidx > UINT32_MAX || spos > UINT32_MAX || lidx > UINT32_MAX ||
+      lpos > UINT32_MAX) {
     seterr(err, errlen, "%s: snapshot position %s:%" PRIu64 " has no SCN", what,
            ch->file, spos);
     rc = HD_ESNAPSHOT;
@@ -1521,12 +1586,22 @@ static int chunk_once(relay_snapread_t *r, const char *db, const char *table,
   ch->win.begin_pos = spos;
   for (size_t i = 0; i < ch->win.nrows; i++)
     ch->rows[i].pos = spos;
-  ch->scn_low = ch->scn_high = ch->win.scn;
+  ch->scn_high = ch->win.scn;
+  ch->scn_low = lidx << 32 | lpos;
+  if (ch->scn_low > ch->scn_high) {
+    seterr(err, errlen,
+           "%s: the binlog position went back during the chunk (%s:%" PRIu64
+           " then %s:%" PRIu64 ")",
+           what, lfile ? lfile : "?", lpos, ch->file, spos);
+    rc = -EAGAIN;
+    goto out;
+  }
   ch->table_done = ch->win.nrows < limit;
   make_last_key(ch, &d);
   rc = 0;
 
 out:
+  free(lfile);
   if (meta)
     mysql_free_result(meta);
   if (st)

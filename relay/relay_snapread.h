@@ -67,9 +67,12 @@ typedef struct relay_snapchunk {
    * ts_ms 0, gtid NULL; nrows rows, op 'r', after = the row's values,
    * before NULL, pos = the snapshot position. */
   hb_window_t win;
-  const hb_table_t *table;    /* as the decoder builds it from the table map
-                                 (schema_version set); owned by the chunk */
-  uint64_t scn_low, scn_high; /* MariaDB: both the snapshot's SCN */
+  const hb_table_t *table; /* as the decoder builds it from the table map
+                              (schema_version set); owned by the chunk */
+  /* The watermarks: rows as of scn_high, except those the binlog changed
+   * after scn_low (MariaDB: both the consistent snapshot's SCN; MySQL:
+   * the binlog position before and after the SELECT, DBLog's window) */
+  uint64_t scn_low, scn_high;
   /* Packed herald.SnapshotKey of the last row's primary key values in key
    * order (hb_value_to_pb, as the relay encodes values); NULL/0 when the
    * chunk has no rows. Pass it back as after for the next chunk. */

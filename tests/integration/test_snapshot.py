@@ -29,6 +29,8 @@ BIG = tdb.Table("big", [("id", "BIGINT"), ("v", "BIGINT"),
                         ("pad", "VARCHAR(64) CHARACTER SET utf8mb4")],
                 key=["id"])
 TABLES = [tdb.TYPES, tdb.COMP, BIG, tdb.MARK]
+WATERMARKS = ("window" if os.environ.get("HERALD_TEST_SNAPSHOT_WINDOW") == "1"
+              else "snapshot")
 
 
 class BigWriter(ta.Repeat):
@@ -211,6 +213,15 @@ def test_snapshot_with_writer(tmp):
         # subscribed cannot be merged into its stream (it never got the
         # changes in between) and are read again for it.
         assert sent > 0 and read / sent < 5, (read, sent)
+        # The watermarks the relays used: MariaDB's consistent snapshot,
+        # or DBLog's window (as on MySQL) when the suite forces it.
+        logs = []
+        for r in g.relays:
+            with open(r.log) as f:
+                logs.append(f.read())
+        said = {w for w in ("window", "snapshot") for t in logs
+                if "watermarks=" + w in t}
+        assert said == {WATERMARKS}, (said, WATERMARKS)
     finally:
         if writer:
             writer.err = None
