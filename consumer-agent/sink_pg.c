@@ -246,6 +246,11 @@ typedef struct {
   int len;
 } pg_param_t;
 
+/* pg_param_t.len of an operation's parameters after one was refused by
+ * put_value: that one, and those after it (never converted); -1 is NULL. */
+#define PARAM_REFUSED (-2)
+#define PARAM_UNREAD (-3)
+
 struct db_conn {
   PGconn *pg;
   const db_conf_t *k;
@@ -1487,9 +1492,9 @@ static int pg_run_add(db_conn_t *c, const herald_value_t *const *set,
     c->rc = put_value(c, param_col(c, i), v, &ps[i], c->rerr, sizeof(c->rerr));
     if (c->rc != 0) {
       c->bad = op;
-      ps[i].len = -1;
+      ps[i].len = PARAM_REFUSED;
       for (size_t j = i + 1; j < c->np; j++) /* run_describe reads them */
-        ps[j].len = -1;
+        ps[j].len = PARAM_UNREAD;
     }
   }
   if (c->rc != 0)
@@ -1558,7 +1563,12 @@ static void pg_run_describe(db_conn_t *c, size_t i, char *out, size_t outlen) {
     const char *v = c->arena.p ? c->arena.p + ps[j].off : "";
     size_t n = ps[j].len < 0 ? 0 : (size_t)ps[j].len;
     hd_buf_printf(&b, "%s%s=", k ? ", " : "", t->cols[ci].def.name);
-    if (ps[j].len < 0)
+    if (ps[j].len == PARAM_REFUSED || ps[j].len == PARAM_UNREAD)
+      /* not its value: a NULL here would send the reader astray */
+      hd_buf_printf(&b, "%s",
+                    ps[j].len == PARAM_REFUSED ? "(the value refused)"
+                                               : "(not read)");
+    else if (ps[j].len < 0)
       hd_buf_printf(&b, "NULL");
     else if (kind == K_INT || kind == K_FLOAT || kind == K_DOUBLE ||
              kind == K_DECIMAL)

@@ -990,7 +990,7 @@ typedef struct {
 static void fill_kv(size_t op, const herald_value_t **v, void *ud) {
   const kvfill_t *kf = ud;
   int w = kf && op == kf->bad_at ? kf->what : 0;
-  v[0] = V_I((int64_t)op);
+  v[0] = w == 10 ? V_S("x") : V_I((int64_t)op);
   v[1] = V_S(w == 1 ? "abcd" : "ab");
   v[2] = w == 2 ? V_I(100000) : V_I(1);
   v[3] = w == 3 ? V_NULL() : V_I(1);
@@ -1051,6 +1051,20 @@ START_TEST(run_errors) {
   kv_error(c, t, 1000, 7, HD_ESINK_VALUE, "j", "binlog_row_value_options=''");
   kv_error(c, t, 999, 8, HD_ESINK_VALUE, "tx", "22021");
   kv_error(c, t, 5, 9, HD_ESINK_VALUE, "fl", "not a number");
+  /* the key itself refused: the description says so, not NULL */
+  {
+    char e2[1024], desc[128];
+    size_t bad2 = 0;
+    kvfill_t kf = {4, 10};
+    begin(c);
+    int rc2 = run(c, t, DB_UPSERT, cols_upto(NKV), NKV, NULL, 0, 10, fill_kv,
+                  &kf, &bad2, e2, sizeof(e2));
+    ck_assert_msg(rc2 == HD_ESINK_VALUE && bad2 == 4, "rc %d bad %zu: %s", rc2,
+                  bad2, e2);
+    drv->run_describe(c, last_run, bad2, desc, sizeof(desc));
+    ck_assert_str_eq(desc, "id=(the value refused)");
+    drv->rollback(c);
+  }
   q1_eq(pg, "SELECT count(*) FROM t_pg_err.kv", "0");
 
   /* after all that the connection applies a whole run */
