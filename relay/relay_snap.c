@@ -206,6 +206,38 @@ static int covers(const entry_t *e, uint64_t start_scn) {
   return e->state != E_READY || e->scn_low >= start_scn;
 }
 
+/* A chunk (db.tbl, after, limit) queued for reading, with no reference
+ * yet. */
+static entry_t *entry_new(relay_snap_t *s, const char *db, const char *tbl,
+                          const uint8_t *after, size_t alen, uint32_t limit) {
+  char name[600];
+  snprintf(name, sizeof(name), "%s.%s", db, tbl);
+  entry_t *e = hd_calloc(1, sizeof(*e));
+  e->table = hd_strdup(name);
+  e->db = hd_strdup(db);
+  e->tbl = hd_strdup(tbl);
+  if (alen) {
+    e->after = hd_malloc(alen);
+    memcpy(e->after, after, alen);
+  }
+  e->after_len = alen;
+  e->limit = limit;
+  e->state = E_QUEUED;
+  e->used_ms = mono_ms();
+  e->next = s->entries;
+  if (s->entries)
+    s->entries->prev = e;
+  s->entries = e;
+  s->nentries++;
+  if (s->qtail)
+    s->qtail->qnext = e;
+  else
+    s->queue = e;
+  s->qtail = e;
+  dispatch(s);
+  return e;
+}
+
 /* The kept chunk (table, after, limit) usable at position scn by a stream
  * that began after start_scn, or a new one queued for reading. A
  * reference is taken. */
@@ -223,33 +255,35 @@ static entry_t *entry_get(relay_snap_t *s, const relay_snaptable_t *t,
     entry_touch(s, e);
     return e;
   }
-  entry_t *e = hd_calloc(1, sizeof(*e));
-  e->table = hd_strdup(name);
-  e->db = hd_strdup(t->db);
-  e->tbl = hd_strdup(t->table);
-  if (alen) {
-    e->after = hd_malloc(alen);
-    memcpy(e->after, after, alen);
-  }
-  e->after_len = alen;
-  e->limit = limit;
-  e->state = E_QUEUED;
-  e->refs = 1;
-  e->used_ms = mono_ms();
-  e->next = s->entries;
-  if (s->entries)
-    s->entries->prev = e;
-  s->entries = e;
-  s->nentries++;
-  if (s->qtail)
-    s->qtail->qnext = e;
-  else
-    s->queue = e;
-  s->qtail = e;
-  dispatch(s);
+  entry_t *e = entry_new(s, t->db, t->table, after, alen, limit);
+  e->refs++; /* the read's may be there already */
   return e;
 }
 
+/* Keyset pages are known only once the one before is read, so a table's
+ * chunks are read one after another. So that the source is read while
+ * the consumers apply, the chunks after e are read ahead, up to AHEAD:
+ * the first one missing from the chain of kept chunks is queued. */
+#define AHEAD 3
+static void read_ahead(relay_snap_t *s, entry_t *e) {
+  for (int i = 0; i < AHEAD && e; i++) {
+    if (e->state != E_READY || e->table_done || e->unusable || e->stale_scn ||
+        s->freeing)
+      return;
+    entry_t *nx = s->entries;
+    for (; nx; nx = nx->next)
+      if (same_key(nx, e->table, e->next_after, e->next_len, e->limit) &&
+          !nx->unusable && nx->state != E_FAILED && !nx->stale_scn)
+        break;
+    if (nx == NULL) {
+      if (s->mem > s->o.conf->relay.snapshot_cache_bytes / 2)
+        return; /* the budget is for chunks someone waits for */
+      entry_new(s, e->db, e->tbl, e->next_after, e->next_len, e->limit);
+      return;
+    }
+    e = nx;
+  }
+}
 static void entry_put(relay_snap_t *s, entry_t *e) {
   if (e && --e->refs == 0)
     evict(s);
@@ -447,7 +481,11 @@ static void read_done(uv_work_t *req, int status) {
       relay_snapchunk_free(k->chunk);
     if (k->w)
       relay_win_release(k->w);
-    /* The consumers waiting for it may go on. */
+    /* The next chunks of every consumer's table, then the consumers
+     * waiting for this one may go on. */
+    for (relay_snapsub_t *ss = s->subs; ss; ss = ss->next)
+      if (ss->e)
+        read_ahead(s, ss->e);
     for (relay_snapsub_t *ss = s->subs; ss; ss = ss->next)
       ss->woken = ss->e != e;
     wake_unmarked(s);
@@ -889,9 +927,11 @@ int relay_snap_next(relay_snapsub_t *ss, uint64_t scn, relay_snap_send_t *out,
     ss->after_len = e->next_len;
   }
   ss->e = NULL;
-  if (ss->state == S_RUN)
+  if (ss->state == S_RUN) {
     ss->e = entry_get(s, &ss->tables[ss->idx], ss->after, ss->after_len,
                       ss->limit, scn, ss->start_scn);
+    read_ahead(s, ss->e);
+  }
   entry_put(s, e);
   return RELAY_SNAP_SEND;
 }
