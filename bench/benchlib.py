@@ -1,8 +1,8 @@
 """benchlib - what the benchmarks under bench/ share: a sandbox with a
 relay, a coordinator and agents, started and stopped as whole processes.
 
-Imported by bench/groups and bench/apply (they run from bench/ or with it
-on sys.path)."""
+Imported by bench/groups, bench/apply and bench/snapshot (they run from
+bench/ or with it on sys.path)."""
 import json
 import os
 import signal
