@@ -1,8 +1,8 @@
 """benchlib - what the benchmarks under bench/ share: a sandbox with a
 relay, a coordinator and agents, started and stopped as whole processes.
 
-Imported by bench/groups and bench/apply (they run from bench/ or with it
-on sys.path)."""
+Imported by bench/groups, bench/apply and bench/snapshot (they run from
+bench/ or with it on sys.path)."""
 import json
 import os
 import signal
@@ -23,9 +23,12 @@ class Bench:
     destination MariaDB and PostgreSQL), one relay reading the source from
     its end, one coordinator; agents on demand. close() stops them all."""
 
-    def __init__(self, work, dest=False, pg=False):
+    def __init__(self, work, dest=False, pg=False, nice=0):
         self.work = work
         self.procs = []
+        # The niceness of every process start() runs (bench/snapshot: so
+        # that they take less of a shared host's CPU than the source).
+        self.nice = nice
         sb = os.path.join(work, "sandbox")
         sh(os.path.join(ROOT, "scripts", "sandbox"), "start", "--zk", "1",
            *(["--dest"] if dest else []), *(["--pg"] if pg else []),
@@ -76,7 +79,9 @@ source:
 
     def start(self, name, argv, stdout=None):
         log = open(os.path.join(self.work, name + ".log"), "a")
-        p = subprocess.Popen(argv, stdout=stdout or log, stderr=log)
+        p = subprocess.Popen(argv, stdout=stdout or log, stderr=log,
+                             preexec_fn=(lambda: os.nice(self.nice))
+                             if self.nice else None)
         p.name = name
         self.procs.append(p)
         return p
