@@ -188,8 +188,9 @@ int coord_lag_sample(coord_lag_t *lg, zhandle_t *zh, const char *cluster,
   if (rc == ZOK) {
     lag_size(lg, n, window);
     hd_lag_source(cl->regs, cl->nregs, node->source, &lg->src);
-    /* One parse buffer for the reading: a checkpoint is ~10 KiB parsed
-     * (the snapshot token), of which the summary keeps ~130 bytes. */
+    /* One parse buffer for the reading (a parse fills all of it): a
+     * checkpoint is ~10 KiB parsed (the snapshot token), of which the
+     * summary keeps ~130 bytes. */
     hd_checkpoint_t *full = hd_malloc(sizeof(*full));
     uint64_t prev_ms = coord_snap_last_ms(&lg->rate), snap_rows = 0;
     for (uint32_t p = 0; p < n; p++) {
@@ -198,7 +199,6 @@ int coord_lag_sample(coord_lag_t *lg, zhandle_t *zh, const char *cluster,
       coord_ck_t k;
       coord_ck_keep(&k, NULL);
       if (ans[p].rc == ZOK) {
-        memset(full, 0, sizeof(*full));
         if (hd_checkpoint_parse(ans[p].data, (size_t)ans[p].len, full, err,
                                 sizeof(err)) == 0) {
           ver = ans[p].version;
