@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coord_snap.h"
 #include "hd_log.h"
 #include "hd_mem.h"
 
@@ -25,12 +26,15 @@ struct coord_lag {
   size_t n;              /* readings in the ring (at most window) */
   size_t head;           /* where the next reading goes */
   hd_lag_sample_t *ring; /* [partitions][window] */
-  hd_checkpoint_t *ck;   /* [partitions] as last read (scn 0: none) */
+  coord_ck_t *ck;        /* [partitions] as last read (scn 0: none) */
   char **owner;          /* [partitions] holder, NULL none */
   hd_lag_point_t *pt;    /* [partitions] */
   hd_lag_status_t *st;   /* [partitions] */
   hd_lag_source_t src;
   uint64_t sampled_ms;
+  coord_snap_rate_t rate; /* the snapshots' rows, reading by reading */
+  int has_snap;           /* a partition has a snapshot state: snap is */
+  coord_snap_t snap;
 };
 
 /* ------------------------------------------------------------ cluster */
@@ -184,33 +188,45 @@ int coord_lag_sample(coord_lag_t *lg, zhandle_t *zh, const char *cluster,
   if (rc == ZOK) {
     lag_size(lg, n, window);
     hd_lag_source(cl->regs, cl->nregs, node->source, &lg->src);
+    /* One parse buffer for the reading (a parse fills all of it): a
+     * checkpoint is ~10 KiB parsed (the snapshot token), of which the
+     * summary keeps ~130 bytes. */
+    hd_checkpoint_t *full = hd_malloc(sizeof(*full));
+    uint64_t prev_ms = coord_snap_last_ms(&lg->rate), snap_rows = 0;
     for (uint32_t p = 0; p < n; p++) {
-      hd_checkpoint_t ck;
       char err[256];
-      memset(&ck, 0, sizeof(ck));
       int64_t ver = -1;
+      coord_ck_t k;
+      coord_ck_keep(&k, NULL);
       if (ans[p].rc == ZOK) {
-        if (hd_checkpoint_parse(ans[p].data, (size_t)ans[p].len, &ck, err,
-                                sizeof(err)) == 0)
+        if (hd_checkpoint_parse(ans[p].data, (size_t)ans[p].len, full, err,
+                                sizeof(err)) == 0) {
           ver = ans[p].version;
-        else
+          coord_ck_keep(&k, full);
+        } else {
           hd_log(HD_LL_DEBUG, "coord", "checkpoint unreadable",
                  "group=%s partition=%" PRIu32 " error=\"%s\"", group, p, err);
+        }
       }
-      lg->ck[p] = ck;
+      snap_rows += coord_snap_delta(lg->n ? &lg->ck[p] : NULL, &k, prev_ms);
+      lg->ck[p] = k;
+      const coord_ck_t *ck = &lg->ck[p];
       free(lg->owner[p]);
       lg->owner[p] = holder && holder[p] ? hd_strdup(holder[p]) : NULL;
-      hd_lag_measure(&lg->src, ck.scn, ck.ts_ms, &lg->pt[p]);
+      hd_lag_measure(&lg->src, ck->scn, ck->ts_ms, &lg->pt[p]);
       hd_lag_sample_t *ring = lg->ring + (size_t)p * window;
       ring[lg->head] = (hd_lag_sample_t){.t_ms = now_ms,
-                                         .scn = ck.scn,
+                                         .scn = ck->scn,
                                          .zversion = ver,
-                                         .epoch = ck.epoch,
+                                         .epoch = ck->epoch,
                                          .owned = lg->owner[p] != NULL,
                                          .behind = lg->pt[p].behind,
                                          .lag_known = lg->pt[p].lag_known,
                                          .lag_s = lg->pt[p].lag_s};
     }
+    free(full);
+    coord_snap_push(&lg->rate, now_ms, snap_rows);
+    lg->has_snap = coord_snap_sum(lg->ck, n, &lg->rate, &lg->snap);
     lg->head = (lg->head + 1) % window;
     if (lg->n < window)
       lg->n++;
@@ -275,10 +291,10 @@ json_t *coord_lag_json(const coord_lag_t *lg) {
   json_t *parts = json_array();
   for (uint32_t p = 0; p < lg->partitions; p++) {
     const hd_lag_point_t *x = &lg->pt[p];
-    const hd_checkpoint_t *ck = &lg->ck[p];
+    const coord_ck_t *ck = &lg->ck[p];
     json_array_append_new(
         parts,
-        json_pack("{s:I, s:o, s:I, s:I, s:I, s:o, s:o, s:o, s:b, s:s}",
+        json_pack("{s:I, s:o, s:I, s:I, s:I, s:o, s:o, s:o, s:b, s:s, s:o}",
                   "partition", (json_int_t)p, "owner",
                   lg->owner[p] ? json_string(lg->owner[p]) : json_null(), "scn",
                   (json_int_t)ck->scn, "ts_ms", (json_int_t)ck->ts_ms,
@@ -287,14 +303,15 @@ json_t *coord_lag_json(const coord_lag_t *lg) {
                   "lead_files", opt_int(x->lead_known, x->lead_files),
                   "lead_bytes", opt_int(x->lead_bytes_known, x->lead_bytes),
                   "out_of_retention", x->out_of_retention, "status",
-                  hd_lag_status_name(lg->st[p])));
+                  hd_lag_status_name(lg->st[p]), "snapshot",
+                  coord_ck_snap_json(ck)));
   }
   hd_lag_status_t st;
   double max;
   int64_t worst, best;
   coord_lag_worst(lg, &st, &max);
   extremes(lg, &worst, &best);
-  return json_pack(
+  json_t *o = json_pack(
       "{s:s, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o}", "status",
       hd_lag_status_name(st), "max_lag_seconds",
       max >= 0 ? json_real(max) : json_null(), "worst_partition",
@@ -302,7 +319,10 @@ json_t *coord_lag_json(const coord_lag_t *lg) {
       "relay_newest_scn", (json_int_t)lg->src.newest_scn, "relay_newest_ts_ms",
       (json_int_t)lg->src.newest_ts_ms, "relay_oldest_scn",
       (json_int_t)lg->src.oldest_scn, "relays", (json_int_t)lg->src.relays,
-      "lag_sampled_ms", (json_int_t)lg->sampled_ms, "lag", parts);
+      "lag_sampled_ms", (json_int_t)lg->sampled_ms, "snapshot",
+      lg->has_snap ? coord_snap_json(&lg->snap) : json_null());
+  json_object_set_new(o, "lag", parts); /* last: it is the long one */
+  return o;
 }
 
 /* ------------------------------------------------------------ metrics */
@@ -362,6 +382,46 @@ void coord_lag_metrics(hd_buf_t *b, const char *const *names,
       coord_lag_worst(lags[g], &st, &max);
       if (f == 1 || max >= 0)
         hd_prom_sample(b, gf[f].name, "group", names[g], f == 1 ? st : max);
+    }
+  }
+  /* Snapshots: only groups where a partition has a snapshot state. */
+  static const char *const sstates[] = {"running", "done", "cancelled"};
+  hd_prom_family(b, "herald_group_snapshot_partitions", "gauge",
+                 "Partitions whose checkpoint says their snapshot is in "
+                 "this state.");
+  for (size_t g = 0; g < n; g++) {
+    const coord_lag_t *lg = lags[g];
+    if (lg == NULL || !lg->has_snap)
+      continue;
+    const uint32_t v[] = {lg->snap.running, lg->snap.done, lg->snap.cancelled};
+    for (size_t k = 0; k < 3; k++)
+      hd_prom_sample2(b, "herald_group_snapshot_partitions", "group", names[g],
+                      "state", sstates[k], v[k]);
+  }
+  static const struct {
+    const char *name, *help;
+  } sf[] = {
+      {"herald_group_snapshot_rows",
+       "Snapshot rows the group's partitions delivered (their checkpoints)."},
+      {"herald_group_snapshot_rows_per_second",
+       "Snapshot rows delivered per second (absent while unknown)."},
+      {"herald_group_snapshot_eta_seconds",
+       "Estimated time left of the group's snapshot (absent while unknown; "
+       "tables not started count nothing)."},
+  };
+  for (size_t f = 0; f < sizeof(sf) / sizeof(sf[0]); f++) {
+    hd_prom_family(b, sf[f].name, "gauge", sf[f].help);
+    for (size_t g = 0; g < n; g++) {
+      const coord_lag_t *lg = lags[g];
+      if (lg == NULL || !lg->has_snap)
+        continue;
+      const coord_snap_t *s = &lg->snap;
+      if ((f == 1 && !s->rate_known) || (f == 2 && !s->eta_known))
+        continue;
+      hd_prom_sample(b, sf[f].name, "group", names[g],
+                     f == 0   ? (double)s->rows
+                     : f == 1 ? s->rows_per_s
+                              : s->eta_s);
     }
   }
   static const struct {

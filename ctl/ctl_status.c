@@ -64,6 +64,119 @@ static int status_rank(const char *s) {
   return -1;
 }
 
+/* --------------------------------------------------------- snapshots */
+
+/* A group's snapshot as its checkpoints say (read here, so that it shows
+ * without a leader too); the rate and the time left need readings over
+ * time, which only the leader makes (docs/coordinator.md, Snapshots). */
+typedef struct {
+  size_t with, running, done, cancelled;
+  uint64_t request, rows, chunks, tables_total, tables_done;
+} snap_sum_t;
+
+static int snap_sum(const ctl_group_t *g, snap_sum_t *s) {
+  memset(s, 0, sizeof(*s));
+  for (uint32_t p = 0; g->ok && p < g->g.partitions; p++) {
+    const ctl_ckpt_t *ck = &g->ckpts[p];
+    if (!ck->s.ok || ck->c.snapshot_state == HD_CK_SNAPSHOT_NONE)
+      continue;
+    const hd_ck_progress_t *pg = &ck->c.progress;
+    s->with++;
+    s->running += ck->c.snapshot_state == HD_CK_SNAPSHOT_RUNNING;
+    s->done += ck->c.snapshot_state == HD_CK_SNAPSHOT_DONE;
+    s->cancelled += ck->c.snapshot_state == HD_CK_SNAPSHOT_CANCELLED;
+    if (ck->c.snapshot_id > s->request)
+      s->request = ck->c.snapshot_id;
+    s->rows += pg->rows;
+    s->chunks += pg->chunks;
+    s->tables_total += pg->tables_total;
+    s->tables_done += pg->tables_done;
+  }
+  return s->with > 0;
+}
+
+static const char *snap_state(const snap_sum_t *s) {
+  if (s->running == s->with)
+    return "running";
+  if (s->done == s->with)
+    return "done";
+  if (s->cancelled == s->with)
+    return "cancelled";
+  return "mixed";
+}
+
+/* The group's "snapshot" of --json: the checkpoints' counts, the
+ * leader's rate and time left (null without a leader). */
+static json_t *snap_group_json(const ctl_group_t *g, json_t *lg) {
+  snap_sum_t s;
+  if (!snap_sum(g, &s))
+    return json_null();
+  json_t *ls = json_object_get(lg, "snapshot");
+  json_t *o = json_pack(
+      "{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "state", snap_state(&s),
+      "partitions_running", (json_int_t)s.running, "partitions_done",
+      (json_int_t)s.done, "partitions_cancelled", (json_int_t)s.cancelled,
+      "request", (json_int_t)s.request, "rows", (json_int_t)s.rows, "chunks",
+      (json_int_t)s.chunks, "tables_total", (json_int_t)s.tables_total,
+      "tables_done", (json_int_t)s.tables_done);
+  static const char *const from_leader[] = {"rows_per_s", "eta_seconds",
+                                            "rows_left_estimate", NULL};
+  for (int i = 0; from_leader[i]; i++) {
+    json_t *v = json_object_get(ls, from_leader[i]);
+    json_object_set(o, from_leader[i], v ? v : json_null());
+  }
+  return o;
+}
+
+/* A partition's "snapshot" of --json, from its checkpoint. */
+static json_t *snap_part_json(const ctl_ckpt_t *ck) {
+  if (!ck->s.ok || ck->c.snapshot_state == HD_CK_SNAPSHOT_NONE)
+    return json_null();
+  const hd_ck_progress_t *g = &ck->c.progress;
+  return json_pack(
+      "{s:s,s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "state",
+      hd_ck_snapshot_state_name(ck->c.snapshot_state), "request",
+      (json_int_t)ck->c.snapshot_id, "tables", ck->c.snapshot_tables,
+      "tables_total", (json_int_t)g->tables_total, "tables_done",
+      (json_int_t)g->tables_done, "chunks", (json_int_t)g->chunks, "rows",
+      (json_int_t)g->rows, "table_rows", (json_int_t)g->table_rows,
+      "table_rows_estimate", (json_int_t)g->table_rows_estimate, "started_ms",
+      (json_int_t)g->started_ms, "ended_ms",
+      g->ended_ms ? json_integer((json_int_t)g->ended_ms) : json_null());
+}
+
+/* The group's snapshot line of the text output. */
+static void print_snap(const ctl_group_t *g, json_t *lg) {
+  snap_sum_t s;
+  char b1[64];
+  if (!snap_sum(g, &s))
+    return;
+  json_t *ls = json_object_get(lg, "snapshot");
+  double rate = jnum(ls, "rows_per_s");
+  printf("  snapshot: %s, request %" PRIu64 ", %zu of %zu partitions done, "
+         "%zu running, %zu cancelled, rows %" PRIu64 ", tables %" PRIu64
+         "/%" PRIu64 ", ",
+         snap_state(&s), s.request, s.done, s.with, s.running, s.cancelled,
+         s.rows, s.tables_done, s.tables_total);
+  if (rate >= 0)
+    printf("%.0f rows/s", rate);
+  else
+    printf("rate -");
+  printf(", eta %s\n", ctl_fmt_secs(jnum(ls, "eta_seconds"), b1, sizeof(b1)));
+}
+
+/* A partition's SNAPSHOT cell. */
+static void snap_cell(ctl_table_t *t, const ctl_ckpt_t *ck) {
+  if (!ck->s.ok || ck->c.snapshot_state == HD_CK_SNAPSHOT_NONE) {
+    ctl_table_cell(t, "%s", "-");
+    return;
+  }
+  const hd_ck_progress_t *g = &ck->c.progress;
+  ctl_table_cell(t, "%s %" PRIu64 "/%" PRIu64 " tables, %" PRIu64 " rows",
+                 hd_ck_snapshot_state_name(ck->c.snapshot_state),
+                 g->tables_done, g->tables_total, g->rows);
+}
+
 /* ------------------------------------------------------------ status */
 
 static const char status_usage[] =
@@ -75,8 +188,11 @@ static const char status_usage[] =
     "(members, assignment version, drain nodes, and per partition the\n"
     "member it is granted to, the holder of owners/<p>, the checkpoint\n"
     "SCN), with each partition's lag and status from the leading\n"
-    "coordinator's /status. Without a reachable leader everything else is\n"
-    "still printed, and one line says that lag needs one.\n"
+    "coordinator's /status. A group whose checkpoints carry a snapshot gets\n"
+    "a line of its progress (partitions done and running, rows; the rate\n"
+    "and the time left from the leader) and a SNAPSHOT column. Without a\n"
+    "reachable leader everything else is still printed, and one line says\n"
+    "that lag needs one.\n"
     "\n"
     "Options:\n" CTL_OPS_USAGE "  --group G                only this group\n"
     "  --json                   one JSON object: relays, coordinators, groups\n"
@@ -241,8 +357,10 @@ static json_t *group_json(const ctl_group_t *g, json_t *lg) {
       json_t *v = json_object_get(l, lagf[i]);
       json_object_set(e, lagf[i], v ? v : json_null());
     }
+    json_object_set_new(e, "snapshot", snap_part_json(ck));
     json_array_append_new(lag, e);
   }
+  json_object_set_new(o, "snapshot", snap_group_json(g, lg));
   json_object_set_new(o, "lag", lag);
   return o;
 }
@@ -267,6 +385,7 @@ static void print_group(const ctl_group_t *g, json_t *lg) {
   printf("\n");
   if (g->err[0])
     printf("  error: %s\n", g->err);
+  print_snap(g, lg);
   if (g->nmembers == 0) {
     printf("  no live member\n");
   } else {
@@ -306,9 +425,12 @@ static void print_group(const ctl_group_t *g, json_t *lg) {
     ctl_table_print(t, stdout, 2);
     ctl_table_free(t);
   }
-  ctl_table_t *t = ctl_table_new(6);
-  const char *hdr[] = {"PARTITION", "GRANTED", "OWNER", "SCN", "LAG", "STATUS"};
-  for (int i = 0; i < 6; i++)
+  snap_sum_t ss;
+  int snap = snap_sum(g, &ss); /* a SNAPSHOT column only then */
+  ctl_table_t *t = ctl_table_new(snap ? 7 : 6);
+  const char *hdr[] = {"PARTITION", "GRANTED", "OWNER",   "SCN",
+                       "LAG",       "STATUS",  "SNAPSHOT"};
+  for (int i = 0; i < (snap ? 7 : 6); i++)
     ctl_table_cell(t, "%s", hdr[i]);
   for (uint32_t p = 0; p < n; p++) {
     json_t *l = leader_lag(lg, n, p);
@@ -325,6 +447,8 @@ static void print_group(const ctl_group_t *g, json_t *lg) {
     ctl_table_cell(t, "%s",
                    ctl_fmt_secs(jnum(l, "lag_seconds"), b2, sizeof(b2)));
     ctl_table_cell(t, "%s", jstr(l, "status") ? jstr(l, "status") : "-");
+    if (snap)
+      snap_cell(t, ck);
   }
   ctl_table_print(t, stdout, 2);
   ctl_table_free(t);

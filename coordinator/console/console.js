@@ -12,8 +12,11 @@
  * elsewhere; the plot is SVG drawn here.
  *
  * Hooks for tests and scripts: tr[data-group][data-partition] with cells
- * td[data-field=owner|scn|lag|status|...] (raw numbers in data-value),
- * tr[data-relay="source/id"], section.group[data-group], svg[data-group]
+ * td[data-field=owner|scn|lag|status|snapshot|...] (raw numbers in
+ * data-value), tr[data-relay="source/id"], section.group[data-group] with
+ * its snapshot line div.snapshot (hidden while the group has none; its
+ * cells [data-field=snap_state|snap_parts|snap_rows|snap_rate|snap_eta],
+ * and div.bar's data-value the fraction done, 0 to 1), svg[data-group]
  * (its path's data-points is the number of samples drawn), #updated
  * (data-ms: the browser's time of the last good /status), #errors (failed
  * requests), #jserrors (errors of this script).
@@ -341,7 +344,7 @@ function renderRelays(s) {
 /* ------------------------------------------------------------- groups */
 
 const PART_FIELDS = ["partition", "owner", "scn", "ts", "lag", "lead",
-  "status"];
+  "status", "snapshot"];
 
 function makeGroup(name) {
   const sec = el("section", { class: "group", "data-group": name });
@@ -361,6 +364,7 @@ function makeGroup(name) {
   sec.appendChild(facts);
   sec.appendChild(el("p", { class: "gerror", "data-field": "error",
     hidden: "" }));
+  sec.appendChild(makeSnapshot());
   const plot = el("div", { class: "plot" });
   plot.appendChild(svgEl("svg", { "data-group": name,
     viewBox: "0 0 " + PLOT.w + " " + PLOT.h, role: "img",
@@ -371,6 +375,7 @@ function makeGroup(name) {
   for (const label of ["partition", "owner", "checkpoint SCN (file:offset)",
     "checkpoint commit", "lag (s)", "above oldest", "status"])
     hr.appendChild(el("th", {}, label));
+  hr.appendChild(el("th", { class: "snapcol" }, "snapshot"));
   t.appendChild(el("thead")).appendChild(hr);
   t.appendChild(el("tbody"));
   sec.appendChild(t);
@@ -460,6 +465,8 @@ function renderGroupRows(name, g, sec) {
       r.out_of_retention ? "bad" : "");
     setCell(field(tr, "status"), r.status || "—", r.status,
       statusClass(r.status));
+    setCell(field(tr, "snapshot"), fmtPartSnap(r.snapshot),
+      r.snapshot ? r.snapshot.state : null, "snapcol");
     let tip = "partition " + p;
     if (mark.worst === r.partition) tip += ": the group's worst";
     if (mark.best === r.partition) tip += ": the group's best";
@@ -498,10 +505,103 @@ function renderGroups(s) {
     const err = field(sec, "error");
     err.hidden = !g.error;
     setCell(err, g.error ? "error: " + g.error : "", g.error, "gerror");
+    renderSnapshot(g, sec);
     renderGroupRows(name, g, sec);
     renderPlot(name, sec.querySelector("svg"), s);
   }
   document.getElementById("groups-none").hidden = names.length > 0;
+}
+
+/* ----------------------------------------------------------- snapshot */
+
+/* A group's snapshot (the leader's "snapshot" of the group, from every
+ * partition's checkpoint): state, partitions, rows, rate, time left, and
+ * a bar of how far it is. */
+function makeSnapshot() {
+  const d = el("div", { class: "snapshot", hidden: "" });
+  d.appendChild(el("span", { class: "label" }, "snapshot"));
+  d.appendChild(el("span", { "data-field": "snap_state" }));
+  const bar = el("div", { class: "bar", role: "progressbar",
+    "aria-valuemin": "0", "aria-valuemax": "100" });
+  bar.appendChild(el("div", { class: "fill" }));
+  d.appendChild(bar);
+  for (const f of ["snap_parts", "snap_rows", "snap_rate", "snap_eta"])
+    d.appendChild(el("span", { "data-field": f }));
+  return d;
+}
+
+/* How far a partition's snapshot is, 0 to 1: its tables done and the
+ * part of the one being read (by the source's estimate of its rows). */
+function snapFraction(ps) {
+  if (!ps) return null;
+  if (ps.state === "done") return 1;
+  const total = ps.tables_total || 0;
+  if (!total) return 0;
+  let part = 0;
+  if (ps.table_rows_estimate > 0)
+    part = Math.min(1, (ps.table_rows || 0) / ps.table_rows_estimate);
+  return Math.min(1, ((ps.tables_done || 0) + part) / total);
+}
+
+function fmtCount(n) {
+  if (n === null || n === undefined || !isFinite(n)) return "—";
+  return Math.round(n).toLocaleString("en-US");
+}
+
+function renderSnapshot(g, sec) {
+  const d = sec.querySelector("div.snapshot");
+  const sn = g.snapshot;
+  d.hidden = !sn;
+  sec.querySelector("table.partitions").classList.toggle("has-snap", !!sn);
+  if (!sn) return;
+  const cls = { running: "warn", done: "good", cancelled: "bad" };
+  setCell(field(d, "snap_state"), sn.state + (sn.request ?
+    " (request " + sn.request + ")" : ""), sn.state,
+  "snapstate " + (cls[sn.state] || ""));
+  const n = g.partitions || 0;
+  const parts = [sn.partitions_done + " of " + n + " done"];
+  if (sn.partitions_running) parts.push(sn.partitions_running + " running");
+  if (sn.partitions_cancelled)
+    parts.push(sn.partitions_cancelled + " cancelled");
+  setCell(field(d, "snap_parts"), parts.join(", "), sn.partitions_done);
+  setCell(field(d, "snap_rows"), fmtCount(sn.rows) + " rows, " +
+    (sn.tables_done || 0) + "/" + (sn.tables_total || 0) + " tables",
+  sn.rows);
+  setCell(field(d, "snap_rate"), sn.rows_per_s === null ||
+    sn.rows_per_s === undefined ? "rate —" : fmtCount(sn.rows_per_s) +
+      " rows/s" + (sn.partitions_running ? "" : " (mean)"), sn.rows_per_s);
+  let eta = "time left —";
+  if (sn.state === "done") eta = "finished " + fmtTime(sn.ended_ms);
+  else if (sn.eta_seconds !== null && sn.eta_seconds !== undefined)
+    eta = "about " + fmtSecs(sn.eta_seconds) +
+      (Math.abs(sn.eta_seconds) < 120 ? " s" : "") + " left";
+  setCell(field(d, "snap_eta"), eta, sn.eta_seconds);
+  /* the bar: the mean over the partitions with a snapshot */
+  let sum = 0, cnt = 0;
+  for (const r of Array.isArray(g.lag) ? g.lag : []) {
+    const f = snapFraction(r.snapshot);
+    if (f === null) continue;
+    sum += f;
+    cnt++;
+  }
+  const frac = cnt ? sum / cnt : 0;
+  const bar = d.querySelector("div.bar");
+  const pct = Math.round(frac * 1000) / 10;
+  if (bar.getAttribute("data-value") !== String(frac)) {
+    bar.setAttribute("data-value", String(frac));
+    bar.setAttribute("aria-valuenow", String(pct));
+    bar.title = pct + "% (tables done and the estimate of the one being " +
+      "read, per partition)";
+    bar.firstChild.style.width = pct + "%";
+  }
+  bar.setAttribute("class", "bar bar-" + sn.state);
+}
+
+function fmtPartSnap(ps) {
+  if (!ps) return "—";
+  if (ps.state === "done") return "done, " + fmtCount(ps.rows) + " rows";
+  return ps.state + " " + (ps.tables_done || 0) + "/" +
+    (ps.tables_total || 0) + " tables, " + fmtCount(ps.rows) + " rows";
 }
 
 /* --------------------------------------------------------------- plot */

@@ -12,12 +12,14 @@ and its status leaves OK in bounded time, and comes back after SIGCONT;
 the page loads nothing from another origin, and its three files are
 served as they are in coordinator/console/; a follower's page renders
 (groups, owners, a link to the leader's console) without errors, and
-shows the failing /status once that coordinator is stopped. No JS
+shows the failing /status once that coordinator is stopped. A snapshot
+asked with heraldctl snapshot shows as the group's snapshot line, done,
+with the leader's rows, a full bar and each partition done. No JS
 error anywhere (#jserrors, which console.js fills from window.onerror, and
 the browser's log). A screenshot of the leader's page with the stopped
 agent is kept: console_chromium.png in $HERALD_TEST_OUT, else in the
 working directory (ctest's: the build's tests/integration), and the
-follower's beside it.
+follower's and the snapshot's beside it.
 
 Exits 77 (skipped) only when /usr/bin/chromium or /usr/bin/chromedriver is
 missing (scripts/setup installs both); any other problem fails.
@@ -149,6 +151,17 @@ return {
   group_status: (() => { const s = Array.from(document.querySelectorAll('section.group'))
     .find((x) => x.getAttribute('data-group') === g);
     return s ? txt(s.querySelector('[data-field="status"]')) : null; })(),
+  snap: (() => { const s = Array.from(document.querySelectorAll('section.group'))
+    .find((x) => x.getAttribute('data-group') === g);
+    const d = s ? s.querySelector('div.snapshot') : null;
+    if (!d || d.hidden) return null;
+    const f = (n) => d.querySelector('[data-field="' + n + '"]');
+    return {state: f('snap_state').getAttribute('data-value'),
+      text: txt(d), done: Number(f('snap_parts').getAttribute('data-value')),
+      rows: Number(f('snap_rows').getAttribute('data-value')),
+      bar: Number(d.querySelector('div.bar').getAttribute('data-value')),
+      cells: Array.from(s.querySelectorAll('td[data-field="snapshot"]'))
+        .map((c) => [txt(c), getComputedStyle(c).display])}; })(),
   follower_note: note && !note.hidden ? txt(note) : null,
   leader_link: link ? link.getAttribute('href') : null,
   foreign: performance.getEntriesByType('resource').map((e) => e.name)
@@ -219,6 +232,15 @@ def clean(br, s, where):
     assert not s["jserrors"], "%s: JS errors: %s" % (where, s["jserrors"])
     sev = br.severe()
     assert not sev, "%s: browser log: %s" % (where, sev)
+
+
+def ctl_snapshot(group):
+    """heraldctl snapshot of the test's table, waiting until done."""
+    r = subprocess.run([os.path.join(BIN, "heraldctl"), "snapshot", "--zk",
+                        tc.ZK, "--cluster", CLUSTER, "--group", group,
+                        "--tables", DB + ".t", "--timeout", "60"],
+                       capture_output=True, text=True, timeout=90)
+    return r.returncode, r.stdout, r.stderr
 
 
 def check_assets(coord):
@@ -329,6 +351,28 @@ def test_console(tmp):
                       lambda s: all(v["status"] == "OK"
                                     for v in s["rows"].values()), 30)
         assert not s["errors"], "errors shown: %s" % s["errors"]
+        assert s["snap"] is None, "a snapshot shown before any: %s" % s["snap"]
+        clean(br, s, "leader")
+
+        # a snapshot of the table, asked by heraldctl: the group's line
+        # says done, 4 of 4, the leader's rows; the bar is full; each
+        # partition's cell says done
+        rc, out, err = ctl_snapshot(g.group)
+        assert rc == 0, "heraldctl snapshot: %d %s %s" % (rc, out, err)
+        s = wait_page(br, g.group, "the snapshot done on the page",
+                      lambda s: s["snap"] and s["snap"]["state"] == "done" and
+                      s["snap"]["done"] == PARTITIONS, 30)
+        want = tc.wait_for("the leader's snapshot", lambda: (
+            lead.status()["groups"][g.group].get("snapshot")), 10)
+        snap = s["snap"]
+        assert snap["rows"] == want["rows"] > 0, (snap, want)
+        assert snap["bar"] == 1, snap
+        assert "%d of %d done" % (PARTITIONS, PARTITIONS) in snap["text"], snap
+        assert len(snap["cells"]) == PARTITIONS and all(
+            t.startswith("done, ") and d != "none"
+            for t, d in snap["cells"]), snap
+        print("snapshot on the page: %s" % snap["text"], flush=True)
+        br.shot("console_chromium_snapshot.png")
         clean(br, s, "leader")
 
         # the follower's page: no lag there, but groups, owners and the way
