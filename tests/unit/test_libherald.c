@@ -1414,7 +1414,11 @@ START_TEST(busy_relays_back_off) {
   errs_t e = {0};
   c = client_new(relays, &e, NULL);
   ck_assert_int_eq(next(c, &w, 1000), HERALD_TIMED_OUT);
-  ck_assert_int_eq(herald_state(c), HERALD_STATE_WAITING);
+  /* between rounds, or dialing the next one (a loaded machine takes
+   * longer to dial than to wait): never subscribed */
+  int st = herald_state(c);
+  ck_assert_msg(st == HERALD_STATE_WAITING || st == HERALD_STATE_CONNECTING,
+                "state %d", st);
   ck_assert_int_eq(e.count[-HERALD_ERR_NO_RELAY], 1);
   ck_assert_ptr_nonnull(strstr(e.msg, "relay error"));
   herald_client_free(c);
