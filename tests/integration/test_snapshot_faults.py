@@ -368,12 +368,10 @@ def test_relay_killed_mid_snapshot(tmp):
             st, pos = ck[p]
             assert st == "running" and pos["table"] == big, (p, ck[p])
             rows = w.table_rows(p, big, t_kill)
-            starts = w.starts(p, big, t_kill)
             seen += len(rows)
-            assert all(r > pos["table_rows"] for r in rows), (
+            assert all(r >= pos["table_rows"] for r in rows), (
                 "partition %d went back in big to row %d after the kill, "
                 "its checkpoint was at %d" % (p, min(rows), pos["table_rows"]))
-            assert all(x >= 0 for x in starts), (p, starts)
         assert seen, "no sample in big after the kill of partitions %s" \
             % sorted(moved)
         resumed = [l for l in started_lines(other, log_pos)
@@ -435,7 +433,7 @@ def test_coordinator_killed_mid_snapshot(tmp):
         big = "%s.big" % db
         for p in range(g.n):
             rows = w.table_rows(p, big, t_kill)
-            assert all(r > ck[p][1]["table_rows"] for r in rows), (
+            assert all(r >= ck[p][1]["table_rows"] for r in rows), (
                 "partition %d went back in big to row %d after the kill, "
                 "its checkpoint was at %d" % (p, min(rows),
                                               ck[p][1]["table_rows"]))
