@@ -26,7 +26,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import ENV, master_scn, pb_fields, run, sql  # noqa: E402
+import signal
+
+from test_relay import ENV, Relay, master_scn, pb_fields, run, sql  # noqa: E402
 import test_agent as ta  # noqa: E402
 import test_db_sinks as tdb  # noqa: E402
 import test_snapshot as ts  # noqa: E402
@@ -48,13 +50,13 @@ class Writer(ta.Repeat):
     grows), a delete, an insert of a new key and a key move above every
     existing key, in one transaction, over and over."""
 
-    def __init__(self, db, seed):
-        self.db, self.rng = db, random.Random(seed)
-        self.next_id = ROWS * 10
+    def __init__(self, db, seed, rows=ROWS):
+        self.db, self.rng, self.rows = db, random.Random(seed), rows
+        self.next_id = rows * 10
         super().__init__(self.round, 0.005, "big writer")
 
     def round(self, i):
-        ids = [self.rng.randrange(1, ROWS + 1) for _ in range(6)]
+        ids = [self.rng.randrange(1, self.rows + 1) for _ in range(6)]
         self.next_id += 2
         sql("BEGIN; UPDATE big SET v = v + 1 WHERE id IN (%d, %d, %d);"
             "UPDATE big SET v = v + 7, pad = CONCAT('u', %d) WHERE id = %d;"
@@ -65,36 +67,38 @@ class Writer(ta.Repeat):
                self.next_id + 1, ids[5]), db=self.db)
 
 
-def source(name):
-    """A fresh source database with every column type, a composite key,
-    a table without a key (not in the snapshot) and ROWS rows of big."""
+def source(name, rows=ROWS, pad="p%d", mixed=True):
+    """A fresh source database with rows rows of big (pad % id their pad)
+    and, if mixed, test_db_sinks' mixed workload: every column type, a
+    composite key, a table without a key (not in the snapshot)."""
     eng = tdb.ENGINES["mysql"]
     db = tdb.prepare(eng, name, TABLES + [tdb.NOPK])
     sql("SET GLOBAL max_allowed_packet = 268435456")
-    tdb.mixed_workload(db)
-    for lo in range(0, ROWS, 5000):
+    if mixed:
+        tdb.mixed_workload(db)
+    for lo in range(0, rows, 5000):
         sql("INSERT INTO big VALUES " + ", ".join(
-            "(%d, %d, 'p%d')" % (i, i % 97, i)
-            for i in range(lo + 1, lo + 5001)), db=db)
+            "(%d, %d, '%s')" % (i, i % 97, pad % i)
+            for i in range(lo + 1, min(lo + 5000, rows) + 1)), db=db)
     return eng, db
 
 
-def count_rows(db):
+def count_rows(db, tables=TABLES):
     return sum(int(tdb.mysql_rows(ENV["HERALD_MDB_SOCKET"],
                                   "SELECT COUNT(*) FROM `%s`.`%s`"
-                                  % (db, t.name))[0][0]) for t in TABLES)
+                                  % (db, t.name))[0][0]) for t in tables)
 
 
-def snap_agent(g, name, db):
+def snap_agent(g, name, db, chunk=CHUNK, tables=TABLES):
     """An agent of g with the mysql sink whose partitions start with a
-    snapshot of TABLES in chunks of CHUNK rows."""
+    snapshot of tables in chunks of chunk rows."""
     a = tdb.DbAgent(g.tmp, name, g.eng, db, g.group, g.n, g.session_timeout)
     with open(a.conf) as f:
         text = f.read()
     text = text.replace("  start: latest",
-                        "  start: snapshot\n  snapshot_chunk_rows: %d" % CHUNK)
+                        "  start: snapshot\n  snapshot_chunk_rows: %d" % chunk)
     text = text.replace("  tables: ['%s.*']" % db, "  tables: [%s]" % ", ".join(
-        "'%s.%s'" % (db, t.name) for t in TABLES))
+        "'%s.%s'" % (db, t.name) for t in tables))
     with open(a.conf, "w") as f:
         f.write(text)
     a.start()
@@ -170,15 +174,21 @@ class Watch:
         self.samples = []  # (time, p, agent, relay, snapshot)
 
     def until_done(self, g, timeout=240):
+        last = {}
+
         def done():
-            s = sample(g)
+            last.clear()
+            last.update(sample(g))
             now = time.time()
-            for p, (a, r, snap) in s.items():
+            for p, (a, r, snap) in last.items():
                 self.samples.append((now, p, a, r, snap))
-            return len(s) == g.n and all(
-                snap.get("state") == "done" for _, _, snap in s.values())
-        ta.wait_for(done, "every partition's snapshot done: %s\n%s"
-                    % (sample(g), g.logs()), timeout)
+            return len(last) == g.n and all(
+                snap.get("state") == "done" for _, _, snap in last.values())
+        try:
+            ta.wait_for(done, "every partition's snapshot done", timeout)
+        except AssertionError as e:
+            raise AssertionError("%s; the last /status: %s\n%s"
+                                 % (e, last, g.logs()))
 
     def starts(self, p, table, after=0.0, agent=None):
         """table_rows - rows_read of p's samples in table (where the
@@ -204,19 +214,30 @@ def started_lines(relay, pos):
             if 'msg="snapshot started"' in l]
 
 
+def resumed_clients(relay, pos):
+    """{(agent, partition)} whose snapshot the relay resumed from a
+    position after byte pos of its log (client=herald-agent/AGENT/P)."""
+    out = set()
+    for l in started_lines(relay, pos):
+        c = l.get("client", "").split("/")
+        if l.get("resumed") == "1" and len(c) == 3:
+            out.add((c[1], int(c[2])))
+    return out
+
+
 def relay_rows_read(relays):
     return {r.addr: ts.relay_status(r)["snapshot"]["rows_read"]
             for r in relays if r.proc.poll() is None}
 
 
-def finish(g, eng, db, writer):
+def finish(g, eng, db, writer, tables=TABLES):
     """The writer stops, a marker reaches every partition, and the
     destination equals the source."""
     time.sleep(1)
     writer.stop()
     scn = tdb.marker(db, 1)
     g.wait_applied(scn, timeout=120)
-    tdb.compare(eng, db, TABLES)
+    tdb.compare(eng, db, tables)
 
 
 def no_sanitizer_reports(tmp):
@@ -285,11 +306,14 @@ def test_agent_killed_mid_snapshot(tmp):
                 "partition %d: the new holder started big at row %d, the "
                 "checkpoint it took over was at %d"
                 % (p, min(starts), pos["table_rows"]))
+        # The relay's word for it: each lost partition subscribed again
+        # from its new holder with a position, and nothing started over.
         started = started_lines(relay, log_pos)
-        resumed = [l for l in started if l.get("resumed") == "1"]
-        assert len(resumed) >= len(lost) and len(resumed) == len(started), (
-            "%d subscriptions resumed after the kill, %d partitions lost:\n%s"
-            % (len(resumed), len(lost), started))
+        resumed = resumed_clients(relay, log_pos)
+        assert all((survivor.name, p) in resumed for p in lost) and all(
+            l.get("resumed") == "1" for l in started), (
+                "partitions %s lost; the relay's snapshot starts since: %s"
+                % (sorted(lost), started))
         # The volume agrees: the new holder's chunks hold the rows after
         # the checkpoint's, not the table again. Rows read after a key
         # are at most those there at the end, plus every row the writer
@@ -374,16 +398,13 @@ def test_relay_killed_mid_snapshot(tmp):
                 "its checkpoint was at %d" % (p, min(rows), pos["table_rows"]))
         assert seen, "no sample in big after the kill of partitions %s" \
             % sorted(moved)
-        resumed = [l for l in started_lines(other, log_pos)
-                   if l.get("resumed") == "1"]
-        assert len(resumed) >= len(moved), (
-            "%d subscriptions resumed on %s after the kill, %d partitions "
-            "moved:\n%s" % (len(resumed), other.addr, len(moved),
-                            started_lines(other, log_pos)))
-        fresh = [l for l in started_lines(other, log_pos)
-                 if l.get("resumed") != "1"]
-        assert not fresh, "subscriptions that started over on %s: %s" % (
-            other.addr, fresh)
+        resumed = resumed_clients(other, log_pos)
+        started = started_lines(other, log_pos)
+        holders = {p: a for p, (a, _, _) in sample(g).items()}
+        assert all((holders[p], p) in resumed for p in moved) and all(
+            l.get("resumed") == "1" for l in started), (
+                "partitions %s moved to %s; its snapshot starts since: %s"
+                % (sorted(moved), other.addr, started))
         # The killed relay comes back (its store after a kill -9) and
         # serves /status; g.close() stops it with SIGTERM and wants 0.
         victim.start()
@@ -398,6 +419,108 @@ def test_relay_killed_mid_snapshot(tmp):
                  {p: ck[p][1]["table_rows"] for p in ck}, read0, other.addr,
                  read1[other.addr], read1[other.addr] / total))
     finally:
+        stop_writer(writer)
+        g.close()
+    no_sanitizer_reports(tmp)
+
+
+def test_relay_killed_mid_chunk(tmp):
+    """kill -9 of the relay in use while the agents hold part of a
+    snapshot chunk sent in several frames: the client cannot continue
+    that chunk elsewhere (another relay reads it again, with other rows),
+    so it stops the partition, and the agent starts it again from its
+    checkpoint, on the other relay. The relays' max_frame_bytes is 64KiB
+    and a chunk 4000 rows of about 250 bytes, so each partition's share of
+    one comes in about four frames; the agents are stopped (SIGSTOP, well
+    within their session) so that the relay's sends pile up in the
+    sockets, and the kill cuts the stream at whatever the sockets took.
+    Only big (and the marker): a row of the types table is larger than
+    a frame."""
+    rows, chunk = 100000, 4000
+    tables = [ts.BIG, tdb.MARK]
+    eng, db = source("snapfault_chunk", rows, pad="\U0001F600" * 56 + "%06d",
+                     mixed=False)
+    total = count_rows(db, tables)
+    # Two partitions, one an agent: each connection's share of the
+    # snapshot (12 MB) is more than the sockets take while it is stopped.
+    g = tdb.DbGroup(tmp, eng, db, 2, nrelays=0, ncoords=1)
+    writer = None
+    stopped = []
+    try:
+        g.relays = [Relay(tmp, "r%d" % i, 9300 + i, zk=True,
+                          extra="  max_frame_bytes: 64KiB\n").start()
+                    for i in range(2)]
+        head = master_scn()
+        for r in g.relays:
+            r.wait_scn(head, timeout=120)
+        writer = Writer(db, 24, rows)
+        t0 = time.time()
+        for n in ("a1", "a2"):
+            snap_agent(g, n, db, chunk, tables)
+        g.wait_settled(timeout=60)
+        mid_snapshot(g, set(range(g.n)), db)
+        s = sample(g)
+        used = {}
+        for p, (_, r, _) in s.items():
+            used.setdefault(r, set()).add(p)
+        victim = [r for r in g.relays if r.addr == max(
+            used, key=lambda k: len(used[k]))][0]
+        other = [r for r in g.relays if r is not victim][0]
+        moved = used[victim.addr]
+        logs = {a.name: os.path.getsize(a.log) for a in g.live()}
+        for a in g.live():
+            a.proc.send_signal(signal.SIGSTOP)
+            stopped.append(a)
+        time.sleep(2)
+        # Nobody writes a checkpoint now: a partition started again
+        # resumes from these at the least.
+        ck = ckpt_positions(g, moved)
+        log_pos = os.path.getsize(other.log)
+        victim.kill9()
+        t_kill = time.time()
+        for a in stopped:
+            a.proc.send_signal(signal.SIGCONT)
+        stopped = []
+        w = Watch()
+        w.until_done(g)
+        took = time.time() - t0
+        big = "%s.big" % db
+        for p in sorted(moved):
+            st, pos = ck[p]
+            assert st == "running" and pos["table"] == big, (p, ck[p])
+            seen = w.table_rows(p, big, t_kill)
+            assert all(r >= pos["table_rows"] for r in seen), (
+                "partition %d went back in big to row %d after the kill, "
+                "its checkpoint was at %d" % (p, min(seen), pos["table_rows"]))
+        cut = {}
+        for a in g.agents.values():
+            for l in a.since(logs[a.name]).splitlines():
+                m = re.search(r'msg="partition stopped: client error" '
+                              r'partition=(\d+) .*in the middle of a '
+                              r'snapshot chunk', l)
+                if m:
+                    cut[int(m.group(1))] = a.name
+        assert cut, "the kill cut no snapshot chunk in two (the sockets " \
+            "took every chunk): nothing of what this test is for happened"
+        resumed = resumed_clients(other, log_pos)
+        for p, holder in sorted(cut.items()):
+            assert (holder, p) in resumed, (
+                "partition %d stopped for a cut chunk, but %s did not "
+                "resume its snapshot on %s: %s"
+                % (p, holder, other.addr, started_lines(other, log_pos)))
+        started = started_lines(other, log_pos)
+        assert all(l.get("resumed") == "1" for l in started), (
+            "subscriptions that started over on %s: %s" % (other.addr, started))
+        finish(g, eng, db, writer, tables)
+        writer = None
+        print("relay killed mid-chunk: %d rows, snapshot %.1f s; partitions "
+              "%s on %s, checkpoints at the kill %s; stopped for a cut chunk "
+              "and resumed from the checkpoint: %s"
+              % (total, took, sorted(moved), victim.addr,
+                 {p: ck[p][1]["table_rows"] for p in ck}, sorted(cut)))
+    finally:
+        for a in stopped:
+            a.proc.send_signal(signal.SIGCONT)
         stop_writer(writer)
         g.close()
     no_sanitizer_reports(tmp)
@@ -452,7 +575,7 @@ def test_coordinator_killed_mid_snapshot(tmp):
 
 
 TESTS = [test_agent_killed_mid_snapshot, test_relay_killed_mid_snapshot,
-         test_coordinator_killed_mid_snapshot]
+         test_relay_killed_mid_chunk, test_coordinator_killed_mid_snapshot]
 
 if __name__ == "__main__":
     sys.exit(run(TESTS, sys.argv[1:], prefix="herald-snapfault-"))
