@@ -2,18 +2,22 @@
 """Snapshots under faults (docs/snapshots.md, issue 11): a group of two
 agents with the mysql sink, started with agent.start: snapshot on a
 source with a large table that a writer keeps changing, loses in the
-middle of the snapshot, by kill -9, an agent, the relay it reads from, or
+middle of the snapshot, by kill -9, an agent, the relay it reads from
+(between chunks, and in the middle of a chunk sent in several frames), or
 the coordinator leader. The snapshot must go on from the last chunk the
-checkpoints in ZooKeeper cover, not from the start, and afterwards the
+checkpoints in ZooKeeper cover (or from the client's own position when
+it only changes relays), not from the start, and afterwards the
 destination must equal the source.
 
 How a resume is seen: a partition's /status snapshot gives table_rows,
 the rows of the table in progress up to its last chunk (the position
 the relay sent, counted from the position the holder resumed from), and
-rows_read, the rows of the chunks this holder got. So table_rows -
-rows_read is where the holder's subscription started in that table: a
-snapshot started over from nothing gives 0, a resumed one the
-checkpoint's count or more. The relays also log every subscription's
+rows_read, the rows of the chunks this holder got since it took the
+partition. So table_rows - rows_read is where the holder's subscription
+started in that table: a snapshot started over from nothing gives 0, a
+resumed one the checkpoint's count or more. (The figures go on over a
+client's failover and over a partition started again inside the same
+holder: there, no sample may go back behind the checkpoint instead.) The relays also log every subscription's
 start (msg="snapshot started" ... resumed=1 when it came with a
 position).
 
@@ -22,12 +26,11 @@ HERALD_SANDBOX_ENV, HERALD_SANDBOX_DIR, HERALD_BIN and HERALD_SOURCE."""
 import os
 import random
 import re
+import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import signal
-
 from test_relay import ENV, Relay, master_scn, pb_fields, run, sql  # noqa: E402
 import test_agent as ta  # noqa: E402
 import test_db_sinks as tdb  # noqa: E402
@@ -166,9 +169,9 @@ def mid_snapshot(g, parts, db):
 
 
 class Watch:
-    """Samples of every partition's /status snapshot until all are done;
-    resumed(p, pos) checks each sample of p against a position the
-    snapshot must not go back behind."""
+    """Samples of every partition's /status snapshot, taken until all
+    are done, to look back at: where each holder started in a table, and
+    whether a partition ever went back behind a position."""
 
     def __init__(self):
         self.samples = []  # (time, p, agent, relay, snapshot)
@@ -256,6 +259,18 @@ def no_sanitizer_reports(tmp):
     assert not found, "sanitizer reports:\n%s" % "\n".join(found[:20])
 
 
+def stop_cleanly(g):
+    """SIGTERM to the agents and coordinators still running: each must
+    exit 0 (under ASan: no leak, no error on the way out). The relays are
+    stopped so by g.close()."""
+    for a in g.live():
+        a.term()
+    for c in g.coords:
+        if c.alive():
+            rc = c.stop()
+            assert rc == 0, "%s exited %d: %s" % (c.id, rc, c.logtail())
+
+
 def stop_writer(writer):
     if writer:
         writer.err = None
@@ -332,6 +347,7 @@ def test_agent_killed_mid_snapshot(tmp):
                                     now, rounds))
         finish(g, eng, db, writer)
         writer = None
+        stop_cleanly(g)
         read = sum(relay_rows_read(g.relays).values())
         print("agent killed: %d rows, snapshot %.1f s; checkpoints at the "
               "kill %s, the new holder's chunk rows %s; relay rows read %d "
@@ -411,6 +427,7 @@ def test_relay_killed_mid_snapshot(tmp):
         victim.wait_scn(master_scn(), timeout=60)
         finish(g, eng, db, writer)
         writer = None
+        stop_cleanly(g)
         read1 = relay_rows_read([other])
         print("relay killed: %d rows, snapshot %.1f s; %d partitions moved "
               "from %s, checkpoints at the kill %s; rows read before the "
@@ -513,6 +530,7 @@ def test_relay_killed_mid_chunk(tmp):
             "subscriptions that started over on %s: %s" % (other.addr, started))
         finish(g, eng, db, writer, tables)
         writer = None
+        stop_cleanly(g)
         print("relay killed mid-chunk: %d rows, snapshot %.1f s; partitions "
               "%s on %s, checkpoints at the kill %s; stopped for a cut chunk "
               "and resumed from the checkpoint: %s"
@@ -568,6 +586,7 @@ def test_coordinator_killed_mid_snapshot(tmp):
         assert after == before, "partitions moved: %s -> %s" % (before, after)
         finish(g, eng, db, writer)
         writer = None
+        stop_cleanly(g)
     finally:
         stop_writer(writer)
         g.close()
