@@ -228,6 +228,28 @@ def resumed_clients(relay, pos):
     return out
 
 
+def sent_bytes(relay):
+    for l in relay.metrics().splitlines():
+        if l.startswith("herald_relay_sent_bytes_total "):
+            return float(l.split()[1])
+    raise AssertionError("no herald_relay_sent_bytes_total: %s"
+                         % relay.metrics()[:500])
+
+
+def sent_stops(relay, most):
+    """Waits (at most `most` seconds) until the relay has sent nothing
+    for a second: its consumers have stopped taking, their sockets are
+    full or it has nothing more."""
+    t_end = time.time() + most
+    last = sent_bytes(relay)
+    while time.time() < t_end:
+        time.sleep(1)
+        now = sent_bytes(relay)
+        if now == last:
+            return
+        last = now
+
+
 def relay_rows_read(relays):
     return {r.addr: ts.relay_status(r)["snapshot"]["rows_read"]
             for r in relays if r.proc.poll() is None}
@@ -447,20 +469,22 @@ def test_relay_killed_mid_chunk(tmp):
     that chunk elsewhere (another relay reads it again, with other rows),
     so it stops the partition, and the agent starts it again from its
     checkpoint, on the other relay. The relays' max_frame_bytes is 64KiB
-    and a chunk 4000 rows of about 250 bytes, so each partition's share of
-    one comes in about four frames; the agents are stopped (SIGSTOP, well
-    within their session) so that the relay's sends pile up in the
-    sockets, and the kill cuts the stream at whatever the sockets took.
+    and a chunk 16000 rows of about 250 bytes, so each partition's share
+    of one comes in about 32 frames. The agents are stopped (SIGSTOP,
+    well within their session) until the relay has sent all it can: the
+    sockets are full then, and the kill cuts the stream at whatever they
+    took, inside a chunk's frames but for the first (about 1 in 32).
     Only big (and the marker): a row of the types table is larger than
     a frame."""
-    rows, chunk = 100000, 4000
+    rows, chunk = 100000, 16000
     tables = [ts.BIG, tdb.MARK]
     eng, db = source("snapfault_chunk", rows, pad="\U0001F600" * 56 + "%06d",
                      mixed=False)
     total = count_rows(db, tables)
     # Two partitions, one an agent: each connection's share of the
     # snapshot (12 MB) is more than the sockets take while it is stopped.
-    g = tdb.DbGroup(tmp, eng, db, 2, nrelays=0, ncoords=1)
+    g = tdb.DbGroup(tmp, eng, db, 2, nrelays=0, ncoords=1,
+                    session_timeout="15s")
     writer = None
     stopped = []
     try:
@@ -488,7 +512,7 @@ def test_relay_killed_mid_chunk(tmp):
         for a in g.live():
             a.proc.send_signal(signal.SIGSTOP)
             stopped.append(a)
-        time.sleep(2)
+        sent_stops(victim, 8)
         # Nobody writes a checkpoint now: a partition started again
         # resumes from these at the least.
         ck = ckpt_positions(g, moved)
