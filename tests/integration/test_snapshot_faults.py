@@ -477,7 +477,7 @@ def test_relay_killed_mid_chunk(tmp):
     tens of MB, and when they hold the whole rest of the snapshot (12 MB a
     partition), nothing is cut and the partition only changes relays. The
     test then still checks that, and prints which partitions had a chunk
-    cut: some had in 6 of 8 runs here (4 of 4 in the release build, 2 of
+    cut: some had in 7 of 9 runs here (5 of 5 in the release build, 2 of
     4 under ASan).
     Only big (and the marker): a row of the types table is larger than
     a frame."""
