@@ -90,6 +90,9 @@ struct relay_snapsub {
   char *client;
   uint32_t limit;
   uint64_t start_scn; /* the connection's stream begins after it */
+  /* the consumer has had every change of the stream after it: start_scn,
+   * or where the snapshot it resumes began (its position says) */
+  uint64_t origin;
   int state;
   int code;
   char err[400];
@@ -198,12 +201,15 @@ static int same_key(const entry_t *e, const char *table, const uint8_t *after,
          (alen == 0 || memcmp(e->after, after, alen) == 0);
 }
 
-/* A chunk merges into a consumer's stream only when that stream has every
- * window after the chunk's SCN: the rows left out are those the stream
- * changed, and a change before the connection's start was never sent on
- * it (a chunk read for an earlier consumer). */
-static int covers(const entry_t *e, uint64_t start_scn) {
-  return e->state != E_READY || e->scn_low >= start_scn;
+/* A chunk merges into a consumer's stream only when that consumer has had
+ * every window after the chunk's SCN: the rows left out are those the
+ * stream changed, and a change before the consumer's origin never reached
+ * it (a chunk read for another group, earlier). A consumer that resumes
+ * its snapshot on a new connection has had them since its snapshot began
+ * (applied before its checkpoint, or streamed since), so the chunks read
+ * meanwhile for the other partitions serve it too. */
+static int covers(const entry_t *e, uint64_t origin) {
+  return e->state != E_READY || e->scn_low >= origin;
 }
 
 /* A chunk (db.tbl, after, limit) queued for reading, with no reference
@@ -748,6 +754,10 @@ relay_snapsub_t *relay_snap_subscribe(relay_snap_t *s,
   ss->limit = req->chunk_rows ? req->chunk_rows
                               : (uint32_t)s->o.conf->relay.snapshot_chunk_rows;
   ss->start_scn = start_scn;
+  /* An origin after the stream's start is no origin (a position from
+   * elsewhere): the start is sure. */
+  ss->origin = p && p->origin_scn && p->origin_scn <= start_scn ? p->origin_scn
+                                                                : start_scn;
   ss->wake = wake;
   ss->ud = ud;
   if (p && p->done) {
@@ -823,6 +833,7 @@ static void build_header(relay_snapsub_t *ss, const entry_t *e, uint64_t scn,
     pos.done = 1;
     pos.tables_done = (uint32_t)ss->ntables;
   }
+  pos.origin_scn = ss->origin;
   ch.tables_total = (uint32_t)ss->ntables;
   ch.position = &pos;
   w.scn = scn;
@@ -860,7 +871,7 @@ int relay_snap_next(relay_snapsub_t *ss, uint64_t scn, relay_snap_send_t *out,
   }
   if (ss->e == NULL)
     ss->e = entry_get(s, &ss->tables[ss->idx], ss->after, ss->after_len,
-                      ss->limit, scn, ss->start_scn);
+                      ss->limit, scn, ss->origin);
   entry_t *e = ss->e;
   if (e->state == E_FAILED) {
     if (e->code == HD_ESNAPSHOT) {
@@ -887,7 +898,7 @@ int relay_snap_next(relay_snapsub_t *ss, uint64_t scn, relay_snap_send_t *out,
   if (e->state != E_READY)
     return RELAY_SNAP_WAIT;
   if (e->unusable || (e->stale_scn && scn >= e->stale_scn) ||
-      !covers(e, ss->start_scn)) {
+      !covers(e, ss->origin)) {
     entry_put(s, e);
     ss->e = NULL;
     return relay_snap_next(ss, scn, out, code, err, errlen);
@@ -929,7 +940,7 @@ int relay_snap_next(relay_snapsub_t *ss, uint64_t scn, relay_snap_send_t *out,
   ss->e = NULL;
   if (ss->state == S_RUN) {
     ss->e = entry_get(s, &ss->tables[ss->idx], ss->after, ss->after_len,
-                      ss->limit, scn, ss->start_scn);
+                      ss->limit, scn, ss->origin);
     read_ahead(s, ss->e);
   }
   entry_put(s, e);
