@@ -38,14 +38,14 @@ class BigWriter(ta.Repeat):
     updates (v grows), deletes, inserts of new keys, and key moves to
     keys above every existing one."""
 
-    def __init__(self, db, seed=11):
-        self.db, self.rng = db, random.Random(seed)
-        self.next_id = BIG_ROWS * 10
+    def __init__(self, db, seed=11, rows=BIG_ROWS):
+        self.db, self.rng, self.rows = db, random.Random(seed), rows
+        self.next_id = rows * 10
         super().__init__(self.round, 0.005, "big writer")
 
     def round(self, i):
         r = self.rng
-        ids = [r.randrange(1, BIG_ROWS + 1) for _ in range(6)]
+        ids = [r.randrange(1, self.rows + 1) for _ in range(6)]
         self.next_id += 2
         sql("BEGIN; UPDATE big SET v = v + 1 WHERE id IN (%d, %d, %d);"
             "UPDATE big SET v = v + 7, pad = CONCAT('u', %d) WHERE id = %d;"

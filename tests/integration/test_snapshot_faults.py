@@ -24,7 +24,6 @@ position).
 Run by ctest (hd_sandbox_test, as snapshot_faults) with
 HERALD_SANDBOX_ENV, HERALD_SANDBOX_DIR, HERALD_BIN and HERALD_SOURCE."""
 import os
-import random
 import re
 import signal
 import sys
@@ -48,26 +47,11 @@ SANITIZER = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
              "runtime error:")
 
 
-class Writer(ta.Repeat):
+def Writer(db, seed, rows=ROWS):
     """test_snapshot's BigWriter over all ROWS keys: updates (v only
     grows), a delete, an insert of a new key and a key move above every
     existing key, in one transaction, over and over."""
-
-    def __init__(self, db, seed, rows=ROWS):
-        self.db, self.rng, self.rows = db, random.Random(seed), rows
-        self.next_id = rows * 10
-        super().__init__(self.round, 0.005, "big writer")
-
-    def round(self, i):
-        ids = [self.rng.randrange(1, self.rows + 1) for _ in range(6)]
-        self.next_id += 2
-        sql("BEGIN; UPDATE big SET v = v + 1 WHERE id IN (%d, %d, %d);"
-            "UPDATE big SET v = v + 7, pad = CONCAT('u', %d) WHERE id = %d;"
-            "DELETE FROM big WHERE id = %d;"
-            "INSERT INTO big VALUES (%d, 1, 'new');"
-            "UPDATE big SET id = %d, v = v + 1 WHERE id = %d; COMMIT;"
-            % (ids[0], ids[1], ids[2], i, ids[3], ids[4], self.next_id,
-               self.next_id + 1, ids[5]), db=self.db)
+    return ts.BigWriter(db, seed, rows)
 
 
 def source(name, rows=ROWS, pad="p%d", mixed=True):
