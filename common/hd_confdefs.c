@@ -13,8 +13,8 @@
 #define MIB (1LL << 20)
 
 static const char *const fsync_names[] = {"window", "interval", "none", NULL};
-static const char *const sink_names[] = {"stdout", "file",       "command",
-                                         "mysql",  "postgresql", NULL};
+static const char *const sink_names[] = {
+    "stdout", "file", "command", "mysql", "postgresql", "plugin", NULL};
 static const char *const schema_changes_names[] = {"evolve", "none", NULL};
 static const char *const ddl_names[] = {"ignore", "apply", NULL};
 static const char *const zero_dates_names[] = {"null", "infinity", "error",
@@ -298,11 +298,16 @@ static const hd_prop_t agent_props[] = {
      "where windows go", sink_names},
     {"sink.path", HD_T_STR, A(sink.path), 0, 0, 0, NULL,
      "file sink: path of the JSON-lines file; {agent} and {partition} are "
-     "replaced, so that each partition can have a file of its own",
+     "replaced, so that each partition can have a file of its own; plugin "
+     "sink: the plugin's shared object (docs/plugins.md)",
      NULL},
     {"sink.command", HD_T_STR, A(sink.command), 0, 0, 0, NULL,
      "command sink: shell command fed JSON lines on stdin, restarted with "
      "backoff when it exits",
+     NULL},
+    {"sink.options", HD_T_STRMAP, A(sink.options), 0, 0, 0, NULL,
+     "plugin sink: a mapping of names to strings handed to the plugin's "
+     "init (docs/plugins.md)",
      NULL},
     {"sink.retry_max", HD_T_DURATION, A(sink.retry_max_ms), 10, 3600000, 0,
      "30s", "longest wait between retries of a failing sink", NULL},
@@ -478,9 +483,17 @@ static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
   if (c->sink.type == HD_SINK_COMMAND && c->sink.command == NULL)
     return hd_conf_error(ctx, "sink.type",
                          "sink: type command needs 'command'");
-  if (c->sink.type != HD_SINK_FILE && c->sink.path != NULL)
+  if (c->sink.type == HD_SINK_PLUGIN && c->sink.path == NULL)
+    return hd_conf_error(ctx, "sink.type",
+                         "sink: type plugin needs 'path' (the plugin's "
+                         "shared object)");
+  if (c->sink.type != HD_SINK_FILE && c->sink.type != HD_SINK_PLUGIN &&
+      c->sink.path != NULL)
     return hd_conf_error(ctx, "sink.path",
-                         "sink.path: only used with type file");
+                         "sink.path: only used with type file or plugin");
+  if (c->sink.type != HD_SINK_PLUGIN && c->sink.options.n)
+    return hd_conf_error(ctx, "sink.options",
+                         "sink.options: only used with type plugin");
   if (c->sink.type != HD_SINK_COMMAND && c->sink.command != NULL)
     return hd_conf_error(ctx, "sink.command",
                          "sink.command: only used with type command");

@@ -17,7 +17,8 @@ typedef enum {
   HD_SINK_FILE,
   HD_SINK_COMMAND,
   HD_SINK_MYSQL,
-  HD_SINK_POSTGRESQL
+  HD_SINK_POSTGRESQL,
+  HD_SINK_PLUGIN
 } hd_sink_t;
 /* sink.schema_changes, sink.ddl, sink.zero_dates (database sinks) */
 typedef enum { HD_SCHEMA_EVOLVE, HD_SCHEMA_NONE } hd_schema_changes_t;
@@ -121,7 +122,8 @@ typedef struct {
     int ddl;            /* hd_ddl_t */
     int zero_dates;     /* hd_zero_dates_t (postgresql) */
     uint64_t connect_timeout_ms;
-    uint64_t timeout_ms; /* one statement or commit */
+    uint64_t timeout_ms;  /* one statement or commit */
+    hd_strlist_t options; /* plugin: key, value, ... handed to its init */
   } sink;
 } hd_agent_conf_t;
 

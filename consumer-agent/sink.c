@@ -18,9 +18,12 @@
 
 /* Indexed by hd_sink_t. A new sink adds its type there and its ops here. */
 static const sink_ops_t *const sink_types[] = {
-    [HD_SINK_STDOUT] = &sink__stdout_ops,   [HD_SINK_FILE] = &sink__file_ops,
-    [HD_SINK_COMMAND] = &sink__command_ops, [HD_SINK_MYSQL] = &sink__mysql_ops,
+    [HD_SINK_STDOUT] = &sink__stdout_ops,
+    [HD_SINK_FILE] = &sink__file_ops,
+    [HD_SINK_COMMAND] = &sink__command_ops,
+    [HD_SINK_MYSQL] = &sink__mysql_ops,
     [HD_SINK_POSTGRESQL] = &sink__pg_ops,
+    [HD_SINK_PLUGIN] = &sink__plugin_ops,
 };
 #define NTYPES (sizeof(sink_types) / sizeof(sink_types[0]))
 
