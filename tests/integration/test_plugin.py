@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""The plugin sink (sink.type: plugin, <herald/sink.h>) with the example
+plugin (examples/sink_plugin_example.c, one JSON-lines file per partition
+in a directory shared by the agents, exactly once by its own position):
+a mixed workload through three agents arrives complete, in SCN order per
+partition and without a duplicate, through a failure the plugin injects
+(the partition stops, reopens and resumes) and a kill -9 of an agent
+mid-stream. Plugins that cannot be used are refused at start, with a
+clear message and a non-zero exit: another ABI version, a path that does
+not exist, a shared object that is no plugin, options the plugin
+refuses."""
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_relay import BIN, Relay, free_port, master_scn, run, setup_db  # noqa: E402,E501
+import test_agent as ta  # noqa: E402
+
+LIB = os.path.normpath(os.path.join(BIN, "..", "lib"))
+EXAMPLE = os.path.join(LIB, "libherald_sink_example.so")
+ABI99 = os.path.join(LIB, "libherald_sink_abi99.so")
+
+
+def plugin_sink(path, **options):
+    lines = ["sink:", "  type: plugin", "  path: %s" % path,
+             "  retry_max: 1s"]
+    if options:
+        lines.append("  options:")
+        lines += ["    %s: '%s'" % kv for kv in options.items()]
+    return lines
+
+
+def log_lines(agent, word):
+    try:
+        with open(agent.log) as f:
+            return [l for l in f if word in l]
+    except OSError:
+        return []
+
+
+def test_refused(tmp):
+    """Each plugin that cannot be used stops the agent at start: exit 1,
+    and the error names the path and what is wrong."""
+    out = os.path.join(tmp, "out")
+    os.makedirs(out, exist_ok=True)
+    nobody = "127.0.0.1:%d" % free_port()
+    cases = [
+        (ABI99, {"dir": out},
+         "built for ABI version 99, this agent speaks 1"),
+        (os.path.join(tmp, "no-such-plugin.so"), {"dir": out},
+         "cannot load %s" % os.path.join(tmp, "no-such-plugin.so")),
+        (os.path.join(LIB, "..", "libherald", "libherald.so"), {"dir": out},
+         "does not export herald_sink_plugin()"),
+        (EXAMPLE, {"dir": os.path.join(tmp, "missing")},
+         "init refused the options: dir '%s': not a directory"
+         % os.path.join(tmp, "missing")),
+        (EXAMPLE, {"dir": out, "colour": "red"},
+         "unknown option 'colour'"),
+    ]
+    for i, (path, opts, want) in enumerate(cases):
+        ag = ta.Agent(tmp, "bad%d" % i, partitions=2,
+                      extra="", sink=plugin_sink(path, **opts))
+        # standalone, relays that nobody serves: the sink is made first
+        with open(ag.conf) as f:
+            conf = f.read().replace("  checkpoint_file:",
+                                    "  relays: %s\n  checkpoint_file:" % nobody)
+        with open(ag.conf, "w") as f:
+            f.write(conf)
+        ag.start()
+        try:
+            rc = ag.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            ag.stop()
+            raise AssertionError("%s: the agent did not exit: %s"
+                                 % (path, ag.logtail()))
+        assert rc != 0, "%s: exit 0" % path
+        assert log_lines(ag, want), "%s: no '%s' in the log: %s" % (
+            path, want, ag.logtail())
+    # sink.options without a plugin is a config error too
+    r = subprocess.run([os.path.join(BIN, "heraldctl"), "validate-config",
+                        ag.conf], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with open(ag.conf) as f:
+        conf = f.read().replace("type: plugin", "type: file")
+    with open(ag.conf, "w") as f:
+        f.write(conf)
+    r = subprocess.run([os.path.join(BIN, "heraldctl"), "validate-config",
+                        ag.conf], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode != 0 and "sink.options: only used with type plugin" \
+        in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_standalone(tmp):
+    """One agent, four partitions: a failure injected after 20 windows
+    stops its partition, which reopens and resumes; a kill -9 mid-stream
+    and a restart. Every change once, in order."""
+    start = setup_db(ta.DB, ta.DDL)
+    relay = Relay(tmp, "r1", 9301).start()
+    relay.wait_scn(master_scn())
+    n = 4
+    out = os.path.join(tmp, "out")
+    os.makedirs(out, exist_ok=True)
+    ag = ta.Agent(tmp, "a1", relays=[relay], partitions=n,
+                  sink=plugin_sink(EXAMPLE, dir=out, fail_after_windows=20))
+    w = None
+    try:
+        ag.start()
+        head = master_scn()
+        ta.wait_for(lambda: len(ag.checkpoints()) == n and
+                    min(ag.checkpoints().values()) >= head,
+                    "every partition at the head: " + ag.logtail())
+        w = ta.Writer()
+        ta.wait_for(lambda: log_lines(ag, "injected failure"),
+                    "the injected failure: " + ag.logtail(), 60)
+        time.sleep(1)
+        ag.kill9()
+        time.sleep(0.5)
+        ag.start()
+        time.sleep(1)
+        w.stop()
+        w = None
+        head = master_scn()
+        ta.wait_for(lambda: min(ag.checkpoints().values()) >= head,
+                    "checkpoints at %d: %s %s" % (head, ag.checkpoints(),
+                                                  ag.logtail()), 60)
+        ag.term()
+        ta.check(out, n, ta.expected(start))
+    finally:
+        if w:
+            w.stop_ev.set()
+        ag.stop()
+        relay.stop()
+
+
+def test_group(tmp):
+    """Three agents of a group (two relays, two coordinators) into one
+    directory, a mixed write load throughout: each agent's plugin fails
+    once, a kill -9 of one agent moves its partitions to the others. Every
+    change in exactly one partition (two for a key move), SCN order per
+    partition, none missing, none twice."""
+    start = setup_db(ta.DB, ta.DDL)
+    n = 6
+    g = ta.Group(tmp, n)
+    out = os.path.join(tmp, "out")
+    os.makedirs(out, exist_ok=True)
+    w = None
+    try:
+        for name in ("a1", "a2", "a3"):
+            g.agent(name, sink=plugin_sink(EXAMPLE, dir=out,
+                                           fail_after_windows=15))
+        g.wait_settled()
+        g.wait_head()
+        w = ta.Writer()
+        ta.wait_for(lambda: all(log_lines(a, "injected failure")
+                                for a in g.live()),
+                    "an injected failure in every agent", 60)
+        time.sleep(1)
+        g.agents["a2"].kill9()
+        g.wait_settled()
+        time.sleep(1.5)
+        w.stop()
+        w = None
+        g.wait_head()
+        for a in g.live():
+            a.term()
+        ta.check(out, n, ta.expected(start))
+        for a in g.agents.values():
+            assert log_lines(a, "partition stops, retries"), \
+                "%s: the failed partition was not retried: %s" % (
+                    a.name, a.logtail())
+    finally:
+        if w:
+            w.stop_ev.set()
+        g.close()
+
+
+TESTS = [test_refused, test_standalone, test_group]
+
+if __name__ == "__main__":
+    sys.exit(run(TESTS, sys.argv[1:], prefix="herald-plugin-"))
