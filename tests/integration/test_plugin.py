@@ -75,7 +75,7 @@ def test_refused(tmp):
             ag.stop()
             raise AssertionError("%s: the agent did not exit: %s"
                                  % (path, ag.logtail()))
-        assert rc != 0, "%s: exit 0" % path
+        assert rc == 1, "%s: exit %d, not 1" % (path, rc)
         assert log_lines(ag, want), "%s: no '%s' in the log: %s" % (
             path, want, ag.logtail())
     # sink.options without a plugin is a config error too
