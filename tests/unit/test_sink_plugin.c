@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "hd_check.h"
+#include "hd_confdefs.h"
 #include "hd_err.h"
 #include "hd_log.h"
 #include "hd_tmpdir.h"
@@ -182,12 +183,66 @@ START_TEST(failure_breaks_the_handle_once) {
 }
 END_TEST
 
+static int load(const char *sink, hd_agent_conf_t *a, char *err) {
+  char text[1024];
+  snprintf(text, sizeof(text),
+           "agent: {id: a, group: g, source: s, partitions: 2, relays: "
+           "'h:1'}\n%s",
+           sink);
+  memset(a, 0, sizeof(*a));
+  return hd_config_load_string("a.yaml", text, strlen(text), &hd_agent_schema,
+                               a, err, 512);
+}
+
+/* sink.options: a mapping of scalars, in the file's order, handed to the
+ * plugin's init as it is; refused with other types and as other shapes. */
+START_TEST(config_options) {
+  hd_agent_conf_t a;
+  char err[512], yaml[600];
+  snprintf(yaml, sizeof(yaml),
+           "sink:\n  type: plugin\n  path: %s\n  options:\n"
+           "    dir: %s\n    fail_after_windows: 3\n",
+           EXAMPLE, dir);
+  ck_assert_msg(load(yaml, &a, err) == 0, "%s", err);
+  ck_assert_int_eq(a.sink.type, HD_SINK_PLUGIN);
+  ck_assert_uint_eq(a.sink.options.n, 4);
+  ck_assert_str_eq(a.sink.options.v[0], "dir");
+  ck_assert_str_eq(a.sink.options.v[2], "fail_after_windows");
+  ck_assert_str_eq(a.sink.options.v[3], "3");
+  sink_t *s = NULL;
+  ck_assert_msg(sink_create(&a, &s, err, sizeof(err)) == 0, "%s", err);
+  sink_destroy(s);
+  hd_config_free(&hd_agent_schema, &a);
+
+  static const struct {
+    const char *sink, *want;
+  } bad[] = {
+      {"sink:\n  type: plugin\n  path: /x.so\n  options:\n    dir: [a, b]\n",
+       "a.yaml:6:5: sink.options: keys and values must be scalars"},
+      {"sink:\n  type: plugin\n  path: /x.so\n  options: [a]\n",
+       "sink.options: expected a mapping"},
+      {"sink:\n  type: plugin\n", "sink: type plugin needs 'path'"},
+      {"sink:\n  type: file\n  path: /x\n  options: {dir: /tmp}\n",
+       "sink.options: only used with type plugin"},
+      {"sink:\n  type: stdout\n  path: /x\n",
+       "sink.path: only used with type file or plugin"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ck_assert_int_eq(load(bad[i].sink, &a, err), HD_ECONFIG);
+    ck_assert_msg(strstr(err, bad[i].want) != NULL, "%zu: '%s', not '%s'", i,
+                  err, bad[i].want);
+    hd_config_free(&hd_agent_schema, &a);
+  }
+}
+END_TEST
+
 static Suite *plugin_suite(void) {
   Suite *s = suite_create("sink_plugin");
   TCase *tc = tcase_create("plugin");
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, check_refuses_bad_tables);
   tcase_add_test(tc, create_refuses);
+  tcase_add_test(tc, config_options);
   tcase_add_test(tc, reopen_cuts_to_the_last_flush);
   tcase_add_test(tc, failure_breaks_the_handle_once);
   suite_add_tcase(s, tc);
