@@ -16,6 +16,8 @@
  *   dir                   the directory of the files (required, must exist)
  *   fail_after_windows    N: the write of window N+1 fails once in the
  *                         process's life (for tests of the retry)
+ *   down_while            PATH: every write and flush fails while PATH
+ *                         exists (a destination that is down)
  *
  * Build it against an installed herald:
  *   cc -std=c11 -shared -fPIC $(pkg-config --cflags herald) \
@@ -46,6 +48,7 @@
 typedef struct {
   char *dir;
   long fail_after;      /* -1: never */
+  char *down_while;     /* NULL: never */
   pthread_mutex_t lock; /* windows, failed */
   long windows;         /* whole windows written, all partitions */
   int failed;           /* the injected failure happened */
@@ -83,6 +86,7 @@ static int ex_init(const herald_sink_config_t *conf, void **state, char *err,
                    size_t errlen) {
   const char *dir = NULL;
   long fail_after = -1;
+  const char *down_while = NULL;
   for (size_t i = 0; i < conf->n_options; i++) {
     const char *k = conf->keys[i], *v = conf->values[i];
     if (strcmp(k, "dir") == 0) {
@@ -94,9 +98,13 @@ static int ex_init(const herald_sink_config_t *conf, void **state, char *err,
       if (errno || *end || fail_after < 0)
         return fail(err, errlen, HERALD_SINK_ERROR,
                     "fail_after_windows '%s': not a count", v);
+    } else if (strcmp(k, "down_while") == 0) {
+      down_while = v;
     } else {
       return fail(err, errlen, HERALD_SINK_ERROR,
-                  "unknown option '%s' (known: dir, fail_after_windows)", k);
+                  "unknown option '%s' (known: dir, fail_after_windows, "
+                  "down_while)",
+                  k);
     }
   }
   if (dir == NULL)
@@ -111,6 +119,11 @@ static int ex_init(const herald_sink_config_t *conf, void **state, char *err,
     return fail(err, errlen, HERALD_SINK_ERROR, "out of memory");
   }
   st->fail_after = fail_after;
+  if (down_while != NULL && (st->down_while = strdup(down_while)) == NULL) {
+    free(st->dir);
+    free(st);
+    return fail(err, errlen, HERALD_SINK_ERROR, "out of memory");
+  }
   pthread_mutex_init(&st->lock, NULL);
   *state = st;
   return HERALD_SINK_OK;
@@ -214,10 +227,20 @@ static int ex_open(void *vs, uint32_t p, uint64_t epoch, void **out,
   return HERALD_SINK_OK;
 }
 
+/* down_while: the destination is down while that file exists. */
+static int down(const state_t *st, char *err, size_t errlen) {
+  if (st->down_while == NULL || access(st->down_while, F_OK) < 0)
+    return 0;
+  return fail(err, errlen, HERALD_SINK_ERROR, "destination down (%s exists)",
+              st->down_while);
+}
+
 static int ex_write(void *vp, const herald_sink_window_t *w, char *err,
                     size_t errlen) {
   part_t *pt = vp;
   state_t *st = pt->st;
+  if (down(st, err, errlen) < 0)
+    return HERALD_SINK_ERROR;
   if (!w->snapshot && w->scn <= pt->opened_at)
     return HERALD_SINK_OK; /* held already (the agent skips it too) */
   if (w->last) {
@@ -254,6 +277,8 @@ static int ex_write(void *vp, const herald_sink_window_t *w, char *err,
 
 static int ex_flush(void *vp, char *err, size_t errlen) {
   part_t *pt = vp;
+  if (down(pt->st, err, errlen) < 0)
+    return HERALD_SINK_ERROR;
   if (fsync(pt->fd) < 0)
     return fail(err, errlen, HERALD_SINK_ERROR, "%s: fsync: %s", pt->data,
                 strerror(errno));
@@ -270,6 +295,7 @@ static int ex_flush(void *vp, char *err, size_t errlen) {
 static void ex_destroy(void *vs) {
   state_t *st = vs;
   pthread_mutex_destroy(&st->lock);
+  free(st->down_while);
   free(st->dir);
   free(st);
 }
