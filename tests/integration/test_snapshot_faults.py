@@ -365,7 +365,7 @@ def test_agent_killed_mid_snapshot(tmp):
         # other partitions (its snapshot's origin is before them): the
         # source reads the table about once (1.85 to 1.94 times when a
         # resumed connection could not share them).
-        assert read / total < 1.3, (read, total)
+        assert read / total < 1.5, (read, total)
     finally:
         stop_writer(writer)
         g.close()
