@@ -41,6 +41,28 @@ def log_lines(agent, word):
         return []
 
 
+def at_head(ag, n):
+    """Start standalone agent ag; wait until its n partitions have
+    checkpointed the source's newest SCN."""
+    ag.start()
+    head = master_scn()
+    ta.wait_for(lambda: len(ag.checkpoints()) == n and
+                min(ag.checkpoints().values()) >= head,
+                "every partition at the head: " + ag.logtail())
+
+
+def drained(ag, out, n, start):
+    """With the writer stopped: every checkpoint at the source's newest
+    SCN, ag stopped with SIGTERM, and the plugin's files in out holding
+    every change since start once, in order."""
+    head = master_scn()
+    ta.wait_for(lambda: min(ag.checkpoints().values()) >= head,
+                "checkpoints at %d: %s %s" % (head, ag.checkpoints(),
+                                              ag.logtail()), 60)
+    ag.term()
+    ta.check(out, n, ta.expected(start))
+
+
 def test_refused(tmp):
     """Each plugin that cannot be used stops the agent at start: exit 1,
     and the error names the path and what is wrong."""
@@ -109,11 +131,7 @@ def test_standalone(tmp):
                   sink=plugin_sink(EXAMPLE, dir=out, fail_after_windows=20))
     w = None
     try:
-        ag.start()
-        head = master_scn()
-        ta.wait_for(lambda: len(ag.checkpoints()) == n and
-                    min(ag.checkpoints().values()) >= head,
-                    "every partition at the head: " + ag.logtail())
+        at_head(ag, n)
         w = ta.Writer()
         ta.wait_for(lambda: log_lines(ag, "injected failure"),
                     "the injected failure: " + ag.logtail(), 60)
@@ -124,12 +142,7 @@ def test_standalone(tmp):
         time.sleep(1)
         w.stop()
         w = None
-        head = master_scn()
-        ta.wait_for(lambda: min(ag.checkpoints().values()) >= head,
-                    "checkpoints at %d: %s %s" % (head, ag.checkpoints(),
-                                                  ag.logtail()), 60)
-        ag.term()
-        ta.check(out, n, ta.expected(start))
+        drained(ag, out, n, start)
     finally:
         if w:
             w.stop_ev.set()
@@ -208,11 +221,7 @@ def test_outage(tmp):
         return len([l for l in log_lines(ag, "destination down")
                     if "partition=%d " % p in l])
     try:
-        ag.start()
-        head = master_scn()
-        ta.wait_for(lambda: len(ag.checkpoints()) == n and
-                    min(ag.checkpoints().values()) >= head,
-                    "every partition at the head: " + ag.logtail())
+        at_head(ag, n)
         w = ta.Writer()
         time.sleep(0.5)
         open(flag, "w").close()
@@ -231,12 +240,7 @@ def test_outage(tmp):
         time.sleep(1)
         w.stop()
         w = None
-        head = master_scn()
-        ta.wait_for(lambda: min(ag.checkpoints().values()) >= head,
-                    "checkpoints at %d: %s %s" % (head, ag.checkpoints(),
-                                                  ag.logtail()), 60)
-        ag.term()
-        ta.check(out, n, ta.expected(start))
+        drained(ag, out, n, start)
     finally:
         if w:
             w.stop_ev.set()
