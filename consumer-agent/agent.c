@@ -68,7 +68,8 @@ struct agent {
    * thread, acted on by the runners) */
   hd_snapreq_t req;
   int req_ok;
-  int req_bad_version; /* of a request node said to be unreadable */
+  int req_bad_version;  /* of a request node said to be unreadable */
+  atomic_int req_dirty; /* the node may have changed: read it again */
 };
 
 struct part {
@@ -955,21 +956,35 @@ static int read_assignment(agent_t *a, int watch, hd_assignment_t *as) {
 /* heraldctl snapshot's request node, watched: the runners of the
  * partitions it names that have not answered it are told. A node that
  * cannot be read is said once per version and changes nothing. */
+static void snapreq_watcher(zhandle_t *zh, int type, int state,
+                            const char *path, void *ctx) {
+  agent_t *a = ctx;
+  atomic_store(&a->req_dirty, 1);
+  zk_wake_watcher(zh, type, state, path, ctx);
+}
+
 static void read_snapreq(agent_t *a) {
+  /* Only when its watch fired (or a session began): the node changes
+   * once per request, the group steps several times a second. */
+  if (!atomic_exchange(&a->req_dirty, 0))
+    return;
   const hd_agent_conf_t *k = a->conf;
   char path[HD_GROUP_PATH_MAX], err[300], data[4 * HD_CK_TABLES_MAX];
   hd_path_snapreq(path, sizeof(path), k->cluster, k->agent.group);
   int len = sizeof(data) - 1;
   struct Stat st;
   zhandle_t *zh = hd_zk_handle(a->zk);
-  int rc = zoo_wget(zh, path, zk_wake_watcher, a, data, &len, &st);
+  int rc = zoo_wget(zh, path, snapreq_watcher, a, data, &len, &st);
   if (rc == ZNONODE) {
     /* not asked yet: woken when it is */
-    zoo_wexists(zh, path, zk_wake_watcher, a, &st);
+    if (zoo_wexists(zh, path, snapreq_watcher, a, &st) != ZNONODE)
+      atomic_store(&a->req_dirty, 1); /* created meanwhile, or not armed */
     return;
   }
-  if (rc != ZOK || len < 0)
+  if (rc != ZOK || len < 0) {
+    atomic_store(&a->req_dirty, 1);
     return;
+  }
   hd_snapreq_t *r = hd_malloc(sizeof(*r));
   if (hd_snapreq_parse(data, (size_t)len, r, err, sizeof(err)) < 0) {
     if (a->req_bad_version != st.version + 1)
@@ -1225,6 +1240,7 @@ int agent_run(const hd_agent_conf_t *conf, volatile sig_atomic_t *stop) {
       continue;
     }
     agent_retry_reset(&rt);
+    atomic_store(&a.req_dirty, 1); /* a new session has no watches */
     while (!*stop && !atomic_load(&a.expired)) {
       group_step(&a, 0);
       wait_wake(&a, POLL_MS * 2);
