@@ -364,6 +364,24 @@ def test_snapshot_requested(tmp):
         g.close()
 
 
+def settled_after_flush():
+    """The binlog position once MariaDB has written the new file's own
+    Binlog_checkpoint event, which it does on its own a moment after
+    FLUSH BINARY LOGS (when the old file's transactions are all
+    committed): 40 bytes that are no commit, but would move the position
+    while the test checks that nothing does."""
+    deadline = time.monotonic() + 20
+    while True:
+        f = sql("SHOW MASTER STATUS").split("\t")[0]
+        ev = sql("SHOW BINLOG EVENTS IN '%s'" % f)
+        if any(line.split("\t")[2:3] == ["Binlog_checkpoint"]
+               and line.split("\t")[-1] == f for line in ev.splitlines()):
+            return [f, sql("SHOW MASTER STATUS").split("\t")[1]]
+        assert time.monotonic() < deadline, (
+            "no Binlog_checkpoint naming %s after 20 s:\n%s" % (f, ev))
+        time.sleep(0.05)
+
+
 def test_snapshot_after_rotation(tmp):
     """A snapshot on a quiet source whose binlog was just rotated: the
     chunks are as of a position in the new file, which no window reaches
@@ -378,7 +396,7 @@ def test_snapshot_after_rotation(tmp):
     g = tdb.DbGroup(tmp, eng, db, 2, nrelays=1, ncoords=1)
     try:
         sql("FLUSH BINARY LOGS")
-        before = sql("SHOW MASTER STATUS").split("\t")[:2]
+        before = settled_after_flush()
         for n in ("r1",):
             snap_agent(g, n, db)
         g.wait_settled(timeout=60)
