@@ -14,7 +14,8 @@
 
 static const char *const fsync_names[] = {"window", "interval", "none", NULL};
 static const char *const sink_names[] = {
-    "stdout", "file", "command", "mysql", "postgresql", "plugin", NULL};
+    "stdout", "file", "command", "mysql", "postgresql", "plugin",
+    "kafka",  "nats", "redis",   "http",  NULL};
 static const char *const schema_changes_names[] = {"evolve", "none", NULL};
 static const char *const ddl_names[] = {"ignore", "apply", NULL};
 static const char *const zero_dates_names[] = {"null", "infinity", "error",
@@ -309,6 +310,8 @@ static const hd_prop_t agent_props[] = {
      "plugin sink: a mapping of names to strings handed to the plugin's "
      "init (docs/plugins.md)",
      NULL},
+    {"sink.url", HD_T_STR, A(sink.url), 0, 0, 0, NULL,
+     "nats, redis, http sinks: the destination's URL (docs/sinks.md)", NULL},
     {"sink.retry_max", HD_T_DURATION, A(sink.retry_max_ms), 10, 3600000, 0,
      "30s", "longest wait between retries of a failing sink", NULL},
     {"sink.host", HD_T_STR, A(sink.host), 0, 0, 0, NULL,

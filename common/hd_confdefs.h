@@ -18,7 +18,11 @@ typedef enum {
   HD_SINK_COMMAND,
   HD_SINK_MYSQL,
   HD_SINK_POSTGRESQL,
-  HD_SINK_PLUGIN
+  HD_SINK_PLUGIN,
+  HD_SINK_KAFKA,
+  HD_SINK_NATS,
+  HD_SINK_REDIS,
+  HD_SINK_HTTP
 } hd_sink_t;
 /* sink.schema_changes, sink.ddl, sink.zero_dates (database sinks) */
 typedef enum { HD_SCHEMA_EVOLVE, HD_SCHEMA_NONE } hd_schema_changes_t;
@@ -124,6 +128,7 @@ typedef struct {
     uint64_t connect_timeout_ms;
     uint64_t timeout_ms;  /* one statement or commit */
     hd_strlist_t options; /* plugin: key, value, ... handed to its init */
+    char *url;            /* nats, redis, http: the destination */
   } sink;
 } hd_agent_conf_t;
 

@@ -113,7 +113,9 @@
   XX(AGENT, HD_ESINK_VALUE, -18008,                                            \
      "a value the destination cannot store as it is")                          \
   XX(AGENT, HD_ESINK_SCHEMA, -18009,                                           \
-     "the destination table does not match the stream")
+     "the destination table does not match the stream")                        \
+  XX(AGENT, HD_ESINK_REMOTE, -18010,                                           \
+     "the destination refused or did not acknowledge a write")
 
 typedef enum {
 #define XX(m, name, v, s) name = (v),
