@@ -2,7 +2,8 @@
 # libherald_install.sh BUILD_DIR SOURCE_DIR LIBDIR - libherald as a user
 # gets it: `cmake --install` into a fresh prefix, examples/consumer.c
 # compiled outside the build tree with nothing but what pkg-config says
-# about the installed herald.pc, and run; the installed library exports
+# about the installed herald.pc, and run; examples/sink_plugin_example.c
+# built as a plugin from the installed <herald/sink.h>; the library exports
 # only herald_* and needs none of the programs' libraries (YAML, MariaDB).
 # LIBDIR is CMAKE_INSTALL_LIBDIR, the (multiarch) libdir GNUInstallDirs
 # picked for this build.
@@ -19,6 +20,7 @@ pcdir=$prefix/$libdir/pkgconfig
 lib=$prefix/$libdir/libherald.so
 [ -f "$pcdir/herald.pc" ] || fail "no $libdir/pkgconfig/herald.pc in the prefix"
 [ -f "$prefix/include/herald/herald.h" ] || fail "no include/herald/herald.h"
+[ -f "$prefix/include/herald/sink.h" ] || fail "no include/herald/sink.h"
 [ -e "$lib" ] || fail "no $libdir/libherald.so"
 for p in herald-relay herald-agent herald-coordinator heraldctl; do
   [ -x "$prefix/bin/$p" ] || fail "no bin/$p"
@@ -56,6 +58,17 @@ case "$loaded" in
   *"=> $prefix/$libdir/libherald.so.0 "*) ;;
   *) fail "consumer does not load the installed libherald: $loaded" ;;
 esac
+
+# The example sink plugin, built as a plugin's author would: a shared
+# object from the installed <herald/sink.h> alone (a plugin links nothing
+# of herald's; the agent resolves herald_sink_plugin at dlopen).
+cp "$src/examples/sink_plugin_example.c" "$tmp/user/"
+# shellcheck disable=SC2046,SC2086 # pkg-config's words are separate arguments
+${CC:-cc} -std=c11 -Wall -Wextra -Werror ${HD_CFLAGS:-} -shared -fPIC \
+  -o libsink_example.so sink_plugin_example.c $(pc --cflags) -lpthread ||
+  fail "sink_plugin_example.c does not compile against the installed <herald/sink.h>"
+nm -D --defined-only libsink_example.so | grep -q ' T herald_sink_plugin$' ||
+  fail "the example plugin does not export herald_sink_plugin"
 
 # Only the API is exported (HERALD_0 is the version node, type A), and
 # every function the header declares.
