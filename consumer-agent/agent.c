@@ -586,6 +586,27 @@ static void snap_figures(part_t *pt, const herald_snapshot_info_t *si,
 
 static void snap_reset(part_t *pt);
 
+/* A partition without a position whose stream began where agent.start
+ * says (the relays' newest, or their oldest) has its first window: the
+ * start is pinned right before it, in memory and in the checkpoint, so
+ * that a retry after a failure of this window, or the next holder after
+ * a kill, replays it. Starting again from "latest" would go past every
+ * window that had arrived and was not delivered yet. @returns 0; 1 lost
+ * (another holder wrote the checkpoint). */
+static int pin_start(part_t *pt, uint64_t first_scn) {
+  pthread_mutex_lock(&pt->a->lock);
+  pt->ck.scn = first_scn - 1; /* relays serve the windows after an SCN */
+  pthread_mutex_unlock(&pt->a->lock);
+  hd_log(HD_LL_INFO, COMP, "partition start pinned before its first window",
+         "partition=%u scn=%" PRIu64, pt->p, pt->ck.scn);
+  int w = ck_write(pt);
+  if (w == 1) {
+    atomic_store(&pt->lost, 1);
+    return 1;
+  }
+  return 0; /* not written (-1): the pin holds for this holder's retries */
+}
+
 /* A snapshot request for a partition being applied: what was delivered
  * is checkpointed first, then the request is written with it, and the
  * client starts again from there. @returns 0 nothing to do; 2 restart
@@ -722,6 +743,12 @@ static void *runner(void *arg) {
         if (!lease_ok(a) || atomic_load(&pt->lost)) {
           /* The window is not written; the next holder replays it from
            * the checkpoint. */
+          healthy = 0;
+          break;
+        }
+        if (from == 0 && pt->ck.scn == 0 && !snap &&
+            pt->ck.snapshot_state != HD_CK_SNAPSHOT_RUNNING &&
+            pin_start(pt, sw.scn) == 1) {
           healthy = 0;
           break;
         }

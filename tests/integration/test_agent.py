@@ -230,6 +230,54 @@ def test_standalone(tmp):
         relay.stop()
 
 
+def test_latest_first_window_fails(tmp):
+    """agent.start: latest, and the sink fails the partition's first
+    window before any checkpoint: the retry replays that window (the
+    start is pinned before it), where starting again from `latest` would
+    go past it. A command sink that exits after one byte on its first run
+    fails it; the checkpoint interval is long enough that no checkpoint
+    of a heartbeat comes first."""
+    setup_db(DB, DDL)
+    relay = Relay(tmp, "r1", 9101).start()
+    relay.wait_scn(master_scn())
+    flag = os.path.join(tmp, "failed-once")
+    out = os.path.join(tmp, "out")
+    os.makedirs(out, exist_ok=True)
+    cmd = ("if [ -e %s ]; then exec cat >> %s/p0.jsonl; else touch %s; "
+           "head -c1 >/dev/null; exit 3; fi" % (flag, out, flag))
+    ag = Agent(tmp, "a1", relays=[relay], partitions=1,
+               sink=["sink:", "  type: command", "  command: '%s'" % cmd,
+                     "  retry_max: 200ms"])
+    with open(ag.conf) as f:
+        conf = f.read()
+    with open(ag.conf, "w") as f:
+        f.write(conf.replace("checkpoint_interval: 200ms",
+                             "checkpoint_interval: 60s"))
+    try:
+        ag.start()
+        # subscribed, from the relays' newest, and no checkpoint yet
+        wait_for(lambda: any(p["relay"] and p["relay_newest_scn"] > 0
+                             for p in (ag.status() or {}).get(
+                                 "partition_status", [])),
+                 "the partition subscribed: " + ag.logtail())
+        start = master_scn()
+        workload(5)
+        head = master_scn()
+
+        def through():
+            ps = (ag.status() or {}).get("partition_status", [])
+            return ps and ps[0]["sink_errors"] >= 1 and \
+                ps[0]["applied_scn"] >= head
+        wait_for(through, "a failure, then the workload applied: %s %s"
+                 % (ag.status(), ag.logtail()))
+        ag.term()
+        assert os.path.exists(flag), "the command never failed"
+        check(out, 1, expected(start))
+    finally:
+        ag.stop()
+        relay.stop()
+
+
 # ------------------------------------------------------------- groups
 
 class Repeat:
@@ -550,7 +598,8 @@ def test_group_zk_node_loss(tmp):
         g.close()
 
 
-GROUP_TESTS = [test_standalone, test_group_wrong_partitions,
+GROUP_TESTS = [test_standalone, test_latest_first_window_fails,
+               test_group_wrong_partitions,
                test_group_64_over_5, test_group_faults, test_group_zombie]
 
 if __name__ == "__main__":
