@@ -6,11 +6,13 @@
  * source.db and source.table (default "herald.{db}.{table}"). Data: the
  * change's JSON line without its '\n'. Headers: Nats-Msg-Id, Herald-Scn
  * (decimal), Herald-Source ("file:pos" of the row's binlog event).
- * Nats-Msg-Id is "<scn>-<index>", index the row's 0-based position within
- * its window (counting every chunk); a snapshot row (op 'r', whose window
- * may share its SCN with the one before) uses "<scn>-r-<db>.<table>-<key
- * JSON>" instead. A replay publishes the same ids, and JetStream drops
- * the ones it saw within the stream's duplicate window.
+ * Nats-Msg-Id is "<scn>-<index>", index the change's txn.index (its
+ * 0-based position in its transaction, the same whichever partition
+ * publishes it: a key move that two partitions publish is stored once,
+ * and rows of different partitions never share an id); a snapshot row (op 'r',
+ * whose window may share its SCN with the one before) uses
+ * "<scn>-r-<db>.<table>-<key JSON>" instead. A replay publishes the same ids,
+ * and JetStream drops the ones it saw within the stream's duplicate window.
  *
  * Each partition has its own connection and JetStream context, so that
  * one partition's acks, errors and reconnects are its own and messages go
@@ -229,10 +231,10 @@ static int publish_line(nats_part_t *np, const sink_window_t *w,
   json_error_t je;
   json_t *j = json_loadb(line, len, 0, &je);
   const char *db = NULL, *table = NULL, *file = NULL, *op = NULL;
-  json_int_t pos = 0;
-  if (j != NULL &&
-      json_unpack(j, "{s:{s:s,s:I,s:s,s:s},s:s}", "source", "file", &file,
-                  "pos", &pos, "db", &db, "table", &table, "op", &op) != 0) {
+  json_int_t pos = 0, tidx = -1;
+  if (j != NULL && json_unpack(j, "{s:{s:s,s:I,s:s,s:s},s:s,s?{s?I}}", "source",
+                               "file", &file, "pos", &pos, "db", &db, "table",
+                               &table, "op", &op, "txn", "index", &tidx) != 0) {
     json_decref(j);
     j = NULL;
   }
@@ -256,8 +258,12 @@ static int publish_line(nats_part_t *np, const sink_window_t *w,
     snprintf(id, sizeof id, "%" PRIu64 "-r-%s.%s-%s", w->scn, db, table,
              k ? k : "null");
     free(k);
+  } else if (tidx >= 0) {
+    snprintf(id, sizeof id, "%" PRIu64 "-%" JSON_INTEGER_FORMAT, w->scn, tidx);
   } else {
-    snprintf(id, sizeof id, "%" PRIu64 "-%" PRIu64, w->scn, np->index);
+    /* no txn.index: the row's place in this partition's window */
+    snprintf(id, sizeof id, "%" PRIu64 "-p%" PRIu32 "-%" PRIu64, w->scn,
+             np->base.partition, np->index);
   }
   np->index++;
   natsMsg *m = NULL;
