@@ -46,10 +46,15 @@ static int dump(jsCtx *js, const char *stream) {
       }
       free((void *)keys);
     }
-    json_t *o =
-        json_pack("{s:s,s:I,s:o,s:s%}", "subject", natsMsg_GetSubject(m),
-                  (json_int_t)seq, "headers", h, "data", natsMsg_GetData(m),
-                  (size_t)natsMsg_GetDataLength(m));
+    const char *subj = natsMsg_GetSubject(m);
+    const char *data = natsMsg_GetData(m);
+    json_t *o = json_object();
+    json_object_set_new(o, "subject", json_string(subj ? subj : ""));
+    json_object_set_new(o, "seq", json_integer((json_int_t)seq));
+    json_object_set_new(o, "headers", h);
+    json_object_set_new(
+        o, "data",
+        json_stringn(data ? data : "", (size_t)natsMsg_GetDataLength(m)));
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (line == NULL) {
       fprintf(stderr, "nats_dump: message %" PRIu64 ": not JSON-able\n", seq);

@@ -110,7 +110,8 @@ def test_refused(tmp):
     ag = ta.Agent(tmp, "bad", partitions=2, sink=nats_sink())
     hc = os.path.join(BIN, "heraldctl")
     with open(ag.conf) as f:
-        conf = f.read()
+        conf = f.read().replace("  checkpoint_file:",
+                                "  relays: 127.0.0.1:1\n  checkpoint_file:")
     cases = [(conf.replace("  url: %s\n" % URL, ""),
               "sink: type nats needs 'url'"),
              (conf.replace("type: nats", "type: stdout").replace(
