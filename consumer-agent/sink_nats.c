@@ -5,11 +5,14 @@
  * Subject: sink.subject with {db} and {table} replaced by the change's
  * source.db and source.table (default "herald.{db}.{table}"). Data: the
  * change's JSON line without its '\n'. Headers: Nats-Msg-Id, Herald-Scn
- * (decimal), Herald-Source ("file:pos" of the row's binlog event).
- * Nats-Msg-Id is "<scn>-<index>", index the change's txn.index (its
- * 0-based position in its transaction, the same whichever partition
- * publishes it: a key move that two partitions publish is stored once,
- * and rows of different partitions never share an id); a snapshot row (op 'r',
+ * (decimal), Herald-Source ("file:pos" of the row's binlog event),
+ * Herald-Partition. Nats-Msg-Id is "<scn>-<partition>-<index>", index
+ * the row's 0-based position in the partition's window (counting every
+ * chunk; txn.index would not do: it counts only the rows a partition
+ * sees). A replay of the partition, with the same agent.partitions and
+ * tables, publishes the same ids. A key move, which two partitions
+ * publish, is in the stream twice (once per partition, as with every
+ * sink). A snapshot row (op 'r',
  * whose window may share its SCN with the one before) uses
  * "<scn>-r-<db>.<table>-<key JSON>" instead. A replay publishes the same ids,
  * and JetStream drops the ones it saw within the stream's duplicate window.
@@ -231,7 +234,7 @@ static int publish_line(nats_part_t *np, const sink_window_t *w,
   json_error_t je;
   json_t *j = json_loadb(line, len, 0, &je);
   const char *db = NULL, *table = NULL, *file = NULL, *op = NULL;
-  json_int_t pos = 0, tidx = -1;
+  json_int_t pos = 0, tidx = -1; /* txn.index: only checked */
   if (j != NULL && json_unpack(j, "{s:{s:s,s:I,s:s,s:s},s:s,s?{s?I}}", "source",
                                "file", &file, "pos", &pos, "db", &db, "table",
                                &table, "op", &op, "txn", "index", &tidx) != 0) {
@@ -243,7 +246,7 @@ static int publish_line(nats_part_t *np, const sink_window_t *w,
                      "nats: partition %" PRIu32 ": scn %" PRIu64
                      ": a change line without source.db/table: %s",
                      np->base.partition, w->scn, je.text);
-  char subj[512], id[1024], scn[32], src[512];
+  char subj[512], id[1024], scn[32], src[512], part[16];
   int rc = 0;
   if (expand(ns->subject, db, table, subj, sizeof subj) < 0) {
     rc = hd_errorf(err, errlen, HD_ESINK_VALUE,
@@ -252,17 +255,15 @@ static int publish_line(nats_part_t *np, const sink_window_t *w,
     goto out;
   }
   snprintf(scn, sizeof scn, "%" PRIu64, w->scn);
+  snprintf(part, sizeof part, "%" PRIu32, np->base.partition);
   snprintf(src, sizeof src, "%s:%" JSON_INTEGER_FORMAT, file, pos);
   if (strcmp(op, "r") == 0) {
     char *k = json_dumps(json_object_get(j, "key"), JSON_COMPACT);
     snprintf(id, sizeof id, "%" PRIu64 "-r-%s.%s-%s", w->scn, db, table,
              k ? k : "null");
     free(k);
-  } else if (tidx >= 0) {
-    snprintf(id, sizeof id, "%" PRIu64 "-%" JSON_INTEGER_FORMAT, w->scn, tidx);
   } else {
-    /* no txn.index: the row's place in this partition's window */
-    snprintf(id, sizeof id, "%" PRIu64 "-p%" PRIu32 "-%" PRIu64, w->scn,
+    snprintf(id, sizeof id, "%" PRIu64 "-%" PRIu32 "-%" PRIu64, w->scn,
              np->base.partition, np->index);
   }
   np->index++;
@@ -274,6 +275,8 @@ static int publish_line(nats_part_t *np, const sink_window_t *w,
     st = natsMsgHeader_Set(m, "Herald-Scn", scn);
   if (st == NATS_OK)
     st = natsMsgHeader_Set(m, "Herald-Source", src);
+  if (st == NATS_OK)
+    st = natsMsgHeader_Set(m, "Herald-Partition", part);
   if (st == NATS_OK)
     st = js_PublishMsgAsync(np->js, &m, NULL);
   natsMsg_Destroy(m); /* NULL when the library took it */

@@ -66,33 +66,48 @@ def stream():
     return [json.loads(l) for l in nd("dump", STREAM).splitlines()]
 
 
-def check_stream(exp):
-    """Every expected change exactly once in the stream, the headers
-    right, and per key the SCNs in stream order never going back."""
-    msgs = stream()
-    seen = {}
+def check_stream(exp, after=0):
+    """Every expected change exactly once per partition that publishes it
+    (a key move in two), the headers right, and per partition and key the
+    SCNs in stream order never going back. Messages at or before SCN
+    after (an earlier case's) are ignored."""
+    msgs = [m for m in stream()
+            if json.loads(m["data"])["scn"] > after]
+    seen = set()
+    where = {}
     last = {}
     for m in msgs:
         d = json.loads(m["data"])
         h = m["headers"]
+        p = h.get("Herald-Partition")
         assert h.get("Herald-Scn") == str(d["scn"]), m
-        assert h.get("Nats-Msg-Id", "").startswith("%d-" % d["scn"]), m
+        assert h.get("Nats-Msg-Id", "").startswith(
+            "%d-%s-" % (d["scn"], p)), m
         assert m["subject"] == "herald.%s.%s" % (d["source"]["db"],
                                                  d["source"]["table"]), m
         k = ta.identity(m["data"])
-        assert k not in seen, "twice in the stream: %s" % m["data"]
-        seen[k] = 1
+        assert (k, p) not in seen, "twice in the stream: %s" % m["data"]
+        seen.add((k, p))
+        where.setdefault(k, set()).add(p)
         for key in (d.get("old_key"), d.get("key")):
             if key is None:
                 continue
-            kk = (d["source"]["table"], json.dumps(key, sort_keys=True))
+            kk = (p, d["source"]["table"], json.dumps(key, sort_keys=True))
             assert d["scn"] >= last.get(kk, 0), \
                 "key %s: SCN %d after %d" % (kk, d["scn"], last[kk])
             last[kk] = d["scn"]
-    missing = [l for l in exp if ta.identity(l) not in seen]
+    missing = [l for l in exp if ta.identity(l) not in where]
     assert not missing, "%d of %d changes missing, first: %s" % (
         len(missing), len(exp), missing[0])
     return len(msgs)
+
+
+def at_head(ag, n):
+    ag.start()
+    head = master_scn()
+    ta.wait_for(lambda: len(ag.checkpoints()) == n and
+                min(ag.checkpoints().values()) >= head,
+                "every partition at the head: " + ag.logtail())
 
 
 def drained(ag):
@@ -141,7 +156,7 @@ def test_standalone(tmp):
     ag = ta.Agent(tmp, "a1", relays=[relay], partitions=4, sink=nats_sink())
     w = None
     try:
-        ag.start()
+        at_head(ag, 4)
         w = ta.Writer()
         time.sleep(2)
         ag.kill9()
@@ -172,7 +187,7 @@ def test_outage(tmp):
     w = None
     down = False
     try:
-        ag.start()
+        at_head(ag, 4)
         w = ta.Writer()
         time.sleep(1)
         sandbox("nats-stop")
@@ -205,21 +220,30 @@ def test_no_stream(tmp):
     arrives."""
     need_nats()
     nd("delete", STREAM)
-    start = setup_db(ta.DB, ta.DDL)
+    nd("create", STREAM, "nostream.>")
+    setup_db(ta.DB, ta.DDL)
     relay = Relay(tmp, "r1", 9313).start()
     relay.wait_scn(master_scn())
     ag = ta.Agent(tmp, "a1", relays=[relay], partitions=2,
                   sink=nats_sink("nostream.{db}.{table}"))
     try:
-        ag.start()
+        at_head(ag, 2)
+        nd("delete", STREAM)
+        start = master_scn()
         ta.workload(3)
         ta.wait_for(lambda: len([l for l in log_lines(ag, "nostream.")
                                  if "No responders" in l or
                                  "no responders" in l.lower()]) >= 2,
                     "the failure named twice (retried): " + ag.logtail(), 60)
         nd("create", STREAM, "nostream.>")
-        ta.wait_for(lambda: len(stream()) >= len(ta.expected(start)),
-                    "everything once the stream exists", 60)
+        head = master_scn()
+        ta.wait_for(lambda: min(ag.checkpoints().values()) >= head,
+                    "checkpoints at the head: " + ag.logtail(), 60)
+        exp = ta.expected(start)
+        msgs = [json.loads(m["data"]) for m in stream()]
+        got = set(ta.identity(json.dumps(d)) for d in msgs)
+        missing = [l for l in exp if ta.identity(l) not in got]
+        assert not missing, "missing: %s" % missing[:1]
     finally:
         ag.stop()
         relay.stop()
