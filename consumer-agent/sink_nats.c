@@ -151,11 +151,12 @@ static int nats_close(sink_part_t *part, char *err, size_t errlen) {
   (void)err;
   (void)errlen;
   nats_part_t *np = (nats_part_t *)part;
-  jsCtx_Destroy(np->js);
-  if (np->nc != NULL) {
+  /* Closed first, so that no ack handler (which writes to np) is
+   * delivered once the context is gone. */
+  if (np->nc != NULL)
     natsConnection_Close(np->nc);
-    natsConnection_Destroy(np->nc);
-  }
+  jsCtx_Destroy(np->js);
+  natsConnection_Destroy(np->nc);
   pthread_mutex_destroy(&np->lock);
   free(np);
   return 0;
