@@ -383,7 +383,7 @@ static const hd_prop_t agent_props[] = {
      600000, 0, "10s", "database sinks: connecting to the destination", NULL},
     {"sink.timeout", HD_T_DURATION, A(sink.timeout_ms), 100, 3600000, 0, "60s",
      "database sinks: longest wait for one statement or commit before the "
-     "partition stops and retries",
+     "partition stops and retries; nats: for JetStream's acks in a flush",
      NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
 
