@@ -312,6 +312,14 @@ static const hd_prop_t agent_props[] = {
      NULL},
     {"sink.url", HD_T_STR, A(sink.url), 0, 0, 0, NULL,
      "nats, redis, http sinks: the destination's URL (docs/sinks.md)", NULL},
+    /* nats sink */
+    {"sink.subject", HD_T_STR, A(sink.subject), 0, 0, 0, "herald.{db}.{table}",
+     "nats: subject of each change; {db} and {table} are replaced by the "
+     "change's source database and table",
+     NULL},
+    {"sink.token_file", HD_T_STR, A(sink.token_file), 0, 0, 0, NULL,
+     "nats: file holding the server's authentication token (its first line)",
+     NULL},
     {"sink.retry_max", HD_T_DURATION, A(sink.retry_max_ms), 10, 3600000, 0,
      "30s", "longest wait between retries of a failing sink", NULL},
     {"sink.host", HD_T_STR, A(sink.host), 0, 0, 0, NULL,
@@ -375,7 +383,7 @@ static const hd_prop_t agent_props[] = {
      600000, 0, "10s", "database sinks: connecting to the destination", NULL},
     {"sink.timeout", HD_T_DURATION, A(sink.timeout_ms), 100, 3600000, 0, "60s",
      "database sinks: longest wait for one statement or commit before the "
-     "partition stops and retries",
+     "partition stops and retries; nats: for JetStream's acks in a flush",
      NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
 
@@ -461,6 +469,26 @@ static int check_db_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
   return 0;
 }
 
+/* The nats sink's keys only with it; a nats sink needs its url. */
+static int check_nats_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
+  if (c->sink.type != HD_SINK_NATS) {
+    if (c->sink.token_file != NULL)
+      return hd_conf_error(ctx, "sink.token_file",
+                           "sink.token_file: only used with type nats");
+    if (c->sink.subject != NULL &&
+        strcmp(c->sink.subject, "herald.{db}.{table}") != 0)
+      return hd_conf_error(ctx, "sink.subject",
+                           "sink.subject: only used with type nats");
+    return 0;
+  }
+  if (c->sink.url == NULL)
+    return hd_conf_error(ctx, "sink.type",
+                         "sink: type nats needs 'url' (nats://host:port)");
+  if (c->sink.subject == NULL || c->sink.subject[0] == '\0')
+    return hd_conf_error(ctx, "sink.subject", "sink.subject: empty");
+  return 0;
+}
+
 static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
   hd_agent_conf_t *c = vc;
   if (check_name(ctx, "cluster", c->cluster) < 0 ||
@@ -500,6 +528,8 @@ static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
   if (c->sink.type != HD_SINK_COMMAND && c->sink.command != NULL)
     return hd_conf_error(ctx, "sink.command",
                          "sink.command: only used with type command");
+  if (check_nats_sink(ctx, c) < 0)
+    return -1;
   return check_db_sink(ctx, c);
 }
 

@@ -129,6 +129,9 @@ typedef struct {
     uint64_t timeout_ms;  /* one statement or commit */
     hd_strlist_t options; /* plugin: key, value, ... handed to its init */
     char *url;            /* nats, redis, http: the destination */
+    /* nats sink */
+    char *subject;    /* template, {db} {table} */
+    char *token_file; /* first line: the token */
   } sink;
 } hd_agent_conf_t;
 
