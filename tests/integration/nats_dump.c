@@ -7,6 +7,8 @@
  *   nats_dump URL delete STREAM
  *   nats_dump URL dump STREAM             {"subject":..,"seq":..,
  *                                          "headers":{..},"data":".."}
+ *   nats_dump URL count STREAM            the messages it holds
+ *                                          (bench/sinks)
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -73,7 +75,7 @@ static int dump(jsCtx *js, const char *stream) {
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr,
-            "usage: nats_dump URL create|delete|dump STREAM [SUBJECT]\n");
+            "usage: nats_dump URL create|delete|dump|count STREAM [SUBJECT]\n");
     return 2;
   }
   natsConnection *nc = NULL;
@@ -109,6 +111,13 @@ int main(int argc, char **argv) {
              : fail("delete stream", st, jerr);
   } else if (strcmp(argv[2], "dump") == 0) {
     rc = dump(js, argv[3]);
+  } else if (strcmp(argv[2], "count") == 0) {
+    jsStreamInfo *si = NULL;
+    st = js_GetStreamInfo(&si, js, argv[3], NULL, &jerr);
+    if (st == NATS_OK)
+      printf("%" PRIu64 "\n", si->State.Msgs);
+    jsStreamInfo_Destroy(si);
+    rc = st == NATS_OK ? 0 : fail("stream info", st, jerr);
   } else {
     fprintf(stderr, "nats_dump: unknown command '%s'\n", argv[2]);
     rc = 2;
