@@ -63,6 +63,12 @@ def test_lines(tmp):
     w = None
     try:
         ag.start()
+        # start: latest is where each partition subscribes: the writer
+        # begins after that, or its first rounds are before the start
+        ta.wait_for(lambda: len([p for p in (ag.status() or {}).get(
+            "partition_status", []) if p["relay"] and
+            p["relay_newest_scn"] > 0]) == n,
+            "every partition subscribed: " + ag.logtail())
         w = ta.Writer()
         time.sleep(3)
         ag.kill9()
