@@ -14,7 +14,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import (BIN, ENV, Relay, decode, free_port,  # noqa: E402
+from test_relay import (BIN, ENV, Relay, decode, free_port, setup_pos,  # noqa: E402,E501
                         master_scn, run, setup_db, sql)
 import test_coordinator as tc  # noqa: E402
 
@@ -197,7 +197,7 @@ def test_standalone(tmp):
     checkpoints in the file; SIGTERM checkpoints; a restart goes on with
     no gap and no duplicate."""
     start = setup_db(DB, DDL)
-    relay = Relay(tmp, "r1", 9101).start()
+    relay = Relay(tmp, "r1", 9101, start=setup_pos()).start()
     # `latest` is the relay's newest window: the relay must have read the
     # binlog up to now first, or the agent would start in older history
     relay.wait_scn(master_scn())
@@ -238,7 +238,7 @@ def test_latest_first_window_fails(tmp):
     fails it; the checkpoint interval is long enough that no checkpoint
     of a heartbeat comes first."""
     setup_db(DB, DDL)
-    relay = Relay(tmp, "r1", 9101).start()
+    relay = Relay(tmp, "r1", 9101, start=setup_pos()).start()
     relay.wait_scn(master_scn())
     flag = os.path.join(tmp, "failed-once")
     out = os.path.join(tmp, "out")
@@ -327,7 +327,8 @@ class Group:
         self.tmp, self.n = tmp, n
         self.group = "g-" + os.path.basename(tmp).replace("_", "-")
         self.session_timeout = session_timeout
-        self.relays = [Relay(tmp, "r%d" % i, 9200 + i, zk=True).start()
+        self.relays = [Relay(tmp, "r%d" % i, 9200 + i, zk=True,
+                             start=setup_pos()).start()
                        for i in range(nrelays)]
         head = master_scn()
         for r in self.relays:  # `latest` must be now, not older history

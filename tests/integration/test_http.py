@@ -13,7 +13,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import Relay, free_port, master_scn, run, setup_db  # noqa: E402,E501
+from test_relay import Relay, free_port, master_scn, run, setup_db, setup_pos  # noqa: E402,E501
 import test_agent as ta  # noqa: E402
 
 
@@ -52,7 +52,7 @@ class LinesServer:
 def test_lines(tmp):
     """Every change since the start arrives; kill -9 loses nothing."""
     start = setup_db(ta.DB, ta.DDL)
-    relay = Relay(tmp, "r1", 9301).start()
+    relay = Relay(tmp, "r1", 9301, start=setup_pos()).start()
     relay.wait_scn(master_scn())
     srv = LinesServer()
     n = 4

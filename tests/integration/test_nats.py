@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import BIN, ENV, SRC, Relay, Skip, master_scn, run, setup_db  # noqa: E402,E501
+from test_relay import BIN, ENV, SRC, Relay, Skip, master_scn, run, setup_db, setup_pos  # noqa: E402,E501
 import test_agent as ta  # noqa: E402
 
 URL = ENV.get("HERALD_NATS_URL")
@@ -151,7 +151,7 @@ def test_standalone(tmp):
     need_nats()
     fresh_stream()
     start = setup_db(ta.DB, ta.DDL)
-    relay = Relay(tmp, "r1", 9311).start()
+    relay = Relay(tmp, "r1", 9311, start=setup_pos()).start()
     relay.wait_scn(master_scn())
     ag = ta.Agent(tmp, "a1", relays=[relay], partitions=4, sink=nats_sink())
     w = None
@@ -181,7 +181,7 @@ def test_outage(tmp):
     need_nats()
     fresh_stream()
     start = setup_db(ta.DB, ta.DDL)
-    relay = Relay(tmp, "r1", 9312).start()
+    relay = Relay(tmp, "r1", 9312, start=setup_pos()).start()
     relay.wait_scn(master_scn())
     ag = ta.Agent(tmp, "a1", relays=[relay], partitions=4, sink=nats_sink())
     w = None
@@ -222,7 +222,7 @@ def test_no_stream(tmp):
     nd("delete", STREAM)
     nd("create", STREAM, "nostream.>")
     setup_db(ta.DB, ta.DDL)
-    relay = Relay(tmp, "r1", 9313).start()
+    relay = Relay(tmp, "r1", 9313, start=setup_pos()).start()
     relay.wait_scn(master_scn())
     ag = ta.Agent(tmp, "a1", relays=[relay], partitions=2,
                   sink=nats_sink("nostream.{db}.{table}"))

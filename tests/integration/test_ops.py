@@ -30,7 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import (BIN, ENV, Relay, decode, master_scn,  # noqa: E402
+from test_relay import (BIN, ENV, Relay, binlog_pos, decode, master_scn,  # noqa: E402
                         run, setup_db, sql)
 import test_agent as ta  # noqa: E402
 import test_coordinator as tc  # noqa: E402
@@ -64,20 +64,15 @@ def wait_for(what, pred, timeout=30, step=0.2):
     return tc.wait_for(what, pred, timeout, step)
 
 
-def binlog_pos():
-    f, p = sql("SHOW MASTER STATUS").split("\t")[:2]
-    return "%s:%s" % (f, p)
-
-
 def relay(tmp, name, server_id, source="sandbox", extra=""):
     """A relay of CLUSTER for source, reading the test's table from the
     binlog's current end (not the sandbox's whole history)."""
-    r = Relay(tmp, name, server_id, extra=extra, zk=True, tables=DB + ".*")
+    r = Relay(tmp, name, server_id, extra=extra, zk=True, tables=DB + ".*",
+              start=binlog_pos())
     with open(r.conf) as f:
         conf = f.read()
     conf = conf.replace("cluster: itest", "cluster: " + CLUSTER, 1)
     conf = conf.replace("  name: sandbox", "  name: " + source, 1)
-    conf = conf.replace("  start: earliest", "  start: '%s'" % binlog_pos(), 1)
     with open(r.conf, "w") as f:
         f.write(conf)
     PROCS.append(r)

@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import BIN, Relay, free_port, master_scn, run, setup_db  # noqa: E402,E501
+from test_relay import BIN, Relay, free_port, master_scn, run, setup_db, setup_pos  # noqa: E402,E501
 import test_agent as ta  # noqa: E402
 
 LIB = os.path.normpath(os.path.join(BIN, "..", "lib"))
@@ -122,7 +122,7 @@ def test_standalone(tmp):
     stops its partition, which reopens and resumes; a kill -9 mid-stream
     and a restart. Every change once, in order."""
     start = setup_db(ta.DB, ta.DDL)
-    relay = Relay(tmp, "r1", 9301).start()
+    relay = Relay(tmp, "r1", 9301, start=setup_pos()).start()
     relay.wait_scn(master_scn())
     n = 4
     out = os.path.join(tmp, "out")
@@ -197,7 +197,7 @@ def test_outage(tmp):
     retries with backoff, no position or checkpoint moves; back up, every change
     arrives once, in order."""
     start = setup_db(ta.DB, ta.DDL)
-    relay = Relay(tmp, "r1", 9302).start()
+    relay = Relay(tmp, "r1", 9302, start=setup_pos()).start()
     relay.wait_scn(master_scn())
     n = 4
     out = os.path.join(tmp, "out")

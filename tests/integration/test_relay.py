@@ -76,7 +76,7 @@ class Relay:
     """One herald-relay process with its own config, ports and data dir."""
 
     def __init__(self, tmp, name, server_id, extra="", zk=False, tables="*.*",
-                 listen_host="127.0.0.1"):
+                 listen_host="127.0.0.1", start="earliest"):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.port, self.http = free_port(), free_port()
@@ -89,11 +89,12 @@ class Relay:
                     "  http: 127.0.0.1:%d\n  data_dir: %s/data\n%s"
                     "source:\n  name: sandbox\n  host: 127.0.0.1\n  port: %s\n"
                     "  user: %s\n  password_file: %s\n  server_id: %d\n"
-                    "  start: earliest\n  tables: ['%s']\n"
+                    "  start: %s\n  tables: ['%s']\n"
                     % (zkconf, name, "%s:%d" % (listen_host, self.port),
                        self.http, self.dir, extra,
                        ENV["HERALD_MDB_PORT"], ENV["HERALD_MDB_REPL_USER"],
-                       ENV["HERALD_MDB_REPL_PASSWORD_FILE"], server_id, tables))
+                       ENV["HERALD_MDB_REPL_PASSWORD_FILE"], server_id, start,
+                       tables))
         self.proc = None
 
     def start(self):
@@ -183,9 +184,29 @@ def master_scn():
     return (int(f.rsplit(".", 1)[1]) << 32) | int(p)
 
 
+def binlog_pos():
+    """The source's binlog end as source.start takes it ("file:pos")."""
+    f, p = sql("SHOW MASTER STATUS").split("\t")[:2]
+    return "%s:%s" % (f, p)
+
+
+_SETUP_POS = None
+
+
+def setup_pos():
+    """Where this process's first setup_db began, for a relay's
+    source.start: a relay that starts there reads this process's own
+    history, not the whole sandbox's, which later in a suite (and under
+    ASan) can take longer than a test's bounds. "earliest" before any."""
+    return _SETUP_POS or "earliest"
+
+
 def setup_db(db, ddl):
     """A fresh database; returns the SCN of the source after it, so that a
     test sees only its own changes even when the binlog holds older runs."""
+    global _SETUP_POS
+    if _SETUP_POS is None:
+        _SETUP_POS = binlog_pos()
     sql("DROP DATABASE IF EXISTS %s; CREATE DATABASE %s; %s" % (db, db, ddl), db=None)
     return master_scn()
 

@@ -275,7 +275,7 @@ def test_row_metadata(conf, tmp):
     reader's: FULL and MINIMAL table maps state signedness and charsets
     (binary 63), NO_LOG leaves all to the relay's information_schema
     lookup (no charset for binary columns, the key in column order)."""
-    from test_relay import Relay, tail  # noqa: E402
+    from test_relay import Relay, binlog_pos, tail  # noqa: E402
     cols = ("b VARCHAR(10) CHARACTER SET latin1 NOT NULL, a INT UNSIGNED NOT NULL, "
             "bn BINARY(3), vb VARBINARY(5), bl BLOB, g GEOMETRY, "
             "e ENUM('x','é') CHARACTER SET latin1, st SET('p','q'), "
@@ -283,7 +283,7 @@ def test_row_metadata(conf, tmp):
             "PRIMARY KEY (a, b)")
     row = ("'Grüße', 7, X'0102', X'FF', X'41', ST_GeomFromText('POINT(1 2)'), "
            "'é', 'p,q', 12.5, -0.0, '2001-02-03 04:05:06.07'")
-    start = master_scn()
+    start, pos = master_scn(), binlog_pos()
     modes = ("MINIMAL", "NO_LOG", "FULL")
     try:
         for mode in modes:
@@ -292,7 +292,7 @@ def test_row_metadata(conf, tmp):
                      "INSERT INTO %s.md_%s VALUES (%s);" % (DB, mode, cols, DB, mode, row))
     finally:
         T.client("SET GLOBAL binlog_row_metadata = FULL;")
-    relay = Relay(tmp, "snapread", 4243, tables=DB + ".md_*").start()
+    relay = Relay(tmp, "snapread", 4243, tables=DB + ".md_*", start=pos).start()
     try:
         lines, _ = tail(relay, ["--from", str(start), "--schemas"], 2 * len(modes))
     finally:
