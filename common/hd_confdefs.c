@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hd_parse.h"
 
@@ -20,6 +21,7 @@ static const char *const schema_changes_names[] = {"evolve", "none", NULL};
 static const char *const ddl_names[] = {"ignore", "apply", NULL};
 static const char *const zero_dates_names[] = {"null", "infinity", "error",
                                                NULL};
+static const char *const http_format_names[] = {"lines", "elasticsearch", NULL};
 static const char *const agent_start_names[] = {"earliest", "latest",
                                                 "snapshot", NULL};
 
@@ -318,7 +320,31 @@ static const hd_prop_t agent_props[] = {
      "change's source database and table",
      NULL},
     {"sink.token_file", HD_T_STR, A(sink.token_file), 0, 0, 0, NULL,
-     "nats: file holding the server's authentication token (its first line)",
+     "nats: file holding the server's authentication token (its first line); "
+     "http: the token sent as 'Authorization: Bearer <token>' (a first line "
+     "with a space, such as 'ApiKey <key>', is sent as the whole value)",
+     NULL},
+    /* http sink */
+    {"sink.format", HD_T_ENUM, A(sink.format), 0, 0, 0, "lines",
+     "http: lines (the change lines, application/x-ndjson) or elasticsearch "
+     "(the _bulk API: index by primary key, delete by primary key)",
+     http_format_names},
+    {"sink.index", HD_T_STR, A(sink.index), 0, 0, 0, "{db}.{table}",
+     "http, format elasticsearch: index of each change; {db} and {table} "
+     "are replaced by its source database and table, lowercased",
+     NULL},
+    {"sink.headers", HD_T_STRMAP, A(sink.headers), 0, 0, 0, NULL,
+     "http: extra request headers, a mapping of names to values", NULL},
+    {"sink.tls_verify", HD_T_BOOL, A(sink.tls_verify), 0, 0, 0, "true",
+     "http: verify an https server's certificate and name", NULL},
+    {"sink.ca_file", HD_T_STR, A(sink.ca_file), 0, 0, 0, NULL,
+     "http: CA certificates (PEM) to verify an https server with, instead "
+     "of the system's",
+     NULL},
+    {"sink.batch_bytes", HD_T_SIZE, A(sink.batch_bytes), 1024, 1LL << 30, 0,
+     "4MiB",
+     "http: a batch is POSTed once its body reaches this size, without "
+     "waiting for idle or a flush",
      NULL},
     {"sink.retry_max", HD_T_DURATION, A(sink.retry_max_ms), 10, 3600000, 0,
      "30s", "longest wait between retries of a failing sink", NULL},
@@ -383,7 +409,8 @@ static const hd_prop_t agent_props[] = {
      600000, 0, "10s", "database sinks: connecting to the destination", NULL},
     {"sink.timeout", HD_T_DURATION, A(sink.timeout_ms), 100, 3600000, 0, "60s",
      "database sinks: longest wait for one statement or commit before the "
-     "partition stops and retries; nats: for JetStream's acks in a flush",
+     "partition stops and retries; nats: for JetStream's acks in a flush; "
+     "http: for one batch, its retries included",
      NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
 
@@ -469,12 +496,67 @@ static int check_db_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
   return 0;
 }
 
+/* The http sink's keys only with it (a key left at its default cannot be
+ * told from an unset one); names and values of sink.headers that would
+ * break the request or fight the sink's own headers are refused. */
+static int check_http_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
+  if (c->sink.type != HD_SINK_HTTP) {
+    if (c->sink.format != HD_HTTP_LINES)
+      return hd_conf_error(ctx, "sink.format",
+                           "sink.format: only used with type http");
+    if (c->sink.headers.n)
+      return hd_conf_error(ctx, "sink.headers",
+                           "sink.headers: only used with type http");
+    if (c->sink.ca_file != NULL)
+      return hd_conf_error(ctx, "sink.ca_file",
+                           "sink.ca_file: only used with type http");
+    if (!c->sink.tls_verify)
+      return hd_conf_error(ctx, "sink.tls_verify",
+                           "sink.tls_verify: only used with type http");
+    if (c->sink.index != NULL && strcmp(c->sink.index, "{db}.{table}") != 0)
+      return hd_conf_error(ctx, "sink.index",
+                           "sink.index: only used with type http");
+    return 0;
+  }
+  const char *u = c->sink.url;
+  if (u == NULL)
+    return hd_conf_error(ctx, "sink.type",
+                         "sink: type http needs 'url' (http://host:port/path "
+                         "or https://...)");
+  if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+    return hd_conf_error(ctx, "sink.url",
+                         "sink.url: '%s' is not an http:// or https:// URL", u);
+  if (c->sink.format == HD_HTTP_ELASTICSEARCH &&
+      (c->sink.index == NULL || c->sink.index[0] == '\0'))
+    return hd_conf_error(ctx, "sink.index", "sink.index: empty");
+  for (size_t i = 0; i + 1 < c->sink.headers.n; i += 2) {
+    const char *name = c->sink.headers.v[i], *val = c->sink.headers.v[i + 1];
+    if (name[0] == '\0' || strcspn(name, " \t\r\n:") != strlen(name))
+      return hd_conf_error(ctx, "sink.headers",
+                           "sink.headers: '%s' is not a header name", name);
+    if (strpbrk(val, "\r\n") != NULL)
+      return hd_conf_error(ctx, "sink.headers",
+                           "sink.headers: the value of %s holds a line break",
+                           name);
+    if (strcasecmp(name, "Content-Type") == 0 ||
+        strcasecmp(name, "Content-Length") == 0)
+      return hd_conf_error(ctx, "sink.headers",
+                           "sink.headers: %s is set by the sink", name);
+    if (strcasecmp(name, "Authorization") == 0 && c->sink.token_file != NULL)
+      return hd_conf_error(ctx, "sink.headers",
+                           "sink.headers: Authorization and sink.token_file "
+                           "both set: keep one");
+  }
+  return 0;
+}
+
 /* The nats sink's keys only with it; a nats sink needs its url. */
 static int check_nats_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
   if (c->sink.type != HD_SINK_NATS) {
-    if (c->sink.token_file != NULL)
+    if (c->sink.token_file != NULL && c->sink.type != HD_SINK_HTTP)
       return hd_conf_error(ctx, "sink.token_file",
-                           "sink.token_file: only used with type nats");
+                           "sink.token_file: only used with type nats or "
+                           "http");
     if (c->sink.subject != NULL &&
         strcmp(c->sink.subject, "herald.{db}.{table}") != 0)
       return hd_conf_error(ctx, "sink.subject",
@@ -528,7 +610,7 @@ static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
   if (c->sink.type != HD_SINK_COMMAND && c->sink.command != NULL)
     return hd_conf_error(ctx, "sink.command",
                          "sink.command: only used with type command");
-  if (check_nats_sink(ctx, c) < 0)
+  if (check_nats_sink(ctx, c) < 0 || check_http_sink(ctx, c) < 0)
     return -1;
   return check_db_sink(ctx, c);
 }

@@ -28,6 +28,9 @@ typedef enum {
 typedef enum { HD_SCHEMA_EVOLVE, HD_SCHEMA_NONE } hd_schema_changes_t;
 typedef enum { HD_DDL_IGNORE, HD_DDL_APPLY } hd_ddl_t;
 typedef enum { HD_ZERO_NULL, HD_ZERO_INFINITY, HD_ZERO_ERROR } hd_zero_dates_t;
+
+/* sink.format (http sink) */
+typedef enum { HD_HTTP_LINES, HD_HTTP_ELASTICSEARCH } hd_http_format_t;
 /* agent.start: where a partition without a checkpoint begins. */
 typedef enum {
   HD_AGENT_START_EARLIEST,
@@ -132,6 +135,13 @@ typedef struct {
     /* nats sink */
     char *subject;    /* template, {db} {table} */
     char *token_file; /* first line: the token */
+    /* http sink */
+    int format;           /* hd_http_format_t */
+    char *index;          /* elasticsearch: template, {db} {table} */
+    hd_strlist_t headers; /* name, value, ...: extra request headers */
+    int tls_verify;
+    char *ca_file;
+    uint64_t batch_bytes;
   } sink;
 } hd_agent_conf_t;
 

@@ -3,6 +3,7 @@
  */
 #include "agent_util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hd_err.h"
 #include "hd_mem.h"
 
 int agent__write_all(int fd, const char *buf, size_t len, size_t *done) {
@@ -73,4 +75,53 @@ void agent__sleep_ms(uint64_t ms) {
   struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
     ;
+}
+
+char *agent__read_first_line(const char *key, const char *path, char *err,
+                             size_t errlen, int *rc) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    *rc = hd_errorf(err, errlen, HD_ECONFIG, "%s %s: %s", key, path,
+                    strerror(errno));
+    return NULL;
+  }
+  char buf[4096];
+  if (fgets(buf, sizeof buf, f) == NULL) {
+    fclose(f);
+    *rc = hd_errorf(err, errlen, HD_ECONFIG, "%s %s: empty", key, path);
+    return NULL;
+  }
+  fclose(f);
+  buf[strcspn(buf, "\r\n")] = '\0';
+  if (buf[0] == '\0') {
+    *rc = hd_errorf(err, errlen, HD_ECONFIG, "%s %s: empty first line", key,
+                    path);
+    return NULL;
+  }
+  *rc = 0;
+  return hd_strdup(buf);
+}
+
+int agent__expand_template(const char *tmpl, const char *db, const char *table,
+                           int lower, char *out, size_t cap) {
+  size_t n = 0;
+  for (const char *t = tmpl; *t;) {
+    const char *v = NULL;
+    size_t skip = 1;
+    if (strncmp(t, "{db}", 4) == 0)
+      v = db, skip = 4;
+    else if (strncmp(t, "{table}", 7) == 0)
+      v = table, skip = 7;
+    size_t vl = v ? strlen(v) : 1;
+    if (n + vl + 1 > cap)
+      return -1;
+    for (size_t i = 0; i < vl; i++) {
+      char ch = v ? v[i] : t[i];
+      out[n + i] = v && lower ? (char)tolower((unsigned char)ch) : ch;
+    }
+    n += vl;
+    t += skip;
+  }
+  out[n] = '\0';
+  return 0;
 }

@@ -34,4 +34,23 @@ uint64_t agent__mono_ms(void);
 /** @brief Sleep ms milliseconds (EINTR resumed). */
 void agent__sleep_ms(uint64_t ms);
 
+/**
+ * @brief The first line of a secret's file (a token), without its line end.
+ * @param key  the config key naming the file, for the message
+ * @returns a string the caller frees, or NULL with *rc HD_ECONFIG and err
+ *          naming key and path (never the file's contents)
+ */
+char *agent__read_first_line(const char *key, const char *path, char *err,
+                             size_t errlen, int *rc);
+
+/**
+ * @brief Write tmpl to out with {db} and {table} replaced by db and table
+ *        (a destination's name: a subject, a topic, an index).
+ * @param lower  1: db and table lowercased (names a destination refuses in
+ *               upper case, such as an Elasticsearch index)
+ * @returns 0, or -1 when out (cap bytes) is too small
+ */
+int agent__expand_template(const char *tmpl, const char *db, const char *table,
+                           int lower, char *out, size_t cap);
+
 #endif

@@ -67,26 +67,6 @@ typedef struct {
   uint64_t scn;   /* the current window */
 } nats_part_t;
 
-static char *read_first_line(const char *path, char *err, size_t errlen,
-                             int *rc) {
-  FILE *f = fopen(path, "r");
-  if (f == NULL) {
-    *rc = hd_errorf(err, errlen, HD_ECONFIG, "sink.token_file %s: %s", path,
-                    strerror(errno));
-    return NULL;
-  }
-  char buf[4096];
-  if (fgets(buf, sizeof buf, f) == NULL) {
-    fclose(f);
-    *rc = hd_errorf(err, errlen, HD_ECONFIG, "sink.token_file %s: empty", path);
-    return NULL;
-  }
-  fclose(f);
-  buf[strcspn(buf, "\r\n")] = '\0';
-  *rc = 0;
-  return hd_strdup(buf);
-}
-
 static void nats_destroy(sink_t *s) {
   nats_sink_t *ns = (nats_sink_t *)s;
   if (ns == NULL)
@@ -108,7 +88,8 @@ static int nats_create(const hd_agent_conf_t *conf, sink_t **out, char *err,
   ns->timeout_ms = (int64_t)conf->sink.timeout_ms;
   if (conf->sink.token_file != NULL) {
     int rc;
-    ns->token = read_first_line(conf->sink.token_file, err, errlen, &rc);
+    ns->token = agent__read_first_line("sink.token_file", conf->sink.token_file,
+                                       err, errlen, &rc);
     if (ns->token == NULL) {
       nats_destroy(&ns->base);
       return rc;
@@ -206,28 +187,6 @@ static int nats_open(sink_t *s, uint32_t p, uint64_t epoch, sink_part_t **out,
   return 0;
 }
 
-/* Append the template with {db} and {table} replaced. */
-static int expand(const char *tmpl, const char *db, const char *table,
-                  char *out, size_t cap) {
-  size_t n = 0;
-  for (const char *t = tmpl; *t;) {
-    const char *v = NULL;
-    size_t skip = 1;
-    if (strncmp(t, "{db}", 4) == 0)
-      v = db, skip = 4;
-    else if (strncmp(t, "{table}", 7) == 0)
-      v = table, skip = 7;
-    size_t vl = v ? strlen(v) : 1;
-    if (n + vl + 1 > cap)
-      return -1;
-    memcpy(out + n, v ? v : t, vl);
-    n += vl;
-    t += skip;
-  }
-  out[n] = '\0';
-  return 0;
-}
-
 static int publish_line(nats_part_t *np, const sink_window_t *w,
                         const char *line, size_t len, char *err,
                         size_t errlen) {
@@ -249,7 +208,8 @@ static int publish_line(nats_part_t *np, const sink_window_t *w,
                      np->base.partition, w->scn, je.text);
   char subj[512], id[1024], scn[32], src[512], part[16];
   int rc = 0;
-  if (expand(ns->subject, db, table, subj, sizeof subj) < 0) {
+  if (agent__expand_template(ns->subject, db, table, 0, subj, sizeof subj) <
+      0) {
     rc = hd_errorf(err, errlen, HD_ESINK_VALUE,
                    "nats: partition %" PRIu32 ": subject for %s.%s too long",
                    np->base.partition, db, table);

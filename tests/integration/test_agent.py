@@ -134,6 +134,18 @@ def expected(after):
     return decode(DB + ".*", after)
 
 
+def refused(path, cases):
+    """Each (config text, message) of cases written to path: validate-config
+    refuses it and says the message."""
+    for text, want in cases:
+        with open(path, "w") as f:
+            f.write(text)
+        r = subprocess.run([os.path.join(BIN, "heraldctl"), "validate-config",
+                            path], capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and want in r.stdout + r.stderr, \
+            "%s: %s" % (want, r.stdout + r.stderr)
+
+
 def workload(rounds, base=0):
     """Inserts, updates, deletes and key moves on two tables, several
     changes per transaction."""
@@ -381,6 +393,26 @@ class Group:
             self.assignment(), {a.name: a.held() for a in self.live()}),
             timeout)
         return time.time() - t0
+
+    def kill_under_load(self, victim="a2", before=2, after=1.5, ready=None):
+        """A write load throughout, `victim` killed -9 mid-stream (`before`
+        seconds in, after ready() holds when given); the load stops once
+        its partitions moved on, and every live agent stops at the head."""
+        w = Writer()
+        try:
+            if ready:
+                wait_for(ready, "ready for the kill", 60)
+            time.sleep(before)
+            self.agents[victim].kill9()
+            self.wait_settled()
+            time.sleep(after)
+        except BaseException:
+            w.stop_ev.set()
+            raise
+        w.stop()
+        self.wait_head()
+        for a in self.live():
+            a.term()
 
     def wait_head(self, timeout=60):
         head = master_scn()

@@ -161,34 +161,20 @@ def test_group(tmp):
     g = ta.Group(tmp, n)
     out = os.path.join(tmp, "out")
     os.makedirs(out, exist_ok=True)
-    w = None
     try:
         for name in ("a1", "a2", "a3"):
             g.agent(name, sink=plugin_sink(EXAMPLE, dir=out,
                                            fail_after_windows=15))
         g.wait_settled()
         g.wait_head()
-        w = ta.Writer()
-        ta.wait_for(lambda: all(log_lines(a, "injected failure")
-                                for a in g.live()),
-                    "an injected failure in every agent", 60)
-        time.sleep(1)
-        g.agents["a2"].kill9()
-        g.wait_settled()
-        time.sleep(1.5)
-        w.stop()
-        w = None
-        g.wait_head()
-        for a in g.live():
-            a.term()
+        g.kill_under_load(before=1, ready=lambda: all(
+            log_lines(a, "injected failure") for a in g.live()))
         ta.check(out, n, ta.expected(start))
         for a in g.agents.values():
             assert log_lines(a, "partition stops, retries"), \
                 "%s: the failed partition was not retried: %s" % (
                     a.name, a.logtail())
     finally:
-        if w:
-            w.stop_ev.set()
         g.close()
 
 
