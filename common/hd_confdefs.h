@@ -28,6 +28,9 @@ typedef enum {
 typedef enum { HD_SCHEMA_EVOLVE, HD_SCHEMA_NONE } hd_schema_changes_t;
 typedef enum { HD_DDL_IGNORE, HD_DDL_APPLY } hd_ddl_t;
 typedef enum { HD_ZERO_NULL, HD_ZERO_INFINITY, HD_ZERO_ERROR } hd_zero_dates_t;
+/* sink.value, sink.mode (redis sink) */
+typedef enum { HD_REDIS_HASH, HD_REDIS_JSON } hd_redis_value_t;
+typedef enum { HD_REDIS_KEYS, HD_REDIS_STREAM } hd_redis_mode_t;
 /* agent.start: where a partition without a checkpoint begins. */
 typedef enum {
   HD_AGENT_START_EARLIEST,
@@ -132,6 +135,13 @@ typedef struct {
     /* nats sink */
     char *subject;    /* template, {db} {table} */
     char *token_file; /* first line: the token */
+    /* redis sink */
+    char *key;       /* template, {db} {table} {pk} */
+    int value;       /* hd_redis_value_t */
+    uint64_t ttl_ms; /* 0: none */
+    int mode;        /* hd_redis_mode_t */
+    char *stream;    /* template, {db} {table} */
+    int64_t maxlen;  /* 0: unbounded */
   } sink;
 } hd_agent_conf_t;
 
