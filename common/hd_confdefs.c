@@ -524,17 +524,14 @@ static int check_nats_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
 /* The redis sink's keys only with it; a redis sink needs its url. */
 static int check_redis_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
   if (c->sink.type != HD_SINK_REDIS) {
-    static const struct {
-      const char *key, *dflt;
-      size_t off;
+    const struct {
+      const char *key, *dflt, *v;
     } keys[] = {
-        {"sink.key", "{db}:{table}:{pk}", offsetof(hd_agent_conf_t, sink.key)},
-        {"sink.stream", "herald:{db}:{table}",
-         offsetof(hd_agent_conf_t, sink.stream)},
+        {"sink.key", "{db}:{table}:{pk}", c->sink.key},
+        {"sink.stream", "herald:{db}:{table}", c->sink.stream},
     };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-      const char *v = *(char *const *)((const char *)c + keys[i].off);
-      if (v != NULL && strcmp(v, keys[i].dflt) != 0)
+      if (keys[i].v != NULL && strcmp(keys[i].v, keys[i].dflt) != 0)
         return hd_conf_error(ctx, keys[i].key, "%s: only used with type redis",
                              keys[i].key);
     }

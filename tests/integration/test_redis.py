@@ -324,7 +324,8 @@ def test_outage(tmp):
 def test_json_ttl(tmp):
     """sink.value json with a TTL: deletes leave no key but a tombstone
     position, key moves delete the old key and write the new one, every
-    key and position has a TTL, the values are the after images."""
+    key and position has a TTL, the values are the after images; a
+    SCRIPT FLUSH fails the partitions (NOSCRIPT), which reload it."""
     need_redis()
     flushall()
     setup_db(ta.DB, ta.DDL)
@@ -338,7 +339,16 @@ def test_json_ttl(tmp):
         sql("UPDATE it_agent.b SET k = 'moved' WHERE k = 'k0';"
             "INSERT INTO it_agent.a VALUES (77, 'a:b\\\\c');"
             "INSERT INTO it_agent.b VALUES ('x:y', 5)", db=ta.DB)
+        drained(ag, term=False)
+        # The script gone: NOSCRIPT fails the partitions, the reopen loads
+        # it again.
+        r = rcli()
+        r("SCRIPT", "FLUSH")
+        r.close()
+        ta.workload(2, base=100)
         drained(ag)
+        assert [l for l in log_lines(ag, "NOSCRIPT")
+                if "partition stops, retries" in l], ag.logtail()
         n = check_equal(json_value=True)
         r = rcli()
         # Moved: id 1 -> 1000000, k0 -> moved; deleted: id 2.
