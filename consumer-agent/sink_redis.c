@@ -116,9 +116,9 @@ static const char guard_lua[] =
     "return 1\n";
 
 #define POS_PREFIX "herald:pos:"
-#define SNAP_INDEX UINT64_C(9999999999) /* a snapshot row: the end of its SCN  \
-                                         */
-#define DRAIN_AT 1024                   /* pending commands before a drain */
+/* A snapshot row's place: the end of its SCN. */
+#define SNAP_INDEX UINT64_C(9999999999)
+#define DRAIN_AT 1024 /* pending commands before a drain */
 
 typedef struct {
   sink_t base;
