@@ -7,8 +7,9 @@ redis-server; a replay from an old checkpoint writes nothing (the SCN
 guard); a stopped (SIGSTOP) redis-server stops the partitions without a
 checkpoint moving, and after SIGCONT everything arrives; deletes, key
 moves, TTLs and the JSON value; stream mode holds every change once per
-partition, in order; three agents of a group with a kill -9 under load;
-config refusals exit non-zero."""
+partition, in order; a password (refused, then from sink.password_file)
+and a database number; three agents of a group with a kill -9 under
+load; config refusals exit non-zero."""
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import BIN, ENV, SRC, Relay, Skip, master_scn, run, setup_db, sql  # noqa: E402,E501
+from test_relay import BIN, ENV, SRC, Relay, Skip, free_port, master_scn, run, setup_db, sql  # noqa: E402,E501
 import test_agent as ta  # noqa: E402
 
 URL = ENV.get("HERALD_REDIS_URL")
@@ -46,8 +47,9 @@ def redis_pid():
 class Redis:
     """A RESP client, enough for the test: one command, one reply."""
 
-    def __init__(self):
-        self.s = socket.create_connection(("127.0.0.1", PORT), timeout=10)
+    def __init__(self, port=None):
+        self.s = socket.create_connection(("127.0.0.1", port or PORT),
+                                          timeout=10)
         self.f = self.s.makefile("rb")
 
     def close(self):
@@ -460,8 +462,64 @@ def test_group(tmp):
         g.close()
 
 
+def test_auth(tmp):
+    """A redis-server of the test's own with a password: a wrong password
+    in the URL fails the partitions with the server's error, and the
+    agent retries; sink.password_file with the right one, and a database
+    number in the URL: the keys arrive there."""
+    need_redis()
+    port = free_port()
+    d = os.path.join(tmp, "redis-auth")
+    os.makedirs(d)
+    srv = subprocess.Popen(
+        ["redis-server", "--daemonize", "no", "--bind", "127.0.0.1",
+         "--port", str(port), "--dir", d, "--save", "", "--appendonly", "no",
+         "--requirepass", "s3cret", "--logfile", os.path.join(d, "log")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    relay = ag = None
+    try:
+        ta.wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port))
+                    == 0, "redis-server on %d" % port, 10)
+        setup_db(ta.DB, ta.DDL)
+        relay = Relay(tmp, "r1", 9325).start()
+        relay.wait_scn(master_scn())
+        url = "redis://default:wrong@127.0.0.1:%d/3" % port
+        ag = ta.Agent(tmp, "a1", relays=[relay], partitions=2,
+                      sink=redis_sink(url=url)).start()
+        ta.wait_for(lambda: len([l for l in log_lines(ag, "WRONGPASS")
+                                 if "sink open failed" in l]) >= 3,
+                    "AUTH refused, retried: " + ag.logtail(), 30)
+        assert not [l for l in open(ag.log) if "wrong" in l], \
+            "the password in the log"
+        ag.stop()
+        pw = os.path.join(tmp, "redis.pw")
+        with open(pw, "w") as f:
+            f.write("s3cret\n")
+        ag = ta.Agent(tmp, "a2", relays=[relay], partitions=2,
+                      sink=redis_sink("password_file: %s" % pw,
+                                      url="redis://127.0.0.1:%d/3" % port))
+        at_head(ag, 2)
+        ta.workload(3)
+        drained(ag)
+        r = Redis(port)
+        r("AUTH", "s3cret")
+        r("SELECT", "3")
+        n = len(r.keys("it_agent:*"))
+        r("SELECT", "0")
+        assert n == len(source_rows()) and not r.keys("it_agent:*"), n
+        r.close()
+    finally:
+        if ag:
+            ag.stop()
+        if relay:
+            relay.stop()
+        srv.terminate()
+        srv.wait(timeout=10)
+
+
 TESTS = [test_refused, test_standalone, test_outage, test_json_ttl,
-         test_stream, test_group]
+         test_stream, test_auth, test_group]
 
 if __name__ == "__main__":
     sys.exit(run(TESTS, sys.argv[1:], prefix="herald-redis-"))
