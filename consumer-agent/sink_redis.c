@@ -873,9 +873,10 @@ static int write_line(redis_part_t *rp, const sink_window_t *w,
 }
 
 /* Queue the ownership of the chunk's changes (see redis_part_t.own). */
-static void queue_owned(redis_part_t *rp, const sink_window_t *w) {
+static int queue_owned(redis_part_t *rp, const sink_window_t *w, char *err,
+                       size_t errlen) {
   if (w->hw == NULL)
-    return;
+    return 0;
   size_t n = herald_window_changes(w->hw);
   if (rp->ownhead > 0 && rp->ownhead == rp->nown)
     rp->ownhead = rp->nown = 0;
@@ -885,14 +886,19 @@ static void queue_owned(redis_part_t *rp, const sink_window_t *w) {
   }
   for (size_t i = 0; i < n; i++) {
     const herald_change_t *ch = herald_window_change(w->hw, i);
-    unsigned o = 0;
-    if (w->hc == NULL || herald_change_owned(w->hc, ch, HERALD_IMAGE_KEY) == 1)
-      o |= 1;
-    if (w->hc == NULL ||
-        herald_change_owned(w->hc, ch, HERALD_IMAGE_OLD_KEY) == 1)
-      o |= 2;
-    rp->own[rp->nown++] = (unsigned char)o;
+    int k = 1, old = 1; /* without a client (unit tests): both */
+    if (w->hc != NULL) {
+      k = herald_change_owned(w->hc, ch, HERALD_IMAGE_KEY);
+      old = herald_change_owned(w->hc, ch, HERALD_IMAGE_OLD_KEY);
+    }
+    if (k < 0 || old < 0)
+      return hd_errorf(err, errlen, HD_ESINK_VALUE,
+                       "redis: partition %" PRIu32 ": scn %" PRIu64
+                       ": change %zu: whose key it is is unknown (%d)",
+                       rp->base.partition, w->scn, i, k < 0 ? k : old);
+    rp->own[rp->nown++] = (unsigned char)((k == 1) | (old == 1) << 1);
   }
+  return 0;
 }
 
 static int redis_write(sink_part_t *part, const sink_window_t *w, char *err,
@@ -903,10 +909,11 @@ static int redis_write(sink_part_t *part, const sink_window_t *w, char *err,
     rp->index = 0;
     rp->ownhead = rp->nown = 0;
   }
-  queue_owned(rp, w);
+  int rc = queue_owned(rp, w, err, errlen);
+  if (rc < 0)
+    return rc;
   argv_t a = {0};
   buf_t key = {0}, poskey = {0};
-  int rc = 0;
   const char *p = w->json, *end = w->json + w->json_len;
   while (rc == 0 && p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
