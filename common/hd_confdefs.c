@@ -22,6 +22,8 @@ static const char *const ddl_names[] = {"ignore", "apply", NULL};
 static const char *const zero_dates_names[] = {"null", "infinity", "error",
                                                NULL};
 static const char *const http_format_names[] = {"lines", "elasticsearch", NULL};
+static const char *const redis_value_names[] = {"hash", "json", NULL};
+static const char *const redis_mode_names[] = {"keys", "stream", NULL};
 static const char *const agent_start_names[] = {"earliest", "latest",
                                                 "snapshot", NULL};
 
@@ -346,6 +348,32 @@ static const hd_prop_t agent_props[] = {
      "http: a batch is POSTed once its body reaches this size, without "
      "waiting for idle or a flush",
      NULL},
+    /* redis sink */
+    {"sink.key", HD_T_STR, A(sink.key), 0, 0, 0, "{db}:{table}:{pk}",
+     "redis: key of each row; {db}, {table} and {pk} (the primary key's "
+     "values joined by ':', with ':' and '\\' in them escaped by '\\') are "
+     "replaced",
+     NULL},
+    {"sink.value", HD_T_ENUM, A(sink.value), 0, 0, 0, "hash",
+     "redis: a row as a hash of its columns (NULL columns absent) or as a "
+     "string holding its after image in JSON",
+     redis_value_names},
+    {"sink.ttl", HD_T_DURATION, A(sink.ttl_ms), 0, 3650 * MS_DAY, 0, "0",
+     "redis: expiry of each key written (and of its position and a "
+     "delete's tombstone); 0: none",
+     NULL},
+    {"sink.mode", HD_T_ENUM, A(sink.mode), 0, 0, 0, "keys",
+     "redis: keys (a key per row, kept equal to the source) or stream (each "
+     "change appended to a stream with XADD)",
+     redis_mode_names},
+    {"sink.stream", HD_T_STR, A(sink.stream), 0, 0, 0, "herald:{db}:{table}",
+     "redis, mode stream: the stream of each change; {db} and {table} are "
+     "replaced",
+     NULL},
+    {"sink.maxlen", HD_T_INT, A(sink.maxlen), 0, 1000000000000LL, 0, "0",
+     "redis, mode stream: trim each stream to about this many entries "
+     "(XADD MAXLEN ~); 0: never trimmed",
+     NULL},
     {"sink.retry_max", HD_T_DURATION, A(sink.retry_max_ms), 10, 3600000, 0,
      "30s", "longest wait between retries of a failing sink", NULL},
     {"sink.host", HD_T_STR, A(sink.host), 0, 0, 0, NULL,
@@ -359,8 +387,8 @@ static const hd_prop_t agent_props[] = {
     {"sink.password", HD_T_STR, A(sink.password), 0, 0, 0, NULL,
      "mysql: destination password (or sink.password_file)", NULL},
     {"sink.password_file", HD_T_STR, A(sink.password_file), 0, 0, 0, NULL,
-     "database sinks: file holding the destination password (its first "
-     "line)",
+     "database sinks, redis: file holding the destination password (its "
+     "first line)",
      NULL},
     {"sink.database", HD_T_STR, A(sink.database), 0, 0, 0, NULL,
      "mysql: every source table goes into this database (default: the "
@@ -406,11 +434,12 @@ static const hd_prop_t agent_props[] = {
      "'-infinity', or stop the partition (error)",
      zero_dates_names},
     {"sink.connect_timeout", HD_T_DURATION, A(sink.connect_timeout_ms), 100,
-     600000, 0, "10s", "database sinks: connecting to the destination", NULL},
+     600000, 0, "10s", "database sinks, redis: connecting to the destination",
+     NULL},
     {"sink.timeout", HD_T_DURATION, A(sink.timeout_ms), 100, 3600000, 0, "60s",
      "database sinks: longest wait for one statement or commit before the "
      "partition stops and retries; nats: for JetStream's acks in a flush; "
-     "http: for one batch, its retries included",
+     "http: for one batch, its retries included; redis: for one reply",
      NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
 
@@ -422,13 +451,13 @@ static int check_db_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
   static const struct {
     const char *key;
     size_t off;
-    int who; /* 1 mysql, 2 postgresql, 3 both */
+    int who; /* 1 mysql, 2 postgresql, 3 both; 4 redis */
   } keys[] = {
       {"sink.host", offsetof(hd_agent_conf_t, sink.host), 1},
       {"sink.socket", offsetof(hd_agent_conf_t, sink.socket), 1},
       {"sink.user", offsetof(hd_agent_conf_t, sink.user), 1},
       {"sink.password", offsetof(hd_agent_conf_t, sink.password), 1},
-      {"sink.password_file", offsetof(hd_agent_conf_t, sink.password_file), 3},
+      {"sink.password_file", offsetof(hd_agent_conf_t, sink.password_file), 7},
       {"sink.database", offsetof(hd_agent_conf_t, sink.database), 1},
       {"sink.dsn", offsetof(hd_agent_conf_t, sink.dsn), 2},
       {"sink.schema", offsetof(hd_agent_conf_t, sink.schema), 2},
@@ -436,13 +465,15 @@ static int check_db_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
     const void *field = (const char *)c + keys[i].off;
     const char *v = *(char *const *)field;
-    int ok = (my && (keys[i].who & 1)) || (pg && (keys[i].who & 2));
+    int ok = (my && (keys[i].who & 1)) || (pg && (keys[i].who & 2)) ||
+             (c->sink.type == HD_SINK_REDIS && (keys[i].who & 4));
     if (v != NULL && !ok)
       return hd_conf_error(ctx, keys[i].key, "%s: only used with type %s",
                            keys[i].key,
                            keys[i].who == 1   ? "mysql"
                            : keys[i].who == 2 ? "postgresql"
-                                              : "mysql or postgresql");
+                           : keys[i].who == 3 ? "mysql or postgresql"
+                                              : "mysql, postgresql or redis");
   }
   if (!my && !pg) {
     if (c->sink.tables.n)
@@ -571,6 +602,45 @@ static int check_nats_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
   return 0;
 }
 
+/* The redis sink's keys only with it; a redis sink needs its url. */
+static int check_redis_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
+  if (c->sink.type != HD_SINK_REDIS) {
+    const struct {
+      const char *key, *dflt, *v;
+    } keys[] = {
+        {"sink.key", "{db}:{table}:{pk}", c->sink.key},
+        {"sink.stream", "herald:{db}:{table}", c->sink.stream},
+    };
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+      if (keys[i].v != NULL && strcmp(keys[i].v, keys[i].dflt) != 0)
+        return hd_conf_error(ctx, keys[i].key, "%s: only used with type redis",
+                             keys[i].key);
+    }
+    if (c->sink.ttl_ms || c->sink.maxlen || c->sink.value || c->sink.mode)
+      return hd_conf_error(ctx, "sink.type",
+                           "sink.ttl, sink.maxlen, sink.value, sink.mode: "
+                           "only used with type redis");
+    return 0;
+  }
+  if (c->sink.url == NULL)
+    return hd_conf_error(ctx, "sink.type",
+                         "sink: type redis needs 'url' "
+                         "(redis://[user:password@]host:port[/db] or a Unix "
+                         "socket's path)");
+  if (c->sink.key == NULL || strstr(c->sink.key, "{pk}") == NULL)
+    return hd_conf_error(ctx, "sink.key",
+                         "sink.key: '%s' lacks {pk} (rows would share a key)",
+                         c->sink.key ? c->sink.key : "");
+  if (c->sink.stream == NULL || c->sink.stream[0] == '\0')
+    return hd_conf_error(ctx, "sink.stream", "sink.stream: empty");
+  if (c->sink.mode == HD_REDIS_KEYS && c->sink.maxlen)
+    return hd_conf_error(ctx, "sink.maxlen",
+                         "sink.maxlen: only used with mode stream");
+  if (c->sink.mode == HD_REDIS_STREAM && c->sink.ttl_ms)
+    return hd_conf_error(ctx, "sink.ttl", "sink.ttl: only used with mode keys");
+  return 0;
+}
+
 static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
   hd_agent_conf_t *c = vc;
   if (check_name(ctx, "cluster", c->cluster) < 0 ||
@@ -610,7 +680,8 @@ static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
   if (c->sink.type != HD_SINK_COMMAND && c->sink.command != NULL)
     return hd_conf_error(ctx, "sink.command",
                          "sink.command: only used with type command");
-  if (check_nats_sink(ctx, c) < 0 || check_http_sink(ctx, c) < 0)
+  if (check_nats_sink(ctx, c) < 0 || check_http_sink(ctx, c) < 0 ||
+      check_redis_sink(ctx, c) < 0)
     return -1;
   return check_db_sink(ctx, c);
 }

@@ -31,6 +31,9 @@ typedef enum { HD_ZERO_NULL, HD_ZERO_INFINITY, HD_ZERO_ERROR } hd_zero_dates_t;
 
 /* sink.format (http sink) */
 typedef enum { HD_HTTP_LINES, HD_HTTP_ELASTICSEARCH } hd_http_format_t;
+/* sink.value, sink.mode (redis sink) */
+typedef enum { HD_REDIS_HASH, HD_REDIS_JSON } hd_redis_value_t;
+typedef enum { HD_REDIS_KEYS, HD_REDIS_STREAM } hd_redis_mode_t;
 /* agent.start: where a partition without a checkpoint begins. */
 typedef enum {
   HD_AGENT_START_EARLIEST,
@@ -142,6 +145,13 @@ typedef struct {
     int tls_verify;
     char *ca_file;
     uint64_t batch_bytes;
+    /* redis sink */
+    char *key;       /* template, {db} {table} {pk} */
+    int value;       /* hd_redis_value_t */
+    uint64_t ttl_ms; /* 0: none */
+    int mode;        /* hd_redis_mode_t */
+    char *stream;    /* template, {db} {table} */
+    int64_t maxlen;  /* 0: unbounded */
   } sink;
 } hd_agent_conf_t;
 
