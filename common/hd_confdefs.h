@@ -132,6 +132,9 @@ typedef struct {
     /* nats sink */
     char *subject;    /* template, {db} {table} */
     char *token_file; /* first line: the token */
+    /* kafka sink */
+    char *brokers; /* bootstrap servers, host:port,... */
+    char *topic;   /* template, {db} {table} */
   } sink;
 } hd_agent_conf_t;
 
@@ -153,5 +156,10 @@ extern const hd_conf_schema_t hd_coord_schema;
 
 /* All kinds, for validate-config and config-doc. */
 extern const hd_conf_schema_t *const hd_all_schemas[3];
+
+/* kafka sink: why sink.options entry k=v is refused (it weakens delivery:
+ * idempotence off, acks other than all, retries off, more than 5 requests
+ * in flight), or NULL when it is fine. */
+const char *hd_kafka_option_refused(const char *k, const char *v);
 
 #endif
