@@ -242,9 +242,11 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason,
 static void on_log(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf) {
   (void)rk;
-  hd_log(level <= 3   ? HD_LL_ERROR
-         : level <= 4 ? HD_LL_WARN
-                      : HD_LL_INFO,
+  /* At most a warning: what fails a partition is logged by the agent
+   * with the sink's error; the library's lines are the detail. */
+  hd_log(level <= 4   ? HD_LL_WARN
+         : level <= 6 ? HD_LL_INFO
+                      : HD_LL_DEBUG,
          COMP, "librdkafka", "facility=%s msg=\"%s\"", fac, buf);
 }
 

@@ -92,7 +92,8 @@ def check_topics(mock, exp):
     """Every expected change in the topics (a key move as its two halves,
     old under old_key and new under key); the headers, topic and key
     right; each key in one Kafka partition, its SCNs never going back
-    except where a replay begins (the message is one already there).
+    except where a replay begins (the message is one already there, from
+    the same herald partition).
     Returns (messages, duplicates)."""
     msgs = mock.dump()
     with open(mock.dir + "/dump.jsonl", "w") as f:  # for a failure's look
@@ -123,6 +124,12 @@ def check_topics(mock, exp):
             k, part_of[k])
         ident = (ta.identity(m["value"]), half)
         again = ident in seen
+        # A duplicate is a replay by the same herald partition: each half
+        # of a key move comes only from the partition that owns its key.
+        assert not again or seen[ident]["headers"]["herald.partition"] == \
+            h["herald.partition"], "%s %s from partitions %s and %s" % (
+                ident[0], half, seen[ident]["headers"]["herald.partition"],
+                h["herald.partition"])
         if again:
             dups += 1
         if d["scn"] < last.get(k, 0):
@@ -242,11 +249,12 @@ def test_standalone(tmp):
         mock.close()
 
 
-def outage(tmp, port, fail, recover, word):
+def outage(tmp, port, fail, recover, word, kill=True):
     """Load, then fail() on the mock; the partitions stop (the log names
-    word); no checkpoint moves; kill -9 the agent while failing, recover():
-    every change up to the lowest checkpoint is in the topics (acked before
-    its checkpoint was written); a restart, then everything arrives."""
+    word); no checkpoint moves. kill: kill -9 the agent while failing,
+    recover(): every change up to the lowest checkpoint is in the topics
+    (acked before its checkpoint was written); a restart, then everything
+    arrives. Without kill: recover(), and the same agent resumes."""
     mock = Mock(tmp)
     start = setup_db(ta.DB, ta.DDL)
     relay = Relay(tmp, "r1", port).start()
@@ -269,6 +277,17 @@ def outage(tmp, port, fail, recover, word):
         before = ag.checkpoints()
         time.sleep(3)
         assert ag.checkpoints() == before, "checkpoint moved while failing"
+        if not kill:
+            recover(mock)
+            failing = False
+            time.sleep(1)
+            w.stop()
+            w = None
+            drained(ag)
+            n, dups = check_topics(mock, ta.expected(start))
+            print("%s, resumed: %d messages, %d replayed duplicates" % (
+                word, n, dups))
+            return
         ag.kill9()
         w.stop()
         w = None
@@ -299,6 +318,14 @@ def test_brokers_down(tmp):
     outage(tmp, 9322, lambda m: [m.cmd("down %d" % b) for b in (1, 2, 3)],
            lambda m: [m.cmd("up %d" % b) for b in (1, 2, 3)],
            "kafka: partition")
+
+
+def test_brokers_down_resume(tmp):
+    """Every broker down under load, then up again: the same agent
+    resumes, and everything arrives."""
+    outage(tmp, 9325, lambda m: [m.cmd("down %d" % b) for b in (1, 2, 3)],
+           lambda m: [m.cmd("up %d" % b) for b in (1, 2, 3)],
+           "kafka: partition", kill=False)
 
 
 def test_broker_silent(tmp):
@@ -387,7 +414,8 @@ def test_group(tmp):
 
 
 TESTS = [test_refused, test_standalone, test_brokers_down,
-         test_broker_silent, test_broker_errors, test_group]
+         test_brokers_down_resume, test_broker_silent, test_broker_errors,
+         test_group]
 
 if __name__ == "__main__":
     sys.exit(run(TESTS, sys.argv[1:], prefix="herald-kafka-"))
