@@ -210,8 +210,17 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         void *opaque) {
   (void)rk;
   kafka_part_t *kp = opaque;
-  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+      rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_PERSISTED) {
     kp->acked++;
+    return;
+  }
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) { /* never seen; not trusted */
+    set_fail(kp,
+             "kafka: partition %" PRIu32 ": produce to %s (scn %s): a "
+             "report without an error but not persisted (status %d)",
+             kp->base.partition, rd_kafka_topic_name(m->rkt),
+             hdr(m, "herald.scn"), (int)rd_kafka_message_status(m));
     return;
   }
   set_fail(kp, "kafka: partition %" PRIu32 ": produce to %s (scn %s): %s",

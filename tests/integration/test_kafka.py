@@ -347,8 +347,10 @@ def test_broker_errors(tmp):
     # One request in flight: the mock checks an idempotent producer's
     # sequence numbers only for a transactional one, so with several in
     # flight it stores a batch behind one it refused with a retriable
-    # error, and the producer, reading that ack as a real broker's (which
-    # never stores past a gap), counts the refused batch as stored too.
+    # error, and librdkafka, reading that ack as a real broker's (which
+    # never stores past a gap), acknowledges the refused batch with it
+    # (an implicit ack): with 5 in flight, 1 to 4 changes of this test
+    # were lost in the mock in 9 of 13 runs.
     ag = ta.Agent(tmp, "a1", relays=[relay], partitions=4,
                   sink=kafka_sink(mock, extra=[
                       "  options:",
@@ -358,14 +360,12 @@ def test_broker_errors(tmp):
         at_head(ag, 4)
         w = ta.Writer()
         time.sleep(1)
-        errs = os.environ.get("KAFKA_ERRS", "19:30,10:3")
-        for e in errs.split(","):
-            code, count = e.split(":")
-            mock.cmd("err %s %s" % (code, count))
-            time.sleep(2)
-        ta.wait_for(lambda: "10:" not in errs or
-                    [l for l in log_lines(ag, "partition stops, retries")
-                     if "produce to herald." in l],
+        mock.cmd("err 19 30")  # NOT_ENOUGH_REPLICAS: retried inside
+        time.sleep(2)
+        mock.cmd("err 10 3")  # MESSAGE_TOO_LARGE: fails the reports
+        ta.wait_for(lambda: [l for l in log_lines(ag, "partition stops, "
+                                                  "retries")
+                             if "produce to herald." in l],
                     "a delivery failure in the log: " + ag.logtail(), 60)
         time.sleep(1.5)
         w.stop()
