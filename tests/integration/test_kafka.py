@@ -249,7 +249,7 @@ def test_standalone(tmp):
         mock.close()
 
 
-def outage(tmp, port, fail, recover, word, kill=True):
+def outage(tmp, port, fail, recover, word, name, kill=True):
     """Load, then fail() on the mock; the partitions stop (the log names
     word); no checkpoint moves. kill: kill -9 the agent while failing,
     recover(): every change up to the lowest checkpoint is in the topics
@@ -286,7 +286,7 @@ def outage(tmp, port, fail, recover, word, kill=True):
             drained(ag)
             n, dups = check_topics(mock, ta.expected(start))
             print("%s, resumed: %d messages, %d replayed duplicates" % (
-                word, n, dups))
+                name, n, dups))
             return
         ag.kill9()
         w.stop()
@@ -302,7 +302,7 @@ def outage(tmp, port, fail, recover, word, kill=True):
         ag.start()
         drained(ag)
         n, dups = check_topics(mock, ta.expected(start))
-        print("%s: %d messages, %d replayed duplicates" % (word, n, dups))
+        print("%s: %d messages, %d replayed duplicates" % (name, n, dups))
     finally:
         if w:
             w.stop_ev.set()
@@ -317,7 +317,7 @@ def test_brokers_down(tmp):
     """Every broker down under load."""
     outage(tmp, 9322, lambda m: [m.cmd("down %d" % b) for b in (1, 2, 3)],
            lambda m: [m.cmd("up %d" % b) for b in (1, 2, 3)],
-           "kafka: partition")
+           "kafka: partition", "brokers down")
 
 
 def test_brokers_down_resume(tmp):
@@ -325,14 +325,14 @@ def test_brokers_down_resume(tmp):
     resumes, and everything arrives."""
     outage(tmp, 9325, lambda m: [m.cmd("down %d" % b) for b in (1, 2, 3)],
            lambda m: [m.cmd("up %d" % b) for b in (1, 2, 3)],
-           "kafka: partition", kill=False)
+           "kafka: partition", "brokers down", kill=False)
 
 
 def test_broker_silent(tmp):
     """A broker that stops answering (60 s late), the others fine: the
     partitions with a Kafka partition led by it stop."""
     outage(tmp, 9323, lambda m: m.cmd("rtt 1 60000"),
-           lambda m: m.cmd("rtt 1 0"), "kafka: partition")
+           lambda m: m.cmd("rtt 1 0"), "kafka: partition", "silent broker")
 
 
 def test_broker_errors(tmp):
