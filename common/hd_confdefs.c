@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -312,7 +313,8 @@ static const hd_prop_t agent_props[] = {
      NULL},
     {"sink.options", HD_T_STRMAP, A(sink.options), 0, 0, 0, NULL,
      "plugin sink: a mapping of names to strings handed to the plugin's "
-     "init (docs/plugins.md)",
+     "init (docs/plugins.md); kafka sink: extra librdkafka producer "
+     "properties (none that weakens delivery: docs/sinks.md)",
      NULL},
     {"sink.url", HD_T_STR, A(sink.url), 0, 0, 0, NULL,
      "nats, redis, http sinks: the destination's URL (docs/sinks.md)", NULL},
@@ -373,6 +375,13 @@ static const hd_prop_t agent_props[] = {
     {"sink.maxlen", HD_T_INT, A(sink.maxlen), 0, 1000000000000LL, 0, "0",
      "redis, mode stream: trim each stream to about this many entries "
      "(XADD MAXLEN ~); 0: never trimmed",
+     NULL},
+    /* kafka sink */
+    {"sink.brokers", HD_T_STR, A(sink.brokers), 0, 0, 0, NULL,
+     "kafka: bootstrap brokers, host:port[,host:port...]", NULL},
+    {"sink.topic", HD_T_STR, A(sink.topic), 0, 0, 0, "herald.{db}.{table}",
+     "kafka: topic of each change; {db} and {table} are replaced by the "
+     "change's source database and table",
      NULL},
     {"sink.retry_max", HD_T_DURATION, A(sink.retry_max_ms), 10, 3600000, 0,
      "30s", "longest wait between retries of a failing sink", NULL},
@@ -439,7 +448,9 @@ static const hd_prop_t agent_props[] = {
     {"sink.timeout", HD_T_DURATION, A(sink.timeout_ms), 100, 3600000, 0, "60s",
      "database sinks: longest wait for one statement or commit before the "
      "partition stops and retries; nats: for JetStream's acks in a flush; "
-     "http: for one batch, its retries included; redis: for one reply",
+     "http: for one batch, its retries included; redis: for one reply; "
+     "kafka: for the brokers' acks in a flush (and each message's delivery "
+     "timeout)",
      NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
 
@@ -641,6 +652,63 @@ static int check_redis_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
   return 0;
 }
 
+/* The kafka sink's keys only with it; a kafka sink needs its brokers, and
+ * sink.options may not weaken delivery (the sink sets an idempotent
+ * producer with acks=all; it checks the same again when it starts). */
+static int check_kafka_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
+  if (c->sink.type != HD_SINK_KAFKA) {
+    if (c->sink.brokers != NULL)
+      return hd_conf_error(ctx, "sink.brokers",
+                           "sink.brokers: only used with type kafka");
+    if (c->sink.topic != NULL &&
+        strcmp(c->sink.topic, "herald.{db}.{table}") != 0)
+      return hd_conf_error(ctx, "sink.topic",
+                           "sink.topic: only used with type kafka");
+    return 0;
+  }
+  if (c->sink.brokers == NULL || c->sink.brokers[0] == '\0')
+    return hd_conf_error(ctx, "sink.type",
+                         "sink: type kafka needs 'brokers' (host:port,...)");
+  if (c->sink.topic == NULL || c->sink.topic[0] == '\0')
+    return hd_conf_error(ctx, "sink.topic", "sink.topic: empty");
+  if (c->sink.url != NULL)
+    return hd_conf_error(ctx, "sink.url",
+                         "sink.url: not used with type kafka (sink.brokers)");
+  for (size_t i = 0; i + 1 < c->sink.options.n; i += 2) {
+    const char *k = c->sink.options.v[i], *v = c->sink.options.v[i + 1];
+    if (hd_kafka_option_refused(k, v) != NULL)
+      return hd_conf_error(ctx, "sink.options", "sink.options: %s: %s: %s", k,
+                           v, hd_kafka_option_refused(k, v));
+  }
+  return 0;
+}
+
+const char *hd_kafka_option_refused(const char *k, const char *v) {
+  if (strcmp(k, "enable.idempotence") == 0 && strcmp(v, "true") != 0)
+    return "the producer must be idempotent (per-key order across retries)";
+  if ((strcmp(k, "acks") == 0 || strcmp(k, "request.required.acks") == 0) &&
+      strcmp(v, "all") != 0 && strcmp(v, "-1") != 0)
+    return "acks must be all (-1): a message counts as delivered only when "
+           "every in-sync replica has it";
+  if (strcmp(k, "max.in.flight.requests.per.connection") == 0 ||
+      strcmp(k, "max.in.flight") == 0) {
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || n < 1 || n > 5)
+      return "must be 1..5 (the idempotent producer keeps order only so)";
+  }
+  if (strcmp(k, "bootstrap.servers") == 0 ||
+      strcmp(k, "metadata.broker.list") == 0)
+    return "set sink.brokers instead";
+  if (strcmp(k, "message.send.max.retries") == 0 || strcmp(k, "retries") == 0) {
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end != '\0' || n < 1)
+      return "retries may not be turned off";
+  }
+  return NULL;
+}
+
 static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
   hd_agent_conf_t *c = vc;
   if (check_name(ctx, "cluster", c->cluster) < 0 ||
@@ -674,14 +742,15 @@ static int agent_validate(hd_conf_ctx_t *ctx, void *vc) {
       c->sink.path != NULL)
     return hd_conf_error(ctx, "sink.path",
                          "sink.path: only used with type file or plugin");
-  if (c->sink.type != HD_SINK_PLUGIN && c->sink.options.n)
+  if (c->sink.type != HD_SINK_PLUGIN && c->sink.type != HD_SINK_KAFKA &&
+      c->sink.options.n)
     return hd_conf_error(ctx, "sink.options",
-                         "sink.options: only used with type plugin");
+                         "sink.options: only used with type plugin or kafka");
   if (c->sink.type != HD_SINK_COMMAND && c->sink.command != NULL)
     return hd_conf_error(ctx, "sink.command",
                          "sink.command: only used with type command");
   if (check_nats_sink(ctx, c) < 0 || check_http_sink(ctx, c) < 0 ||
-      check_redis_sink(ctx, c) < 0)
+      check_redis_sink(ctx, c) < 0 || check_kafka_sink(ctx, c) < 0)
     return -1;
   return check_db_sink(ctx, c);
 }

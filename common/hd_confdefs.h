@@ -152,6 +152,9 @@ typedef struct {
     int mode;        /* hd_redis_mode_t */
     char *stream;    /* template, {db} {table} */
     int64_t maxlen;  /* 0: unbounded */
+    /* kafka sink */
+    char *brokers; /* bootstrap servers, host:port,... */
+    char *topic;   /* template, {db} {table} */
   } sink;
 } hd_agent_conf_t;
 
@@ -173,5 +176,10 @@ extern const hd_conf_schema_t hd_coord_schema;
 
 /* All kinds, for validate-config and config-doc. */
 extern const hd_conf_schema_t *const hd_all_schemas[3];
+
+/* kafka sink: why sink.options entry k=v is refused (it weakens delivery:
+ * idempotence off, acks other than all, retries off, more than 5 requests
+ * in flight), or NULL when it is fine. */
+const char *hd_kafka_option_refused(const char *k, const char *v);
 
 #endif

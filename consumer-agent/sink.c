@@ -27,6 +27,7 @@ static const sink_ops_t *const sink_types[] = {
     [HD_SINK_NATS] = &sink__nats_ops,
     [HD_SINK_HTTP] = &sink__http_ops,
     [HD_SINK_REDIS] = &sink__redis_ops,
+    [HD_SINK_KAFKA] = &sink__kafka_ops,
 };
 #define NTYPES (sizeof(sink_types) / sizeof(sink_types[0]))
 

@@ -18,6 +18,7 @@ extern const sink_ops_t sink__plugin_ops;
 extern const sink_ops_t sink__nats_ops;
 extern const sink_ops_t sink__http_ops;
 extern const sink_ops_t sink__redis_ops;
+extern const sink_ops_t sink__kafka_ops;
 
 /* sink_plugin.c: whether a plugin's table can be used (its ABI version,
  * its calls); 0 or HD_ECONFIG with err naming path and what is wrong. */
