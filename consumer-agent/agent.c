@@ -652,7 +652,8 @@ static void *runner(void *arg) {
   hd_log(HD_LL_INFO, COMP, "partition started",
          "partition=%u epoch=%" PRIu64 " after_scn=%" PRIu64, pt->p, pt->epoch,
          pt->ck.scn);
-  while (!atomic_load(&pt->stop) && !atomic_load(&pt->lost)) {
+  for (int round = 0; !atomic_load(&pt->stop) && !atomic_load(&pt->lost);
+       round++) {
     sink_part_t *sp = NULL;
     uint64_t spos = 0;
     int orc =
@@ -674,6 +675,12 @@ static void *runner(void *arg) {
      * fell out of retention) is covered by the snapshot's rows. */
     if (pt->ck.snapshot_state == HD_CK_SNAPSHOT_RUNNING && pt->ck.scn == 0)
       from = 0;
+    /* Where a retry goes on from: the windows after it are delivered
+     * again (at least once), so an operator (and the chaos suite) can
+     * tell a replay from a skip. */
+    if (round > 0)
+      hd_log(HD_LL_INFO, COMP, "partition resumes",
+             "partition=%u after_scn=%" PRIu64, pt->p, from);
     herald_client_t *hc = client_for(pt, from);
     int healthy = hc != NULL;
     int64_t last_ck = mono();

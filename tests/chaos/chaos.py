@@ -44,6 +44,7 @@ Exit 0: all held; 1: a check failed (the message says which); 77: no
 sandbox could be had.
 """
 import argparse
+import calendar
 import collections
 import json
 import os
@@ -220,9 +221,9 @@ class Observer(threading.Thread):
     only grow), the agents' applied commit times (lag), and the audit's
     duplicates."""
 
-    def __init__(self, g, eng):
+    def __init__(self, g, eng, fg):
         super().__init__(daemon=True)
-        self.g, self.eng = g, eng
+        self.g, self.eng, self.fg = g, eng, fg
         self.last = {}
         self.backwards = []
         self.applied_ts = {}
@@ -241,21 +242,30 @@ class Observer(threading.Thread):
                 self.backwards.append((p, self.last[p], scn))
             self.last[p] = max(scn, self.last.get(p, 0))
         now = time.time() * 1000
-        for a in list(self.g.agents.values()):
-            st = a.status() if a.proc and a.proc.poll() is None else None
-            for ps in (st or {}).get("partition_status", []):
-                p = ps["partition"]
-                if ps.get("applied_ts_ms"):
-                    self.applied_ts[p] = max(self.applied_ts.get(p, 0),
-                                             ps["applied_ts_ms"])
-                self.rows[p] = max(self.rows.get(p, 0), ps.get("rows", 0))
+        for grp, agents in (("m", self.g.agents), ("f", self.fg.agents)):
+            for a in list(agents.values()):
+                st = a.status() if a.proc and a.proc.poll() is None else None
+                for ps in (st or {}).get("partition_status", []):
+                    k = (grp, ps["partition"])
+                    if ps.get("applied_ts_ms"):
+                        self.applied_ts[k] = max(self.applied_ts.get(k, 0),
+                                                 ps["applied_ts_ms"])
+                    if grp == "m":
+                        self.rows[k[1]] = max(self.rows.get(k[1], 0),
+                                              ps.get("rows", 0))
+        # the lag of both groups: since the newest commit applied, while
+        # the writer commits every few ms
         if self.applied_ts:
-            lag = max(now - self.applied_ts.get(p, now) for p in range(NPART))
+            lag = max(now - v for v in self.applied_ts.values())
             self.worst_lag = max(self.worst_lag, lag / 1000.0)
 
     def run(self):
+        n = 0
         while not self.stop_ev.wait(0.25):
             self.sample()
+            n += 1
+            if n % 4 == 0:
+                self.fg.sample()
 
     def reset_lag(self):
         w, self.worst_lag = self.worst_lag, 0.0
@@ -278,16 +288,17 @@ def duplicates(eng):
 # ----------------------------------------------------------------- faults
 
 class Chaos:
-    def __init__(self, sbx, g, eng, rng, netns):
+    def __init__(self, sbx, g, eng, rng, netns, fg):
         self.sbx, self.g, self.eng, self.rng = sbx, g, eng, rng
-        self.netns = netns
+        self.netns, self.fg = netns, fg
 
     def hold(self, lo, hi):
         time.sleep(self.rng.uniform(lo, hi))
 
     def victim_agent(self):
-        live = sorted(a.name for a in self.g.live())
-        return self.g.agents[self.rng.choice(live)]
+        every = dict(self.g.agents, **self.fg.agents)
+        live = sorted(n for n, a in every.items() if a.proc.poll() is None)
+        return every[self.rng.choice(live)]
 
     def relay_kill(self):
         r = self.rng.choice(self.g.relays)
@@ -413,6 +424,15 @@ class Netns:
     def _setup(self):
         if os.geteuid() != 0:
             raise RuntimeError("network namespaces need root")
+        # those of an earlier run killed before its cleanup (its pid gone)
+        r = subprocess.run(["ip", "netns", "list"], capture_output=True,
+                           text=True, timeout=30)
+        for line in r.stdout.splitlines():
+            name = line.split()[0] if line.split() else ""
+            if name.startswith("hdchaos") and name[7:].isdigit() and \
+                    not os.path.exists("/proc/%s" % name[7:]):
+                subprocess.run(["ip", "netns", "del", name],
+                               capture_output=True, timeout=30)
         self.ip("netns", "add", self.ns)
         self.ip("link", "set", "lo", "up", ns=True)
         for n, kind in enumerate(("zk", "dest", "relay")):
@@ -528,6 +548,137 @@ class Forwarder(threading.Thread):
             pass
 
 
+# ------------------------------------------------ the at-least-once group
+
+class FileGroup:
+    """A second group on the same relays and coordinators: two agents
+    into file sinks (at least once), a file per agent and partition. Its
+    checkpoints in ZooKeeper are sampled (they may only grow); at the end
+    every change is in its files, and every line written again is after
+    the checkpoint the partition's holder started from, which was the
+    newest checkpoint when it started."""
+
+    def __init__(self, g, tmp):
+        self.g = g
+        self.group = g.group + "-f"
+        self.out = os.path.join(tmp, "out")
+        os.makedirs(self.out, exist_ok=True)
+        self.agents = {}
+        for name in ("f1", "f2"):
+            a = ta.Agent(tmp, name, zk=True, partitions=NPART,
+                         group=self.group, per_agent_files=True,
+                         session_timeout="%ds" % SESSION)
+            a.out = self.out
+            with open(a.conf) as f:
+                conf = f.read()
+            conf = conf.replace("'%s.*'" % ta.DB, "'%s.*'" % DB).replace(
+                os.path.join(tmp, "out"), self.out)
+            with open(a.conf, "w") as f:
+                f.write(conf)
+            self.agents[name] = a.start()
+        self.samples = []   # (time, {p: scn})
+        self.backwards = []
+        self.last = {}
+
+    def checkpoints(self):
+        res = {}
+        for p in range(NPART):
+            c = tc.zk_get("/herald/itest/groups/%s/checkpoints/%d"
+                          % (self.group, p))
+            res[p] = c["scn"] if c else 0
+        return res
+
+    def sample(self):
+        try:
+            ck = self.checkpoints()
+        except Exception:
+            return
+        for p, scn in ck.items():
+            if scn < self.last.get(p, 0):
+                self.backwards.append((p, self.last[p], scn))
+            self.last[p] = max(scn, self.last.get(p, 0))
+        self.samples.append((time.time(), ck))
+
+    def at(self, scn):
+        ck = self.checkpoints()
+        return len(ck) == NPART and all(v >= scn for v in ck.values())
+
+    def lines(self):
+        """(total lines, distinct changes) over every file."""
+        n, seen = 0, set()
+        for name in os.listdir(self.out):
+            p = name.rsplit("p", 1)[1].split(".")[0]
+            with open(os.path.join(self.out, name)) as f:
+                for l in f:
+                    if l.strip():
+                        n += 1
+                        seen.add((ta.identity(l), p))
+        return n, len(seen)
+
+    def starts(self, a):
+        """{partition: [(time, after_scn), ...]} from a's log, in order:
+        where it started each partition, and where it resumed one after
+        a failure (the windows after it are delivered again)."""
+        res = collections.defaultdict(list)
+        with open(a.log, errors="replace") as f:
+            for l in f:
+                if 'msg="partition started"' not in l and \
+                        'msg="partition resumes"' not in l:
+                    continue
+                kv = dict(x.split("=", 1) for x in l.split() if "=" in x
+                          and not x.startswith("msg="))
+                t = calendar.timegm(time.strptime(kv["ts"][:19],
+                                                  "%Y-%m-%dT%H:%M:%S")) + \
+                    float("0" + kv["ts"][19:-1])
+                res[int(kv["partition"])].append((t, int(kv["after_scn"])))
+        return res
+
+    def check(self, start):
+        assert not self.backwards, \
+            "file group: checkpoints went back: %s" % self.backwards[:5]
+        exp = tr.decode(DB + ".*", start)
+        have = set()
+        dups = 0
+        for a in self.agents.values():
+            starts = self.starts(a)
+            for p in range(NPART):
+                path = os.path.join(self.out, "%s-p%d.jsonl" % (a.name, p))
+                if not os.path.exists(path):
+                    continue
+                with open(path) as f:
+                    lines = [l for l in f if l.strip()]
+                opens = starts.get(p, [])
+                # each start's after_scn is at least the newest checkpoint
+                # seen in ZooKeeper a second before it (the sampler's lag)
+                for t, after in opens:
+                    known = max([ck[p] for ts, ck in self.samples
+                                 if ts < t - 1] or [0])
+                    assert after >= known, \
+                        "file group: %s started partition %d after SCN %d, " \
+                        "behind its checkpoint %d" % (a.name, p, after, known)
+                k, last = -1, None
+                for l in lines:
+                    scn = json.loads(l)["scn"]
+                    if k < 0 or scn <= opens[k][1] or scn < last:
+                        j = k + 1
+                        while j < len(opens) and scn <= opens[j][1]:
+                            j += 1
+                        assert j < len(opens), \
+                            "file group: %s partition %d wrote SCN %d, at or " \
+                            "before the checkpoint it started from" % (
+                                a.name, p, scn)
+                        k = j
+                    last = scn
+                    i = (ta.identity(l), p)
+                    dups += i in have
+                    have.add(i)
+        have = {i for i, _ in have}
+        missing = [l for l in exp if ta.identity(l) not in have]
+        assert not missing, "file group: %d of %d changes missing, first %s" % (
+            len(missing), len(exp), missing[0])
+        return len(exp), dups
+
+
 # -------------------------------------------------------------------- run
 
 def recovered_at(g, eng, scn, timeout):
@@ -584,7 +735,7 @@ def main():
           "not tested (Debian offers none a test can mount without the "
           "dm-flakey kernel target and loop devices)", flush=True)
     eng = dbs.MySQL()
-    g = obs = w = None
+    g = obs = w = fg = None
     rc = 1
     try:
         tbls = tables()
@@ -596,13 +747,17 @@ def main():
             g.agent(name)
         if netns.ok:
             net_agent(g, netns, eng)
+        fg = FileGroup(g, work)
         g.wait_settled(timeout=60)
         g.wait_head(timeout=90)
-        obs = Observer(g, eng)
+        head = source_scn()
+        tc.wait_for("the file group at the head", lambda: fg.at(head), 90)
+        fstart = source_scn()
+        obs = Observer(g, eng, fg)
         w = Writer(rng)
         time.sleep(3)
         kinds = [f for f in FAULTS if netns.ok or not f.startswith("net_")]
-        chaos = Chaos(sbx, g, eng, rng, netns)
+        chaos = Chaos(sbx, g, eng, rng, netns, fg)
         if o.soak:
             deadline = time.time() + o.soak * 60
             schedule = iter(lambda: rng.choice(kinds), None)
@@ -616,10 +771,15 @@ def main():
             obs.reset_lag()
             rows0 = sum(obs.rows.values())
             dup0 = duplicates(eng) or 0
+            n0, d0 = fg.lines()
             t0 = time.time()
             what = getattr(chaos, kind)()
             healed = source_scn()
             t1 = recovered_at(g, eng, healed, 180)
+            if t1 is not None:
+                t1 = tc.wait_for("the file group at %d" % healed,
+                                 lambda: fg.at(healed) and time.time(), 180,
+                                 step=0.2)
             if t1 is None:
                 raise AssertionError("round %d (%s): not recovered in 180 s "
                                      "after the heal: offsets %s, source %d\n%s"
@@ -627,33 +787,45 @@ def main():
                                         healed, g.logs()))
             time.sleep(rng.uniform(0.5, 2))
             dup = (duplicates(eng) or 0) - dup0
+            n1, d1 = fg.lines()
             results.append((what, t1 - t0, sum(obs.rows.values()) - rows0,
-                            dup, obs.reset_lag()))
+                            dup, (n1 - d1) - (n0 - d0), obs.reset_lag()))
             log("round %d: %s: recovered in %.1f s, %d changes applied, %d "
-                "duplicates, worst lag %.1f s" % ((n + 1,) + results[-1]))
+                "applied twice (mysql), %d duplicates (file), worst lag %.1f s"
+                % ((n + 1,) + results[-1]))
         w.stop()
         log("writer: %d transactions, %d failed while the source was away"
             % (w.txns, w.failures))
         # quiet: every partition at a marker, then the checks
-        g.wait_applied(dbs.marker(DB, 1), timeout=180)
+        last = dbs.marker(DB, 1)
+        g.wait_applied(last, timeout=180)
+        tc.wait_for("the file group at the marker", lambda: fg.at(last), 180)
         obs.sample()
+        fg.sample()
         dbs.compare(eng, DB, tbls)
         dup = duplicates(eng)
         assert dup == 0, "%s rows applied twice at the destination" % dup
+        # the triggers did log: an audit that saw nothing proves nothing
+        audited = int(eng.admin("SELECT COUNT(*) FROM chaos_audit.w").strip())
+        assert audited >= o.min_rows, "the audit logged only %d rows" % audited
         assert not obs.backwards, \
             "destination positions went back: %s" % obs.backwards[:5]
         few = {p: obs.rows.get(p, 0) for p in range(NPART)
                if obs.rows.get(p, 0) < o.min_rows}
         assert not few, "partitions with fewer than %d changes applied: %s" % (
             o.min_rows, few)
-        print("\n| fault | recovered in s | changes applied | duplicates | "
-              "worst lag s |\n|---|---|---|---|---|")
+        nexp, fdups = fg.check(fstart)
+        print("\n| fault | recovered in s | changes applied (mysql group) | "
+              "applied twice (mysql) | duplicates (file group) | worst lag s |"
+              "\n|---|---|---|---|---|---|")
         for r in results:
-            print("| %s | %.1f | %d | %d | %.1f |" % r)
+            print("| %s | %.1f | %d | %d | %d | %.1f |" % r)
         print("\nchaos: %d faults, %d transactions, %d changes applied over "
               "%d partitions, destination = source, 0 applied twice, no "
-              "position went back (seed %d)" % (
-                  len(results), w.txns, sum(obs.rows.values()), NPART, seed))
+              "position went back; file group: %d changes all there, %d "
+              "duplicates, each after the checkpoint its holder started from "
+              "(seed %d)" % (len(results), w.txns, sum(obs.rows.values()),
+                             NPART, nexp, fdups, seed))
         rc = 0
     except Exception:
         traceback.print_exc()
@@ -676,6 +848,8 @@ def main():
                     a.proc.send_signal(signal.SIGCONT)
                 except Exception:
                     pass
+            for a in (fg.agents.values() if fg else ()):
+                a.stop()
             g.close()
         netns.close()
         sbx.stop()
