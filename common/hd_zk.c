@@ -210,13 +210,23 @@ int hd_zk_ensure_path(hd_zk_t *z, const char *path) {
   if (n >= sizeof(buf))
     return ZBADARGUMENTS;
   memcpy(buf, path, n + 1);
+  /* The top node (/herald) is shared by every cluster of an ensemble, each
+   * with credentials of its own or none: whoever makes it first keeps all
+   * permissions, and everyone may create a cluster root under it (CREATE
+   * alone: not list, read, change nor delete what others made). */
+  struct ACL root[2] = {{ZOO_PERM_ALL, ZOO_AUTH_IDS},
+                        {ZOO_PERM_CREATE, ZOO_ANYONE_ID_UNSAFE}};
+  struct ACL_vector root_acl = {2, root};
   /* Each prefix in turn: creating what exists is fine. */
   for (size_t i = 1; i <= n; i++) {
     if (buf[i] != '/' && buf[i] != '\0')
       continue;
     char save = buf[i];
     buf[i] = '\0';
-    int rc = zoo_create(z->zh, buf, "", 0, hd_zk_acl(z), 0, NULL, 0);
+    int top = strchr(buf + 1, '/') == NULL;
+    int rc =
+        zoo_create(z->zh, buf, "", 0,
+                   top && z->authed ? &root_acl : hd_zk_acl(z), 0, NULL, 0);
     buf[i] = save;
     if (rc != ZOK && rc != ZNODEEXISTS)
       return rc;

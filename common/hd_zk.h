@@ -85,7 +85,11 @@ int64_t hd_zk_session(hd_zk_t *z);
 
 /**
  * @brief Create path and its parents as persistent empty nodes where they
- *        are missing. @returns ZOK or a ZooKeeper error code.
+ *        are missing, with hd_zk_acl(); but the top one (/herald, which
+ *        every cluster of the ensemble shares), made by a session with
+ *        credentials, also lets anyone CREATE under it, so that other
+ *        clusters (open, or with credentials of their own) can make their
+ *        roots there. @returns ZOK or a ZooKeeper error code.
  */
 int hd_zk_ensure_path(hd_zk_t *z, const char *path);
 
