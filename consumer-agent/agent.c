@@ -376,6 +376,8 @@ static herald_client_t *client_for(part_t *pt, uint64_t after) {
     SET("zookeeper.session_timeout_ms", v);
     SET("cluster", k->cluster);
     SET("source", k->agent.source);
+    if (a->zk_auth) /* the relays' registrations are the cluster's too */
+      SET("zookeeper.auth", a->zk_auth);
   }
   snprintf(v, sizeof(v), "herald-agent/%s/%u", k->agent.id, pt->p);
   SET("client_id", v);

@@ -56,10 +56,9 @@ enum {
 #define CTL_OPS_USAGE                                                          \
   "  --zk HOSTS               the ZooKeeper ensemble (host:port,...)\n"        \
   "  --cluster NAME           the herald cluster (/herald/NAME)\n"             \
-  "  --config FILE            take zookeeper.hosts, zookeeper.auth_file and "  \
-  "cluster\n"                                                                  \
-  "                           from a herald config of any kind (the\n"         \
-  "                           options win)\n"                                  \
+  "  --config FILE            take zookeeper.hosts, zookeeper.auth_file and\n" \
+  "                           cluster from a herald config of any kind\n"      \
+  "                           (the options win)\n"                             \
   "  --zk-auth FILE           ZooKeeper credentials, a file whose first "      \
   "line\n"                                                                     \
   "                           is user:password (zookeeper.auth_file)\n"        \

@@ -33,6 +33,8 @@
  *   zk_member dump --zk HOSTS PATH      every node from PATH down, one
  *       line each: {"path":"..","acl":"scheme:id:perms,..","data":".."}
  *       (data as a JSON string); exit 1 on an error
+ *   zk_member open --zk HOSTS PATH      sets PATH's ACL to the open one
+ *       (world: all), to undo a test's credentials on a shared node
  *
  * Every command takes --auth-file FILE: ZooKeeper digest credentials
  * (zookeeper.auth_file's format), the session then authenticated; a
@@ -452,7 +454,7 @@ static int dump(zhandle_t *zh, const char *path, char *buf) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: zk_member agent|watch|get|rmr|set|create|dump "
+  fprintf(stderr, "usage: zk_member agent|watch|get|rmr|set|create|dump|open "
                   "--zk HOSTS [--auth-file FILE] ...\n");
   return 2;
 }
@@ -538,6 +540,12 @@ int main(int argc, char **argv) {
                          hd_zk_acl(z), 0, NULL, 0);
     if (zrc != ZOK) {
       fprintf(stderr, "zk_member: %s %s: %s\n", cmd, path, hd_zk_strerror(zrc));
+      rc = 1;
+    }
+  } else if (strcmp(cmd, "open") == 0) {
+    int zrc = zoo_set_acl(hd_zk_handle(z), path, -1, &ZOO_OPEN_ACL_UNSAFE);
+    if (zrc != ZOK) {
+      fprintf(stderr, "zk_member: open %s: %s\n", path, hd_zk_strerror(zrc));
       rc = 1;
     }
   } else if (strcmp(cmd, "dump") == 0) {
