@@ -225,6 +225,42 @@ def test_zk_auth(tmp):
         cleanup(good, herald_before, itest_before)
 
 
+def test_zk_secure(tmp):
+    """heraldctl zk-secure: the nodes of a cluster made without
+    credentials are given to them; a client without is refused after."""
+    good = secret_file(tmp, "zk.auth", "herald:%s\n" % PASSWORD)
+    root = "/herald/zks-%d" % os.getpid()
+    paths = [root, root + "/groups", root + "/groups/g",
+             root + "/groups/g/checkpoints", root + "/groups/g/checkpoints/0"]
+    herald_before = zk("get", "/herald").returncode == 0
+    try:
+        for p in paths:
+            r = zk("create", p, '{"scn":7}')
+            assert r.returncode == 0, r.stderr
+        base = ["zk-secure", "--zk", ZK, "--cluster", root.split("/")[2]]
+        r = ctl(*base)
+        assert r.returncode == 2 and "--zk-auth" in r.stderr, r.stderr
+        r = ctl(*(base + ["--zk-auth", good]))
+        assert r.returncode == 0 and r.stdout.count("open: ") == len(paths), \
+            r.stdout + r.stderr
+        assert zk("set", paths[-1], "x").returncode == 0, "dry run changed"
+        r = ctl(*(base + ["--zk-auth", good, "--execute"]))
+        assert r.returncode == 0 and \
+            r.stdout.count("secured: ") == len(paths), r.stdout + r.stderr
+        refused(zk("set", paths[-1], "y"), "set after zk-secure")
+        refused(zk("get", paths[-1]), "read after zk-secure")
+        assert zk("set", paths[-1], "z", auth=good).returncode == 0
+        for x in dump(root, good):
+            assert x["acl"].startswith("digest:herald:") and \
+                "world" not in x["acl"], x
+        r = ctl(*(base + ["--zk-auth", good]))
+        assert r.returncode == 0 and "0 open" in r.stdout, r.stdout
+    finally:
+        zk("rmr", root, auth=good)
+        if not herald_before:
+            zk("rmr", "/herald")
+
+
 def cleanup(good, herald_before, itest_before):
     """Give back what other tests of this sandbox use without credentials:
     the nodes this test made with them are removed, /herald made open."""
@@ -244,4 +280,5 @@ def cleanup(good, herald_before, itest_before):
 
 
 if __name__ == "__main__":
-    sys.exit(run([test_zk_auth], sys.argv[1:], prefix="herald-zkauth-"))
+    sys.exit(run([test_zk_auth, test_zk_secure], sys.argv[1:],
+                 prefix="herald-zkauth-"))
