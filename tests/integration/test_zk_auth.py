@@ -4,7 +4,10 @@ Security): relays, coordinators and agents with credentials work end to
 end (every change in the file sinks); every znode of the cluster gives all
 permissions to the credentials' user and none to the world; a client
 without credentials, or with wrong ones, can neither read nor move a
-checkpoint or the assignment (ZNOAUTH), nor join the group; heraldctl with
+checkpoint or the assignment (ZNOAUTH), nor join the group; the
+credentials survive a reconnection to another ZooKeeper server (the
+leader's server stopped: it rewrites the assignment for a join from
+another); heraldctl with
 --zk-auth works, without it is refused with a message that says so; the
 password is in no log, no /status, no /metrics and no znode."""
 import json
@@ -27,8 +30,10 @@ def zk(cmd, *args, auth=None, timeout=60):
     argv = [os.path.join(BIN, "zk_member"), cmd, "--zk", ZK]
     if auth:
         argv += ["--auth-file", auth]
-    return subprocess.run(argv + list(args), capture_output=True, text=True,
-                          timeout=timeout)
+    r = subprocess.run(argv + list(args), capture_output=True, text=True,
+                       timeout=timeout)
+    assert "Sanitizer" not in r.stderr, r.stderr
+    return r
 
 
 def dump(path, auth):
@@ -43,14 +48,23 @@ def refused(r, what):
 
 
 def ctl(*args, timeout=60):
-    return subprocess.run([os.path.join(BIN, "heraldctl")] + list(args),
-                          capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run([os.path.join(BIN, "heraldctl")] + list(args),
+                       capture_output=True, text=True, timeout=timeout)
+    assert "Sanitizer" not in r.stderr, r.stderr
+    return r
 
 
 def http(port, path):
     with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
                                 timeout=5) as r:
         return r.read().decode()
+
+
+def sandbox(cmd, node):
+    subprocess.run([os.path.join(os.environ["HERALD_SOURCE"], "scripts",
+                                 "sandbox"), cmd, str(node), "--dir",
+                    os.environ["HERALD_SANDBOX_DIR"]], check=True, timeout=60,
+                   stdout=subprocess.DEVNULL)
 
 
 def secret_file(tmp, name, content, mode=0o600):
@@ -83,7 +97,7 @@ def test_zk_auth(tmp):
     n = 4
     g = ta.Group(tmp, n, nrelays=2, ncoords=2, auth_file=good)
     gpath = "/herald/itest/groups/%s" % g.group
-    bad_agent = None
+    bad_agent = stopped = w = None
     try:
         for name in ("a1", "a2"):
             g.agent(name)
@@ -92,7 +106,32 @@ def test_zk_auth(tmp):
         w = ta.Writer()
         time.sleep(2)
         w.stop()
+        w = None
         g.wait_head()
+
+        # --- a reconnection keeps the credentials: the ZooKeeper server
+        # of the leader's session is stopped, its session moves to another
+        # server within the session timeout, and a join then needs the
+        # leader to rewrite the (secured) assignment; the agents go on
+        # writing their checkpoints meanwhile
+        leader = ta.wait_for(lambda: ([c for c in g.coords if c.leading()]
+                                      or [None])[0], "a leader", 20)
+        s1 = leader.status()
+        stopped = ZK.split(",").index(s1["zookeeper_server"]) + 1
+        sandbox("zk-stop", stopped)
+        w = ta.Writer(base=500000)
+        ta.wait_for(lambda: (lambda st: st and st["connected"] and
+                             st["zookeeper_server"] !=
+                             s1["zookeeper_server"])(leader.try_status()),
+                    "the leader on another ZooKeeper server", 20)
+        g.agent("a3")
+        g.wait_settled(timeout=40)
+        time.sleep(1)
+        w.stop()
+        w = None
+        g.wait_head()
+        sandbox("zk-start", stopped)
+        stopped = None
 
         # --- every node of the group is the credentials' user's alone
         nodes = dump(gpath, good)
@@ -141,7 +180,7 @@ def test_zk_auth(tmp):
         with open(bad_agent.log) as f:
             text = f.read()
         assert "zookeeper.auth_file" in text, text[-2000:]
-        assert g.assignment()["members"].keys() == {"a1", "a2"}, \
+        assert g.assignment()["members"].keys() == {"a1", "a2", "a3"}, \
             "a9 joined: %s" % g.assignment()
         bad_agent.stop()
 
@@ -205,12 +244,16 @@ def test_zk_auth(tmp):
         for a in g.live():
             a.term()
         for c in g.coords:
-            c.stop()
+            rc = c.stop()
+            assert rc == 0, "%s exited %d: %s" % (c.id, rc, c.logtail())
         for r in g.relays:
             r.stop()
         for p in logs_under(tmp):
             with open(p, errors="replace") as f:
                 places["log " + p] = f.read()
+        sanitizer = [k for k, v in places.items() if k.startswith("log ") and
+                     ("Sanitizer" in v or "runtime error:" in v)]
+        assert not sanitizer, "sanitizer reports in %s" % sanitizer
         leaks = [k for k, v in places.items() if PASSWORD in v]
         assert not leaks, "the password appears in: %s" % leaks
         assert sum(k.startswith("log ") for k in places) >= 5, \
@@ -219,6 +262,10 @@ def test_zk_auth(tmp):
         # --- and every change arrived
         ta.check(os.path.join(tmp, "out"), n, ta.expected(start))
     finally:
+        if w:
+            w.stop_ev.set()
+        if stopped:
+            sandbox("zk-start", stopped)
         if bad_agent:
             bad_agent.stop()
         g.close()
