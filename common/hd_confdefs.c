@@ -71,10 +71,6 @@ static int check_zk(hd_conf_ctx_t *ctx, const hd_zk_conf_t *zk, int need) {
     return hd_conf_error(ctx, "zookeeper",
                          "zookeeper: 'hosts' is required when the section "
                          "is present");
-  if (zk->auth_file != NULL && zk->hosts == NULL)
-    return hd_conf_error(ctx, "zookeeper.auth_file",
-                         "zookeeper.auth_file: only used with "
-                         "zookeeper.hosts");
   return 0;
 }
 

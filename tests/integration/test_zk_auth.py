@@ -228,6 +228,14 @@ def test_zk_auth(tmp):
                 if not extra:
                     assert "--zk-auth" in r.stderr, r.stderr
         assert g.checkpoints()[0] > 0, "checkpoint set went through"
+        loose = secret_file(tmp, "zk-loose.auth", "herald:%s\n" % PASSWORD,
+                            mode=0o644)
+        r = ctl("-v", "lag", "--zk", ZK, "--cluster", "itest", "--group",
+                g.group, "--zk-auth", loose)
+        assert r.returncode == 0 and "readable by group or others" in \
+            r.stderr and loose in r.stderr, "0644: %d %s" % (r.returncode,
+                                                             r.stderr)
+        assert PASSWORD not in r.stdout + r.stderr
 
         # --- the password: in no log, /status, /metrics, znode, output
         places = {}
