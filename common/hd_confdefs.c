@@ -75,6 +75,13 @@ static int check_zk(hd_conf_ctx_t *ctx, const hd_zk_conf_t *zk, int need) {
   return 0;
 }
 
+/* zookeeper.auth_file, the same in every schema (docs/zookeeper.md,
+ * Security). */
+#define ZK_AUTH_DOC                                                            \
+  "file whose first line is user:password, ZooKeeper digest credentials: "   \
+  "the znodes herald creates then give all permissions to that user and "    \
+  "none to anyone else; without it they are open to every client"
+
 static const hd_prop_t relay_props[] = {
     {"cluster", HD_T_STR, R(cluster), 0, 0, 1, NULL,
      "name of the herald cluster (ZooKeeper root /herald/<cluster>)", NULL},
@@ -84,6 +91,8 @@ static const hd_prop_t relay_props[] = {
      NULL},
     {"zookeeper.session_timeout", HD_T_DURATION, R(zk.session_timeout_ms), 2000,
      600000, 0, "10s", "ZooKeeper session timeout", NULL},
+    {"zookeeper.auth_file", HD_T_STR, R(zk.auth_file), 0, 0, 0, NULL,
+     ZK_AUTH_DOC, NULL},
     {"relay.id", HD_T_STR, R(relay.id), 0, 0, 1, NULL,
      "this relay's id, unique among the relays of its source", NULL},
     {"relay.listen", HD_T_HOSTPORT, R(relay.listen), 0, 0, 1, NULL,
@@ -262,6 +271,8 @@ static const hd_prop_t agent_props[] = {
      NULL},
     {"zookeeper.session_timeout", HD_T_DURATION, A(zk.session_timeout_ms), 2000,
      600000, 0, "10s", "ZooKeeper session timeout", NULL},
+    {"zookeeper.auth_file", HD_T_STR, A(zk.auth_file), 0, 0, 0, NULL,
+     ZK_AUTH_DOC, NULL},
     {"agent.id", HD_T_STR, A(agent.id), 0, 0, 1, NULL,
      "member id, unique in its group", NULL},
     {"agent.group", HD_T_STR, A(agent.group), 0, 0, 1, NULL,
@@ -762,6 +773,8 @@ static const hd_prop_t coord_props[] = {
      "ZooKeeper ensemble", NULL},
     {"zookeeper.session_timeout", HD_T_DURATION, C(zk.session_timeout_ms), 2000,
      600000, 0, "10s", "ZooKeeper session timeout", NULL},
+    {"zookeeper.auth_file", HD_T_STR, C(zk.auth_file), 0, 0, 0, NULL,
+     ZK_AUTH_DOC, NULL},
     {"coordinator.id", HD_T_STR, C(coordinator.id), 0, 0, 1, NULL,
      "this coordinator's id", NULL},
     {"coordinator.http", HD_T_HOSTPORT, C(coordinator.http), 0, 0, 1, NULL,

@@ -44,6 +44,7 @@ typedef enum {
 typedef struct {
   char *hosts; /* "h1:p1,h2:p2"; NULL when ZooKeeper is not configured */
   uint64_t session_timeout_ms;
+  char *auth_file; /* zookeeper.auth_file: "user:password"; NULL: open */
 } hd_zk_conf_t;
 
 typedef struct {

@@ -56,6 +56,7 @@ struct agent {
   ckpt_file_t *file;
   /* group */
   hd_zk_t *zk;
+  char *zk_auth; /* zookeeper.auth_file's user:password, NULL without */
   atomic_int_fast64_t session; /* read by the HTTP thread */
   char member_path[HD_GROUP_PATH_MAX];
   atomic_int_fast64_t lease_ms; /* last time ZooKeeper answered (mono) */
@@ -199,7 +200,7 @@ static int ck_write(part_t *pt) {
   }
   hd_log(HD_LL_WARN, COMP, "checkpoint not written, will retry",
          "partition=%u scn=%" PRIu64 " zk=\"%s\"", pt->p, pt->ck.scn,
-         zerror(rc));
+         hd_zk_strerror(rc));
   return -1;
 }
 
@@ -302,7 +303,7 @@ static int ck_claim(part_t *pt) {
     if (hd_checkpoint_build(&c, &json, err, sizeof(err)) < 0)
       return -1;
     rc = zoo_create(hd_zk_handle(a->zk), path, json, (int)strlen(json),
-                    &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+                    hd_zk_acl(a->zk), 0, NULL, 0);
     free(json);
     if (rc != ZOK && rc != ZNODEEXISTS)
       return -1;
@@ -375,6 +376,8 @@ static herald_client_t *client_for(part_t *pt, uint64_t after) {
     SET("zookeeper.session_timeout_ms", v);
     SET("cluster", k->cluster);
     SET("source", k->agent.source);
+    if (a->zk_auth) /* the relays' registrations are the cluster's too */
+      SET("zookeeper.auth", a->zk_auth);
   }
   snprintf(v, sizeof(v), "herald-agent/%s/%u", k->agent.id, pt->p);
   SET("client_id", v);
@@ -873,6 +876,15 @@ static void zk_wake_watcher(zhandle_t *zh, int type, int state,
   wake(ctx);
 }
 
+/* A ZooKeeper call of joining failed: say which and why (a refusal,
+ * ZNOAUTH, names zookeeper.auth_file), to be retried. @returns -1 */
+static int zk_fail(const char *what, const char *path, int rc) {
+  if (rc != ZCONNECTIONLOSS && rc != ZOPERATIONTIMEOUT)
+    hd_log(HD_LL_WARN, COMP, "ZooKeeper refused the group's nodes",
+           "action=\"%s\" path=%s zk=\"%s\"", what, path, hd_zk_strerror(rc));
+  return -1;
+}
+
 /* The group node: create it, or check that it was made for our N and
  * source. @returns 0; 1 mismatch (fatal, logged); -1 retry. */
 static int group_check(agent_t *a) {
@@ -888,18 +900,20 @@ static int group_check(agent_t *a) {
     return -1;
   char parent[HD_GROUP_PATH_MAX];
   hd_path_groups(parent, sizeof(parent), k->cluster);
-  if (hd_zk_ensure_path(a->zk, parent) != ZOK) {
+  int rc = hd_zk_ensure_path(a->zk, parent);
+  if (rc != ZOK) {
     free(json);
-    return -1;
+    return zk_fail("cannot create", parent, rc);
   }
-  int rc = zoo_create(hd_zk_handle(a->zk), path, json, (int)strlen(json),
-                      &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+  rc = zoo_create(hd_zk_handle(a->zk), path, json, (int)strlen(json),
+                  hd_zk_acl(a->zk), 0, NULL, 0);
   free(json);
   if (rc != ZOK && rc != ZNODEEXISTS)
-    return -1;
+    return zk_fail("cannot create", path, rc);
   int len = sizeof(data) - 1;
-  if (zoo_get(hd_zk_handle(a->zk), path, 0, data, &len, NULL) != ZOK || len < 0)
-    return -1;
+  rc = zoo_get(hd_zk_handle(a->zk), path, 0, data, &len, NULL);
+  if (rc != ZOK || len < 0)
+    return zk_fail("cannot read", path, rc);
   if (hd_group_parse(data, (size_t)len, &g, err, sizeof(err)) < 0) {
     hd_log(HD_LL_ERROR, COMP, "group node unreadable", "path=%s err=\"%s\"",
            path, err);
@@ -918,8 +932,8 @@ static int group_check(agent_t *a) {
   hd_path_owners(sp[1], sizeof(sp[1]), k->cluster, k->agent.group);
   hd_path_checkpoints(sp[2], sizeof(sp[2]), k->cluster, k->agent.group);
   for (int i = 0; i < 3; i++)
-    if (hd_zk_ensure_path(a->zk, sp[i]) != ZOK)
-      return -1;
+    if ((rc = hd_zk_ensure_path(a->zk, sp[i])) != ZOK)
+      return zk_fail("cannot create", sp[i], rc);
   return 0;
 }
 
@@ -927,7 +941,8 @@ static int group_check(agent_t *a) {
 static int join(agent_t *a) {
   const hd_agent_conf_t *k = a->conf;
   if (a->zk == NULL) {
-    a->zk = hd_zk_new(k->zk.hosts, (int)k->zk.session_timeout_ms);
+    a->zk =
+        hd_zk_new_auth(k->zk.hosts, (int)k->zk.session_timeout_ms, a->zk_auth);
     if (a->zk == NULL)
       return 1;
   }
@@ -952,11 +967,11 @@ static int join(agent_t *a) {
   hd_path_member_prefix(prefix, sizeof(prefix), k->cluster, k->agent.group,
                         k->agent.id);
   rc = zoo_create(hd_zk_handle(a->zk), prefix, json, (int)strlen(json),
-                  &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL | ZOO_SEQUENCE,
+                  hd_zk_acl(a->zk), ZOO_EPHEMERAL | ZOO_SEQUENCE,
                   a->member_path, sizeof(a->member_path));
   free(json);
   if (rc != ZOK)
-    return -1;
+    return zk_fail("cannot create", prefix, rc);
   atomic_store(&a->session, hd_zk_session(a->zk));
   atomic_store(&a->expired, 0);
   atomic_store(&a->lease_ms, mono());
@@ -1054,7 +1069,7 @@ static int acquire(agent_t *a, part_t *pt) {
   if (hd_owner_build(&o, &json, err, sizeof(err)) < 0)
     return 0;
   int rc = zoo_create(hd_zk_handle(a->zk), path, json, (int)strlen(json),
-                      &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+                      hd_zk_acl(a->zk), ZOO_EPHEMERAL, NULL, 0);
   free(json);
   if (rc == ZNODEEXISTS) {
     char data[1024];
@@ -1257,6 +1272,12 @@ int agent_run(const hd_agent_conf_t *conf, volatile sig_atomic_t *stop) {
     goto out;
   }
   /* in a group */
+  if (conf->zk.auth_file &&
+      (a.zk_auth = hd_zk_read_auth(conf->zk.auth_file, err, sizeof(err))) ==
+          NULL) {
+    hd_log(HD_LL_ERROR, COMP, "zookeeper.auth_file", "err=\"%s\"", err);
+    goto out;
+  }
   agent_retry_t rt;
   agent_retry_init(&rt, 5000, hd_now_ms());
   while (!*stop) {
@@ -1307,6 +1328,9 @@ out:
   agent_http_stop(http);
   if (a.zk)
     hd_zk_free(a.zk);
+  if (a.zk_auth)
+    memset(a.zk_auth, 0, strlen(a.zk_auth));
+  free(a.zk_auth);
   if (a.sink)
     sink_destroy(a.sink);
   ckpt_file_free(a.file);

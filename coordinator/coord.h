@@ -86,6 +86,7 @@ struct coord {
    * them to tell which node an event is about. */
   char election_path[HD_GROUP_PATH_MAX];
   char groups_path[HD_GROUP_PATH_MAX];
+  char *zk_auth; /* zookeeper.auth_file's user:password (owned), NULL */
 
   /* The loop's own. */
   coord_group_t *groups;

@@ -639,7 +639,7 @@ static void sample_group(loop_t *L, coord_group_t *g, const scan_t *s,
                             (size_t)L->c->conf->coordinator.lag_window, now);
   if (rc != ZOK) {
     hd_log(HD_LL_DEBUG, "coord", "lag not read", "group=%s error=\"%s\"",
-           g->name, zerror(rc));
+           g->name, hd_zk_strerror(rc));
     return;
   }
   json_decref(g->lag_json);
@@ -731,8 +731,8 @@ static wres_t assign_group(loop_t *L, coord_group_t *g, scan_t *s) {
     zoo_set_op_init(&ops[1], path, json, (int)strlen(json), s->asg_zversion,
                     &out);
   else
-    zoo_create_op_init(&ops[1], path, json, (int)strlen(json),
-                       &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+    zoo_create_op_init(&ops[1], path, json, (int)strlen(json), hd_zk_acl(L->z),
+                       0, NULL, 0);
   int rc = zoo_multi(L->zh, 2, ops, res);
   free(json);
   wres_t w;
@@ -754,11 +754,11 @@ static wres_t assign_group(loop_t *L, coord_group_t *g, scan_t *s) {
   } else if (rc == ZBADVERSION || rc == ZNODEEXISTS) {
     w = W_CONFLICT; /* written by another since our read: read again */
     hd_log(HD_LL_WARN, "coord", "assignment changed under us",
-           "group=%s error=\"%s\"", g->name, zerror(rc));
+           "group=%s error=\"%s\"", g->name, hd_zk_strerror(rc));
   } else {
     w = W_ERROR;
     hd_log(HD_LL_WARN, "coord", "assignment not written",
-           "group=%s error=\"%s\"", g->name, zerror(rc));
+           "group=%s error=\"%s\"", g->name, hd_zk_strerror(rc));
   }
   hd_assignment_free(&next);
   return w;
@@ -1065,7 +1065,7 @@ static int join_election(loop_t *L) {
     return ZBADARGUMENTS;
   }
   hd_path_election_prefix(prefix, sizeof(prefix), c->conf->cluster);
-  rc = zoo_create(L->zh, prefix, json, (int)strlen(json), &ZOO_OPEN_ACL_UNSAFE,
+  rc = zoo_create(L->zh, prefix, json, (int)strlen(json), hd_zk_acl(L->z),
                   ZOO_EPHEMERAL | ZOO_SEQUENCE, L->node, (int)sizeof(L->node));
   free(json);
   if (rc != ZOK)
@@ -1186,7 +1186,7 @@ static void session(loop_t *L) {
     if (rc != ZOK) {
       if (rc != ZCONNECTIONLOSS && rc != ZOPERATIONTIMEOUT)
         hd_log(HD_LL_WARN, "coord", "ZooKeeper call failed", "error=\"%s\"",
-               zerror(rc));
+               hd_zk_strerror(rc));
       wait_until(c, gen, hd_now_ms() + RETRY_MS);
       continue;
     }
@@ -1227,7 +1227,8 @@ int coord_run(coord_t *c) {
   L.c = c;
   L.buf = hd_malloc(DATA_MAX + 1);
   while (!stopping(c)) {
-    L.z = hd_zk_new(conf->zk.hosts, (int)conf->zk.session_timeout_ms);
+    L.z = hd_zk_new_auth(conf->zk.hosts, (int)conf->zk.session_timeout_ms,
+                         c->zk_auth);
     if (L.z == NULL) {
       wait_until(c, current_gen(c), hd_now_ms() + 5 * RETRY_MS);
       continue;
@@ -1283,6 +1284,9 @@ void coord_free(coord_t *c) {
   for (size_t i = 0; i < c->nhist; i++)
     free(c->hist[i].pts);
   free(c->hist);
+  if (c->zk_auth)
+    memset(c->zk_auth, 0, strlen(c->zk_auth));
+  free(c->zk_auth);
   pthread_mutex_destroy(&c->mu);
   pthread_cond_destroy(&c->cv);
 }

@@ -12,6 +12,7 @@
 #include "hd_cli.h"
 #include "hd_confdefs.h"
 #include "hd_log.h"
+#include "hd_zk.h"
 
 static const char usage[] =
     "Usage: herald-coordinator --config FILE [options]\n"
@@ -51,6 +52,14 @@ static void *sig_main(void *arg) {
 static int run(const hd_coord_conf_t *conf) {
   coord_t c;
   coord_init(&c, conf);
+  char err[512];
+  if (conf->zk.auth_file &&
+      (c.zk_auth = hd_zk_read_auth(conf->zk.auth_file, err, sizeof(err))) ==
+          NULL) {
+    fprintf(stderr, "herald-coordinator: %s\n", err);
+    coord_free(&c);
+    return HD_EXIT_USAGE;
+  }
   sig_arg_t sa = {.c = &c};
   sigemptyset(&sa.set);
   sigaddset(&sa.set, SIGTERM);
@@ -63,7 +72,6 @@ static int run(const hd_coord_conf_t *conf) {
     coord_free(&c);
     return 1;
   }
-  char err[512];
   int rc = 0;
   if (coord_http_start(&c, err, sizeof(err)) < 0) {
     fprintf(stderr, "herald-coordinator: coordinator.http %s\n", err);

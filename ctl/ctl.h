@@ -20,6 +20,7 @@ int ctl_status(int argc, char **argv);
 int ctl_lag(int argc, char **argv);
 int ctl_checkpoint(int argc, char **argv);
 int ctl_drain(int argc, char **argv);
+int ctl_zk_secure(int argc, char **argv);
 int ctl_snapshot(int argc, char **argv);
 
 #endif

@@ -243,8 +243,8 @@ static int write_one(ctl_ops_t *o, const char *path, const ctl_ckpt_t *ck,
   int rc = hd_zk_ensure_path(o->zk, dir);
   if (rc != ZOK)
     return rc;
-  rc = zoo_create(zh, path, json, (int)strlen(json), &ZOO_OPEN_ACL_UNSAFE, 0,
-                  NULL, 0);
+  rc = zoo_create(zh, path, json, (int)strlen(json), hd_zk_acl(o->zk), 0, NULL,
+                  0);
   if (rc == ZOK)
     *version = 0;
   return rc;

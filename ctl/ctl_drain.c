@@ -246,7 +246,7 @@ int ctl_drain(int argc, char **argv) {
   hd_path_drains(dir, sizeof(dir), o.cluster, group);
   int zrc = hd_zk_ensure_path(o.zk, dir);
   if (zrc == ZOK)
-    zrc = zoo_create(zh, path, json, (int)strlen(json), &ZOO_OPEN_ACL_UNSAFE, 0,
+    zrc = zoo_create(zh, path, json, (int)strlen(json), hd_zk_acl(o.zk), 0,
                      NULL, 0);
   if (zrc == ZNODEEXISTS) {
     /* One already there: ours to keep if it is for this session, else a

@@ -28,6 +28,10 @@
 /* Reads in flight at once in ctl_zk_get_many(). */
 #define INFLIGHT 256
 
+/* The session has credentials: a refusal (ZNOAUTH) is then not for
+ * want of --zk-auth. One command per process, on one thread. */
+static int ctl_authed;
+
 /* ----------------------------------------------------------- options */
 
 void ctl_ops_init(ctl_ops_t *o, const char *prog) {
@@ -67,6 +71,9 @@ static int common_option(ctl_ops_t *o, int c, const char *arg) {
     return 1;
   case CTL_OPT_CONFIG:
     o->config = arg;
+    return 1;
+  case CTL_OPT_ZK_AUTH:
+    o->auth_file = arg;
     return 1;
   case CTL_OPT_JSON:
     o->json = 1;
@@ -140,6 +147,11 @@ static int load_config(ctl_ops_t *o) {
   const char *hosts = which == 0   ? conf.r.zk.hosts
                       : which == 1 ? conf.a.zk.hosts
                                    : conf.c.zk.hosts;
+  const char *auth = which == 0   ? conf.r.zk.auth_file
+                     : which == 1 ? conf.a.zk.auth_file
+                                  : conf.c.zk.auth_file;
+  if (auth)
+    o->conf_auth_file = hd_strdup(auth);
   if (cluster)
     o->conf_cluster = hd_strdup(cluster);
   if (hosts)
@@ -163,6 +175,8 @@ static int connect_zk(ctl_ops_t *o) {
       o->hosts = o->conf_hosts;
     if (o->cluster == NULL)
       o->cluster = o->conf_cluster;
+    if (o->auth_file == NULL)
+      o->auth_file = o->conf_auth_file;
   }
   if (o->hosts == NULL || o->cluster == NULL)
     return hd_cli_usage(o->prog, "give --zk HOSTS and --cluster NAME (or "
@@ -173,7 +187,18 @@ static int connect_zk(ctl_ops_t *o) {
    * commands print their own messages, not log records. */
   if (hd_log_level == HD_LL_WARN)
     hd_log_level = HD_LL_ERROR;
-  o->zk = hd_zk_new(o->hosts, 10000);
+  char *auth = NULL, err[1200];
+  if (o->auth_file &&
+      (auth = hd_zk_read_auth(o->auth_file, err, sizeof(err))) == NULL) {
+    fprintf(stderr, "%s: %s\n", o->prog, err);
+    return HD_EXIT_USAGE;
+  }
+  o->zk = hd_zk_new_auth(o->hosts, 10000, auth);
+  ctl_authed = auth != NULL;
+  if (auth) {
+    memset(auth, 0, strlen(auth));
+    free(auth);
+  }
   int rc = o->zk ? hd_zk_wait(o->zk, o->timeout_ms) : -1;
   if (o->zk == NULL) {
     fprintf(stderr, "%s: --zk '%s' is not a ZooKeeper host list\n", o->prog,
@@ -200,7 +225,8 @@ void ctl_ops_close(ctl_ops_t *o) {
   o->zk = NULL;
   free(o->conf_hosts);
   free(o->conf_cluster);
-  o->conf_hosts = o->conf_cluster = NULL;
+  free(o->conf_auth_file);
+  o->conf_hosts = o->conf_cluster = o->conf_auth_file = NULL;
   if (o->curl_ready)
     curl_global_cleanup();
   o->curl_ready = 0;
@@ -209,8 +235,9 @@ void ctl_ops_close(ctl_ops_t *o) {
 /* --------------------------------------------------------- ZooKeeper */
 
 const char *ctl_zerror(int rc) {
-  static char buf[128]; /* heraldctl runs its commands on one thread */
-  snprintf(buf, sizeof(buf), "%s (%d)", zerror(rc), rc);
+  static char buf[256]; /* heraldctl runs its commands on one thread */
+  snprintf(buf, sizeof(buf), "%s (%d)%s", hd_zk_strerror(rc), rc,
+           rc == ZNOAUTH && !ctl_authed ? ": give --zk-auth FILE" : "");
   return buf;
 }
 

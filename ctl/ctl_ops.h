@@ -34,7 +34,8 @@ enum {
   CTL_OPT_CONFIG,
   CTL_OPT_JSON,
   CTL_OPT_CONNECT_TIMEOUT,
-  CTL_OPT_GROUP
+  CTL_OPT_GROUP,
+  CTL_OPT_ZK_AUTH
 };
 
 /* The common options' rows of a command's struct option table: also
@@ -46,7 +47,8 @@ enum {
       {"config", required_argument, NULL, CTL_OPT_CONFIG},                     \
       {"json", no_argument, NULL, CTL_OPT_JSON},                               \
       {"connect-timeout", required_argument, NULL, CTL_OPT_CONNECT_TIMEOUT},   \
-      {"group", required_argument, NULL, CTL_OPT_GROUP}, {                     \
+      {"group", required_argument, NULL, CTL_OPT_GROUP},                       \
+      {"zk-auth", required_argument, NULL, CTL_OPT_ZK_AUTH}, {                 \
     "help", no_argument, NULL, 'h'                                             \
   }
 
@@ -54,9 +56,12 @@ enum {
 #define CTL_OPS_USAGE                                                          \
   "  --zk HOSTS               the ZooKeeper ensemble (host:port,...)\n"        \
   "  --cluster NAME           the herald cluster (/herald/NAME)\n"             \
-  "  --config FILE            take zookeeper.hosts and cluster from a "        \
-  "herald\n"                                                                   \
-  "                           config of any kind (--zk, --cluster win)\n"      \
+  "  --config FILE            take zookeeper.hosts, zookeeper.auth_file and\n" \
+  "                           cluster from a herald config of any kind\n"      \
+  "                           (the options win)\n"                             \
+  "  --zk-auth FILE           ZooKeeper credentials, a file whose first "      \
+  "line\n"                                                                     \
+  "                           is user:password (zookeeper.auth_file)\n"        \
   "  --connect-timeout SECONDS  how long to wait for ZooKeeper and for the\n"  \
   "                           coordinator's answer (default 5)\n"
 
@@ -65,10 +70,12 @@ typedef struct {
   const char *hosts;
   const char *cluster;
   const char *config;
-  const char *group; /* --group (checked: a name), NULL when not given */
+  const char *auth_file; /* --zk-auth, else zookeeper.auth_file of --config */
+  const char *group;     /* --group (checked: a name), NULL when not given */
   int json;
   int timeout_ms;
   char *conf_hosts, *conf_cluster; /* from --config (owned) */
+  char *conf_auth_file;            /* from --config (owned) */
   hd_zk_t *zk;
   int curl_ready;
 } ctl_ops_t;

@@ -279,7 +279,7 @@ int ctl_snapshot(int argc, char **argv) {
   /* Compare-and-swap on the version read: two requests at once do not
    * both take the same id. */
   if (zrc == ZNONODE)
-    zrc = zoo_create(zh, path, json, (int)strlen(json), &ZOO_OPEN_ACL_UNSAFE, 0,
+    zrc = zoo_create(zh, path, json, (int)strlen(json), hd_zk_acl(o.zk), 0,
                      NULL, 0);
   else
     zrc = zoo_set(zh, path, json, (int)strlen(json), st.version);

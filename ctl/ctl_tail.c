@@ -14,6 +14,7 @@
 #include "ctl.h"
 #include "hd_cli.h"
 #include "hd_parse.h"
+#include "hd_zk.h"
 #include "herald/herald.h"
 
 #define PROG "heraldctl tail"
@@ -47,6 +48,8 @@ static const char usage[] =
     "  --until SCN              exit 0 once the relay has sent everything up\n"
     "                           to SCN (filtered windows count too)\n"
     "  --token-file FILE        the relay's shared token\n"
+    "  --zk-auth FILE           ZooKeeper credentials, a file whose first\n"
+    "                           line is user:password (zookeeper.auth_file)\n"
     "  --timeout SECONDS        exit 1 if no window arrives for this long\n"
     "                           (heartbeats do not count)\n"
     "  --connect-timeout SECONDS  exit 1 if the connection is not made, or\n"
@@ -120,6 +123,7 @@ int ctl_tail(int argc, char **argv) {
       {"ddl", no_argument, NULL, 'd'},
       {"max", required_argument, NULL, 'm'},
       {"token-file", required_argument, NULL, 'k'},
+      {"zk-auth", required_argument, NULL, 'A'},
       {"timeout", required_argument, NULL, 'T'},
       {"connect-timeout", required_argument, NULL, 'c'},
       {"stall-timeout", required_argument, NULL, 'S'},
@@ -221,6 +225,19 @@ int ctl_tail(int argc, char **argv) {
       fclose(tf);
       tb[strcspn(tb, "\r\n")] = '\0';
       set(conf, "--token-file", "token", tb);
+      break;
+    }
+    case 'A': {
+      char err[1200], *auth = hd_zk_read_auth(optarg, err, sizeof(err));
+      if (auth == NULL) {
+        fprintf(stderr, PROG ": --zk-auth: %s\n", err);
+        goto done;
+      }
+      int src = set(conf, "--zk-auth", "zookeeper.auth", auth);
+      memset(auth, 0, strlen(auth));
+      free(auth);
+      if (src < 0)
+        goto done;
       break;
     }
     case 'T':

@@ -22,6 +22,8 @@ static const ctl_cmd_t cmds[] = {
     {"drain", ctl_drain, "move an agent's partitions away"},
     {"snapshot", ctl_snapshot,
      "snapshot tables into a running group, or cancel"},
+    {"zk-secure", ctl_zk_secure,
+     "give a cluster's znodes to its ZooKeeper credentials"},
     {NULL, NULL, NULL}};
 
 static void usage(FILE *out) {

@@ -205,7 +205,7 @@ static int discover(herald_client_t *c) {
     c->zk = NULL;
   }
   if (c->zk == NULL) {
-    c->zk = hd_zk_new(k->zk_hosts, k->zk_timeout_ms);
+    c->zk = hd_zk_new_auth(k->zk_hosts, k->zk_timeout_ms, k->zk_auth);
     if (c->zk == NULL) {
       report(c, HERALD_ERR_ZOOKEEPER, "zookeeper.hosts '%s' refused",
              k->zk_hosts);
@@ -226,7 +226,8 @@ static int discover(herald_client_t *c) {
   if (rc == ZNONODE) {
     kids.count = 0;
   } else if (rc != ZOK) {
-    report(c, HERALD_ERR_ZOOKEEPER, "cannot list %s: %s", path, zerror(rc));
+    report(c, HERALD_ERR_ZOOKEEPER, "cannot list %s: %s", path,
+           hd_zk_strerror(rc));
     return -1;
   }
   relay_t *old = c->relays;

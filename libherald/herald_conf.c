@@ -37,6 +37,9 @@ void herald_conf_free(herald_conf_t *c) {
     return;
   strv_free(c->relays, c->nrelays);
   free(c->zk_hosts);
+  if (c->zk_auth)
+    memset(c->zk_auth, 0, strlen(c->zk_auth));
+  free(c->zk_auth);
   free(c->cluster);
   free(c->source);
   free(c->token);
@@ -72,6 +75,7 @@ herald_conf_t *hl_conf_dup(const herald_conf_t *c) {
   *o = *c;
   o->relays = strv_dup(c->relays, c->nrelays);
   o->zk_hosts = dup_or_null(c->zk_hosts);
+  o->zk_auth = dup_or_null(c->zk_auth);
   o->cluster = dup_or_null(c->cluster);
   o->source = dup_or_null(c->source);
   o->token = dup_or_null(c->token);
@@ -203,6 +207,15 @@ int herald_conf_set(herald_conf_t *c, const char *key, const char *v,
       return fail(errstr, errlen, "zookeeper.hosts: empty");
     free(c->zk_hosts);
     c->zk_hosts = hd_strdup(v);
+  } else if (strcmp(key, "zookeeper.auth") == 0) {
+    /* The value is a secret: never quoted back in a message. */
+    const char *colon = strchr(v, ':');
+    if (colon == NULL || colon == v || colon[1] == '\0')
+      return fail(errstr, errlen, "zookeeper.auth: not user:password");
+    if (c->zk_auth)
+      memset(c->zk_auth, 0, strlen(c->zk_auth));
+    free(c->zk_auth);
+    c->zk_auth = hd_strdup(v);
   } else if (strcmp(key, "zookeeper.session_timeout_ms") == 0) {
     if (set_int(key, v, 1000, 600000, &n, errstr, errlen))
       return HERALD_ERR_ARG;

@@ -26,6 +26,7 @@ struct herald_conf {
   char **relays;
   size_t nrelays;
   char *zk_hosts, *cluster, *source;
+  char *zk_auth; /* digest user:password, NULL: none */
   int zk_timeout_ms;
   char *token, *client_id;
   char **tables;

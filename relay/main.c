@@ -25,6 +25,7 @@
 #include "hd_time.h"
 #include "hd_mem.h"
 #include "hd_opq.h"
+#include "hd_zk.h"
 #include "relay_fetch.h"
 #include "relay_http.h"
 #include "relay_metrics.h"
@@ -60,6 +61,7 @@ typedef struct {
   hd_relay_conf_t conf;
   char *password;
   char *token;
+  char *zk_auth; /* zookeeper.auth_file's user:password, NULL without */
   uv_loop_t loop;
   uv_signal_t sigint, sigterm;
   pthread_t sync_thr; /* fsync: interval */
@@ -289,6 +291,12 @@ static int run(relay_t *r) {
     fprintf(stderr, "herald-relay: relay.token_file %s\n", err);
     return 2;
   }
+  if (c->zk.auth_file &&
+      (r->zk_auth = hd_zk_read_auth(c->zk.auth_file, err, sizeof(err))) ==
+          NULL) {
+    fprintf(stderr, "herald-relay: %s\n", err);
+    return 2;
+  }
   relay_store_opts_t so;
   relay_store_opts_from_conf(c, &so);
   /* The sync thread below keeps to fsync_interval; the store's own
@@ -365,7 +373,7 @@ static int run(relay_t *r) {
     }
   }
   if (!r->stopping && c->zk.hosts)
-    r->zk = relay_zk_start(c, &r->m);
+    r->zk = relay_zk_start(c, &r->m, r->zk_auth);
   if (!r->stopping) {
     relay_fetch_opts_t fo = {.conf = c,
                              .password = r->password,
@@ -414,6 +422,9 @@ int main(int argc, char **argv) {
   }
   free(r->password);
   free(r->token);
+  if (r->zk_auth)
+    memset(r->zk_auth, 0, strlen(r->zk_auth));
+  free(r->zk_auth);
   free(r);
   return rc;
 }

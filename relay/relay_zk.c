@@ -24,6 +24,7 @@ struct relay_zk {
   pthread_cond_t cv;
   _Atomic int stop;
   char path[768];
+  char *auth; /* user:password, NULL without zookeeper.auth_file */
 };
 
 /* The node's content (docs/zookeeper.md), built by hd_reg from the
@@ -83,7 +84,7 @@ static int register_node(relay_zk_t *z, hd_zk_t *zk) {
   if (data == NULL)
     return ZBADARGUMENTS;
   rc = zoo_create(hd_zk_handle(zk), z->path, data, (int)strlen(data),
-                  &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+                  hd_zk_acl(zk), ZOO_EPHEMERAL, NULL, 0);
   free(data);
   if (rc == ZNODEEXISTS) {
     struct Stat st;
@@ -105,7 +106,8 @@ static void *zk_main(void *arg) {
   relay_zk_t *z = arg;
   const hd_relay_conf_t *c = z->conf;
   while (!z->stop) {
-    hd_zk_t *zk = hd_zk_new(c->zk.hosts, (int)c->zk.session_timeout_ms);
+    hd_zk_t *zk =
+        hd_zk_new_auth(c->zk.hosts, (int)c->zk.session_timeout_ms, z->auth);
     if (zk == NULL) {
       RM_ERR(z->m, ZK);
       if (nap(z, 5000))
@@ -128,7 +130,7 @@ static void *zk_main(void *arg) {
         } else {
           RM_ERR(z->m, ZK);
           hd_log(HD_LL_WARN, "zk", "registration failed",
-                 "path=%s error=\"%s\"", z->path, zerror(rc));
+                 "path=%s error=\"%s\"", z->path, hd_zk_strerror(rc));
         }
       } else if (w == 0) {
         char *data = node_data(z);
@@ -142,7 +144,7 @@ static void *zk_main(void *arg) {
         }
         if (rc != ZOK && rc != ZCONNECTIONLOSS && rc != ZOPERATIONTIMEOUT)
           hd_log(HD_LL_WARN, "zk", "refresh failed", "error=\"%s\"",
-                 zerror(rc));
+                 hd_zk_strerror(rc));
       }
       if (nap(z, REFRESH_MS))
         break;
@@ -154,9 +156,11 @@ static void *zk_main(void *arg) {
   return NULL;
 }
 
-relay_zk_t *relay_zk_start(const hd_relay_conf_t *conf, relay_metrics_t *m) {
+relay_zk_t *relay_zk_start(const hd_relay_conf_t *conf, relay_metrics_t *m,
+                           const char *auth) {
   relay_zk_t *z = hd_calloc(1, sizeof(*z));
   z->conf = conf;
+  z->auth = auth ? hd_strdup(auth) : NULL;
   z->m = m;
   snprintf(z->path, sizeof(z->path), "/herald/%s/relays/%s/%s", conf->cluster,
            conf->source.name, conf->relay.id);
@@ -181,5 +185,8 @@ void relay_zk_stop(relay_zk_t *z) {
     pthread_join(z->thr, NULL);
   pthread_mutex_destroy(&z->mu);
   pthread_cond_destroy(&z->cv);
+  if (z->auth)
+    memset(z->auth, 0, strlen(z->auth));
+  free(z->auth);
   free(z);
 }

@@ -18,8 +18,11 @@
 
 typedef struct relay_zk relay_zk_t;
 
-/** @brief Start registering (conf->zk.hosts must be set). Never NULL. */
-relay_zk_t *relay_zk_start(const hd_relay_conf_t *conf, relay_metrics_t *m);
+/** @brief Start registering (conf->zk.hosts must be set) with digest
+ *         credentials auth (zookeeper.auth_file's; NULL: none; copied).
+ *         Never NULL. */
+relay_zk_t *relay_zk_start(const hd_relay_conf_t *conf, relay_metrics_t *m,
+                           const char *auth);
 
 /** @brief Remove the registration, close the session, free (NULL ok). */
 void relay_zk_stop(relay_zk_t *z);

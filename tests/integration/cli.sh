@@ -62,7 +62,7 @@ one_line_err "heraldctl frobnicate"
 
 # Every subcommand: --help anywhere is usage on stdout and exit 0; an
 # unknown option is one line on stderr and exit 2.
-for sub in validate-config config-doc decode tail status lag checkpoint drain; do
+for sub in validate-config config-doc decode tail status lag checkpoint drain zk-secure; do
   run 0 "$BIN/heraldctl" "$sub" --help
   grep -q "^Usage: heraldctl $sub" "$T/out" && ok || bad "heraldctl $sub --help: no usage: $(head -2 "$T/out")"
   for o in --no-such-option -Z; do

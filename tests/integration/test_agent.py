@@ -28,7 +28,7 @@ class Agent:
 
     def __init__(self, tmp, name, relays=None, zk=False, partitions=4,
                  group="g1", extra="", per_agent_files=False,
-                 session_timeout="4s", sink=None):
+                 session_timeout="4s", sink=None, auth_file=None):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.name = name
@@ -39,8 +39,10 @@ class Agent:
         lines = []
         if zk:
             lines.append("cluster: itest")
-            lines.append('zookeeper: {hosts: "%s", session_timeout: %s}'
-                         % (ENV["HERALD_ZK_HOSTS"], session_timeout))
+            lines.append('zookeeper: {hosts: "%s", session_timeout: %s%s}'
+                         % (ENV["HERALD_ZK_HOSTS"], session_timeout,
+                            ", auth_file: '%s'" % auth_file
+                            if auth_file else ""))
         lines += ["agent:", "  id: %s" % name, "  group: %s" % group,
                   "  source: sandbox", "  partitions: %d" % partitions,
                   "  tables: ['%s.*']" % DB, "  start: latest",
@@ -334,22 +336,26 @@ class Group:
     """Relays registered in ZooKeeper, coordinators, agents of one group;
     all stopped, and the group's nodes removed, at the end."""
 
-    def __init__(self, tmp, n, nrelays=2, ncoords=2, session_timeout="4s"):
+    def __init__(self, tmp, n, nrelays=2, ncoords=2, session_timeout="4s",
+                 auth_file=None):
         self.tc = tc
+        self.auth_file = auth_file
         self.tmp, self.n = tmp, n
         self.group = "g-" + os.path.basename(tmp).replace("_", "-")
         self.session_timeout = session_timeout
         self.relays = [Relay(tmp, "r%d" % i, 9200 + i, zk=True,
-                             start=setup_pos()).start()
+                             start=setup_pos(), auth_file=auth_file).start()
                        for i in range(nrelays)]
         head = master_scn()
         for r in self.relays:  # `latest` must be now, not older history
             r.wait_scn(head, timeout=120)
-        self.coords = [tc.Coordinator(tmp, "c%d-%s" % (i, self.group), "itest")
+        self.coords = [tc.Coordinator(tmp, "c%d-%s" % (i, self.group), "itest",
+                                      auth_file=auth_file)
                        for i in range(ncoords)]
         self.agents = {}
 
     def agent(self, name, **kw):
+        kw.setdefault("auth_file", self.auth_file)
         a = Agent(self.tmp, name, zk=True, partitions=self.n, group=self.group,
                   per_agent_files=True, session_timeout=self.session_timeout,
                   **kw).start()
@@ -360,13 +366,14 @@ class Group:
         return [a for a in self.agents.values() if a.proc.poll() is None]
 
     def assignment(self):
-        return self.tc.zk_get("/herald/itest/groups/%s/assignment" % self.group)
+        return self.tc.zk_get("/herald/itest/groups/%s/assignment" % self.group,
+                              self.auth_file)
 
     def checkpoints(self):
         res = {}
         for p in range(self.n):
             c = self.tc.zk_get("/herald/itest/groups/%s/checkpoints/%d"
-                               % (self.group, p))
+                               % (self.group, p), self.auth_file)
             res[p] = c["scn"] if c else 0
         return res
 
@@ -434,7 +441,7 @@ class Group:
                 pass
         for r in self.relays:
             r.stop()
-        self.tc.zk_rmr("/herald/itest/groups/%s" % self.group)
+        self.tc.zk_rmr("/herald/itest/groups/%s" % self.group, self.auth_file)
 
 
 def test_group_faults(tmp):

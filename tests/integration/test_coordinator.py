@@ -44,15 +44,20 @@ def wait_for(what, pred, timeout, step=0.02):
         time.sleep(step)
 
 
-def zk_get(path):
-    r = subprocess.run([os.path.join(BIN, "zk_member"), "get", "--zk", ZK, path],
+def zk_auth_args(auth_file):
+    return ["--auth-file", auth_file] if auth_file else []
+
+
+def zk_get(path, auth_file=None):
+    r = subprocess.run([os.path.join(BIN, "zk_member"), "get", "--zk", ZK, path]
+                       + zk_auth_args(auth_file),
                        capture_output=True, text=True, timeout=30)
     return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
 
 
-def zk_rmr(path):
-    subprocess.run([os.path.join(BIN, "zk_member"), "rmr", "--zk", ZK, path],
-                   capture_output=True, timeout=60)
+def zk_rmr(path, auth_file=None):
+    subprocess.run([os.path.join(BIN, "zk_member"), "rmr", "--zk", ZK, path]
+                   + zk_auth_args(auth_file), capture_output=True, timeout=60)
 
 
 class Proc:
@@ -99,16 +104,18 @@ class Proc:
 
 
 class Coordinator(Proc):
-    def __init__(self, tmp, cid, cluster, delay="100ms", extra=""):
+    def __init__(self, tmp, cid, cluster, delay="100ms", extra="",
+                 auth_file=None):
         self.id = cid
         self.http = free_port()
         conf = os.path.join(tmp, cid + ".yaml")
         with open(conf, "w") as f:
             f.write("cluster: %s\nzookeeper:\n  hosts: '%s'\n"
-                    "  session_timeout: %ds\ncoordinator:\n  id: %s\n"
+                    "  session_timeout: %ds\n%scoordinator:\n  id: %s\n"
                     "  http: 127.0.0.1:%d\n  rebalance_delay: %s\n%s"
-                    % (cluster, ZK, COORD_TIMEOUT_S, cid, self.http, delay,
-                       extra))
+                    % (cluster, ZK, COORD_TIMEOUT_S,
+                       "  auth_file: '%s'\n" % auth_file if auth_file else "",
+                       cid, self.http, delay, extra))
         super().__init__([os.path.join(BIN, "herald-coordinator"), "-c", conf,
                           "-v"], os.path.join(tmp, cid + ".log"))
         wait_for("%s to serve /status" % cid, self.try_status, 20)

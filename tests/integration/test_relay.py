@@ -76,14 +76,16 @@ class Relay:
     """One herald-relay process with its own config, ports and data dir."""
 
     def __init__(self, tmp, name, server_id, extra="", zk=False, tables="*.*",
-                 listen_host="127.0.0.1", start="earliest"):
+                 listen_host="127.0.0.1", start="earliest", auth_file=None):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.port, self.http = free_port(), free_port()
         self.addr = "127.0.0.1:%d" % self.port  # what the tests dial
         self.conf = os.path.join(self.dir, "relay.yaml")
         self.log = os.path.join(self.dir, "relay.log")
-        zkconf = 'zookeeper: {hosts: "%s"}\n' % ENV["HERALD_ZK_HOSTS"] if zk else ""
+        zkconf = 'zookeeper: {hosts: "%s"%s}\n' % (
+            ENV["HERALD_ZK_HOSTS"],
+            ", auth_file: '%s'" % auth_file if auth_file else "") if zk else ""
         with open(self.conf, "w") as f:
             f.write("cluster: itest\n%srelay:\n  id: %s\n  listen: '%s'\n"
                     "  http: 127.0.0.1:%d\n  data_dir: %s/data\n%s"

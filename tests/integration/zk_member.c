@@ -26,6 +26,19 @@
  *       {"t":MS,"zversion":V,"data":{...}} until SIGTERM.
  *   zk_member get --zk HOSTS PATH       the data, or exit 1 (no node)
  *   zk_member rmr --zk HOSTS PATH       deletes PATH and all below it
+ *   zk_member set --zk HOSTS PATH DATA  sets the data (any version), or
+ *       exit 1 with the ZooKeeper error on stderr
+ *   zk_member create --zk HOSTS PATH DATA  creates a persistent node (open
+ *       ACL without credentials, creator-all with), or exit 1 likewise
+ *   zk_member dump --zk HOSTS PATH      every node from PATH down, one
+ *       line each: {"path":"..","acl":"scheme:id:perms,..","data":".."}
+ *       (data as a JSON string); exit 1 on an error
+ *   zk_member open --zk HOSTS PATH      sets PATH's ACL to the open one
+ *       (world: all), to undo a test's credentials on a shared node
+ *
+ * Every command takes --auth-file FILE: ZooKeeper digest credentials
+ * (zookeeper.auth_file's format), the session then authenticated; a
+ * refusal shows on stderr as ZNOAUTH.
  *
  * T is the wall clock (ms) when the event happened here.
  */
@@ -46,6 +59,7 @@
 #include "hd_zk.h"
 
 static const char *zk_hosts, *cluster, *group, *agent_id, *source = "shop";
+static const char *auth_file;
 static int partitions, session_timeout = 4000, release_delay;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -96,7 +110,14 @@ static void out(const char *fmt, ...) {
 }
 
 static hd_zk_t *connect_zk(void) {
-  hd_zk_t *z = hd_zk_new(zk_hosts, session_timeout);
+  char *auth = NULL, err[1200];
+  if (auth_file &&
+      (auth = hd_zk_read_auth(auth_file, err, sizeof(err))) == NULL) {
+    fprintf(stderr, "zk_member: %s\n", err);
+    exit(2);
+  }
+  hd_zk_t *z = hd_zk_new_auth(zk_hosts, session_timeout, auth);
+  free(auth);
   if (z == NULL || hd_zk_wait(z, 20000) != 0) {
     fprintf(stderr, "zk_member: cannot connect to %s\n", zk_hosts);
     exit(2);
@@ -198,8 +219,8 @@ static void acquire(agent_t *a, uint32_t p) {
   if (hd_owner_build(&o, &json, err, sizeof(err)) != 0)
     return;
   hd_path_owner(path, sizeof(path), cluster, group, p);
-  int rc = zoo_create(a->zh, path, json, (int)strlen(json),
-                      &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+  int rc = zoo_create(a->zh, path, json, (int)strlen(json), hd_zk_acl(a->z),
+                      ZOO_EPHEMERAL, NULL, 0);
   free(json);
   if (rc == ZNODEEXISTS) {
     struct Stat st;
@@ -238,11 +259,12 @@ static void join_group(agent_t *a) {
   hd_path_groups(parent, sizeof(parent), cluster);
   hd_zk_ensure_path(a->z, parent);
   hd_group_build(&g, &json, err, sizeof(err));
-  int rc = zoo_create(a->zh, path, json, (int)strlen(json),
-                      &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+  int rc = zoo_create(a->zh, path, json, (int)strlen(json), hd_zk_acl(a->z), 0,
+                      NULL, 0);
   free(json);
   if (rc != ZOK && rc != ZNODEEXISTS) {
-    fprintf(stderr, "zk_member: cannot create %s: %s\n", path, zerror(rc));
+    fprintf(stderr, "zk_member: cannot create %s: %s\n", path,
+            hd_zk_strerror(rc));
     exit(2);
   }
   int len = BUFMAX;
@@ -270,12 +292,12 @@ static void join_group(agent_t *a) {
   m.joined_ms = hd_now_ms();
   hd_member_build(&m, &json, err, sizeof(err));
   hd_path_member_prefix(path, sizeof(path), cluster, group, agent_id);
-  rc = zoo_create(a->zh, path, json, (int)strlen(json), &ZOO_OPEN_ACL_UNSAFE,
+  rc = zoo_create(a->zh, path, json, (int)strlen(json), hd_zk_acl(a->z),
                   ZOO_EPHEMERAL | ZOO_SEQUENCE, a->member,
                   (int)sizeof(a->member));
   free(json);
   if (rc != ZOK) {
-    fprintf(stderr, "zk_member: cannot join: %s\n", zerror(rc));
+    fprintf(stderr, "zk_member: cannot join: %s\n", hd_zk_strerror(rc));
     exit(2);
   }
   out("{\"ev\":\"joined\",\"t\":%" PRIu64 ",\"node\":\"%s\"}", hd_now_ms(),
@@ -377,19 +399,77 @@ static int rmr(zhandle_t *zh, const char *path) {
   return rc;
 }
 
+/* s as a JSON string's body (no quotes) on stdout. */
+static void put_json_str(const char *s, int len) {
+  for (int i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\')
+      printf("\\%c", c);
+    else if (c < 0x20)
+      printf("\\u%04x", c);
+    else
+      putchar(c);
+  }
+}
+
+static int dump(zhandle_t *zh, const char *path, char *buf) {
+  int len = BUFMAX;
+  struct Stat st;
+  int rc = zoo_get(zh, path, 0, buf, &len, &st);
+  if (rc != ZOK) {
+    fprintf(stderr, "zk_member: get %s: %s\n", path, hd_zk_strerror(rc));
+    return rc;
+  }
+  struct ACL_vector acl;
+  struct Stat ast;
+  rc = zoo_get_acl(zh, path, &acl, &ast);
+  if (rc != ZOK) {
+    fprintf(stderr, "zk_member: getacl %s: %s\n", path, hd_zk_strerror(rc));
+    return rc;
+  }
+  printf("{\"path\":\"");
+  put_json_str(path, (int)strlen(path));
+  printf("\",\"acl\":\"");
+  for (int32_t i = 0; i < acl.count; i++)
+    printf("%s%s:%s:%d", i ? "," : "", acl.data[i].id.scheme, acl.data[i].id.id,
+           acl.data[i].perms);
+  printf("\",\"data\":\"");
+  put_json_str(buf, len < 0 ? 0 : len);
+  printf("\"}\n");
+  deallocate_ACL_vector(&acl);
+  struct String_vector sv;
+  rc = zoo_get_children(zh, path, 0, &sv);
+  if (rc != ZOK) {
+    fprintf(stderr, "zk_member: ls %s: %s\n", path, hd_zk_strerror(rc));
+    return rc;
+  }
+  for (int32_t i = 0; i < sv.count && rc == ZOK; i++) {
+    char child[1024];
+    snprintf(child, sizeof(child), "%s/%s", strcmp(path, "/") ? path : "",
+             sv.data[i]);
+    rc = dump(zh, child, buf);
+  }
+  deallocate_String_vector(&sv);
+  return rc;
+}
+
 static int usage(void) {
-  fprintf(stderr, "usage: zk_member agent|watch|get|rmr --zk HOSTS ...\n");
+  fprintf(stderr, "usage: zk_member agent|watch|get|rmr|set|create|dump|open "
+                  "--zk HOSTS [--auth-file FILE] ...\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
   if (argc < 2)
     return usage();
-  const char *cmd = argv[1], *path = NULL;
+  const char *cmd = argv[1], *path = NULL, *value = NULL;
   for (int i = 2; i < argc; i++) {
     const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (k[0] != '-') {
-      path = k;
+      if (path == NULL)
+        path = k;
+      else
+        value = k;
       continue;
     }
     if (v == NULL)
@@ -411,6 +491,8 @@ int main(int argc, char **argv) {
       session_timeout = atoi(v);
     else if (strcmp(k, "--release-delay") == 0)
       release_delay = atoi(v);
+    else if (strcmp(k, "--auth-file") == 0)
+      auth_file = v;
     else
       return usage();
   }
@@ -437,16 +519,43 @@ int main(int argc, char **argv) {
     char *buf = hd_malloc(BUFMAX + 1);
     int len = BUFMAX;
     struct Stat st;
-    if (zoo_get(hd_zk_handle(z), path, 0, buf, &len, &st) == ZOK) {
+    int zrc = zoo_get(hd_zk_handle(z), path, 0, buf, &len, &st);
+    if (zrc == ZOK) {
       printf("%.*s\n", len < 0 ? 0 : len, buf);
     } else {
+      if (zrc != ZNONODE)
+        fprintf(stderr, "zk_member: get %s: %s\n", path, hd_zk_strerror(zrc));
       rc = 1;
     }
+    free(buf);
+  } else if (strcmp(cmd, "set") == 0 || strcmp(cmd, "create") == 0) {
+    if (value == NULL) {
+      hd_zk_free(z);
+      return usage();
+    }
+    int zrc =
+        cmd[0] == 's'
+            ? zoo_set(hd_zk_handle(z), path, value, (int)strlen(value), -1)
+            : zoo_create(hd_zk_handle(z), path, value, (int)strlen(value),
+                         hd_zk_acl(z), 0, NULL, 0);
+    if (zrc != ZOK) {
+      fprintf(stderr, "zk_member: %s %s: %s\n", cmd, path, hd_zk_strerror(zrc));
+      rc = 1;
+    }
+  } else if (strcmp(cmd, "open") == 0) {
+    int zrc = zoo_set_acl(hd_zk_handle(z), path, -1, &ZOO_OPEN_ACL_UNSAFE);
+    if (zrc != ZOK) {
+      fprintf(stderr, "zk_member: open %s: %s\n", path, hd_zk_strerror(zrc));
+      rc = 1;
+    }
+  } else if (strcmp(cmd, "dump") == 0) {
+    char *buf = hd_malloc(BUFMAX + 1);
+    rc = dump(hd_zk_handle(z), path, buf) == ZOK ? 0 : 1;
     free(buf);
   } else if (strcmp(cmd, "rmr") == 0) {
     int zrc = rmr(hd_zk_handle(z), path);
     if (zrc != ZOK) {
-      fprintf(stderr, "zk_member: rmr %s: %s\n", path, zerror(zrc));
+      fprintf(stderr, "zk_member: rmr %s: %s\n", path, hd_zk_strerror(zrc));
       rc = 1;
     }
   } else {

@@ -336,6 +336,32 @@ START_TEST(agent_and_coordinator) {
 }
 END_TEST
 
+/* zookeeper.auth_file: a path kept as given (read at start, not at
+ * load), and only with zookeeper.hosts. */
+START_TEST(zk_auth_file) {
+  hd_coord_conf_t co;
+  char err[512];
+  const char *ok = "cluster: c\nzookeeper: {hosts: 'h:1', auth_file: "
+                   "/etc/herald/zk.auth}\n"
+                   "coordinator: {id: c1, http: '127.0.0.1:1'}\n";
+  ck_assert_int_eq(hd_config_load_string("c.yaml", ok, strlen(ok),
+                                         &hd_coord_schema, &co, err, 512),
+                   0);
+  ck_assert_str_eq(co.zk.auth_file, "/etc/herald/zk.auth");
+  hd_config_free(&hd_coord_schema, &co);
+  hd_agent_conf_t a;
+  const char *alone = "zookeeper: {auth_file: /z}\n"
+                      "agent: {id: a, group: g, source: s, partitions: 2, "
+                      "relays: 'h:1', checkpoint_file: /c}\n"
+                      "sink: {type: stdout}\n";
+  ck_assert_int_eq(hd_config_load_string("a.yaml", alone, strlen(alone),
+                                         &hd_agent_schema, &a, err, 512),
+                   HD_ECONFIG);
+  ck_assert_ptr_nonnull(strstr(err, "zookeeper"));
+  hd_config_free(&hd_agent_schema, &a);
+}
+END_TEST
+
 /* The database sinks' keys: a valid mysql sink with renames, and each
  * refusal names its key. */
 static int load_agent(const char *sink, hd_agent_conf_t *a, char *err,
@@ -422,6 +448,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, newline_in_value_stays_one_line);
   tcase_add_test(tc, start_syntax);
   tcase_add_test(tc, agent_and_coordinator);
+  tcase_add_test(tc, zk_auth_file);
   tcase_add_test(tc, agent_db_sinks);
   suite_add_tcase(s, tc);
   return s;
