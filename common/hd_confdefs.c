@@ -78,8 +78,8 @@ static int check_zk(hd_conf_ctx_t *ctx, const hd_zk_conf_t *zk, int need) {
 /* zookeeper.auth_file, the same in every schema (docs/zookeeper.md,
  * Security). */
 #define ZK_AUTH_DOC                                                            \
-  "file whose first line is user:password, ZooKeeper digest credentials: "   \
-  "the znodes herald creates then give all permissions to that user and "    \
+  "file whose first line is user:password, ZooKeeper digest credentials: "     \
+  "the znodes herald creates then give all permissions to that user and "      \
   "none to anyone else; without it they are open to every client"
 
 static const hd_prop_t relay_props[] = {

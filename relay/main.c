@@ -291,9 +291,8 @@ static int run(relay_t *r) {
     fprintf(stderr, "herald-relay: relay.token_file %s\n", err);
     return 2;
   }
-  if (c->zk.auth_file &&
-      (r->zk_auth = hd_zk_read_auth(c->zk.auth_file, err, sizeof(err))) ==
-          NULL) {
+  if (c->zk.auth_file && (r->zk_auth = hd_zk_read_auth(c->zk.auth_file, err,
+                                                       sizeof(err))) == NULL) {
     fprintf(stderr, "herald-relay: %s\n", err);
     return 2;
   }

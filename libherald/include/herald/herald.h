@@ -104,7 +104,7 @@ HERALD_API herald_conf_t *herald_conf_new(void);
  * | `relays` | comma list of host:port | — |
  * | `zookeeper.hosts` | ZooKeeper connect string | — |
  * | `zookeeper.session_timeout_ms` | milliseconds | 10000 |
- * | `zookeeper.auth` | digest credentials `user:password` (a cluster with zookeeper.auth_file) | none |
+ * | `zookeeper.auth` | `user:password` (zookeeper.auth_file) | none |
  * | `cluster` | herald cluster name (with zookeeper.hosts) | — |
  * | `source` | source name (with zookeeper.hosts) | — |
  * | `token` | the relays' shared token | none |
