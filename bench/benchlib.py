@@ -19,11 +19,13 @@ def sh(*a, **kw):
 
 
 class Bench:
-    """A sandbox (MariaDB source, one ZooKeeper node, and with dest/pg/nats
-    the destination MariaDB, PostgreSQL, nats-server), one relay reading the source from
+    """A sandbox (MariaDB source, one ZooKeeper node, and with
+    dest/pg/nats/redis the destination MariaDB, PostgreSQL, nats-server,
+    redis-server), one relay reading the source from
     its end, one coordinator; agents on demand. close() stops them all."""
 
-    def __init__(self, work, dest=False, pg=False, nice=0, nats=False):
+    def __init__(self, work, dest=False, pg=False, nice=0, nats=False,
+                 redis=False):
         self.work = work
         self.procs = []
         # The niceness of every process start() runs (bench/snapshot: so
@@ -32,7 +34,7 @@ class Bench:
         sb = os.path.join(work, "sandbox")
         sh(os.path.join(ROOT, "scripts", "sandbox"), "start", "--zk", "1",
            *(["--dest"] if dest else []), *(["--pg"] if pg else []),
-           *(["--nats"] if nats else []),
+           *(["--nats"] if nats else []), *(["--redis"] if redis else []),
            "--dir", sb, stdout=subprocess.DEVNULL)
         self.sb = sb
         self.env = {}
