@@ -308,28 +308,6 @@ static int kafka_open(sink_t *s, uint32_t p, uint64_t epoch, sink_part_t **out,
   return 0;
 }
 
-/* The template with {db} and {table} replaced. */
-static int expand(const char *tmpl, const char *db, const char *table,
-                  char *out, size_t cap) {
-  size_t n = 0;
-  for (const char *t = tmpl; *t;) {
-    const char *v = NULL;
-    size_t skip = 1;
-    if (strncmp(t, "{db}", 4) == 0)
-      v = db, skip = 4;
-    else if (strncmp(t, "{table}", 7) == 0)
-      v = table, skip = 7;
-    size_t vl = v ? strlen(v) : 1;
-    if (n + vl + 1 > cap)
-      return -1;
-    memcpy(out + n, v ? v : t, vl);
-    n += vl;
-    t += skip;
-  }
-  out[n] = '\0';
-  return 0;
-}
-
 static uint64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -408,7 +386,8 @@ static int produce_line(kafka_part_t *kp, const sink_window_t *w,
   char topic[512], scn[32], src[512], part[16];
   char *key = NULL, *old_key = NULL;
   int rc = 0;
-  if (expand(ks->topic, db, table, topic, sizeof topic) < 0) {
+  if (agent__expand_template(ks->topic, db, table, 0, topic, sizeof topic) <
+      0) {
     rc = hd_errorf(err, errlen, HD_ESINK_VALUE,
                    "kafka: partition %" PRIu32 ": topic for %s.%s too long",
                    kp->base.partition, db, table);

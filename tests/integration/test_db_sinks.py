@@ -57,7 +57,7 @@ import time
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import (BIN, ENV, SRC, Skip, free_port,  # noqa: E402
+from test_relay import (sandbox, BIN, ENV, SRC, Skip, free_port,  # noqa: E402
                         master_scn, run, setup_db, sql)
 import test_agent as ta  # noqa: E402
 import test_coordinator as tc  # noqa: E402
@@ -72,12 +72,6 @@ def unquote(v):
     """An env file value without the single quotes the sandbox puts
     around one with spaces (test_relay's reader keeps them)."""
     return v[1:-1] if len(v) >= 2 and v[0] == v[-1] == "'" else v
-
-
-def sandbox(*args):
-    subprocess.run([os.path.join(SRC, "scripts", "sandbox")] + list(args)
-                   + ["--dir", SBX_DIR], check=True, timeout=120,
-                   stdout=subprocess.DEVNULL)
 
 
 def wait_for(what, pred, timeout):

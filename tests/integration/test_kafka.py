@@ -388,27 +388,15 @@ def test_group(tmp):
     mock = Mock(tmp)
     start = setup_db(ta.DB, ta.DDL)
     g = ta.Group(tmp, 6)
-    w = None
     try:
         for name in ("a1", "a2", "a3"):
             g.agent(name, sink=kafka_sink(mock))
         g.wait_settled()
         g.wait_head()
-        w = ta.Writer()
-        time.sleep(2)
-        g.agents["a2"].kill9()
-        g.wait_settled()
-        time.sleep(1.5)
-        w.stop()
-        w = None
-        g.wait_head()
-        for a in g.live():
-            a.term()
+        g.kill_under_load()
         n, dups = check_topics(mock, ta.expected(start))
         print("group: %d messages, %d replayed duplicates" % (n, dups))
     finally:
-        if w:
-            w.stop_ev.set()
         g.close()
         mock.close()
 

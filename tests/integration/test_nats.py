@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import BIN, ENV, SRC, Relay, Skip, master_scn, run, setup_db, setup_pos  # noqa: E402,E501
+from test_relay import sandbox, BIN, ENV, SRC, Relay, Skip, master_scn, run, setup_db, setup_pos  # noqa: E402,E501
 import test_agent as ta  # noqa: E402
 
 URL = ENV.get("HERALD_NATS_URL")
@@ -26,12 +26,6 @@ STREAM = "HERALD_IT"
 def need_nats():
     if not URL:
         raise Skip("no nats-server in the sandbox (start --nats)")
-
-
-def sandbox(*args):
-    subprocess.run([os.path.join(SRC, "scripts", "sandbox")] + list(args)
-                   + ["--dir", SBX_DIR], check=True, timeout=120,
-                   stdout=subprocess.DEVNULL)
 
 
 def nd(*args):

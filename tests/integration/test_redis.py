@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_relay import BIN, ENV, SRC, Relay, Skip, free_port, master_scn, run, setup_db, sql  # noqa: E402,E501
+from test_relay import sandbox, BIN, ENV, SRC, Relay, Skip, free_port, master_scn, run, setup_db, sql  # noqa: E402,E501
 import test_agent as ta  # noqa: E402
 
 URL = ENV.get("HERALD_REDIS_URL")
@@ -31,12 +31,6 @@ SBX_DIR = os.environ.get("HERALD_SANDBOX_DIR") or ENV.get("HERALD_SANDBOX_DIR")
 def need_redis():
     if not URL:
         raise Skip("no redis-server in the sandbox (start --redis)")
-
-
-def sandbox(*args):
-    subprocess.run([os.path.join(SRC, "scripts", "sandbox")] + list(args)
-                   + ["--dir", SBX_DIR], check=True, timeout=120,
-                   stdout=subprocess.DEVNULL)
 
 
 def redis_pid():
@@ -438,27 +432,15 @@ def test_group(tmp):
     flushall()
     setup_db(ta.DB, ta.DDL)
     g = ta.Group(tmp, 6)
-    w = None
     try:
         for name in ("a1", "a2", "a3"):
             g.agent(name, sink=redis_sink())
         g.wait_settled()
         g.wait_head()
-        w = ta.Writer()
-        time.sleep(2)
-        g.agents["a2"].kill9()
-        g.wait_settled()
-        time.sleep(1.5)
-        w.stop()
-        w = None
-        g.wait_head()
-        for a in g.live():
-            a.term()
+        g.kill_under_load()
         n = check_equal()
         print("group: %d keys equal the source" % n)
     finally:
-        if w:
-            w.stop_ev.set()
         g.close()
 
 

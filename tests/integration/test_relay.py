@@ -34,6 +34,15 @@ with open(os.environ["HERALD_SANDBOX_ENV"]) as f:
         ENV[k] = v
 
 TAIL_TIMEOUT = 30
+SBX_DIR = os.environ.get("HERALD_SANDBOX_DIR") or ENV.get("HERALD_SANDBOX_DIR")
+
+
+def sandbox(*args):
+    """scripts/sandbox COMMAND on the test's sandbox (stop and start its
+    servers)."""
+    subprocess.run([os.path.join(SRC, "scripts", "sandbox")] + list(args)
+                   + ["--dir", SBX_DIR], check=True, timeout=120,
+                   stdout=subprocess.DEVNULL)
 
 
 def sql(statements, db=None):
