@@ -617,6 +617,10 @@ static int check_http_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
       check_my_tls(ctx, "sink", c->sink.tls, c->sink.tls_verify,
                    c->sink.ca_file, c->sink.cert_file, c->sink.key_file) < 0)
     return -1;
+  if (my && c->sink.tls && c->sink.socket != NULL)
+    return hd_conf_error(ctx, "sink.tls",
+                         "sink.tls: not with sink.socket (a Unix socket "
+                         "does not leave the machine)");
   if (!my &&
       (c->sink.tls || c->sink.cert_file != NULL || c->sink.key_file != NULL))
     return hd_conf_error(ctx,

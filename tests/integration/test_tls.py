@@ -370,12 +370,12 @@ def test_privileges(tmp):
         tr.sql("DROP USER 'tls_all'@'127.0.0.1'")
 
 
-def agent_conf(tmp, name, relay, db, tls_lines):
+def agent_conf(tmp, name, relay, db, tls_lines, start="earliest"):
     d = os.path.join(tmp, name)
     os.makedirs(d, exist_ok=True)
     http = tr.free_port()
     lines = ["agent:", "  id: %s" % name, "  group: g", "  source: sandbox",
-             "  partitions: 1", "  tables: ['%s.*']" % db, "  start: earliest",
+             "  partitions: 1", "  tables: ['%s.*']" % db, "  start: %s" % start,
              "  checkpoint_interval: 200ms", "  http: 127.0.0.1:%d" % http,
              "  relays: %s" % relay.addr,
              "  checkpoint_file: %s/checkpoints.json" % d,
@@ -399,13 +399,18 @@ def run_agent(conf, log):
 
 
 def stop_proc(p):
-    if p and p.poll() is None:
+    """SIGTERM, and the exit status (0 expected: a sanitizer's report makes
+    it another)."""
+    if p is None:
+        return 0
+    if p.poll() is None:
         p.send_signal(signal.SIGTERM)
         try:
             p.wait(timeout=20)
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+    return p.returncode
 
 
 def test_mysql_sink(tmp):
@@ -424,11 +429,15 @@ def test_mysql_sink(tmp):
         wait_for(lambda: "tls=verify" in read(log), 30, "the sink's refusal")
         line = [l for l in read(log).splitlines() if "tls=verify" in l][0]
         assert "TLS" in line or "SSL" in line, line
-        stop_proc(bad)
+        assert stop_proc(bad) == 0, read(log)[-2000:]
+        # A snapshot of the rows there are (the relay's snapshot readers
+        # connect over TLS too), then the stream.
+        insert_rows(db, 10)
         conf, log, http = agent_conf(tmp, "good", r, db,
-                                     ["tls: true", "ca_file: " + CA])
+                                     ["tls: true", "ca_file: " + CA],
+                                     start="snapshot")
         a = run_agent(conf, log)
-        insert_rows(db, 25)
+        insert_rows(db, 15, base=10)
         tr.sql("UPDATE %s.t SET s = 'changed' WHERE id = 7;"
                "DELETE FROM %s.t WHERE id = 9;" % (db, db))
 
@@ -441,12 +450,14 @@ def test_mysql_sink(tmp):
             return out == ["24", "1"]
         wait_for(applied, 60, "the rows at the destination (agent log: %s)"
                  % log)
+        assert "conn=snapshot" in read(r.log), r.logtail()
         st = http_get(http, "/status")
         no_secrets({"agent log": read(log), "agent /status": st,
                     "bad agent log": read(os.path.join(tmp, "bad",
                                                        "agent.log")),
                     "agent /metrics": http_get(http, "/metrics")},
                    [ENV["HERALD_DST_PASSWORD"]])
+        assert stop_proc(a) == 0, read(log)[-2000:]
     finally:
         stop_proc(bad)
         stop_proc(a)

@@ -485,6 +485,9 @@ START_TEST(tls_keys) {
        "type mysql"},
       {"sink: {type: mysql, host: h, user: u, tls: true, key_file: /k}\n",
        "a.yaml:2:50: sink.cert_file and sink.key_file: set both or neither"},
+      {"sink: {type: mysql, socket: /s, user: u, tls: true}\n",
+       "a.yaml:2:42: sink.tls: not with sink.socket (a Unix socket does not "
+       "leave the machine)"},
   };
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     ck_assert_int_eq(load_agent(bad[i].sink, &a, err, 8), HD_ECONFIG);
