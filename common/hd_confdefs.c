@@ -194,7 +194,52 @@ static const hd_prop_t relay_props[] = {
      600000, 0, "5s", "timeout of one connection attempt", NULL},
     {"source.reconnect_max", HD_T_DURATION, R(source.reconnect_max_ms), 100,
      3600000, 0, "30s", "longest backoff between reconnect attempts", NULL},
+    {"source.tls", HD_T_BOOL, R(source.tls), 0, 0, 0, "false",
+     "connect to the source with TLS, never in plain text (the relay's "
+     "every connection to it: the binlog dump, schema lookups, snapshots)",
+     NULL},
+    {"source.tls_verify", HD_T_BOOL, R(source.tls_verify), 0, 0, 0, "true",
+     "with source.tls: verify the server's certificate and that it names "
+     "source.host; false encrypts without knowing who answers",
+     NULL},
+    {"source.ca_file", HD_T_STR, R(source.ca_file), 0, 0, 0, NULL,
+     "with source.tls: CA certificates (PEM) to verify the server with, "
+     "instead of the system's",
+     NULL},
+    {"source.cert_file", HD_T_STR, R(source.cert_file), 0, 0, 0, NULL,
+     "with source.tls: client certificate (PEM), for a user that REQUIRE "
+     "X509 or SUBJECT (with source.key_file)",
+     NULL},
+    {"source.key_file", HD_T_STR, R(source.key_file), 0, 0, 0, NULL,
+     "with source.tls: the client certificate's private key (PEM)", NULL},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL}};
+
+/* The TLS keys of a MariaDB/MySQL connection (source.* of the relay,
+ * sink.* of the mysql sink): the files only with tls on, a certificate
+ * only with its key. */
+static int check_my_tls(hd_conf_ctx_t *ctx, const char *pfx, int tls,
+                        int verify, const char *ca, const char *cert,
+                        const char *key) {
+  char k[64];
+  if (!tls) {
+    const char *what = ca        ? "ca_file"
+                       : cert    ? "cert_file"
+                       : key     ? "key_file"
+                       : !verify ? "tls_verify"
+                                 : NULL;
+    if (what != NULL) {
+      snprintf(k, sizeof(k), "%s.%s", pfx, what);
+      return hd_conf_error(ctx, k, "%s: only used with %s.tls true", k, pfx);
+    }
+    return 0;
+  }
+  if ((cert != NULL) != (key != NULL)) {
+    snprintf(k, sizeof(k), "%s.%s", pfx, cert ? "cert_file" : "key_file");
+    return hd_conf_error(
+        ctx, k, "%s.cert_file and %s.key_file: set both or neither", pfx, pfx);
+  }
+  return 0;
+}
 
 /* A host clients resolve or dial: a name or an IP address. The bound keeps
  * it from carrying quotes or spaces into the registration or /status. */
@@ -242,7 +287,10 @@ static int relay_validate(hd_conf_ctx_t *ctx, void *vc) {
       check_name(ctx, "source.name", c->source.name) < 0 ||
       check_zk(ctx, &c->zk, 0) < 0 ||
       check_tables(ctx, "source.tables", &c->source.tables) < 0 ||
-      check_advertise(ctx, c) < 0)
+      check_advertise(ctx, c) < 0 ||
+      check_my_tls(ctx, "source", c->source.tls, c->source.tls_verify,
+                   c->source.ca_file, c->source.cert_file,
+                   c->source.key_file) < 0)
     return -1;
   if ((c->source.password != NULL) == (c->source.password_file != NULL))
     return hd_conf_error(ctx,
@@ -351,11 +399,22 @@ static const hd_prop_t agent_props[] = {
     {"sink.headers", HD_T_STRMAP, A(sink.headers), 0, 0, 0, NULL,
      "http: extra request headers, a mapping of names to values", NULL},
     {"sink.tls_verify", HD_T_BOOL, A(sink.tls_verify), 0, 0, 0, "true",
-     "http: verify an https server's certificate and name", NULL},
-    {"sink.ca_file", HD_T_STR, A(sink.ca_file), 0, 0, 0, NULL,
-     "http: CA certificates (PEM) to verify an https server with, instead "
-     "of the system's",
+     "http: verify an https server's certificate and name; mysql, with "
+     "sink.tls: the same of the destination server",
      NULL},
+    {"sink.ca_file", HD_T_STR, A(sink.ca_file), 0, 0, 0, NULL,
+     "http, mysql: CA certificates (PEM) to verify an https or TLS server "
+     "with, instead of the system's",
+     NULL},
+    {"sink.tls", HD_T_BOOL, A(sink.tls), 0, 0, 0, "false",
+     "mysql: connect to the destination with TLS, never in plain text "
+     "(postgresql: sslmode in sink.dsn, docs/sinks.md)",
+     NULL},
+    {"sink.cert_file", HD_T_STR, A(sink.cert_file), 0, 0, 0, NULL,
+     "mysql, with sink.tls: client certificate (PEM), with sink.key_file",
+     NULL},
+    {"sink.key_file", HD_T_STR, A(sink.key_file), 0, 0, 0, NULL,
+     "mysql, with sink.tls: the client certificate's private key (PEM)", NULL},
     {"sink.batch_bytes", HD_T_SIZE, A(sink.batch_bytes), 1024, 1LL << 30, 0,
      "4MiB",
      "http: a batch is POSTed once its body reaches this size, without "
@@ -553,6 +612,23 @@ static int check_db_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
  * told from an unset one); names and values of sink.headers that would
  * break the request or fight the sink's own headers are refused. */
 static int check_http_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
+  int my = c->sink.type == HD_SINK_MYSQL;
+  if (my &&
+      check_my_tls(ctx, "sink", c->sink.tls, c->sink.tls_verify,
+                   c->sink.ca_file, c->sink.cert_file, c->sink.key_file) < 0)
+    return -1;
+  if (my && c->sink.tls && c->sink.socket != NULL)
+    return hd_conf_error(ctx, "sink.tls",
+                         "sink.tls: not with sink.socket (a Unix socket "
+                         "does not leave the machine)");
+  if (!my &&
+      (c->sink.tls || c->sink.cert_file != NULL || c->sink.key_file != NULL))
+    return hd_conf_error(ctx,
+                         c->sink.tls         ? "sink.tls"
+                         : c->sink.cert_file ? "sink.cert_file"
+                                             : "sink.key_file",
+                         "sink.tls, sink.cert_file, sink.key_file: only used "
+                         "with type mysql");
   if (c->sink.type != HD_SINK_HTTP) {
     if (c->sink.format != HD_HTTP_LINES)
       return hd_conf_error(ctx, "sink.format",
@@ -560,12 +636,13 @@ static int check_http_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
     if (c->sink.headers.n)
       return hd_conf_error(ctx, "sink.headers",
                            "sink.headers: only used with type http");
-    if (c->sink.ca_file != NULL)
+    if (!my && c->sink.ca_file != NULL)
       return hd_conf_error(ctx, "sink.ca_file",
-                           "sink.ca_file: only used with type http");
-    if (!c->sink.tls_verify)
+                           "sink.ca_file: only used with type http or mysql");
+    if (!my && !c->sink.tls_verify)
       return hd_conf_error(ctx, "sink.tls_verify",
-                           "sink.tls_verify: only used with type http");
+                           "sink.tls_verify: only used with type http or "
+                           "mysql");
     if (c->sink.index != NULL && strcmp(c->sink.index, "{db}.{table}") != 0)
       return hd_conf_error(ctx, "sink.index",
                            "sink.index: only used with type http");

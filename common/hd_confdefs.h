@@ -88,6 +88,12 @@ typedef struct {
     uint64_t heartbeat_ms;
     uint64_t connect_timeout_ms;
     uint64_t reconnect_max_ms;
+    /* TLS (docs/relay.md): on, verify, CA, client certificate and key */
+    int tls;
+    int tls_verify;
+    char *ca_file;
+    char *cert_file;
+    char *key_file;
   } source;
 } hd_relay_conf_t;
 
@@ -143,9 +149,13 @@ typedef struct {
     int format;           /* hd_http_format_t */
     char *index;          /* elasticsearch: template, {db} {table} */
     hd_strlist_t headers; /* name, value, ...: extra request headers */
-    int tls_verify;
-    char *ca_file;
+    int tls_verify;       /* http, mysql */
+    char *ca_file;        /* http, mysql */
     uint64_t batch_bytes;
+    /* mysql sink: TLS to the destination (with tls_verify, ca_file) */
+    int tls;
+    char *cert_file;
+    char *key_file;
     /* redis sink */
     char *key;       /* template, {db} {table} {pk} */
     int value;       /* hd_redis_value_t */

@@ -193,21 +193,53 @@ static int my_connect(const db_conf_t *k, int ddl, db_conn_t **out, char *err,
            "innodb_lock_wait_timeout = %" PRIu64,
            c->lock_wait_s);
   mysql_options(c->m, MYSQL_INIT_COMMAND, init);
+  if (cf->sink.tls) {
+    /* Enforced: never a fall back to plain text, which would carry the
+     * password and every row (docs/sinks.md). */
+    my_bool on = 1, vfy = cf->sink.tls_verify ? 1 : 0;
+    mysql_optionsv(c->m, MYSQL_OPT_SSL_ENFORCE, &on);
+    mysql_optionsv(c->m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &vfy);
+    if (cf->sink.ca_file)
+      mysql_optionsv(c->m, MYSQL_OPT_SSL_CA, cf->sink.ca_file);
+    if (cf->sink.cert_file)
+      mysql_optionsv(c->m, MYSQL_OPT_SSL_CERT, cf->sink.cert_file);
+    if (cf->sink.key_file)
+      mysql_optionsv(c->m, MYSQL_OPT_SSL_KEY, cf->sink.key_file);
+  }
   const char *host = cf->sink.socket ? NULL : cf->sink.host;
   if (mysql_real_connect(c->m, host, cf->sink.user, k->password, NULL,
                          (unsigned)cf->sink.port, cf->sink.socket,
                          CLIENT_FOUND_ROWS) == NULL) {
     int rc = hd_errorf(err, errlen, HD_ESINK_DB,
                        "mysql sink: cannot connect to %s%s%" PRId64
-                       " as '%s': error %u: %s",
+                       " as '%s'%s: error %u: %s",
                        cf->sink.socket ? cf->sink.socket : cf->sink.host,
                        cf->sink.socket ? "" : ":",
                        cf->sink.socket ? (int64_t)0 : cf->sink.port,
-                       cf->sink.user ? cf->sink.user : "", mysql_errno(c->m),
-                       mysql_error(c->m));
+                       cf->sink.user ? cf->sink.user : "",
+                       !cf->sink.tls         ? ""
+                       : cf->sink.tls_verify ? " (tls=verify)"
+                                             : " (tls=on)",
+                       mysql_errno(c->m), mysql_error(c->m));
     mysql_close(c->m);
     free(c);
     return rc;
+  }
+  if (cf->sink.tls) {
+    const char *cipher = mysql_get_ssl_cipher(c->m), *ver = NULL;
+    if (cipher == NULL) {
+      int rc = hd_errorf(err, errlen, HD_ESINK_DB,
+                         "mysql sink: %s:%" PRId64 ": sink.tls is on but the "
+                         "connection is not encrypted",
+                         cf->sink.host ? cf->sink.host : "", cf->sink.port);
+      mysql_close(c->m);
+      free(c);
+      return rc;
+    }
+    if (mariadb_get_infov(c->m, MARIADB_CONNECTION_TLS_VERSION, &ver) != 0)
+      ver = NULL;
+    hd_log(HD_LL_DEBUG, COMP, "destination connection encrypted",
+           "tls=%s cipher=%s", ver ? ver : "?", cipher);
   }
   const char *info = mysql_get_server_info(c->m);
   c->mariadb = info && strstr(info, "MariaDB") != NULL;

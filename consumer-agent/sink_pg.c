@@ -367,6 +367,33 @@ static void put_qname(hd_buf_t *b, const char *ns, const char *name) {
   hd_buf_printf(b, "%s", ""); /* NUL-terminated whatever db_quote does */
 }
 
+/* TLS to PostgreSQL is libpq's own, set in sink.dsn (docs/sinks.md):
+ * sslmode verify-full (with sslrootcert) is the one that both encrypts and
+ * verifies the server's certificate and name. A weaker one to a server
+ * that is not on this machine is warned about, once per agent. */
+static void pg_tls_warn(PGconn *pg) {
+  static _Atomic int warned;
+  const char *host = PQhost(pg);
+  if (host == NULL || host[0] == '/' || host[0] == '@' ||
+      strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+      strcmp(host, "::1") == 0)
+    return;
+  const char *mode = "prefer";
+  PQconninfoOption *o = PQconninfo(pg);
+  for (PQconninfoOption *p = o; p && p->keyword; p++)
+    if (strcmp(p->keyword, "sslmode") == 0 && p->val)
+      mode = p->val;
+  int weak = strcmp(mode, "verify-full") != 0;
+  if (weak && atomic_exchange(&warned, 1) == 0)
+    hd_log(HD_LL_WARN, COMP, "destination TLS not verified",
+           "host=%s sslmode=%s tls=%s: the server's certificate and name are "
+           "not verified%s; set sslmode=verify-full and sslrootcert in "
+           "sink.dsn (docs/sinks.md)",
+           host, mode, PQsslInUse(pg) ? "on" : "off",
+           PQsslInUse(pg) ? "" : " and the connection is not encrypted");
+  PQconninfoFree(o);
+}
+
 static int pg_connect(const db_conf_t *k, int ddl, db_conn_t **out, char *err,
                       size_t errlen) {
   const hd_agent_conf_t *conf = k->conf;
@@ -407,6 +434,7 @@ static int pg_connect(const db_conf_t *k, int ddl, db_conn_t **out, char *err,
     return rc;
   }
   PQsetNoticeProcessor(pg, pg_notice, NULL);
+  pg_tls_warn(pg);
   db_conn_t *c = hd_calloc(1, sizeof(*c));
   c->pg = pg;
   c->k = k;

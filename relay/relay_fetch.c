@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -36,6 +37,7 @@
 #define ER_MASTER_FATAL_READING_BINLOG 1236
 #define ER_SPECIFIC_ACCESS_DENIED 1227
 #define ER_ACCESS_DENIED 1045
+#define CR_SSL_CONNECTION_ERROR 2026 /* errmsg.h: the TLS handshake failed */
 /* MariaDB's ER_SLAVE_SAME_ID: another dump with our server_id replaced
  * ours. MySQL says so with 1236 and "A slave (replica) with the same
  * server_uuid/server_id as this slave (replica) has connected". */
@@ -73,6 +75,7 @@ struct relay_fetch {
                          it never started */
   int same_id;        /* the last session was ended by another replica with
                          our server_id */
+  int privs_checked;  /* the source user's privileges were looked at */
   /* The last schema lookup's result and ENUM/SET labels: they must stay
    * valid until the decoder has copied them, so they are freed at the
    * next lookup. */
@@ -491,7 +494,8 @@ static int table_filter(void *ud, const char *db, const char *table) {
 
 /* --------------------------------------------------------- schema lookup */
 
-static MYSQL *open_conn(relay_fetch_t *f, char *err, size_t errlen);
+static MYSQL *open_conn(relay_fetch_t *f, const char *what, char *err,
+                        size_t errlen);
 
 /* Escapes s for a quoted SQL literal into out (size n). */
 static void sql_quote(MYSQL *m, char *out, size_t n, const char *s) {
@@ -550,7 +554,8 @@ static int schema_cb(void *ud, const char *db, const char *table,
                      uint32_t *npk) {
   relay_fetch_t *f = ud;
   char err[256];
-  if (f->meta == NULL && (f->meta = open_conn(f, err, sizeof(err))) == NULL) {
+  if (f->meta == NULL &&
+      (f->meta = open_conn(f, "schema", err, sizeof(err))) == NULL) {
     hd_log(HD_LL_WARN, "fetch", "schema lookup failed", "db=%s table=%s %s", db,
            table, err);
     return 1;
@@ -605,9 +610,159 @@ static int schema_cb(void *ud, const char *db, const char *table,
   return 0;
 }
 
+/* ----------------------------------------------------- TLS, privileges */
+
+void relay_source_tls_set(MYSQL *m, int tls, int verify, const char *ca,
+                          const char *cert, const char *key) {
+  if (!tls)
+    return;
+  /* Enforced: a server without TLS is an error, never a plain-text
+   * session that would carry the password and every row. */
+  my_bool on = 1, vfy = verify ? 1 : 0;
+  mysql_optionsv(m, MYSQL_OPT_SSL_ENFORCE, &on);
+  mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &vfy);
+  if (ca != NULL)
+    mysql_optionsv(m, MYSQL_OPT_SSL_CA, ca);
+  if (cert != NULL)
+    mysql_optionsv(m, MYSQL_OPT_SSL_CERT, cert);
+  if (key != NULL)
+    mysql_optionsv(m, MYSQL_OPT_SSL_KEY, key);
+}
+
+int relay_source_tls_check(MYSQL *m, int tls, const char *what, char *err,
+                           size_t errlen) {
+  if (!tls)
+    return 0;
+  const char *cipher = mysql_get_ssl_cipher(m);
+  if (cipher == NULL) {
+    snprintf(err, errlen,
+             "source.tls is on but the connection is not "
+             "encrypted");
+    return -1;
+  }
+  const char *ver = NULL;
+  if (mariadb_get_infov(m, MARIADB_CONNECTION_TLS_VERSION, &ver) != 0)
+    ver = NULL;
+  hd_log(HD_LL_INFO, "fetch", "source connection encrypted",
+         "conn=%s tls=%s cipher=%s", what, ver ? ver : "?", cipher);
+  return 0;
+}
+
+/* What the relay needs of the source (docs/relay.md, the replication
+ * user): the binlog dump, the binlog position (BINLOG MONITOR, MySQL's
+ * REPLICATION CLIENT) and reads for schema lookups and snapshots. USAGE is
+ * no privilege. */
+static int priv_needed(const char *p) {
+  static const char *const need[] = {"USAGE",
+                                     "SELECT",
+                                     "REPLICATION SLAVE",
+                                     "REPLICATION REPLICA",
+                                     "BINLOG MONITOR",
+                                     "REPLICATION CLIENT",
+                                     NULL};
+  for (int i = 0; need[i]; i++)
+    if (strcasecmp(p, need[i]) == 0)
+      return 1;
+  return 0;
+}
+
+static void add_extra(char *out, size_t n, const char *p, size_t len) {
+  char tok[80];
+  if (len == 0 || len >= sizeof(tok))
+    return;
+  memcpy(tok, p, len);
+  tok[len] = '\0';
+  /* Once each, whatever the number of lines that grant it. */
+  size_t tl = strlen(tok);
+  for (const char *q = out; (q = strstr(q, tok)) != NULL; q += tl)
+    if ((q == out || q[-1] == ' ') && (q[tl] == ',' || q[tl] == '\0'))
+      return;
+  size_t used = strlen(out);
+  snprintf(out + used, n - used, "%s%s", used ? ", " : "", tok);
+}
+
+void relay_grant_extras(const char *line, char *out, size_t n) {
+  if (strncasecmp(line, "GRANT ", 6) != 0)
+    return;
+  const char *p = line + 6, *end = NULL;
+  int depth = 0;
+  /* The list ends at " ON " outside parentheses (column lists); a line
+   * without it grants a role, whose privileges have lines of their own. */
+  for (const char *q = p; *q; q++) {
+    if (*q == '(')
+      depth++;
+    else if (*q == ')')
+      depth--;
+    else if (depth == 0 && strncasecmp(q, " ON ", 4) == 0) {
+      end = q;
+      break;
+    }
+  }
+  if (end == NULL)
+    return;
+  while (p < end) {
+    const char *q = p;
+    depth = 0;
+    while (q < end && (depth > 0 || *q != ',')) {
+      depth += *q == '(' ? 1 : *q == ')' ? -1 : 0;
+      q++;
+    }
+    const char *a = p, *b = q;
+    while (a < b && *a == ' ')
+      a++;
+    for (const char *c = a; c < b; c++)
+      if (*c == '(') {
+        b = c; /* SELECT (col, ...): the privilege's name */
+        break;
+      }
+    while (b > a && b[-1] == ' ')
+      b--;
+    char name[80];
+    size_t len = (size_t)(b - a) < sizeof(name) ? (size_t)(b - a) : 0;
+    memcpy(name, a, len);
+    name[len] = '\0';
+    if (len && !priv_needed(name))
+      add_extra(out, n, name, len);
+    p = q < end ? q + 1 : end;
+  }
+  if (strstr(end, " WITH GRANT OPTION") != NULL)
+    add_extra(out, n, "GRANT OPTION", 12);
+}
+
+void relay_extra_privileges(MYSQL *m, char *out, size_t n) {
+  out[0] = '\0';
+  if (mysql_query(m, "SHOW GRANTS") != 0)
+    return;
+  MYSQL_RES *res = mysql_store_result(m);
+  if (res == NULL)
+    return;
+  MYSQL_ROW row;
+  while ((row = mysql_fetch_row(res)) != NULL)
+    if (row[0] != NULL)
+      relay_grant_extras(row[0], out, n);
+  mysql_free_result(res);
+}
+
+/* Once per relay: a source user with more than the relay needs is a risk
+ * the operator should know of (a leaked password could change or drop
+ * data), not an error. */
+static void check_privileges(relay_fetch_t *f, MYSQL *m) {
+  if (f->privs_checked)
+    return;
+  f->privs_checked = 1;
+  char extra[1024];
+  relay_extra_privileges(m, extra, sizeof(extra));
+  if (extra[0])
+    hd_log(HD_LL_WARN, "fetch", "source user has more privileges than needed",
+           "source=%s user=%s extra=\"%s\" needed=\"REPLICATION SLAVE, "
+           "BINLOG MONITOR, SELECT\" (docs/relay.md)",
+           f->o.conf->source.name, f->o.conf->source.user, extra);
+}
+
 /* ------------------------------------------------------------ protocol */
 
-static MYSQL *open_conn(relay_fetch_t *f, char *err, size_t errlen) {
+static MYSQL *open_conn(relay_fetch_t *f, const char *what, char *err,
+                        size_t errlen) {
   const hd_relay_conf_t *c = f->o.conf;
   MYSQL *m = mysql_init(NULL);
   if (m == NULL) {
@@ -623,12 +778,33 @@ static MYSQL *open_conn(relay_fetch_t *f, char *err, size_t errlen) {
   mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rto);
   mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &rto);
   mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  relay_source_tls_set(m, c->source.tls, c->source.tls_verify,
+                       c->source.ca_file, c->source.cert_file,
+                       c->source.key_file);
   if (mysql_real_connect(m, c->source.host, c->source.user, f->o.password, NULL,
                          (unsigned)c->source.port, NULL, 0) == NULL) {
-    snprintf(err, errlen, "%s:%" PRId64 ": %s (error %u)", c->source.host,
-             c->source.port, mysql_error(m), mysql_errno(m));
+    /* A TLS failure says what to check: the CA, and the name the
+     * certificate must carry. */
+    snprintf(err, errlen, "source=%s %s:%" PRId64 "%s: %s (error %u)%s",
+             c->source.name, c->source.host, c->source.port,
+             c->source.tls ? (c->source.tls_verify ? " tls=verify" : " tls=on")
+                           : "",
+             mysql_error(m), mysql_errno(m),
+             c->source.tls && mysql_errno(m) == CR_SSL_CONNECTION_ERROR
+                 ? (c->source.tls_verify
+                        ? " (source.ca_file must hold the CA that signed the "
+                          "server's certificate, which must name source.host)"
+                        : "")
+                 : "");
     if (mysql_errno(m) == ER_ACCESS_DENIED)
       RM_ERR(f->o.m, PRIVILEGE);
+    mysql_close(m);
+    return NULL;
+  }
+  char e2[200];
+  if (relay_source_tls_check(m, c->source.tls, what, e2, sizeof(e2)) < 0) {
+    snprintf(err, errlen, "source=%s %s:%" PRId64 ": %s", c->source.name,
+             c->source.host, c->source.port, e2);
     mysql_close(m);
     return NULL;
   }
@@ -1115,7 +1291,7 @@ static int session(relay_fetch_t *f) {
   const char *gtid = NULL;
   f->stream_ms = 0;
   f->same_id = 0;
-  MYSQL *m = open_conn(f, err, sizeof(err));
+  MYSQL *m = open_conn(f, "dump", err, sizeof(err));
   if (m == NULL) {
     RM_ERR(f->o.m, CONNECT);
     hd_log(HD_LL_WARN, "fetch", "cannot connect to the source", "%s", err);
@@ -1125,6 +1301,8 @@ static int session(relay_fetch_t *f) {
   f->conn = m;
   pthread_mutex_unlock(&f->mu);
   int rc = check_source(f, m);
+  if (rc == S_OK)
+    check_privileges(f, m);
   if (rc == S_OK)
     rc = check_identity(f, m);
   if (rc == S_OK)
@@ -1261,6 +1439,12 @@ int relay_fetch_start(const relay_fetch_opts_t *o, relay_fetch_t **out) {
   f->o = *o;
   pthread_mutex_init(&f->mu, NULL);
   pthread_cond_init(&f->cv, NULL);
+  if (o->conf->source.tls && !o->conf->source.tls_verify)
+    hd_log(HD_LL_WARN, "fetch", "source certificate not verified",
+           "source=%s host=%s: source.tls_verify is false, so the connection "
+           "is encrypted but whoever answers at that address gets the "
+           "password and sends the changes",
+           o->conf->source.name, o->conf->source.host);
   hb_config_t cfg = {0};
   cfg.on_window = on_window;
   cfg.on_chunk = on_chunk;

@@ -61,4 +61,35 @@ void relay_fetch_stop(relay_fetch_t *f);
  *         many; 0 (and *out untouched) when type has no list. */
 uint32_t relay_parse_labels(const char *type, char ***out);
 
+/* ------------------------------------------------- TLS to the source */
+
+struct st_mysql;
+
+/** @brief source.tls on a connection not yet made (docs/relay.md): TLS
+ *         enforced (never a fall back to plain text), the server's
+ *         certificate and name verified unless verify is 0, the CA file
+ *         and client certificate and key when given. Nothing when tls is
+ *         0. */
+void relay_source_tls_set(struct st_mysql *m, int tls, int verify,
+                          const char *ca, const char *cert, const char *key);
+
+/** @brief After the connect, with tls on: 0 when the connection is
+ *         encrypted (its TLS version and cipher logged at info, naming
+ *         what connection it is), else -1 with err filled. 0 without
+ *         tls. */
+int relay_source_tls_check(struct st_mysql *m, int tls, const char *what,
+                           char *err, size_t errlen);
+
+/** @brief The privileges of the current user of m beyond what the relay
+ *         needs (REPLICATION SLAVE, BINLOG MONITOR or REPLICATION CLIENT,
+ *         SELECT), from SHOW GRANTS, joined by ", " in out; "" when none
+ *         (or when the grants cannot be read). Only privilege names are
+ *         copied: a grant line's password hash never is. */
+void relay_extra_privileges(struct st_mysql *m, char *out, size_t n);
+
+/** @brief The privilege list of one SHOW GRANTS line, beyond what the
+ *         relay needs, appended to out (", " between). Exposed for the
+ *         tests. */
+void relay_grant_extras(const char *line, char *out, size_t n);
+
 #endif

@@ -46,6 +46,9 @@ enum { MD_NO_LOG = 0, MD_MINIMAL = 1, MD_FULL = 2 };
 
 struct relay_snapread {
   char *host, *user, *password;
+  char *name;          /* source.name, for messages */
+  int tls, tls_verify; /* source.tls, source.tls_verify */
+  char *ca_file, *cert_file, *key_file;
   unsigned port;
   unsigned connect_timeout_s;
   MYSQL *m;
@@ -140,10 +143,21 @@ static int connect_src(relay_snapread_t *r, char *err, size_t errlen) {
   mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rto);
   mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &rto);
   mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  relay_source_tls_set(m, r->tls, r->tls_verify, r->ca_file, r->cert_file,
+                       r->key_file);
   if (mysql_real_connect(m, r->host, r->user, r->password, NULL, r->port, NULL,
                          0) == NULL) {
-    seterr(err, errlen, "snapshot reader: %s:%u: %s (error %u)", r->host,
-           r->port, mysql_error(m), mysql_errno(m));
+    seterr(err, errlen, "snapshot reader: source=%s %s:%u%s: %s (error %u)",
+           r->name, r->host, r->port,
+           r->tls ? (r->tls_verify ? " tls=verify" : " tls=on") : "",
+           mysql_error(m), mysql_errno(m));
+    mysql_close(m);
+    return -ECONNREFUSED;
+  }
+  char e2[200];
+  if (relay_source_tls_check(m, r->tls, "snapshot", e2, sizeof(e2)) < 0) {
+    seterr(err, errlen, "snapshot reader: source=%s %s:%u: %s", r->name,
+           r->host, r->port, e2);
     mysql_close(m);
     return -ECONNREFUSED;
   }
@@ -184,6 +198,13 @@ int relay_snapread_open(const hd_relay_conf_t *conf, const char *password,
   r->user = hd_strdup(conf->source.user ? conf->source.user : "");
   r->password = password ? hd_strdup(password) : NULL;
   r->port = (unsigned)conf->source.port;
+  r->name = hd_strdup(conf->source.name ? conf->source.name : "");
+  r->tls = conf->source.tls;
+  r->tls_verify = conf->source.tls_verify;
+  r->ca_file = conf->source.ca_file ? hd_strdup(conf->source.ca_file) : NULL;
+  r->cert_file =
+      conf->source.cert_file ? hd_strdup(conf->source.cert_file) : NULL;
+  r->key_file = conf->source.key_file ? hd_strdup(conf->source.key_file) : NULL;
   r->connect_timeout_s =
       (unsigned)((conf->source.connect_timeout_ms + 999) / 1000);
   if (r->connect_timeout_s == 0)
@@ -204,6 +225,10 @@ void relay_snapread_close(relay_snapread_t *r) {
   free(r->host);
   free(r->user);
   free(r->password);
+  free(r->name);
+  free(r->ca_file);
+  free(r->cert_file);
+  free(r->key_file);
   free(r);
 }
 

@@ -436,6 +436,67 @@ START_TEST(agent_db_sinks) {
 }
 END_TEST
 
+/* source.tls and the mysql sink's sink.tls: the files only with TLS on, a
+ * certificate only with its key; sink.ca_file and sink.tls_verify are the
+ * http sink's keys too. */
+START_TEST(tls_keys) {
+  hd_relay_conf_t c;
+  char err[512], text[2048];
+  snprintf(text, sizeof(text), "%s  tls: true\n  ca_file: /ca.pem\n", relay_ok);
+  ck_assert_int_eq(load(text, &c, err), 0);
+  ck_assert_int_eq(c.source.tls, 1);
+  ck_assert_int_eq(c.source.tls_verify, 1);
+  ck_assert_str_eq(c.source.ca_file, "/ca.pem");
+  hd_config_free(&hd_relay_schema, &c);
+  ck_assert_int_eq(load(relay_ok, &c, err), 0);
+  ck_assert_int_eq(c.source.tls, 0);
+  hd_config_free(&hd_relay_schema, &c);
+  expect_error("  tables: [shop.*, '*.audit']\n",
+               "  tables: [shop.*, '*.audit']\n  ca_file: /ca.pem\n",
+               "t.yaml:20:3: source.ca_file: only used with source.tls true");
+  expect_error("  tables: [shop.*, '*.audit']\n",
+               "  tables: [shop.*, '*.audit']\n  tls_verify: false\n",
+               "t.yaml:20:3: source.tls_verify: only used with source.tls "
+               "true");
+  expect_error("  tables: [shop.*, '*.audit']\n",
+               "  tables: [shop.*, '*.audit']\n  tls: true\n"
+               "  cert_file: /c.pem\n",
+               "t.yaml:21:3: source.cert_file and source.key_file: set both "
+               "or neither");
+  hd_agent_conf_t a;
+  ck_assert_int_eq(load_agent("sink: {type: mysql, host: h, user: u, tls: "
+                              "true, ca_file: /ca, tls_verify: false, "
+                              "cert_file: /c, key_file: /k}\n",
+                              &a, err, 8),
+                   0);
+  ck_assert_int_eq(a.sink.tls, 1);
+  ck_assert_int_eq(a.sink.tls_verify, 0);
+  ck_assert_str_eq(a.sink.key_file, "/k");
+  hd_config_free(&hd_agent_schema, &a);
+  static const struct {
+    const char *sink, *err;
+  } bad[] = {
+      {"sink: {type: mysql, host: h, user: u, ca_file: /ca}\n",
+       "a.yaml:2:39: sink.ca_file: only used with sink.tls true"},
+      {"sink: {type: file, path: p, ca_file: /ca}\n",
+       "a.yaml:2:29: sink.ca_file: only used with type http or mysql"},
+      {"sink: {type: postgresql, dsn: x, tls: true}\n",
+       "a.yaml:2:34: sink.tls, sink.cert_file, sink.key_file: only used with "
+       "type mysql"},
+      {"sink: {type: mysql, host: h, user: u, tls: true, key_file: /k}\n",
+       "a.yaml:2:50: sink.cert_file and sink.key_file: set both or neither"},
+      {"sink: {type: mysql, socket: /s, user: u, tls: true}\n",
+       "a.yaml:2:42: sink.tls: not with sink.socket (a Unix socket does not "
+       "leave the machine)"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ck_assert_int_eq(load_agent(bad[i].sink, &a, err, 8), HD_ECONFIG);
+    ck_assert_msg(strcmp(err, bad[i].err) == 0, "case %zu: got '%s'", i, err);
+    hd_config_free(&hd_agent_schema, &a);
+  }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("config");
   TCase *tc = tcase_create("core");
@@ -449,6 +510,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, start_syntax);
   tcase_add_test(tc, agent_and_coordinator);
   tcase_add_test(tc, zk_auth_file);
+  tcase_add_test(tc, tls_keys);
   tcase_add_test(tc, agent_db_sinks);
   suite_add_tcase(s, tc);
   return s;
