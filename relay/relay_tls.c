@@ -87,8 +87,9 @@ int relay_tls_ctx_new(const hd_relay_conf_t *conf, relay_tls_ctx_t **out,
   if (SSL_CTX_use_PrivateKey_file(ctx, conf->relay.tls_key_file,
                                   SSL_FILETYPE_PEM) != 1) {
     snprintf(what, sizeof(what),
-             "relay.tls_key_file %s: cannot load (a PEM key, not encrypted)",
-             conf->relay.tls_key_file);
+             "relay.tls_key_file %s: cannot load as the key of "
+             "relay.tls_cert_file %s (a PEM key, not encrypted)",
+             conf->relay.tls_key_file, conf->relay.tls_cert_file);
     goto fail;
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {

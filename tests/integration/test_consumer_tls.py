@@ -10,6 +10,7 @@ and appears in no log, /status or /metrics.
 
 Usage: test_consumer_tls.py [TEST...]   (default: all)
 """
+import json
 import os
 import socket
 import struct
@@ -18,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_relay import (BIN, ENV, Relay, decode, master_scn, run,  # noqa: E402
-                        setup_db, setup_pos, sql)
+                        setup_db, setup_pos, sql, zk_get)
 import test_agent as ta  # noqa: E402
 
 TOKEN = "s3cret-t0ken-for-tls"
@@ -204,6 +205,8 @@ def test_zk_registration_says_tls(tmp):
                                 "--timeout", "20"])
         assert rc == 0 and got == expected, "tail by ZooKeeper: %s\n%s" % (
             err, r.logtail())
+        node = json.loads(zk_get("/herald/itest/relays/sandbox/tlszk"))
+        assert node.get("tls") is True, node
     finally:
         r.stop()
 
@@ -243,8 +246,31 @@ def test_agent_over_tls(tmp):
         r.stop()
 
 
+def test_bad_tls_config(tmp):
+    """Only one of tls_cert_file and tls_key_file, or a client CA without
+    them: the config is refused. A key that is not the certificate's: the
+    relay does not start, and says which files."""
+    pki = make_certs(tmp)
+    r = Relay(tmp, "badtls", 145, extra="  tls_cert_file: %s/srv.crt\n" % pki)
+    with open(r.conf) as f:
+        base = f.read()
+    only_ca = base.replace("  tls_cert_file: %s/srv.crt\n" % pki,
+                           "  tls_client_ca_file: %s/ca.crt\n" % pki)
+    ta.refused(os.path.join(tmp, "c.yaml"), [
+        (base, "set both of tls_cert_file and tls_key_file"),
+        (only_ca, "relay.tls_client_ca_file: needs tls_cert_file")])
+    with open(r.conf, "w") as f:
+        f.write(base.replace("  tls_cert_file:", "  tls_key_file: %s/cli.key\n"
+                             "  tls_cert_file:" % pki))
+    p = subprocess.run([os.path.join(BIN, "herald-relay"), "-c", r.conf],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "the key of relay.tls_cert_file" in \
+        p.stderr and "cli.key" in p.stderr, (p.returncode, p.stderr)
+
+
 TESTS = [test_tail_over_tls, test_client_certificate,
-         test_zk_registration_says_tls, test_agent_over_tls]
+         test_zk_registration_says_tls, test_agent_over_tls,
+         test_bad_tls_config]
 
 if __name__ == "__main__":
     sys.exit(run(TESTS, sys.argv[1:], prefix="herald-tls-"))
