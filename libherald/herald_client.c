@@ -20,6 +20,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +72,9 @@ struct herald_client {
   char too_old_msg[600]; /* the last relay's ERR_SCN_TOO_OLD */
 
   /* the connection */
-  SSL_CTX *tls_ctx; /* NULL: no TLS configured or registered yet */
-  SSL *ssl;         /* the connection's TLS, NULL: plaintext */
+  SSL_CTX *tls_ctx;    /* NULL: no TLS configured or registered yet */
+  BIO_METHOD *tls_bio; /* the socket's BIO (tls_bio_new) */
+  SSL *ssl;            /* the connection's TLS, NULL: plaintext */
   int fd;
   int cur; /* index into relays, -1 */
   char cur_addr[300];
@@ -631,7 +633,10 @@ static SSL_CTX *tls_ctx_new(const herald_conf_t *k, char *err, size_t n) {
     return NULL;
   }
   SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION);
-  SSL_CTX_set_options(x, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  /* A relay closes without close_notify: frames are length-prefixed, so
+   * an end of stream is the closed connection it is without TLS. */
+  SSL_CTX_set_options(x, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                             SSL_OP_IGNORE_UNEXPECTED_EOF);
   const char *what = NULL, *file = NULL;
   if (k->tls_ca) {
     if (SSL_CTX_load_verify_locations(x, k->tls_ca, NULL) != 1)
@@ -662,6 +667,43 @@ static SSL_CTX *tls_ctx_new(const herald_conf_t *k, char *err, size_t n) {
   return x;
 }
 
+/* OpenSSL's socket BIO writes with write(2): a relay that hung up would
+ * be a SIGPIPE ending the application. This one is the same over
+ * send(MSG_NOSIGNAL) and recv. */
+static int nb_write(BIO *b, const char *p, int n) {
+  BIO_clear_retry_flags(b);
+  ssize_t w = send((int)(intptr_t)BIO_get_data(b), p, (size_t)n, MSG_NOSIGNAL);
+  if (w < 0 && (errno == EAGAIN || errno == EINTR))
+    BIO_set_retry_write(b);
+  return (int)w;
+}
+
+static int nb_read(BIO *b, char *p, int n) {
+  BIO_clear_retry_flags(b);
+  ssize_t r = recv((int)(intptr_t)BIO_get_data(b), p, (size_t)n, 0);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR))
+    BIO_set_retry_read(b);
+  return (int)r;
+}
+
+static long nb_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)b;
+  (void)num;
+  (void)ptr;
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static BIO_METHOD *tls_bio_new(void) {
+  BIO_METHOD *m =
+      BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "herald socket");
+  if (m == NULL || !BIO_meth_set_write(m, nb_write) ||
+      !BIO_meth_set_read(m, nb_read) || !BIO_meth_set_ctrl(m, nb_ctrl)) {
+    BIO_meth_free(m);
+    return NULL;
+  }
+  return m;
+}
+
 /* TLS over the connection just dialed, within the deadline: the relay's
  * certificate checked against the CAs and the host (name or IP) dialed.
  * @returns 0, or -1 with c->err saying what failed. */
@@ -674,12 +716,21 @@ static int tls_start(herald_client_t *c, int64_t deadline) {
     snprintf(c->err, sizeof(c->err), "TLS with %s: %s", c->cur_addr, e);
     return -1;
   }
+  if (c->tls_bio == NULL)
+    c->tls_bio = tls_bio_new();
   c->ssl = SSL_new(c->tls_ctx);
-  if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+  BIO *bio = c->tls_bio ? BIO_new(c->tls_bio) : NULL;
+  if (bio) {
+    BIO_set_data(bio, (void *)(intptr_t)c->fd);
+    BIO_set_init(bio, 1);
+  }
+  if (c->ssl == NULL || bio == NULL) {
+    BIO_free(bio);
     tls_errors(e, sizeof(e));
     snprintf(c->err, sizeof(c->err), "TLS with %s: %s", c->cur_addr, e);
     return -1;
   }
+  SSL_set_bio(c->ssl, bio, bio);
   if (hd_parse_hostport(c->cur_addr, host, sizeof(host), &port) == 0) {
     unsigned char ip[16];
     int is_ip =
@@ -890,6 +941,7 @@ void herald_client_free(herald_client_t *c) {
     return;
   conn_close(c);
   SSL_CTX_free(c->tls_ctx);
+  BIO_meth_free(c->tls_bio);
   relays_clear(c);
   if (c->zk)
     hd_zk_free(c->zk);
