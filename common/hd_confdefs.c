@@ -156,6 +156,17 @@ static const hd_prop_t relay_props[] = {
      NULL},
     {"relay.token_file", HD_T_STR, R(relay.token_file), 0, 0, 0, NULL,
      "file holding the shared token consumers must present", NULL},
+    {"relay.tls_cert_file", HD_T_STR, R(relay.tls_cert_file), 0, 0, 0, NULL,
+     "PEM certificate (chain) of the consumer port; with tls_key_file the "
+     "port speaks only TLS (1.2 or later)",
+     NULL},
+    {"relay.tls_key_file", HD_T_STR, R(relay.tls_key_file), 0, 0, 0, NULL,
+     "PEM private key of relay.tls_cert_file (not encrypted)", NULL},
+    {"relay.tls_client_ca_file", HD_T_STR, R(relay.tls_client_ca_file), 0, 0, 0,
+     NULL,
+     "PEM CA certificates: consumers must present a certificate signed by "
+     "one of them",
+     NULL},
     {"relay.snapshot_chunk_rows", HD_T_INT, R(relay.snapshot_chunk_rows), 1,
      1000000, 0, "4096",
      "rows per snapshot chunk when the consumer does not say (one short "
@@ -301,6 +312,14 @@ static int relay_validate(hd_conf_ctx_t *ctx, void *vc) {
       strcmp(c->relay.listen.host, c->relay.http.host) == 0)
     return hd_conf_error(ctx, "relay.http",
                          "relay.http: same address as relay.listen");
+  if ((c->relay.tls_cert_file != NULL) != (c->relay.tls_key_file != NULL))
+    return hd_conf_error(ctx, "relay.tls_cert_file",
+                         "relay: set both of tls_cert_file and tls_key_file, "
+                         "or neither");
+  if (c->relay.tls_client_ca_file != NULL && c->relay.tls_cert_file == NULL)
+    return hd_conf_error(ctx, "relay.tls_client_ca_file",
+                         "relay.tls_client_ca_file: needs tls_cert_file and "
+                         "tls_key_file");
   if (c->relay.retention_bytes &&
       c->relay.retention_bytes < c->relay.segment_bytes)
     return hd_conf_error(ctx, "relay.retention_bytes",
@@ -338,6 +357,23 @@ static const hd_prop_t agent_props[] = {
      "how often acknowledged SCNs are written to ZooKeeper", NULL},
     {"agent.token_file", HD_T_STR, A(agent.token_file), 0, 0, 0, NULL,
      "file holding the relays' shared token", NULL},
+    {"agent.relay_tls", HD_T_BOOL, A(agent.relay_tls), 0, 0, 0, "false",
+     "connect to the relays with TLS (also on when a relay's registration "
+     "says tls)",
+     NULL},
+    {"agent.relay_tls_ca_file", HD_T_STR, A(agent.relay_tls_ca_file), 0, 0, 0,
+     NULL,
+     "PEM CA certificates the relays' certificates are verified with "
+     "(default: the system's)",
+     NULL},
+    {"agent.relay_tls_verify", HD_T_BOOL, A(agent.relay_tls_verify), 0, 0, 0,
+     "true", "verify the relay's certificate and its host name or IP address",
+     NULL},
+    {"agent.relay_tls_cert_file", HD_T_STR, A(agent.relay_tls_cert_file), 0, 0,
+     0, NULL, "PEM client certificate, for relays with tls_client_ca_file",
+     NULL},
+    {"agent.relay_tls_key_file", HD_T_STR, A(agent.relay_tls_key_file), 0, 0, 0,
+     NULL, "PEM private key of agent.relay_tls_cert_file", NULL},
     {"agent.start", HD_T_ENUM, A(agent.start), 0, 0, 0, "latest",
      "where a partition without a checkpoint starts: earliest, latest, or "
      "snapshot (the rows that exist now, then the stream)",

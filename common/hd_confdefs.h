@@ -71,6 +71,9 @@ typedef struct {
     uint64_t disk_read_budget; /* all connections together */
     uint64_t stall_timeout_ms;
     char *token_file;
+    char *tls_cert_file; /* with tls_key_file: the consumer port is TLS */
+    char *tls_key_file;
+    char *tls_client_ca_file;      /* client certificates required, from it */
     int64_t snapshot_chunk_rows;   /* a consumer's default */
     int64_t snapshot_readers;      /* source connections reading chunks */
     uint64_t snapshot_cache_bytes; /* chunks kept for other consumers */
@@ -109,6 +112,11 @@ typedef struct {
     hd_hostport_t http;
     uint64_t checkpoint_interval_ms;
     char *token_file;
+    int relay_tls; /* libherald's tls, tls_ca_file, ... */
+    char *relay_tls_ca_file;
+    int relay_tls_verify;
+    char *relay_tls_cert_file;
+    char *relay_tls_key_file;
     int start;    /* hd_agent_start_t */
     char *relays; /* fixed relay list (host:port,...), instead of ZooKeeper */
     char *checkpoint_file; /* standalone: where checkpoints are kept */

@@ -8,6 +8,8 @@
  */
 #include "hd_reg.h"
 
+#include <string.h>
+
 #include "hd_err.h"
 #include "hd_json_int.h"
 
@@ -32,12 +34,44 @@ static const hd__jfield_t fields[] = {
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
+/* Fields added later: written only when set (a relay without TLS writes
+ * the node it wrote before), absent reads as 0 (an older relay's node). */
+static const hd__jfield_t opt_fields[] = {
+    N(tls, HD__JF_BOOL),
+};
+#define NOPT (sizeof(opt_fields) / sizeof(opt_fields[0]))
+
 int hd_reg_build(const hd_reg_t *r, char **json, char *errstr, size_t errlen) {
-  return hd__json_build_node(fields, NFIELDS, r, json, HD_EREG, errstr, errlen);
+  json_t *o = json_object();
+  *json = NULL;
+  if (o == NULL)
+    return hd__json_fail(HD_EREG, errstr, errlen, "out of memory");
+  int rc = hd__json_put(o, fields, NFIELDS, r, HD_EREG, errstr, errlen);
+  for (size_t i = 0; rc == 0 && i < NOPT; i++) {
+    int v;
+    memcpy(&v, (const char *)r + opt_fields[i].off, sizeof(v));
+    if (v)
+      rc = hd__json_put(o, &opt_fields[i], 1, r, HD_EREG, errstr, errlen);
+  }
+  if (rc == 0 && (*json = hd__json_dump(o, HD_EREG, errstr, errlen)) == NULL)
+    rc = HD_EREG;
+  json_decref(o);
+  return rc;
 }
 
 int hd_reg_parse(const char *data, size_t len, hd_reg_t *out, char *errstr,
                  size_t errlen) {
-  return hd__json_parse_node(fields, NFIELDS, data, len, out, sizeof(*out),
-                             HD_EREG, errstr, errlen);
+  json_t *root = hd__json_load_object(data, len, HD_EREG, errstr, errlen);
+  if (root == NULL)
+    return HD_EREG;
+  hd_reg_t tmp;
+  memset(&tmp, 0, sizeof(tmp));
+  int rc = hd__json_get(root, fields, NFIELDS, &tmp, HD_EREG, errstr, errlen);
+  for (size_t i = 0; rc == 0 && i < NOPT; i++)
+    if (json_object_get(root, opt_fields[i].name) != NULL)
+      rc = hd__json_get(root, &opt_fields[i], 1, &tmp, HD_EREG, errstr, errlen);
+  json_decref(root);
+  if (rc == 0)
+    *out = tmp;
+  return rc;
 }

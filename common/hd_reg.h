@@ -35,6 +35,7 @@ typedef struct {
   uint64_t newest_scn;              /* newest window stored */
   uint64_t newest_ts_ms;            /* its commit time at the source */
   int connected;                    /* 1 while the binlog stream is up */
+  int tls;                          /* 1: the consumer port is TLS only */
   uint64_t updated_ms;              /* when the relay wrote this (Unix ms) */
 } hd_reg_t;
 

@@ -409,6 +409,17 @@ static herald_client_t *client_for(part_t *pt, uint64_t after) {
   }
   snprintf(v, sizeof(v), "%" PRIu64, k->agent.stall_timeout_ms);
   SET("stall_timeout_ms", v);
+  /* TLS with the relays: libherald's keys, from agent.relay_tls_*. */
+  if (k->agent.relay_tls)
+    SET("tls", "true");
+  if (!k->agent.relay_tls_verify)
+    SET("tls_verify", "false");
+  if (k->agent.relay_tls_ca_file)
+    SET("tls_ca_file", k->agent.relay_tls_ca_file);
+  if (k->agent.relay_tls_cert_file)
+    SET("tls_cert_file", k->agent.relay_tls_cert_file);
+  if (k->agent.relay_tls_key_file)
+    SET("tls_key_file", k->agent.relay_tls_key_file);
 #undef SET
   if (k->agent.token_file) {
     FILE *f = fopen(k->agent.token_file, "r");

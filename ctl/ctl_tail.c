@@ -48,6 +48,14 @@ static const char usage[] =
     "  --until SCN              exit 0 once the relay has sent everything up\n"
     "                           to SCN (filtered windows count too)\n"
     "  --token-file FILE        the relay's shared token\n"
+    "  --tls                    TLS with the relay (also on when a relay\n"
+    "                           registered in ZooKeeper says tls)\n"
+    "  --tls-ca FILE            PEM CAs the relay's certificate is verified\n"
+    "                           with (default: the system's)\n"
+    "  --tls-cert FILE          PEM client certificate (with --tls-key), for\n"
+    "                           relays with relay.tls_client_ca_file\n"
+    "  --tls-key FILE           PEM key of --tls-cert\n"
+    "  --tls-no-verify          accept any relay certificate (testing only)\n"
     "  --zk-auth FILE           ZooKeeper credentials, a file whose first\n"
     "                           line is user:password (zookeeper.auth_file)\n"
     "  --timeout SECONDS        exit 1 if no window arrives for this long\n"
@@ -123,6 +131,11 @@ int ctl_tail(int argc, char **argv) {
       {"ddl", no_argument, NULL, 'd'},
       {"max", required_argument, NULL, 'm'},
       {"token-file", required_argument, NULL, 'k'},
+      {"tls", no_argument, NULL, 'L'},
+      {"tls-ca", required_argument, NULL, 'a'},
+      {"tls-cert", required_argument, NULL, 'e'},
+      {"tls-key", required_argument, NULL, 'y'},
+      {"tls-no-verify", no_argument, NULL, 'V'},
       {"zk-auth", required_argument, NULL, 'A'},
       {"timeout", required_argument, NULL, 'T'},
       {"connect-timeout", required_argument, NULL, 'c'},
@@ -227,6 +240,24 @@ int ctl_tail(int argc, char **argv) {
       set(conf, "--token-file", "token", tb);
       break;
     }
+    case 'L':
+      set(conf, "--tls", "tls", "true");
+      break;
+    case 'a':
+      if (set(conf, "--tls-ca", "tls_ca_file", optarg) < 0)
+        goto done;
+      break;
+    case 'e':
+      if (set(conf, "--tls-cert", "tls_cert_file", optarg) < 0)
+        goto done;
+      break;
+    case 'y':
+      if (set(conf, "--tls-key", "tls_key_file", optarg) < 0)
+        goto done;
+      break;
+    case 'V':
+      set(conf, "--tls-no-verify", "tls_verify", "false");
+      break;
     case 'A': {
       char err[1200], *auth = hd_zk_read_auth(optarg, err, sizeof(err));
       if (auth == NULL) {
@@ -299,7 +330,7 @@ int ctl_tail(int argc, char **argv) {
   failover = zk != NULL || strchr(relay, ',') != NULL;
   set(conf, "", "failover", failover ? "true" : "false");
   herald_conf_set_error_cb(conf, on_error, &failover);
-  char err[300];
+  char err[700];
   cl = herald_client_new(conf, err, sizeof(err));
   if (cl == NULL) {
     hd_cli_usage(PROG, "%s", err);

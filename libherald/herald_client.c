@@ -7,6 +7,12 @@
  * Everything runs on the caller's thread inside poll: one socket, poll(2)
  * with the nearest deadline, frames decoded one at a time from a read
  * buffer so that a window handed out stays valid until the next poll.
+ *
+ * TLS (keys tls, tls_ca_file, ...; a relay registered with "tls": true):
+ * OpenSSL on the same non-blocking socket, the handshake done in
+ * conn_open within connect_timeout_ms, then SSL_read/SSL_write where read
+ * and send were. A relay's certificate is verified against tls_ca_file
+ * (else the system's CAs) and the host name or IP address dialed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,12 +20,18 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "hd_err.h"
 #include "hd_mem.h"
@@ -36,6 +48,7 @@ typedef struct {
   uint64_t newest_scn; /* from its registration (0: unknown) */
   uint64_t server_id;  /* source_server_id (0: unknown) */
   int connected;       /* registration says its binlog stream is up */
+  int tls;             /* registration says its consumer port is TLS */
   int tried;           /* failed in this round */
   uint64_t too_old_at; /* ERR_SCN_TOO_OLD for this position (+1) */
 } relay_t;
@@ -59,6 +72,9 @@ struct herald_client {
   char too_old_msg[600]; /* the last relay's ERR_SCN_TOO_OLD */
 
   /* the connection */
+  SSL_CTX *tls_ctx;    /* NULL: no TLS configured or registered yet */
+  BIO_METHOD *tls_bio; /* the socket's BIO (tls_bio_new) */
+  SSL *ssl;            /* the connection's TLS, NULL: plaintext */
   int fd;
   int cur; /* index into relays, -1 */
   char cur_addr[300];
@@ -250,6 +266,7 @@ static int discover(herald_client_t *c) {
     r->newest_scn = reg.newest_scn;
     r->server_id = reg.source_server_id;
     r->connected = reg.connected;
+    r->tls = reg.tls;
     for (size_t j = 0; j < nold; j++)
       if (strcmp(old[j].addr, r->addr) == 0) {
         r->tried = old[j].tried;
@@ -367,7 +384,61 @@ static int dial(const char *hostport, int timeout_ms, char *err, size_t n) {
   return fd;
 }
 
-static int send_all(int fd, const uint8_t *p, size_t n, int64_t deadline) {
+/* One line of OpenSSL's queued errors, the queue emptied. */
+static void tls_errors(char *b, size_t n) {
+  unsigned long e;
+  size_t o = 0;
+  b[0] = '\0';
+  while ((e = ERR_get_error()) != 0) {
+    if (o + 3 >= n)
+      continue;
+    if (o)
+      o += (size_t)snprintf(b + o, n - o, "; ");
+    ERR_error_string_n(e, b + o, n - o);
+    o = strlen(b);
+  }
+  if (o == 0)
+    snprintf(b, n, "connection closed");
+}
+
+/* Waits for the socket as OpenSSL asked (rc of an SSL call). @returns 0
+ * to call again, -1 with errno (ETIMEDOUT at the deadline), -2 for a TLS
+ * failure. */
+static int tls_wait(SSL *ssl, int fd, int rc, int64_t deadline) {
+  int e = SSL_get_error(ssl, rc);
+  if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+    if (e == SSL_ERROR_SYSCALL && errno == 0)
+      errno = ECONNRESET;
+    return e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 ? -1 : -2;
+  }
+  struct pollfd pf = {fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, 0};
+  int64_t left = deadline - mono_ms();
+  int pr;
+  if (left <= 0 || (pr = poll(&pf, 1, (int)left)) == 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  if (pr < 0 && errno != EINTR)
+    return -1;
+  return 0;
+}
+
+static int send_all(herald_client_t *c, const uint8_t *p, size_t n,
+                    int64_t deadline) {
+  int fd = c->fd;
+  while (c->ssl && n) {
+    size_t w = 0;
+    ERR_clear_error();
+    int rc = SSL_write_ex(c->ssl, p, n, &w);
+    if (rc == 1) {
+      p += w;
+      n -= w;
+    } else if ((rc = tls_wait(c->ssl, fd, rc, deadline)) < 0) {
+      if (rc == -2)
+        errno = EPROTO;
+      return -1;
+    }
+  }
   while (n) {
     /* MSG_NOSIGNAL: a peer that hung up is an error to report, not a
      * SIGPIPE that ends the application. */
@@ -407,6 +478,11 @@ static void excerpt(const uint8_t *p, size_t len, char *out, size_t n) {
 }
 
 static void conn_close(herald_client_t *c) {
+  if (c->ssl) {
+    SSL_shutdown(c->ssl); /* close_notify if it fits; never waits */
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+  }
   if (c->fd >= 0)
     close(c->fd);
   c->fd = -1;
@@ -493,7 +569,7 @@ static int send_subscribe(herald_client_t *c, int64_t deadline) {
              HD_FRAME_DEFAULT_MAX);
     return -2;
   }
-  rc = send_all(c->fd, fb, fl, deadline);
+  rc = send_all(c, fb, fl, deadline);
   free(fb);
   if (rc < 0) {
     snprintf(c->err, sizeof(c->err), "cannot send the subscription to %s: %s",
@@ -544,6 +620,159 @@ static void relay_fail(herald_client_t *c, const char *fmt, ...) {
     c->failovers++;
   report(c, HERALD_ERR_RELAY, "%s (resuming after SCN %" PRIu64 ")", why,
          c->delivered_scn);
+}
+
+/* The TLS context from the tls_* keys. @returns NULL with err filled. */
+static SSL_CTX *tls_ctx_new(const herald_conf_t *k, char *err, size_t n) {
+  char e[400];
+  ERR_clear_error();
+  SSL_CTX *x = SSL_CTX_new(TLS_client_method());
+  if (x == NULL) {
+    tls_errors(e, sizeof(e));
+    snprintf(err, n, "cannot make a TLS context: %s", e);
+    return NULL;
+  }
+  SSL_CTX_set_min_proto_version(x, TLS1_2_VERSION);
+  /* A relay closes without close_notify: frames are length-prefixed, so
+   * an end of stream is the closed connection it is without TLS. */
+  SSL_CTX_set_options(x, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                             SSL_OP_IGNORE_UNEXPECTED_EOF);
+  const char *what = NULL, *file = NULL;
+  if (k->tls_ca) {
+    if (SSL_CTX_load_verify_locations(x, k->tls_ca, NULL) != 1)
+      what = "tls_ca_file", file = k->tls_ca;
+  } else if (SSL_CTX_set_default_verify_paths(x) != 1) {
+    what = "the system's CA certificates", file = "";
+  }
+  if (what == NULL && (k->tls_cert != NULL) != (k->tls_key != NULL)) {
+    snprintf(err, n, "set both of tls_cert_file and tls_key_file, or neither");
+    SSL_CTX_free(x);
+    return NULL;
+  }
+  if (what == NULL && k->tls_cert &&
+      SSL_CTX_use_certificate_chain_file(x, k->tls_cert) != 1)
+    what = "tls_cert_file", file = k->tls_cert;
+  if (what == NULL && k->tls_key &&
+      (SSL_CTX_use_PrivateKey_file(x, k->tls_key, SSL_FILETYPE_PEM) != 1 ||
+       SSL_CTX_check_private_key(x) != 1))
+    what = "tls_key_file", file = k->tls_key;
+  if (what) {
+    tls_errors(e, sizeof(e));
+    snprintf(err, n, "%s %s: cannot load: %s", what, file, e);
+    SSL_CTX_free(x);
+    return NULL;
+  }
+  SSL_CTX_set_verify(x, k->tls_verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
+                     NULL);
+  return x;
+}
+
+/* OpenSSL's socket BIO writes with write(2): a relay that hung up would
+ * be a SIGPIPE ending the application. This one is the same over
+ * send(MSG_NOSIGNAL) and recv. */
+static int nb_write(BIO *b, const char *p, int n) {
+  BIO_clear_retry_flags(b);
+  ssize_t w = send((int)(intptr_t)BIO_get_data(b), p, (size_t)n, MSG_NOSIGNAL);
+  if (w < 0 && (errno == EAGAIN || errno == EINTR))
+    BIO_set_retry_write(b);
+  return (int)w;
+}
+
+static int nb_read(BIO *b, char *p, int n) {
+  BIO_clear_retry_flags(b);
+  ssize_t r = recv((int)(intptr_t)BIO_get_data(b), p, (size_t)n, 0);
+  if (r < 0 && (errno == EAGAIN || errno == EINTR))
+    BIO_set_retry_read(b);
+  return (int)r;
+}
+
+static long nb_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)b;
+  (void)num;
+  (void)ptr;
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static BIO_METHOD *tls_bio_new(void) {
+  BIO_METHOD *m =
+      BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "herald socket");
+  if (m == NULL || !BIO_meth_set_write(m, nb_write) ||
+      !BIO_meth_set_read(m, nb_read) || !BIO_meth_set_ctrl(m, nb_ctrl)) {
+    BIO_meth_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+/* TLS over the connection just dialed, within the deadline: the relay's
+ * certificate checked against the CAs and the host (name or IP) dialed.
+ * @returns 0, or -1 with c->err saying what failed. */
+static int tls_start(herald_client_t *c, int64_t deadline) {
+  herald_conf_t *k = c->conf;
+  char host[256], e[400];
+  uint16_t port;
+  if (c->tls_ctx == NULL &&
+      (c->tls_ctx = tls_ctx_new(k, e, sizeof(e))) == NULL) {
+    snprintf(c->err, sizeof(c->err), "TLS with %s: %s", c->cur_addr, e);
+    return -1;
+  }
+  if (c->tls_bio == NULL)
+    c->tls_bio = tls_bio_new();
+  c->ssl = SSL_new(c->tls_ctx);
+  BIO *bio = c->tls_bio ? BIO_new(c->tls_bio) : NULL;
+  if (bio) {
+    BIO_set_data(bio, (void *)(intptr_t)c->fd);
+    BIO_set_init(bio, 1);
+  }
+  if (c->ssl == NULL || bio == NULL) {
+    BIO_free(bio);
+    tls_errors(e, sizeof(e));
+    snprintf(c->err, sizeof(c->err), "TLS with %s: %s", c->cur_addr, e);
+    return -1;
+  }
+  SSL_set_bio(c->ssl, bio, bio);
+  if (hd_parse_hostport(c->cur_addr, host, sizeof(host), &port) == 0) {
+    unsigned char ip[16];
+    int is_ip =
+        inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+    if (is_ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(vp, host);
+    } else {
+      SSL_set_tlsext_host_name(c->ssl, host);
+      X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      X509_VERIFY_PARAM_set1_host(vp, host, 0);
+    }
+  }
+  for (;;) {
+    ERR_clear_error();
+    int rc = SSL_connect(c->ssl);
+    if (rc == 1)
+      return 0;
+    int w = tls_wait(c->ssl, c->fd, rc, deadline);
+    if (w == 0)
+      continue;
+    long v = SSL_get_verify_result(c->ssl);
+    if (w == -1) {
+      snprintf(c->err, sizeof(c->err), "TLS handshake with %s: %s", c->cur_addr,
+               strerror(errno));
+    } else if (v != X509_V_OK) {
+      snprintf(c->err, sizeof(c->err),
+               "TLS handshake with %s failed: the relay's certificate does "
+               "not verify: %s (tls_ca_file %s)",
+               c->cur_addr, X509_verify_cert_error_string(v),
+               k->tls_ca ? k->tls_ca : "unset: the system's CAs");
+      ERR_clear_error();
+    } else {
+      tls_errors(e, sizeof(e));
+      snprintf(c->err, sizeof(c->err),
+               "TLS handshake with %s failed: %s (does the relay speak TLS "
+               "on this port? a client certificate it needs: "
+               "tls_cert_file)",
+               c->cur_addr, e);
+    }
+    return -1;
+  }
 }
 
 /* Dial the next relay. @returns 0 connected or waiting, <0 fatal. */
@@ -602,6 +831,11 @@ static int conn_open(herald_client_t *c) {
     snprintf(c->err, sizeof(c->err), "%s", err);
     return k->failover ? 0 : set_fatal(c, HERALD_ERR_NO_RELAY);
   }
+  if ((k->tls || r->tls) && tls_start(c, deadline) < 0) {
+    r->tried = 1;
+    conn_close(c);
+    return k->failover ? 0 : set_fatal(c, HERALD_ERR_NO_RELAY);
+  }
   hd_frame_dec_init(&c->dec, k->max_frame + 64);
   hd_frame_dec_set_allocator(&c->dec, &c->arena.pa);
   c->dec_live = 1;
@@ -644,7 +878,18 @@ herald_client_t *herald_client_new(const herald_conf_t *conf, char *errstr,
       snprintf(errstr, errlen, "%s", why);
     return NULL;
   }
+  /* A TLS setting that cannot work is said now, not at the first relay. */
+  SSL_CTX *tctx = NULL;
+  if (conf->tls || conf->tls_ca || conf->tls_cert || conf->tls_key) {
+    char e[600];
+    if ((tctx = tls_ctx_new(conf, e, sizeof(e))) == NULL) {
+      if (errstr && errlen)
+        snprintf(errstr, errlen, "%s", e);
+      return NULL;
+    }
+  }
   herald_client_t *c = hd_calloc(1, sizeof(*c));
+  c->tls_ctx = tctx;
   hl_arena_init(&c->arena);
   c->conf = hl_conf_dup(conf);
   c->fd = -1;
@@ -695,6 +940,8 @@ void herald_client_free(herald_client_t *c) {
   if (c == NULL)
     return;
   conn_close(c);
+  SSL_CTX_free(c->tls_ctx);
+  BIO_meth_free(c->tls_bio);
   relays_clear(c);
   if (c->zk)
     hd_zk_free(c->zk);
@@ -1065,7 +1312,8 @@ int herald_poll(herald_client_t *c, int timeout_ms,
     int wait = until > now
                    ? (until - now > INT32_MAX ? INT32_MAX : (int)(until - now))
                    : 0;
-    int pr = poll(&p, 1, wait);
+    /* A TLS record read in part is in OpenSSL's buffer, not the socket. */
+    int pr = c->ssl && SSL_pending(c->ssl) > 0 ? 1 : poll(&p, 1, wait);
     if (pr < 0 && errno == EINTR)
       continue;
     if (pr <= 0) {
@@ -1099,7 +1347,33 @@ int herald_poll(herald_client_t *c, int timeout_ms,
         return HERALD_TIMED_OUT;
       continue;
     }
-    ssize_t n = read(c->fd, c->rbuf, RBUF_SIZE);
+    ssize_t n;
+    if (c->ssl) {
+      size_t got = 0;
+      ERR_clear_error();
+      int rc = SSL_read_ex(c->ssl, c->rbuf, RBUF_SIZE, &got);
+      int e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, rc);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        continue;
+      if (e == SSL_ERROR_SSL) {
+        char te[400];
+        tls_errors(te, sizeof(te));
+        if (c->handshaken)
+          relay_fail(c, "TLS from %s: %s", c->cur_addr, te);
+        else
+          relay_fail(c,
+                     "TLS with %s ended before the first frame: %s (a relay "
+                     "with relay.tls_client_ca_file wants tls_cert_file and "
+                     "tls_key_file)",
+                     c->cur_addr, te);
+        continue;
+      }
+      n = e == SSL_ERROR_NONE               ? (ssize_t)got
+          : e == SSL_ERROR_SYSCALL && errno ? -1
+                                            : 0;
+    } else {
+      n = read(c->fd, c->rbuf, RBUF_SIZE);
+    }
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
       continue;
     if (n <= 0) {

@@ -23,6 +23,7 @@ herald_conf_t *herald_conf_new(void) {
   c->backoff_max_ms = 5000;
   c->max_frame = 64u << 20;
   c->failover = 1;
+  c->tls_verify = 1;
   return c;
 }
 
@@ -43,6 +44,9 @@ void herald_conf_free(herald_conf_t *c) {
   free(c->cluster);
   free(c->source);
   free(c->token);
+  free(c->tls_ca);
+  free(c->tls_cert);
+  free(c->tls_key);
   free(c->client_id);
   strv_free(c->tables, c->ntables);
   strv_free(c->snap_tables, c->nsnap_tables);
@@ -79,6 +83,9 @@ herald_conf_t *hl_conf_dup(const herald_conf_t *c) {
   o->cluster = dup_or_null(c->cluster);
   o->source = dup_or_null(c->source);
   o->token = dup_or_null(c->token);
+  o->tls_ca = dup_or_null(c->tls_ca);
+  o->tls_cert = dup_or_null(c->tls_cert);
+  o->tls_key = dup_or_null(c->tls_key);
   o->client_id = dup_or_null(c->client_id);
   o->tables = strv_dup(c->tables, c->ntables);
   o->snap_tables = strv_dup(c->snap_tables, c->nsnap_tables);
@@ -231,6 +238,24 @@ int herald_conf_set(herald_conf_t *c, const char *key, const char *v,
   } else if (strcmp(key, "token") == 0) {
     free(c->token);
     c->token = hd_strdup(v);
+  } else if (strcmp(key, "tls") == 0 || strcmp(key, "tls_verify") == 0) {
+    int *dst = key[3] == '\0' ? &c->tls : &c->tls_verify;
+    if (strcmp(v, "true") == 0)
+      *dst = 1;
+    else if (strcmp(v, "false") == 0)
+      *dst = 0;
+    else
+      return fail(errstr, errlen, "%s: '%s' is not true or false", key, v);
+  } else if (strcmp(key, "tls_ca_file") == 0 ||
+             strcmp(key, "tls_cert_file") == 0 ||
+             strcmp(key, "tls_key_file") == 0) {
+    char **dst = key[4] == 'c' && key[5] == 'a' ? &c->tls_ca
+                 : key[4] == 'c'                ? &c->tls_cert
+                                                : &c->tls_key;
+    if (*v == '\0')
+      return fail(errstr, errlen, "%s: empty file name", key);
+    free(*dst);
+    *dst = hd_strdup(v);
   } else if (strcmp(key, "client_id") == 0) {
     free(c->client_id);
     c->client_id = hd_strdup(v);

@@ -29,6 +29,9 @@ struct herald_conf {
   char *zk_auth; /* digest user:password, NULL: none */
   int zk_timeout_ms;
   char *token, *client_id;
+  int tls;        /* 1: TLS with every relay (else: as registered) */
+  int tls_verify; /* the relay's certificate and its name or IP */
+  char *tls_ca, *tls_cert, *tls_key; /* PEM files; NULL: none */
   char **tables;
   size_t ntables;
   uint32_t nparts; /* 0: no partition filter */

@@ -19,6 +19,7 @@
 #include "relay_filter.h"
 #include "relay_schema.h"
 #include "relay_snap.h"
+#include "relay_tls.h"
 #include "herald.pb-c.h"
 
 /* The limits are keys (docs/relay.md, Flow control). relay.inflight_bytes:
@@ -71,6 +72,7 @@ struct relay_conn {
   relay_conn_t *prev, *next;
   uint64_t id;
   char peer[80];
+  relay_tls_t *tls; /* NULL: plaintext (relay.tls_cert_file unset) */
   hd_frame_dec_t dec;
   int state;
   int closing;
@@ -112,7 +114,8 @@ struct relay_server {
   uint64_t next_id;
   int closing;
   int open_handles;
-  size_t disk_mem; /* memory of windows read from disk, not yet written */
+  size_t disk_mem;      /* memory of windows read from disk, not yet written */
+  relay_tls_ctx_t *tls; /* NULL: the consumer port is plaintext */
 };
 
 static void conn_pump(relay_conn_t *c);
@@ -124,6 +127,7 @@ static void conn_close(relay_conn_t *c, const char *why);
 static void conn_free(relay_conn_t *c) {
   relay_server_t *s = c->srv;
   hd_frame_dec_free(&c->dec);
+  relay_tls_free(c->tls);
   if (c->reader)
     relay_store_reader_close(c->reader);
   relay_snap_unsubscribe(c->snap);
@@ -256,7 +260,44 @@ static void wr_drop(relay_conn_t *c, wreq_t *w) {
   free(w);
 }
 
+/* With TLS the write's plaintext becomes one buffer of records, which
+ * takes the place of the arena: the window references go back now (the
+ * records hold the bytes), and relay.inflight_bytes counts what goes on
+ * the wire. The disk-read budget stays charged until the write is done:
+ * the records are that memory now. */
+static int wr_seal(relay_conn_t *c, wreq_t *w) {
+  uint8_t *rec;
+  size_t len;
+  char err[300];
+  if (!relay_tls_ready(c->tls)) {
+    /* Nothing may be sent before the handshake (a rejection at accept,
+     * a handshake that timed out): the connection just closes. */
+    wr_drop(c, w);
+    return -1;
+  }
+  if (relay_tls_seal(c->tls, w->bufs, w->nbufs, &rec, &len, err, sizeof(err)) <
+      0) {
+    hd_log(HD_LL_WARN, "server", "tls write failed",
+           "conn=%" PRIu64 " peer=%s error=\"%s\"", c->id, c->peer, err);
+    wr_drop(c, w);
+    conn_close(c, "TLS write failed");
+    return -1;
+  }
+  for (size_t i = 0; i < w->nwins; i++)
+    relay_win_release(w->wins[i]);
+  w->nwins = 0;
+  free(w->arena);
+  w->arena = rec;
+  w->alen = w->acap = len;
+  w->nbufs = 0;
+  w->bytes = 0;
+  wr_buf(w, rec, len);
+  return 0;
+}
+
 static int wr_send(relay_conn_t *c, wreq_t *w) {
+  if (c->tls && wr_seal(c, w) < 0)
+    return -1;
   w->c = c;
   c->inflight += w->bytes;
   c->last_send_ms = hd_now_ms();
@@ -1114,6 +1155,9 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   buf->len = 64 * 1024;
 }
 
+static void on_bytes(relay_conn_t *c, const uint8_t *p, size_t n);
+static void tls_read(relay_conn_t *c, const uint8_t *p, size_t n);
+
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   relay_conn_t *c = st->data;
   if (nread < 0) {
@@ -1121,7 +1165,83 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
     return;
   }
-  hd_inbuf_t in = {(const uint8_t *)buf->base, (size_t)nread, 0};
+  if (c->tls)
+    tls_read(c, (const uint8_t *)buf->base, (size_t)nread);
+  else
+    on_bytes(c, (const uint8_t *)buf->base, (size_t)nread);
+  free(buf->base);
+}
+
+/* Bytes written as they are: TLS handshake messages and alerts, or the
+ * plaintext error a plaintext client is sent. */
+static void send_raw(relay_conn_t *c, uint8_t *p, size_t len) {
+  wreq_t *w = hd_calloc(1, sizeof(*w));
+  w->arena = p;
+  w->acap = w->alen = len;
+  wr_buf(w, p, len);
+  relay_tls_t *t = c->tls;
+  c->tls = NULL; /* wr_send without sealing */
+  wr_send(c, w);
+  c->tls = t;
+}
+
+/* A plaintext client on a TLS port is told so in its own protocol (an
+ * Error frame, not encrypted) before the connection closes. */
+static void refuse_plaintext(relay_conn_t *c, const char *why) {
+  hd_log(HD_LL_WARN, "server", "tls handshake failed",
+         "conn=%" PRIu64 " peer=%s error=\"%s\"", c->id, c->peer, why);
+  RM_ERR(c->srv->o.m, PROTOCOL);
+  Herald__Frame f = HERALD__FRAME__INIT;
+  Herald__Error e = HERALD__ERROR__INIT;
+  e.code = hd_err_to_wire(HD_EBAD_REQUEST);
+  e.message =
+      (char *)"this relay's consumer port speaks TLS only: connect with TLS "
+              "(libherald's key tls, heraldctl tail --tls)";
+  f.msg_case = HERALD__FRAME__MSG_ERROR;
+  f.error = &e;
+  uint8_t *buf;
+  size_t len;
+  if (hd_frame_encode(&f, (uint32_t)c->srv->o.conf->relay.max_frame_bytes, &buf,
+                      &len) == 0)
+    send_raw(c, buf, len);
+  conn_close(c, "plaintext on a TLS port");
+}
+
+static void tls_read(relay_conn_t *c, const uint8_t *p, size_t n) {
+  const uint8_t *plain;
+  size_t plen, olen;
+  char err[512];
+  int was_ready = relay_tls_ready(c->tls);
+  int rc = relay_tls_read(c->tls, p, n, &plain, &plen, err, sizeof(err));
+  if (rc == RELAY_TLS_NOT_TLS) {
+    refuse_plaintext(c, err);
+    return;
+  }
+  uint8_t *out = relay_tls_take(c->tls, &olen);
+  if (out)
+    send_raw(c, out, olen); /* before any frame: handshake, tickets, alert */
+  if (c->closing)
+    return;
+  if (rc < 0) {
+    hd_log(HD_LL_WARN, "server",
+           was_ready ? "tls record failed" : "tls handshake failed",
+           "conn=%" PRIu64 " peer=%s error=\"%s\"", c->id, c->peer, err);
+    RM_ERR(c->srv->o.m, PROTOCOL);
+    conn_close(c, was_ready ? "TLS record failed" : "TLS handshake failed");
+    return;
+  }
+  if (!was_ready && relay_tls_ready(c->tls))
+    hd_log(HD_LL_DEBUG, "server", "tls handshake done",
+           "conn=%" PRIu64 " peer=%s", c->id, c->peer);
+  if (plen)
+    on_bytes(c, plain, plen);
+  if (rc == 1 && !c->closing)
+    conn_close(c, "peer closed");
+}
+
+/* Plaintext from the consumer: its frames. */
+static void on_bytes(relay_conn_t *c, const uint8_t *p, size_t n) {
+  hd_inbuf_t in = {p, n, 0};
   while (!c->closing && in.pos < in.size) {
     Herald__Frame *f = NULL;
     ssize_t rc = hd_frame_decode(&c->dec, &in, &f);
@@ -1150,7 +1270,6 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     }
     hd_frame_free(f);
   }
-  free(buf->base);
 }
 
 static void on_connection(uv_stream_t *ls, int status) {
@@ -1190,6 +1309,8 @@ static void on_connection(uv_stream_t *ls, int status) {
              ntohs(((struct sockaddr_in *)&ss)->sin_port));
   }
   uv_tcp_nodelay(&c->tcp, 1);
+  if (s->tls)
+    c->tls = relay_tls_new(s->tls);
   if (s->nconns > (size_t)s->o.conf->relay.max_connections) {
     reject(c, HD_ETOO_MANY, 0,
            "connection limit reached (relay.max_connections)");
@@ -1266,6 +1387,11 @@ int relay_server_start(const relay_server_opts_t *o, relay_server_t **out,
                        char *errstr, size_t errlen) {
   relay_server_t *s = hd_calloc(1, sizeof(*s));
   s->o = *o;
+  if (relay_tls_ctx_new(o->conf, &s->tls, errstr, errlen) < 0) {
+    free(s);
+    *out = NULL;
+    return -1;
+  }
   const hd_hostport_t *hp = &o->conf->relay.listen;
   struct sockaddr_storage ss;
   int rc = strchr(hp->host, ':')
@@ -1274,6 +1400,7 @@ int relay_server_start(const relay_server_opts_t *o, relay_server_t **out,
   if (rc < 0) {
     snprintf(errstr, errlen, "relay.listen: '%s' is not an IP address: %s",
              hp->host, uv_strerror(rc));
+    relay_tls_ctx_free(s->tls);
     free(s);
     return rc;
   }
@@ -1287,6 +1414,8 @@ int relay_server_start(const relay_server_opts_t *o, relay_server_t **out,
              uv_strerror(rc));
     /* The server is freed by the close callback: run the loop once. */
     s->closing = 1;
+    relay_tls_ctx_free(s->tls);
+    s->tls = NULL;
     uv_close((uv_handle_t *)&s->listener, srv_handle_closed);
     *out = NULL;
     return rc;
@@ -1313,6 +1442,8 @@ void relay_server_close(relay_server_t *s) {
   s->closing = 1;
   while (s->conns)
     conn_close(s->conns, "relay shutting down");
+  relay_tls_ctx_free(s->tls); /* the connections hold their reference */
+  s->tls = NULL;
   uv_close((uv_handle_t *)&s->listener, srv_handle_closed);
   uv_close((uv_handle_t *)&s->hb_timer, srv_handle_closed);
 }

@@ -49,6 +49,7 @@ static char *node_data(relay_zk_t *z) {
   r.newest_scn = RM_GET(z->m, newest_scn);
   r.newest_ts_ms = RM_GET(z->m, newest_ts_ms);
   r.connected = RM_GET(z->m, connected) != 0;
+  r.tls = c->relay.tls_cert_file != NULL;
   r.updated_ms = hd_now_ms();
   if (hd_reg_build(&r, &json, err, sizeof(err)) < 0) {
     RM_ERR(z->m, ZK);

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (hd_reg_parse(json, strlen(json), &back, err, sizeof(err)) != 0 ||
       strcmp(r.id, back.id) != 0 || strcmp(r.advertise, back.advertise) != 0 ||
       r.newest_scn != back.newest_scn || r.connected != back.connected ||
-      r.source_server_id != back.source_server_id)
+      r.tls != back.tls || r.source_server_id != back.source_server_id)
     abort();
   free(json);
   return 0;

@@ -108,6 +108,11 @@ HERALD_API herald_conf_t *herald_conf_new(void);
  * | `cluster` | herald cluster name (with zookeeper.hosts) | — |
  * | `source` | source name (with zookeeper.hosts) | — |
  * | `token` | the relays' shared token | none |
+ * | `tls` | `true`: TLS with every relay | as registered |
+ * | `tls_ca_file` | PEM CAs for the relays' certificates | the system's |
+ * | `tls_verify` | `false`: accept any relay certificate | `true` |
+ * | `tls_cert_file` | PEM client certificate | none |
+ * | `tls_key_file` | PEM key of tls_cert_file | none |
  * | `client_id` | shown in the relays' logs | `libherald` |
  * | `tables` | comma list of db.table patterns (`*` wildcard) | all |
  * | `partition.count` | N, 1-65536 | no partition filter |
