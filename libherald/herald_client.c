@@ -616,6 +616,20 @@ static int conn_open(herald_client_t *c) {
   return 0;
 }
 
+int hl_client_attach(herald_client_t *c, int fd) {
+  if (c->fd >= 0 || c->nrelays == 0 || c->fatal)
+    return -1;
+  c->cur = 0;
+  snprintf(c->cur_addr, sizeof(c->cur_addr), "%s", c->relays[0].addr);
+  c->state = HERALD_STATE_CONNECTING;
+  c->fd = fd;
+  hd_frame_dec_init(&c->dec, c->conf->max_frame + 64);
+  hd_frame_dec_set_allocator(&c->dec, &c->arena.pa);
+  c->dec_live = 1;
+  c->conn_ms = c->last_rx_ms = mono_ms();
+  return 0;
+}
+
 /* ---------------------------------------------------------- life cycle */
 
 herald_client_t *herald_client_new(const herald_conf_t *conf, char *errstr,
