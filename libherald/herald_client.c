@@ -1020,6 +1020,11 @@ int herald_poll(herald_client_t *c, int timeout_ms,
         }
       }
       c->frame = NULL;
+      /* A window the relay got wrong stops a client without failover
+       * (relay_fail): stop here, before step 3 dials another relay and
+       * takes the client out of HERALD_STATE_FAILED. */
+      if (c->fatal)
+        return fatal_status(c);
     }
     /* 2. the next frame from the bytes in hand */
     if (c->fd >= 0 && c->rpos < c->rlen) {
