@@ -259,7 +259,13 @@ static void render_image(const hb__table_t *t, const hb_value_t *vals,
 static void render_key(const hb__table_t *t, const hb_row_t *r, hb_buf_t *out) {
   const hb_value_t *pri = r->op == 'd' ? r->before : r->after;
   const hb_value_t *alt = r->op == 'u' ? r->before : NULL;
-  if (t->pub.npk == 0) {
+  /* Rows from a relay's protobuf (hb_pb.c) may lack the image their op
+   * implies: the key is then taken from the other image, or is null. */
+  if (pri == NULL) {
+    pri = alt;
+    alt = NULL;
+  }
+  if (t->pub.npk == 0 || pri == NULL) {
     hb_buf_lit(out, "null");
     return;
   }
