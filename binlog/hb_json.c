@@ -95,6 +95,11 @@ void hb__json_str(hb_buf_t *b, const char *s, size_t n) {
 
 /* For text of unknown validity (names, JSON documents, statements). */
 void hb__json_str_checked(hb_buf_t *b, const char *s, size_t n) {
+  if (n == 0) {
+    /* s may be an empty buffer's NULL, and NULL + 0 is undefined */
+    hb_buf_lit(b, "\"\"");
+    return;
+  }
   const uint8_t *p = (const uint8_t *)s, *e = p + n;
   hb_buf_reserve(b, n + 2);
   b->p[b->len++] = '"';
