@@ -18,8 +18,12 @@
  * that is how the client target's seeds are made (a stream from the
  * relay's own encoder).
  */
+/* nftw() */
+#define _XOPEN_SOURCE 700
+
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,10 +123,27 @@ static void add_windows(relay_wb_t *wb) {
   }
 }
 
+static char dir[] = "/tmp/fuzz_relay_proto.XXXXXX";
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+/* The store and the schemas go with the process (libFuzzer ends with
+ * exit()). */
+static void rm_dir(void) {
+  nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void setup(void) {
-  char dir[] = "/tmp/fuzz_relay_proto.XXXXXX";
   if (mkdtemp(dir) == NULL)
     die("mkdtemp", strerror(errno));
+  atexit(rm_dir);
   char yaml[1024], err[512];
   snprintf(
       yaml, sizeof(yaml),
