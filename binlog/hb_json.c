@@ -95,6 +95,11 @@ void hb__json_str(hb_buf_t *b, const char *s, size_t n) {
 
 /* For text of unknown validity (names, JSON documents, statements). */
 void hb__json_str_checked(hb_buf_t *b, const char *s, size_t n) {
+  if (n == 0) {
+    /* s may be an empty buffer's NULL, and NULL + 0 is undefined */
+    hb_buf_lit(b, "\"\"");
+    return;
+  }
   const uint8_t *p = (const uint8_t *)s, *e = p + n;
   hb_buf_reserve(b, n + 2);
   b->p[b->len++] = '"';
@@ -259,7 +264,13 @@ static void render_image(const hb__table_t *t, const hb_value_t *vals,
 static void render_key(const hb__table_t *t, const hb_row_t *r, hb_buf_t *out) {
   const hb_value_t *pri = r->op == 'd' ? r->before : r->after;
   const hb_value_t *alt = r->op == 'u' ? r->before : NULL;
-  if (t->pub.npk == 0) {
+  /* Rows from a relay's protobuf (hb_pb.c) may lack the image their op
+   * implies: the key is then taken from the other image, or is null. */
+  if (pri == NULL) {
+    pri = alt;
+    alt = NULL;
+  }
+  if (t->pub.npk == 0 || pri == NULL) {
     hb_buf_lit(out, "null");
     return;
   }

@@ -851,6 +851,20 @@ static int conn_open(herald_client_t *c) {
   return 0;
 }
 
+int hl_client_attach(herald_client_t *c, int fd) {
+  if (c->fd >= 0 || c->nrelays == 0 || c->fatal)
+    return -1;
+  c->cur = 0;
+  snprintf(c->cur_addr, sizeof(c->cur_addr), "%s", c->relays[0].addr);
+  c->state = HERALD_STATE_CONNECTING;
+  c->fd = fd;
+  hd_frame_dec_init(&c->dec, c->conf->max_frame + 64);
+  hd_frame_dec_set_allocator(&c->dec, &c->arena.pa);
+  c->dec_live = 1;
+  c->conn_ms = c->last_rx_ms = mono_ms();
+  return 0;
+}
+
 /* ---------------------------------------------------------- life cycle */
 
 herald_client_t *herald_client_new(const herald_conf_t *conf, char *errstr,
@@ -1254,6 +1268,11 @@ int herald_poll(herald_client_t *c, int timeout_ms,
         }
       }
       c->frame = NULL;
+      /* A window the relay got wrong stops a client without failover
+       * (relay_fail): stop here, before step 3 dials another relay and
+       * takes the client out of HERALD_STATE_FAILED. */
+      if (c->fatal)
+        return fatal_status(c);
     }
     /* 2. the next frame from the bytes in hand */
     if (c->fd >= 0 && c->rpos < c->rlen) {

@@ -132,4 +132,12 @@ int hl_json_window(hl_json_t *j, const herald_window_t *w, unsigned flags,
                    char *const *tables, size_t ntables, const char **out,
                    size_t *len);
 
+/* herald_client.c: fd, a connected stream socket, as the connection to
+ * the first relay, just dialed, its Subscribe taken as sent: the state
+ * conn_open() leaves. Not exported; for the fuzz target that plays the
+ * relay on a socketpair (tests/fuzz/fuzz_client_window.c).
+ * @returns 0, or -1 when a connection is open already, the client has
+ * stopped or has no relay. */
+int hl_client_attach(herald_client_t *c, int fd);
+
 #endif

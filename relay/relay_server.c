@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hd_err.h"
 #include "hd_frame.h"
@@ -1272,13 +1273,8 @@ static void on_bytes(relay_conn_t *c, const uint8_t *p, size_t n) {
   }
 }
 
-static void on_connection(uv_stream_t *ls, int status) {
-  relay_server_t *s = ls->data;
-  if (status < 0) {
-    hd_log(HD_LL_WARN, "server", "accept failed", "error=\"%s\"",
-           uv_strerror(status));
-    return;
-  }
+/* A new connection, in the server's list, waiting for its Subscribe. */
+static relay_conn_t *conn_new(relay_server_t *s) {
   relay_conn_t *c = hd_calloc(1, sizeof(*c));
   c->srv = s;
   c->id = ++s->next_id;
@@ -1293,6 +1289,33 @@ static void on_connection(uv_stream_t *ls, int status) {
     s->conns->prev = c;
   s->conns = c;
   s->nconns++;
+  return c;
+}
+
+/* The connection limit, then reading: what every connection goes
+ * through once its socket is there. */
+static void conn_start(relay_conn_t *c) {
+  relay_server_t *s = c->srv;
+  /* first: over the limit, a TLS port closes without a word (nothing
+   * can be sent before the handshake) */
+  if (s->tls)
+    c->tls = relay_tls_new(s->tls);
+  if (s->nconns > (size_t)s->o.conf->relay.max_connections) {
+    reject(c, HD_ETOO_MANY, 0,
+           "connection limit reached (relay.max_connections)");
+    return;
+  }
+  uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+}
+
+static void on_connection(uv_stream_t *ls, int status) {
+  relay_server_t *s = ls->data;
+  if (status < 0) {
+    hd_log(HD_LL_WARN, "server", "accept failed", "error=\"%s\"",
+           uv_strerror(status));
+    return;
+  }
+  relay_conn_t *c = conn_new(s);
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
     conn_close(c, "accept failed");
     return;
@@ -1309,14 +1332,24 @@ static void on_connection(uv_stream_t *ls, int status) {
              ntohs(((struct sockaddr_in *)&ss)->sin_port));
   }
   uv_tcp_nodelay(&c->tcp, 1);
-  if (s->tls)
-    c->tls = relay_tls_new(s->tls);
-  if (s->nconns > (size_t)s->o.conf->relay.max_connections) {
-    reject(c, HD_ETOO_MANY, 0,
-           "connection limit reached (relay.max_connections)");
-    return;
+  conn_start(c);
+}
+
+int relay_server_adopt(relay_server_t *s, int fd, const char *peer) {
+  relay_conn_t *c = conn_new(s);
+  snprintf(c->peer, sizeof(c->peer), "%s", peer);
+  int rc = uv_tcp_open(&c->tcp, (uv_os_sock_t)fd);
+  if (rc < 0) {
+    close(fd);
+    conn_close(c, uv_strerror(rc));
+    return rc;
   }
-  uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  conn_start(c);
+  return 0;
+}
+
+size_t relay_server_handles(const relay_server_t *s) {
+  return (size_t)s->open_handles;
 }
 
 /* A consumer that holds disk-read memory and has not taken a byte for

@@ -41,6 +41,20 @@ typedef struct {
 int relay_server_start(const relay_server_opts_t *o, relay_server_t **out,
                        char *errstr, size_t errlen);
 
+/**
+ * @brief Serve a consumer on fd, a connected stream socket, as if it had
+ *        been accepted on relay.listen (the consumer-protocol fuzz target
+ *        hands it one end of a socketpair). The server owns fd from here,
+ *        also on failure.
+ * @returns 0, or a negative libuv code (the connection is closed).
+ * @locality loop thread
+ */
+int relay_server_adopt(relay_server_t *s, int fd, const char *peer);
+
+/** @brief Open handles: the listener, the timer and one per connection
+ *         not yet freed (a test waits for its connection to be gone). */
+size_t relay_server_handles(const relay_server_t *s);
+
 /** @brief New windows are in the ring: wake the consumers waiting. */
 void relay_server_notify(relay_server_t *s);
 
