@@ -17,6 +17,10 @@
  *                             starts with PREFIX, one JSON line each:
  *                             {"topic","partition","offset","key",
  *                             "value","headers":{..}}, then "ok"
+ *   count PREFIX              the messages ever appended to those topics
+ *                             (the sum of their high watermarks), then
+ *                             "ok" (the mock keeps only the newest 100000
+ *                             message sets or 5 MiB of a partition)
  *   quit
  */
 #include <inttypes.h>
@@ -99,7 +103,11 @@ static int dump_partition(rd_kafka_t *c, const char *topic, int32_t p) {
   return rc;
 }
 
-static int dump(const char *prefix) {
+/* dump (count == NULL): every message, as dump_partition prints them;
+ * count: only the sum of the partitions' high watermarks, the messages
+ * ever appended (the mock keeps only the newest 100000 message sets or
+ * 5 MiB of each partition, so a big run cannot be read back whole). */
+static int dump(const char *prefix, int64_t *count) {
   char e[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, e, sizeof e) ||
@@ -128,8 +136,20 @@ static int dump(const char *prefix) {
     const char *name = md->topics[t].topic;
     if (strncmp(name, prefix, strlen(prefix)) != 0)
       continue;
-    for (int p = 0; rc == 0 && p < md->topics[t].partition_cnt; p++)
-      rc = dump_partition(c, name, md->topics[t].partitions[p].id);
+    for (int p = 0; rc == 0 && p < md->topics[t].partition_cnt; p++) {
+      int32_t id = md->topics[t].partitions[p].id;
+      int64_t lo = 0, hi = 0;
+      if (count == NULL) {
+        rc = dump_partition(c, name, id);
+      } else if ((err = rd_kafka_query_watermark_offsets(c, name, id, &lo, &hi,
+                                                         10000))) {
+        fprintf(stderr, "kafka_mock: watermarks %s/%d: %s\n", name, id,
+                rd_kafka_err2str(err));
+        rc = -1;
+      } else {
+        *count += hi;
+      }
+    }
   }
   if (md)
     rd_kafka_metadata_destroy(md);
@@ -181,10 +201,18 @@ int main(int argc, char **argv) {
       rd_kafka_mock_topic_set_error(mc, a, (rd_kafka_resp_err_t)atoi(b));
     else if (strncmp(line, "dump", 4) == 0) {
       const char *prefix = line[4] == ' ' ? line + 5 : "";
-      if (dump(prefix) < 0) {
+      if (dump(prefix, NULL) < 0) {
         answer("error dump");
         continue;
       }
+    } else if (strncmp(line, "count", 5) == 0) {
+      const char *prefix = line[5] == ' ' ? line + 6 : "";
+      int64_t total = 0;
+      if (dump(prefix, &total) < 0) {
+        answer("error count");
+        continue;
+      }
+      printf("%" PRId64 "\n", total);
     } else if (strcmp(line, "quit") == 0)
       break;
     else {
