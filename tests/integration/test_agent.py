@@ -335,6 +335,10 @@ class Writer(Repeat):
 class Group:
     """Relays registered in ZooKeeper, coordinators, agents of one group;
     all stopped, and the group's nodes removed, at the end."""
+    auth_file = None  # also for a Group made without __init__ (test_snapshot)
+    # the relays' source.start; None: where this process's first setup_db
+    # began (setup_pos)
+    relay_start = None
 
     def __init__(self, tmp, n, nrelays=2, ncoords=2, session_timeout="4s",
                  auth_file=None):
@@ -344,7 +348,8 @@ class Group:
         self.group = "g-" + os.path.basename(tmp).replace("_", "-")
         self.session_timeout = session_timeout
         self.relays = [Relay(tmp, "r%d" % i, 9200 + i, zk=True,
-                             start=setup_pos(), auth_file=auth_file).start()
+                             start=self.relay_start or setup_pos(),
+                             auth_file=auth_file).start()
                        for i in range(nrelays)]
         head = master_scn()
         for r in self.relays:  # `latest` must be now, not older history
