@@ -1253,8 +1253,11 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
      * f->pos, a position no window may have reached (a rotated binlog
      * with no commit since). */
     uint64_t idx = hb_file_index(f->file);
-    if (f->o.on_idle && idx && idx < (1ull << 31) && f->pos < (1ull << 32))
-      f->o.on_idle(f->o.ud, idx << 32 | f->pos);
+    if (idx && idx < (1ull << 31) && f->pos < (1ull << 32)) {
+      RM_SET(f->o.m, idle_scn, idx << 32 | f->pos);
+      if (f->o.on_idle)
+        f->o.on_idle(f->o.ud, idx << 32 | f->pos);
+    }
     return 0;
   }
   if (flags & HB_EV_F_ARTIFICIAL)

@@ -139,13 +139,14 @@ static void render_status(relay_http_t *h, sbuf_t *b) {
     json_object_set_new(errs, err_names[i],
                         json_integer((json_int_t)RM_GET(m, errors[i])));
   json_t *o = json_pack(
-      "{s:s, s:s, s:s, s:s, s:f, s:b, s:I, s:I, s:I, s:f, s:I, s:I, s:I, "
-      "s:I, s:I, s:o, s:s, s:I}",
+      "{s:s, s:s, s:s, s:s, s:f, s:b, s:I, s:I, s:I, s:I, s:f, s:I, s:I, "
+      "s:I, s:I, s:I, s:o, s:s, s:I}",
       "id", c->relay.id, "cluster", c->cluster, "source", c->source.name,
       "version", HD_VERSION, "uptime_s",
       (double)(hd_now_ms() - h->started_ms) / 1000.0, "source_connected",
       RM_GET(m, connected) != 0, "newest_scn",
-      (json_int_t)RM_GET(m, newest_scn), "oldest_scn",
+      (json_int_t)RM_GET(m, newest_scn), "idle_scn",
+      (json_int_t)RM_GET(m, idle_scn), "oldest_scn",
       (json_int_t)RM_GET(m, oldest_scn), "newest_ts_ms",
       (json_int_t)RM_GET(m, newest_ts_ms), "seconds_behind_source", behind_s(m),
       "windows", (json_int_t)RM_GET(m, windows), "rows",

@@ -38,6 +38,8 @@ typedef struct {
   _Atomic uint64_t bytes;   /* binlog bytes read from the source */
   _Atomic uint64_t newest_scn;
   _Atomic uint64_t newest_ts_ms;   /* commit time of the newest window */
+  _Atomic uint64_t idle_scn;       /* the source's heartbeat said nothing
+                                      follows newest_scn up to here */
   _Atomic uint64_t source_ts_ms;   /* source time of the last event or
                                       heartbeat seen: the lag reference */
   _Atomic uint64_t source_seen_ms; /* local time that was seen */

@@ -695,8 +695,8 @@ static void sub_listed(relay_snapsub_t *ss, work_t *k) {
     ss->resume = NULL;
   }
   hd_log(HD_LL_INFO, COMP, "snapshot started",
-         "client=%s tables=%zu from_table=%zu resumed=%d", ss->client, n,
-         ss->idx, p != NULL);
+         "client=%s tables=%zu from_table=%zu from_rows=%" PRIu64 " resumed=%d",
+         ss->client, n, ss->idx, ss->table_rows, p != NULL);
   sub_wake(ss);
 }
 

@@ -136,12 +136,19 @@ class Relay:
             return r.read().decode()
 
     def wait_scn(self, scn, timeout=30):
+        """Until the relay has read the source up to scn: its newest
+        window, or a heartbeat's position (scn as SHOW MASTER STATUS gave
+        it, just after a rotation, is in a file with no window yet)."""
         deadline = time.time() + timeout
+        st = {}
         while time.time() < deadline:
-            if self.status()["newest_scn"] >= scn:
+            st = self.status()
+            if max(st["newest_scn"], st.get("idle_scn", 0)) >= scn:
                 return
             time.sleep(0.05)
-        raise AssertionError("relay did not reach scn %d" % scn)
+        raise AssertionError("relay did not reach scn %d: newest_scn %s, "
+                             "idle_scn %s" % (scn, st.get("newest_scn"),
+                                              st.get("idle_scn")))
 
     def kill9(self):
         self.proc.kill()

@@ -26,6 +26,7 @@ HERALD_SANDBOX_ENV, HERALD_SANDBOX_DIR, HERALD_BIN and HERALD_SOURCE."""
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -81,12 +82,14 @@ def count_rows(db, tables=TABLES):
                                   % (db, t.name))[0][0]) for t in tables)
 
 
-def snap_agent(g, name, db, chunk=CHUNK, tables=TABLES):
+def snap_agent(g, name, db, chunk=CHUNK, tables=TABLES, sink_timeout=None):
     """An agent of g with the mysql sink whose partitions start with a
     snapshot of tables in chunks of chunk rows."""
     a = tdb.DbAgent(g.tmp, name, g.eng, db, g.group, g.n, g.session_timeout)
     with open(a.conf) as f:
         text = f.read()
+    if sink_timeout:
+        text = text.replace("  timeout: 3s", "  timeout: %s" % sink_timeout)
     text = text.replace("  start: latest",
                         "  start: snapshot\n  snapshot_chunk_rows: %d" % chunk)
     text = text.replace("  tables: ['%s.*']" % db, "  tables: [%s]" % ", ".join(
@@ -132,25 +135,65 @@ def sample(g):
     return out
 
 
-def mid_snapshot(g, parts, db):
+class DestLock:
+    """A partition's row of herald.herald_offsets at the destination,
+    locked (SELECT ... FOR UPDATE) by a client of its own until released:
+    the mysql sink's next transaction begins with the same locking read,
+    so the partition applies nothing more (and takes nothing more from its
+    relay once its buffers are full) while its agent stays alive. The
+    lock is asked for and not waited for: the sink's transaction in
+    progress has the row until it commits."""
+
+    def __init__(self, group, p):
+        self.p = subprocess.Popen(
+            ["mariadb", "--no-defaults", "-uroot", "-S",
+             ENV["HERALD_DST_SOCKET"], "-N", "--batch", "--unbuffered", "-e",
+             "SET SESSION innodb_lock_wait_timeout = 60; START TRANSACTION; "
+             "SELECT scn FROM herald.herald_offsets WHERE `group` = '%s' AND "
+             "`partition` = %d FOR UPDATE; SELECT SLEEP(300)" % (group, p)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def release(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait(10)
+
+
+def release(holds):
+    for h in holds.values():
+        h.release()
+    holds.clear()
+
+
+def mid_snapshot(g, parts, db, hold=None):
     """Waits until each partition in parts is still in big with at least
     MIN_CKPT_ROWS of it checkpointed and its holder reports chunks;
-    returns the checkpoints' positions then."""
+    returns the checkpoints' positions then. With hold (a dict), a
+    partition that gets there first is held there by a DestLock (put in
+    hold) until the others have: partitions do not go at one pace (on
+    CI's machine one applied its whole share of big before the other had
+    its first chunk), and a held one must not leave big meanwhile."""
     big = "%s.big" % db
+
+    def at_mid(p, st, pos, s):
+        return (st == "running" and pos["table"] == big and
+                not pos["table_done"] and pos["table_rows"] >= MIN_CKPT_ROWS
+                and p in s and s[p][2].get("state") == "running" and
+                s[p][2].get("chunks", 0) > 0)
 
     def ready():
         ck = ckpt_positions(g, parts)
         s = sample(g)
-        if all(st == "running" and pos["table"] == big and
-               not pos["table_done"] and pos["table_rows"] >= MIN_CKPT_ROWS
-               and p in s and s[p][2].get("state") == "running" and
-               s[p][2].get("chunks", 0) > 0
-               for p, (st, pos) in ck.items()):
+        mid = {p for p, (st, pos) in ck.items() if at_mid(p, st, pos, s)}
+        if len(mid) == len(ck):
             return ck
+        if hold is not None:
+            for p in mid - set(hold):
+                hold[p] = DestLock(g.group, p)
         # Too late to test a resume: say so rather than pass vacuously.
         assert not any(pos["table"] not in ("", big) or pos["table_done"]
                        or st == "done" for st, pos in ck.values()), (
-            "the snapshot left big before the kill: %s" % ck)
+            "the snapshot left big before the kill: %s\n%s" % (ck, g.logs()))
         return None
     return ta.wait_for(ready, "partitions %s in the middle of big: %s\n%s"
                        % (sorted(parts), ckpt_positions(g, parts), g.logs()),
@@ -322,12 +365,18 @@ def test_agent_killed_mid_snapshot(tmp):
         for p in sorted(lost):
             st, pos = ck[p]
             assert st == "running" and pos["table"] == big, (p, ck[p])
-            starts = w.starts(p, big, t_kill, survivor.name)
-            assert starts, "no sample of partition %d in big from %s after " \
-                "the kill (resumed at %s)" % (p, survivor.name, pos)
             # Where the new holder began in big: at the checkpoint (or
             # later, had it restarted the partition from a newer one of
-            # its own), never before it.
+            # its own), never before it. The relay logs it (from_rows);
+            # the samples show it too where one fell in big (the chunks
+            # read meanwhile for the others serve the new holder from
+            # memory, and it can finish big between two samples).
+            starts = w.starts(p, big, t_kill, survivor.name) + [
+                int(l["from_rows"]) for l in started_lines(relay, log_pos)
+                if l.get("client") == "herald-agent/%s/%d" % (survivor.name, p)
+                and l.get("from_table") == "0"]
+            assert starts, "partition %d: no start in big from %s after " \
+                "the kill (resumed at %s)" % (p, survivor.name, pos)
             assert min(starts) >= pos["table_rows"] > 0, (
                 "partition %d: the new holder started big at row %d, the "
                 "checkpoint it took over was at %d"
@@ -387,13 +436,14 @@ def test_relay_killed_mid_snapshot(tmp):
     total = count_rows(db)
     g = tdb.DbGroup(tmp, eng, db, 4, nrelays=2, ncoords=1)
     writer = None
+    holds = {}
     try:
         writer = Writer(db, 22)
         t0 = time.time()
         for n in ("a1", "a2"):
             snap_agent(g, n, db)
         g.wait_settled(timeout=60)
-        mid_snapshot(g, set(range(g.n)), db)
+        mid_snapshot(g, set(range(g.n)), db, holds)
         s = sample(g)
         used = {}
         for p, (_, r, _) in s.items():
@@ -412,6 +462,7 @@ def test_relay_killed_mid_snapshot(tmp):
         log_pos = os.path.getsize(other.log)
         victim.kill9()
         t_kill = time.time()
+        release(holds)
         ta.wait_for(lambda: all(r == other.addr
                                 for _, r, _ in sample(g).values()),
                     "every partition on %s: %s" % (other.addr, sample(g)), 60)
@@ -452,6 +503,7 @@ def test_relay_killed_mid_snapshot(tmp):
                  {p: ck[p][1]["table_rows"] for p in ck}, read0, other.addr,
                  read1[other.addr], read1[other.addr] / total))
     finally:
+        release(holds)
         stop_writer(writer)
         g.close()
     no_sanitizer_reports(tmp)
@@ -472,7 +524,9 @@ def test_relay_killed_mid_chunk(tmp):
     partition), nothing is cut and the partition only changes relays. The
     test then still checks that, and prints which partitions had a chunk
     cut: some had in 7 of 9 runs here (5 of 5 in the release build, 2 of
-    4 under ASan).
+    4 under ASan). A partition in the middle of big before the other is
+    held there by a lock on its destination offset row (DestLock), so that
+    both are in it at the kill however unevenly they go.
     Only big (and the marker): a row of the types table is larger than
     a frame."""
     rows, chunk = 100000, 16000
@@ -486,6 +540,7 @@ def test_relay_killed_mid_chunk(tmp):
                     session_timeout="15s")
     writer = None
     stopped = []
+    holds = {}
     try:
         g.relays = [Relay(tmp, "r%d" % i, 9300 + i, zk=True,
                           extra="  max_frame_bytes: 64KiB\n").start()
@@ -496,9 +551,10 @@ def test_relay_killed_mid_chunk(tmp):
         writer = Writer(db, 24, rows)
         t0 = time.time()
         for n in ("a1", "a2"):
-            snap_agent(g, n, db, chunk, tables)
+            # A held partition waits for its offset row up to sink.timeout.
+            snap_agent(g, n, db, chunk, tables, sink_timeout="60s")
         g.wait_settled(timeout=60)
-        mid_snapshot(g, set(range(g.n)), db)
+        mid_snapshot(g, set(range(g.n)), db, holds)
         s = sample(g)
         used = {}
         for p, (_, r, _) in s.items():
@@ -521,6 +577,7 @@ def test_relay_killed_mid_chunk(tmp):
         for a in stopped:
             a.proc.send_signal(signal.SIGCONT)
         stopped = []
+        release(holds)
         w = Watch()
         w.until_done(g)
         took = time.time() - t0
@@ -562,6 +619,7 @@ def test_relay_killed_mid_chunk(tmp):
     finally:
         for a in stopped:
             a.proc.send_signal(signal.SIGCONT)
+        release(holds)
         stop_writer(writer)
         g.close()
     no_sanitizer_reports(tmp)
