@@ -20,7 +20,7 @@ void hd_frame_dec_set_allocator(hd_frame_dec_t *d, ProtobufCAllocator *a) {
 void hd_frame_dec_free(hd_frame_dec_t *d) {
   free(d->body);
   d->body = NULL;
-  d->body_have = 0;
+  d->body_have = d->body_cap = 0;
   d->hdr_have = 0;
 }
 
@@ -34,6 +34,7 @@ static ssize_t dec_fail(hd_frame_dec_t *d, int err, const char *fmt, ...) {
   d->failed = err;
   free(d->body);
   d->body = NULL;
+  d->body_cap = 0;
   return err;
 }
 
@@ -88,11 +89,22 @@ ssize_t hd_frame_decode(hd_frame_dec_t *d, hd_inbuf_t *in,
     return dec_unpack(d, p, d->len, out);
   }
 
-  if (d->body == NULL)
-    d->body = hd_malloc(d->len);
   size_t take = d->len - d->body_have;
   if (take > avail)
     take = avail;
+  if (take == 0)
+    return d->len - d->body_have;
+  if (d->body_have + take > d->body_cap) {
+    /* A header alone must not make us hold max_frame_bytes: the buffer
+     * grows (doubling, from 64 KiB) with what has arrived. */
+    size_t cap = d->body_cap ? d->body_cap : 64u << 10;
+    while (cap < d->body_have + take)
+      cap *= 2;
+    if (cap > d->len)
+      cap = d->len;
+    d->body = hd_realloc(d->body, cap);
+    d->body_cap = (uint32_t)cap;
+  }
   memcpy(d->body + d->body_have, in->src + in->pos, take);
   in->pos += take;
   d->body_have += (uint32_t)take;
@@ -101,6 +113,7 @@ ssize_t hd_frame_decode(hd_frame_dec_t *d, hd_inbuf_t *in,
 
   uint8_t *body = d->body;
   d->body = NULL;
+  d->body_cap = 0;
   d->hdr_have = 0;
   ssize_t rc = dec_unpack(d, body, d->len, out);
   free(body);

@@ -33,8 +33,9 @@ typedef struct {
   uint32_t len;      /* payload length, valid once hdr_have == 4 */
   uint8_t *body;     /* payload being collected across calls, owned */
   uint32_t body_have;
-  int failed;                /* a decode error is final for the stream */
-  char errmsg[160];          /* what was wrong, after an error */
+  uint32_t body_cap; /* grown as the payload comes, not from len at once */
+  int failed;        /* a decode error is final for the stream */
+  char errmsg[160];  /* what was wrong, after an error */
   ProtobufCAllocator *alloc; /* what frames are unpacked with; NULL: malloc */
 } hd_frame_dec_t;
 

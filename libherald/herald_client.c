@@ -39,7 +39,11 @@
 #include "hd_reg.h"
 #include "herald_int.h"
 
-#define RBUF_SIZE (1u << 20)
+/* The read buffer starts small and doubles whenever a read fills it: a
+ * client of a quiet or filtered stream (most of an agent's partitions)
+ * keeps 64 KiB, one that streams a backlog reads 1 MiB at a time. */
+#define RBUF_MIN (64u << 10)
+#define RBUF_MAX (1u << 20)
 #define BACKOFF_MIN_MS 100
 
 typedef struct {
@@ -83,7 +87,7 @@ struct herald_client {
   hl_arena_t arena; /* the unpacked frames (herald_arena.c) */
   int dec_live;
   uint8_t *rbuf;
-  size_t rlen, rpos;
+  size_t rlen, rpos, rcap;
   int handshaken;    /* a whole frame came */
   int serving;       /* a frame other than an Error came */
   uint8_t first[64]; /* what the peer sent first, to name a non-relay */
@@ -908,7 +912,8 @@ herald_client_t *herald_client_new(const herald_conf_t *conf, char *errstr,
   c->conf = hl_conf_dup(conf);
   c->fd = -1;
   c->cur = -1;
-  c->rbuf = hd_malloc(RBUF_SIZE);
+  c->rcap = RBUF_MIN;
+  c->rbuf = hd_malloc(c->rcap);
   for (size_t i = 0; i < conf->nrelays; i++)
     relay_add(c, conf->relays[i]);
   /* Starting after an SCN is having delivered everything up to it. */
@@ -1367,10 +1372,17 @@ int herald_poll(herald_client_t *c, int timeout_ms,
       continue;
     }
     ssize_t n;
+    if (c->rlen == c->rcap && c->rcap < RBUF_MAX) {
+      /* The last read filled the buffer, and all of it was handled. */
+      free(c->rbuf);
+      c->rcap *= 2;
+      c->rbuf = hd_malloc(c->rcap);
+      c->rlen = c->rpos = 0;
+    }
     if (c->ssl) {
       size_t got = 0;
       ERR_clear_error();
-      int rc = SSL_read_ex(c->ssl, c->rbuf, RBUF_SIZE, &got);
+      int rc = SSL_read_ex(c->ssl, c->rbuf, c->rcap, &got);
       int e = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, rc);
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
         continue;
@@ -1391,7 +1403,7 @@ int herald_poll(herald_client_t *c, int timeout_ms,
           : e == SSL_ERROR_SYSCALL && errno ? -1
                                             : 0;
     } else {
-      n = read(c->fd, c->rbuf, RBUF_SIZE);
+      n = read(c->fd, c->rbuf, c->rcap);
     }
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
       continue;

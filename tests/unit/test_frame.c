@@ -1,6 +1,7 @@
 /* Unit tests of the frame codec: round trips, splits, every malformed
  * input the decoder must name. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hd_check.h"
@@ -113,6 +114,52 @@ START_TEST(too_big_before_alloc) {
 }
 END_TEST
 
+/* A header alone does not make the decoder hold the length it claims:
+ * the body grows with what arrives, and a large frame fed in uneven
+ * pieces across the growth steps still comes out whole. */
+START_TEST(body_grows_with_input) {
+  enum { MSG = 600000 };
+  char *text = malloc(MSG + 1);
+  for (size_t i = 0; i < MSG; i++)
+    text[i] = (char)('a' + i % 26);
+  text[MSG] = '\0';
+  Herald__Frame f = HERALD__FRAME__INIT;
+  Herald__Error e = HERALD__ERROR__INIT;
+  e.message = text;
+  f.msg_case = HERALD__FRAME__MSG_ERROR;
+  f.error = &e;
+  uint8_t *buf;
+  size_t len;
+  ck_assert_int_eq(hd_frame_encode(&f, 1u << 20, &buf, &len), 0);
+  hd_frame_dec_t d;
+  hd_frame_dec_init(&d, 64u << 20);
+  Herald__Frame *out = NULL;
+  hd_inbuf_t in = {buf, 104, 0};
+  ck_assert_int_eq(hd_frame_decode(&d, &in, &out), (ssize_t)(len - 104));
+  ck_assert_uint_le(d.body_cap, 64u << 10);
+  size_t off = 104, step = 1;
+  ssize_t rc = 0;
+  while (off < len) {
+    size_t n = step < len - off ? step : len - off;
+    hd_inbuf_t part = {buf + off, n, 0};
+    rc = hd_frame_decode(&d, &part, &out);
+    ck_assert_uint_eq(part.pos, n);
+    off += n;
+    step = step * 3 + 7;
+    ck_assert_uint_le(d.body_cap, 2 * (off - HD_FRAME_HDR_LEN) + (64u << 10));
+  }
+  ck_assert_int_eq(rc, 0);
+  ck_assert_ptr_nonnull(out);
+  ck_assert_int_eq(out->msg_case, HERALD__FRAME__MSG_ERROR);
+  ck_assert_str_eq(out->error->message, text);
+  ck_assert_ptr_null(d.body);
+  hd_frame_free(out);
+  hd_frame_dec_free(&d);
+  free(buf);
+  free(text);
+}
+END_TEST
+
 START_TEST(empty_frame) {
   const uint8_t hdr[4] = {0, 0, 0, 0};
   hd_frame_dec_t d;
@@ -199,6 +246,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, split_bytewise);
   tcase_add_test(tc, two_in_one);
   tcase_add_test(tc, too_big_before_alloc);
+  tcase_add_test(tc, body_grows_with_input);
   tcase_add_test(tc, empty_frame);
   tcase_add_test(tc, garbage_payload);
   tcase_add_test(tc, truncated_submessage);
