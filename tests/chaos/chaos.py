@@ -52,7 +52,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -451,7 +450,11 @@ class Netns:
         """A forwarder on the host side of kind's link to 127.0.0.1:port;
         returns the address the agent dials."""
         _, addr = self.links[kind]
-        f = Forwarder(addr, port)
+        # A link down leaves the host's ends of the connections open until
+        # they time out, and the forwarder's upstream halves would keep the
+        # servers' view of the agent alive: a cut closes both, as a real
+        # partition does once TCP gives up.
+        f = tr.Forwarder(addr, port, port)
         self.fwd.append(f)
         return "%s:%d" % (addr, port)
 
@@ -460,7 +463,7 @@ class Netns:
         subprocess.run(["ip", "link", "set", host, "down"], check=True,
                        timeout=30)
         for f in self.fwd:
-            if f.addr == self.links[kind][1]:
+            if f.host == self.links[kind][1]:
                 f.cut()
         hold(SESSION + 1, SESSION + 3)
         subprocess.run(["ip", "link", "set", host, "up"], check=True,
@@ -478,75 +481,6 @@ class Netns:
                            timeout=30)
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True,
                        timeout=30)
-
-
-class Forwarder(threading.Thread):
-    """TCP from addr:port to 127.0.0.1:port, a thread per direction."""
-
-    def __init__(self, addr, port):
-        super().__init__(daemon=True)
-        self.addr, self.port = addr, port
-        self.s = socket.socket()
-        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.s.bind((addr, port))
-        self.s.listen(64)
-        self.conns = []
-        self.lock = threading.Lock()
-        self.start()
-
-    def run(self):
-        while True:
-            try:
-                c, _ = self.s.accept()
-            except OSError:
-                return
-            try:
-                u = socket.create_connection(("127.0.0.1", self.port), 5)
-            except OSError:
-                c.close()
-                continue
-            with self.lock:
-                self.conns += [c, u]
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self.pump, args=(a, b),
-                                 daemon=True).start()
-
-    @staticmethod
-    def pump(a, b):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        """A link down leaves the host's ends of the connections open
-        until they time out; the forwarder's upstream halves would keep
-        the servers' view of the agent alive. Both go, as with a real
-        partition once TCP gives up."""
-        with self.lock:
-            conns, self.conns = self.conns, []
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-                s.close()
-            except OSError:
-                pass
-
-    def close(self):
-        self.cut()
-        try:
-            self.s.close()
-        except OSError:
-            pass
 
 
 # ------------------------------------------------ the at-least-once group

@@ -332,6 +332,28 @@ class Writer(Repeat):
         return self.n
 
 
+def restart_under_load(ag, then=(), settle=1.5):
+    """Writer's load while ag is killed with kill -9 in the middle and
+    started again, then each callable of then (a destination stopped and
+    started, say), a second apart: the standalone sink tests' middle.
+    Returns once the writer has stopped."""
+    w = Writer()
+    try:
+        time.sleep(2)
+        ag.kill9()
+        time.sleep(0.5)
+        ag.start()
+        time.sleep(settle)
+        for f in then:
+            f()
+            time.sleep(1)
+        w.stop()
+        w = None
+    finally:
+        if w:
+            w.stop_ev.set()
+
+
 class Group:
     """Relays registered in ZooKeeper, coordinators, agents of one group;
     all stopped, and the group's nodes removed, at the end."""

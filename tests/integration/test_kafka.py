@@ -227,23 +227,13 @@ def test_standalone(tmp):
     relay.wait_scn(master_scn())
     ag = ta.Agent(tmp, "a1", relays=[relay], partitions=4,
                   sink=kafka_sink(mock))
-    w = None
     try:
         at_head(ag, 4)
-        w = ta.Writer()
-        time.sleep(2)
-        ag.kill9()
-        time.sleep(0.5)
-        ag.start()
-        time.sleep(1.5)
-        w.stop()
-        w = None
+        ta.restart_under_load(ag)
         drained(ag)
         n, dups = check_topics(mock, ta.expected(start))
         print("standalone: %d messages, %d replayed duplicates" % (n, dups))
     finally:
-        if w:
-            w.stop_ev.set()
         ag.stop()
         relay.stop()
         mock.close()

@@ -141,23 +141,13 @@ def test_standalone(tmp):
     relay = Relay(tmp, "r1", 9311, start=setup_pos()).start()
     relay.wait_scn(master_scn())
     ag = ta.Agent(tmp, "a1", relays=[relay], partitions=4, sink=nats_sink())
-    w = None
     try:
         at_head(ag, 4)
-        w = ta.Writer()
-        time.sleep(2)
-        ag.kill9()
-        time.sleep(0.5)
-        ag.start()
-        time.sleep(1.5)
-        w.stop()
-        w = None
+        ta.restart_under_load(ag)
         drained(ag)
         n = check_stream(ta.expected(start))
         print("standalone: %d messages, each change once" % n)
     finally:
-        if w:
-            w.stop_ev.set()
         ag.stop()
         relay.stop()
 

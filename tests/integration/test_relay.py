@@ -197,6 +197,78 @@ def decode(tables, after):
     return [l for l in r.stdout.splitlines() if json.loads(l)["scn"] > after]
 
 
+class Forwarder:
+    """TCP from listen_host:listen_port (0: any free port, then .port) to
+    127.0.0.1:to_port, a thread per direction: a server reached by another
+    address (test_tls: one its certificate does not name), or a link that
+    can be cut (chaos: cut() closes every connection through it)."""
+
+    def __init__(self, listen_host, listen_port, to_port):
+        self.host, self.to_port = listen_host, to_port
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind((listen_host, listen_port))
+        self.ls.listen(64)
+        self.port = self.ls.getsockname()[1]
+        self.conns = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", self.to_port), 5)
+            except OSError:
+                c.close()
+                continue
+            with self.lock:
+                self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b),
+                                 daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        """Every connection through it is closed (new ones still pass)."""
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.cut()
+        try:
+            self.ls.close()
+        except OSError:
+            pass
+
+
 def master_scn():
     f, p = sql("SHOW MASTER STATUS").split("\t")[:2]
     return (int(f.rsplit(".", 1)[1]) << 32) | int(p)

@@ -34,11 +34,9 @@ Run by ctest (hd_sandbox_test) with HERALD_BIN and HERALD_SOURCE.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
@@ -209,64 +207,12 @@ def test_wrong_ca(tmp):
         r.stop()
 
 
-class Forwarder:
-    """127.0.0.2:port -> 127.0.0.1:MariaDB, so that the server is reached
-    by an address its certificate does not name."""
-
-    def __init__(self):
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.2", 0))
-        self.ls.listen(8)
-        self.port = self.ls.getsockname()[1]
-        self.stopping = False
-        self.socks = []
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while not self.stopping:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            u = socket.create_connection(("127.0.0.1",
-                                          int(ENV["HERALD_MDB_PORT"])))
-            self.socks += [c, u]
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self.pipe, args=(a, b),
-                                 daemon=True).start()
-
-    @staticmethod
-    def pipe(a, b):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self):
-        self.stopping = True
-        self.ls.close()
-        for s in self.socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-
 def test_name_mismatch(tmp):
     db = "tls_name"
     start = tr.setup_db(db, "CREATE TABLE %s.t (id INT PRIMARY KEY, s VARCHAR(40));"
                 % db)
-    fw = Forwarder()
+    # 127.0.0.2 -> MariaDB: an address its certificate does not name.
+    fw = tr.Forwarder("127.0.0.2", 0, int(ENV["HERALD_MDB_PORT"]))
     r = tls_relay(tmp, "name", 303, db, ["tls: true", "ca_file: " + CA],
                   host="127.0.0.2")
     r2 = None
