@@ -259,10 +259,13 @@ def outage(tmp, port, fail, recover, word, name, kill=True):
         time.sleep(1)
         fail(mock)
         failing = True
-        ta.wait_for(lambda: [l for l in log_lines(ag, "partition stops, "
-                                                  "retries") if word in l],
-                    "a failing partition naming %r: %s" % (word, ag.logtail()),
-                    60)
+        try:
+            ta.wait_for(lambda: [l for l in log_lines(ag, "partition stops, "
+                                                      "retries") if word in l],
+                        "a failing partition naming %r" % word, 60)
+        except AssertionError as e:
+            # the log as it is now, not as it was when the wait began
+            raise AssertionError("%s\n%s" % (e, ag.logtail(40)))
         time.sleep(1)
         before = ag.checkpoints()
         time.sleep(3)

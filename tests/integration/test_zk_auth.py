@@ -182,7 +182,9 @@ def test_zk_auth(tmp):
         with open(bad_agent.log) as f:
             text = f.read()
         assert "zookeeper.auth_file" in text, text[-2000:]
-        assert g.assignment()["members"].keys() == {"a1", "a2", "a3"}, \
+        # (Only a9 is looked for: a member of the group may be between
+        # two sessions on a loaded machine.)
+        assert "a9" not in g.assignment()["members"], \
             "a9 joined: %s" % g.assignment()
         bad_agent.stop()
 
