@@ -121,6 +121,17 @@ START_TEST(decimal_max_precision) {
   ck_assert_str_eq(
       dec_text(neg, 65, 30),
       "-99999999999999999999999999999999999.999999999999999999999999999999");
+  /* every digit a fraction digit: DECIMAL(65,65), a table map a server
+   * never writes (MariaDB's scale stops at 38) but the decoder takes; it
+   * overran a 40-digit buffer (fuzz_binlog) */
+  char all[2 * 29 + 1];
+  for (int i = 0; i < 29; i++)
+    snprintf(all + 2 * i, 3, "%02x", i == 0 ? 0x80 : 0);
+  ck_assert_uint_eq(hb__decimal_size(65, 65), 29);
+  ck_assert_str_eq(dec_text(all, 65, 65),
+                   "0.000000000000000000000000000000000000000000000000000000"
+                   "00000000000");
+  ck_assert_int_lt(hb__decimal_text((const uint8_t *)all, 66, 1, all, NULL), 0);
   /* the smallest non-zero value */
   ck_assert_str_eq(dec_text("80000000000000000000000000000000"
                             "0000000000000000000000000001",
