@@ -267,11 +267,7 @@ def test_console(tmp):
     w = br = None
     try:
         # a relay from the source's present (not its whole history)
-        r = Relay(tmp, "console-r1", 9301, zk=True)
-        with open(r.conf) as f:
-            conf = f.read().replace("start: earliest", "start: latest")
-        with open(r.conf, "w") as f:
-            f.write(conf)
+        r = Relay(tmp, "console-r1", 9301, zk=True, start="latest")
         g.relays.append(r.start())
         # a short lag window, when the coordinator has that key: a stopped
         # agent shows in a few seconds

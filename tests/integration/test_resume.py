@@ -31,11 +31,7 @@ class FaultRelay(Relay):
     """A relay started with HERALD_TEST_FAULT set (for its first start)."""
 
     def __init__(self, tmp, name, server_id, start="earliest", **kw):
-        super().__init__(tmp, name, server_id, **kw)
-        with open(self.conf) as f:
-            text = f.read()
-        with open(self.conf, "w") as f:
-            f.write(text.replace("  start: earliest\n", "  start: %s\n" % start))
+        super().__init__(tmp, name, server_id, start=start, **kw)
 
     def start_with_fault(self, spec, wait_path=None):
         os.environ["HERALD_TEST_FAULT"] = spec
