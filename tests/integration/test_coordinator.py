@@ -279,7 +279,9 @@ def test_one_leads(tmp, cluster):
     wait_for("coord-2 to lead after coord-1's SIGTERM", c2.leading, 3)
     took = time.time() - t0
     FIGURES.append("SIGTERM of the leader until the other leads: %.3f s" % took)
-    assert took < 1.0, "handover after SIGTERM took %.2f s" % took
+    # Without waiting for the session to expire (COORD_TIMEOUT_S): the
+    # figure is a measurement, the bound only tells the two apart.
+    assert took < 3.0, "handover after SIGTERM took %.2f s" % took
     assert c2.status()["leader_id"] == "coord-2"
     assert c2.stop() == 0
 
@@ -354,7 +356,10 @@ def test_join_leave(tmp, cluster):
     flowed = max(e["t"] for e in n4.seen("acquired")) / 1000.0
     FIGURES.append("join (member node created) until its 12 partitions are "
                    "held: %.3f s" % (flowed - joined))
-    assert flowed - joined < 1.0, "join took %.2f s to flow" % (flowed - joined)
+    # No session has to expire for a join to flow (3 s here): the figure
+    # itself is a measurement (about 0.3 s alone, 1.2 s beside another
+    # lane under load), not a bound.
+    assert flowed - joined < 3.0, "join took %.2f s to flow" % (flowed - joined)
     assert counts(five) == {"n%d" % i: 12 for i in range(5)}, counts(five)
     mv = moved(prev, five)
     assert len(mv) == 12 and all(new == "n4" for _, new in mv.values()), mv
@@ -371,7 +376,7 @@ def test_join_leave(tmp, cluster):
                if e["p"] in mv) / 1000.0 - t_leave
     FIGURES.append("graceful leave (SIGTERM) until its 12 partitions are "
                    "held by the others: %.3f s" % took)
-    assert took < 1.0, "leave took %.2f s to flow" % took
+    assert took < 3.0, "leave took %.2f s to flow" % took  # no expiry
     # A death: its member node and its owners/ nodes stay until its
     # session expires, then go together; its partitions are granted
     # directly (no pending step: nobody holds them any more).
