@@ -71,15 +71,10 @@ static char *put_digits(char *o, uint32_t v, unsigned w) {
 
 /* Binary DECIMAL(prec,scale) at p (hb__decimal_size() bytes) to text with
  * exactly scale fraction digits; -1 if a group holds more than its digits
- * allow. out needs prec + 3 bytes. */
+ * allow. prec <= 65 and scale <= prec, as the callers check; out needs
+ * prec + 3 bytes. */
 int hb__decimal_text(const uint8_t *p, unsigned prec, unsigned scale, char *out,
                      size_t *outlen) {
-  /* Both buffers below hold 65 digits, the most a precision can have;
-   * the table map checks this, and a scale up to the precision (MariaDB
-   * allows 38 fraction digits, MySQL 30). fuzz_binlog found frac[40]
-   * overrun by a scale of 41 and more. */
-  if (prec > 65 || scale > prec)
-    return -1;
   unsigned intg = prec - scale;
   unsigned intg0 = intg / 9, intg0x = intg % 9;
   unsigned frac0 = scale / 9, frac0x = scale % 9;
@@ -112,6 +107,9 @@ int hb__decimal_text(const uint8_t *p, unsigned prec, unsigned scale, char *out,
   int nonzero = 0;
   for (const char *t = s; t < d; t++)
     nonzero |= *t != '0';
+  /* Up to 65 fraction digits: the callers (table map, JSON) allow a
+   * scale up to the precision, 65 at most, though servers stop at 38 or
+   * 30 (fuzz_binlog overran a 40-digit buffer with a scale of 41). */
   char frac[80], *f = frac;
   for (unsigned i = 0; i < frac0; i++) {
     uint32_t w = dec_word(p, 4, mask, first);

@@ -1254,9 +1254,10 @@ static int handle_event(relay_fetch_t *f, const uint8_t *ev, size_t len) {
      * with no commit since). */
     uint64_t idx = hb_file_index(f->file);
     if (idx && idx < (1ull << 31) && f->pos < (1ull << 32)) {
-      RM_SET(f->o.m, idle_scn, idx << 32 | f->pos);
+      uint64_t scn = idx << 32 | f->pos;
+      RM_SET(f->o.m, idle_scn, scn);
       if (f->o.on_idle)
-        f->o.on_idle(f->o.ud, idx << 32 | f->pos);
+        f->o.on_idle(f->o.ud, scn);
     }
     return 0;
   }

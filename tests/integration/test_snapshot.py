@@ -253,22 +253,33 @@ def checkpoints(g):
                         % (g.group, p)) or {} for p in range(g.n)]
 
 
-class SourceLock:
-    """LOCK TABLES ... WRITE on the source, held by a client of its own
-    until released: the snapshot's chunk reads wait behind it."""
+class SessionHold:
+    """Statements run as root by a client of its own on a MariaDB socket,
+    whose session (and every lock it took) lives until release(). With
+    wait, the constructor returns once they have run; without, at once
+    (a lock another session has is then taken when it lets go)."""
 
-    def __init__(self, db, table):
+    def __init__(self, socket, stmts, wait=True):
         self.p = subprocess.Popen(
-            ["mariadb", "--no-defaults", "-uroot", "-S",
-             ENV["HERALD_MDB_SOCKET"], "-N", "--batch", "--unbuffered", "-e",
-             "LOCK TABLES `%s`.`%s` WRITE; SELECT 'locked'; SELECT SLEEP(120)"
-             % (db, table)], stdout=subprocess.PIPE, text=True)
-        assert self.p.stdout.readline().strip() == "locked"
+            ["mariadb", "--no-defaults", "-uroot", "-S", socket, "-N",
+             "--batch", "--unbuffered", "-e",
+             "%s; SELECT 'locked'; SELECT SLEEP(300)" % stmts],
+            stdout=subprocess.PIPE if wait else subprocess.DEVNULL,
+            stderr=None if wait else subprocess.DEVNULL, text=True)
+        if wait:
+            assert self.p.stdout.readline().strip() == "locked", stmts
 
     def release(self):
         if self.p.poll() is None:
             self.p.kill()
         self.p.wait(10)
+
+
+def SourceLock(db, table):
+    """LOCK TABLES ... WRITE on the source until released: the snapshot's
+    chunk reads wait behind it."""
+    return SessionHold(ENV["HERALD_MDB_SOCKET"],
+                       "LOCK TABLES `%s`.`%s` WRITE" % (db, table))
 
 
 def test_snapshot_requested(tmp):

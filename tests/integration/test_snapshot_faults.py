@@ -26,7 +26,6 @@ HERALD_SANDBOX_ENV, HERALD_SANDBOX_DIR, HERALD_BIN and HERALD_SOURCE."""
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 
@@ -135,28 +134,19 @@ def sample(g):
     return out
 
 
-class DestLock:
+def DestLock(group, p):
     """A partition's row of herald.herald_offsets at the destination,
-    locked (SELECT ... FOR UPDATE) by a client of its own until released:
-    the mysql sink's next transaction begins with the same locking read,
-    so the partition applies nothing more (and takes nothing more from its
-    relay once its buffers are full) while its agent stays alive. The
-    lock is asked for and not waited for: the sink's transaction in
-    progress has the row until it commits."""
-
-    def __init__(self, group, p):
-        self.p = subprocess.Popen(
-            ["mariadb", "--no-defaults", "-uroot", "-S",
-             ENV["HERALD_DST_SOCKET"], "-N", "--batch", "--unbuffered", "-e",
-             "SET SESSION innodb_lock_wait_timeout = 60; START TRANSACTION; "
-             "SELECT scn FROM herald.herald_offsets WHERE `group` = '%s' AND "
-             "`partition` = %d FOR UPDATE; SELECT SLEEP(300)" % (group, p)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def release(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait(10)
+    locked (SELECT ... FOR UPDATE) until released: the mysql sink's next
+    transaction begins with the same locking read, so the partition
+    applies nothing more (and takes nothing more from its relay once its
+    buffers are full) while its agent stays alive. The lock is asked for
+    and not waited for: the sink's transaction in progress has the row
+    until it commits."""
+    return ts.SessionHold(
+        ENV["HERALD_DST_SOCKET"],
+        "SET SESSION innodb_lock_wait_timeout = 60; START TRANSACTION; "
+        "SELECT scn FROM herald.herald_offsets WHERE `group` = '%s' AND "
+        "`partition` = %d FOR UPDATE" % (group, p), wait=False)
 
 
 def release(holds):
