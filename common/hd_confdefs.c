@@ -675,11 +675,11 @@ static int check_http_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
     if (!my && c->sink.ca_file != NULL)
       return hd_conf_error(ctx, "sink.ca_file",
                            "sink.ca_file: only used with type http or mysql");
-    if (!my && !c->sink.tls_verify)
+    if (!my && hd_conf_has(ctx, "sink.tls_verify"))
       return hd_conf_error(ctx, "sink.tls_verify",
                            "sink.tls_verify: only used with type http or "
                            "mysql");
-    if (c->sink.index != NULL && strcmp(c->sink.index, "{db}.{table}") != 0)
+    if (hd_conf_has(ctx, "sink.index"))
       return hd_conf_error(ctx, "sink.index",
                            "sink.index: only used with type http");
     return 0;
@@ -723,8 +723,9 @@ static int check_nats_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
       return hd_conf_error(ctx, "sink.token_file",
                            "sink.token_file: only used with type nats or "
                            "http");
-    if (c->sink.subject != NULL &&
-        strcmp(c->sink.subject, "herald.{db}.{table}") != 0)
+    /* Set in the file, even to its default: a file that names a nats
+       subject for another sink is a mistake worth saying. */
+    if (hd_conf_has(ctx, "sink.subject"))
       return hd_conf_error(ctx, "sink.subject",
                            "sink.subject: only used with type nats");
     return 0;
@@ -740,16 +741,11 @@ static int check_nats_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
 /* The redis sink's keys only with it; a redis sink needs its url. */
 static int check_redis_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
   if (c->sink.type != HD_SINK_REDIS) {
-    const struct {
-      const char *key, *dflt, *v;
-    } keys[] = {
-        {"sink.key", "{db}:{table}:{pk}", c->sink.key},
-        {"sink.stream", "herald:{db}:{table}", c->sink.stream},
-    };
+    static const char *const keys[] = {"sink.key", "sink.stream"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-      if (keys[i].v != NULL && strcmp(keys[i].v, keys[i].dflt) != 0)
-        return hd_conf_error(ctx, keys[i].key, "%s: only used with type redis",
-                             keys[i].key);
+      if (hd_conf_has(ctx, keys[i]))
+        return hd_conf_error(ctx, keys[i], "%s: only used with type redis",
+                             keys[i]);
     }
     if (c->sink.ttl_ms || c->sink.maxlen || c->sink.value || c->sink.mode)
       return hd_conf_error(ctx, "sink.type",
@@ -784,8 +780,7 @@ static int check_kafka_sink(hd_conf_ctx_t *ctx, const hd_agent_conf_t *c) {
     if (c->sink.brokers != NULL)
       return hd_conf_error(ctx, "sink.brokers",
                            "sink.brokers: only used with type kafka");
-    if (c->sink.topic != NULL &&
-        strcmp(c->sink.topic, "herald.{db}.{table}") != 0)
+    if (hd_conf_has(ctx, "sink.topic"))
       return hd_conf_error(ctx, "sink.topic",
                            "sink.topic: only used with type kafka");
     return 0;

@@ -488,6 +488,20 @@ START_TEST(tls_keys) {
       {"sink: {type: mysql, socket: /s, user: u, tls: true}\n",
        "a.yaml:2:42: sink.tls: not with sink.socket (a Unix socket does not "
        "leave the machine)"},
+      /* Another sink's key set to its default is still another sink's:
+         refused as any other value. */
+      {"sink: {type: file, path: p, tls_verify: true}\n",
+       "a.yaml:2:29: sink.tls_verify: only used with type http or mysql"},
+      {"sink: {type: file, path: p, subject: 'herald.{db}.{table}'}\n",
+       "a.yaml:2:29: sink.subject: only used with type nats"},
+      {"sink: {type: file, path: p, topic: 'herald.{db}.{table}'}\n",
+       "a.yaml:2:29: sink.topic: only used with type kafka"},
+      {"sink: {type: file, path: p, index: '{db}.{table}'}\n",
+       "a.yaml:2:29: sink.index: only used with type http"},
+      {"sink: {type: file, path: p, key: '{db}:{table}:{pk}'}\n",
+       "a.yaml:2:29: sink.key: only used with type redis"},
+      {"sink: {type: file, path: p, stream: 'herald:{db}:{table}'}\n",
+       "a.yaml:2:29: sink.stream: only used with type redis"},
   };
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     ck_assert_int_eq(load_agent(bad[i].sink, &a, err, 8), HD_ECONFIG);
